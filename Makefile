@@ -1,0 +1,48 @@
+# Two commands set up a fresh Debian 12 machine: `make demo` and `make test`.
+# Every step is idempotent and quick when already done.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LSEPROF := $(BIN)/lseprof
+
+.PHONY: setup system venv data native demo test test-python test-native lint bench clean
+
+setup: system venv data native
+
+system:
+	bash scripts/install-system.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+data: venv
+	$(LSEPROF) data fetch
+
+native: venv
+	$(LSEPROF) build --target all --variant all
+
+demo: setup
+	$(LSEPROF) demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+	$(MAKE) lint
+
+test-native: system
+	$(BIN)/python -m pytest -q tests/test_native_unit.py
+
+lint: venv
+	$(BIN)/ruff check profiler workloads reports tests benchmarks
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python benchmarks/bench_encoder.py
+
+clean:
+	rm -rf $(VENV) native/target native/bin

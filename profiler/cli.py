@@ -1,0 +1,73 @@
+"""The `lseprof` command line.
+
+Each subcommand lives in a small ``cli_*.py`` module that binds options to
+library calls; this module assembles them and maps :class:`LseprofError` to one
+line on stderr and an exit code (never a traceback).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import typer
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from profiler import __version__
+from profiler.console import err
+from profiler.errors import LseprofError
+
+
+class _ErrorMappingGroup(TyperGroup):
+    """Turns user errors raised by any subcommand into a message and exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LseprofError as exc:
+            err.print(f"[bold red]lseprof: error:[/] {escape(exc.message)}")
+            raise click.exceptions.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("[bold red]lseprof: interrupted[/]")
+            raise click.exceptions.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=_ErrorMappingGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Profile aarch64 atomic helpers (outline atomics, LSE) and contention next to throughput.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lseprof {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """lseprof: where does an aarch64 program lose time to atomics and contention?"""
+
+
+def _register_all() -> None:
+    # Imported here so that each subcommand module stays independent of the others.
+    from profiler import cli_build, cli_data
+
+    for module in (cli_build, cli_data):
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

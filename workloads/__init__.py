@@ -1,0 +1,1 @@
+"""Workload definitions: the built-in BPE batch encoder and arbitrary user commands."""
