@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LSEPROF := $(BIN)/lseprof
 
-.PHONY: setup system venv data native demo test test-python test-native lint bench clean
+.PHONY: setup system venv data native fixtures demo test test-native lint bench clean
 
 setup: system venv data native
 
@@ -30,7 +30,11 @@ native: venv
 demo: setup
 	$(LSEPROF) demo
 
-test: setup
+# Real third-party ELF files (manylinux aarch64 wheels), pinned by sha256.
+fixtures: venv
+	$(BIN)/python scripts/fetch_elf_fixtures.py
+
+test: setup fixtures
 	$(BIN)/python -m pytest -q
 	$(MAKE) lint
 
