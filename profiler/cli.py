@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
@@ -22,15 +21,15 @@ from profiler.errors import LseprofError
 class _ErrorMappingGroup(TyperGroup):
     """Turns user errors raised by any subcommand into a message and exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except LseprofError as exc:
             err.print(f"[bold red]lseprof: error:[/] {escape(exc.message)}")
-            raise click.exceptions.Exit(exc.exit_code) from None
+            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("[bold red]lseprof: interrupted[/]")
-            raise click.exceptions.Exit(130) from None
+            raise typer.Exit(130) from None
 
 
 app = typer.Typer(
