@@ -1,0 +1,567 @@
+"""The run store: real SQLite files, real processes, the real `lseprof runs`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from profiler import store as store_mod
+from profiler.errors import EXIT_FAILED, EXIT_USAGE, LseprofError
+from profiler.store import (
+    COLUMNS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    RunRecord,
+    RunStore,
+    new_id,
+    open_store,
+    split_sql,
+)
+from tests.conftest import LSEPROF, REPO, run
+
+
+def full_record(**overrides: object) -> RunRecord:
+    """A record with every field set to something non-default."""
+    values: dict[str, object] = dict(
+        run_id=new_id(),
+        group_id="group-ünï",
+        status="failed",
+        created_at="2024-05-01T12:34:56.789012+00:00",
+        message="encoder exited 3: 'bad input'; see run dir",
+        workload="bpe",
+        variant="rayon",
+        target="aarch64-lse",
+        emulated=True,
+        cpu_model="neoverse-n1",
+        threads=8,
+        repeat_index=2,
+        throughput_mib_s=123.456789,
+        samples=98765,
+        lost_samples=12,
+        event="cpu-clock",
+        atomic_helper_share=0.1875,
+        categories={"atomic helpers": 18.75, "encoder": 70.0, "kernel": 11.25},
+        helpers=[{"name": "__aarch64_ldadd8_acq_rel", "percent": 9.5, "samples": 900}],
+        helper_callers=[{"helper": "__aarch64_cas8_acq_rel", "caller": "rayon::join", "n": 3}],
+        perf_data="/tmp/run/perf.data",
+        run_dir="/tmp/run",
+        hostname="builder-1",
+        host={"arch": "x86_64", "cpu_model": "EPYC", "cores": 2, "kernel": "6.1.0",
+              "perf_version": "6.1"},
+        build={"build_id": "abc123", "target": "aarch64-lse", "atomics": "lse",
+               "source_commit": "deadbeef", "path": "/x/bin/bpe"},
+        source_commit="deadbeef",
+        build_id="abc123",
+        config_key="bpe/rayon/aarch64-lse/t8",
+        extra={"nested": {"list": [1, 2.5, None, "日本"]}, "flag": False},
+    )
+    values.update(overrides)
+    return RunRecord(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "store" / "runs.sqlite"
+
+
+def one_line(exc: LseprofError) -> str:
+    assert "\n" not in exc.message
+    return exc.message
+
+
+# ------------------------------------------------------------------ records round trip
+
+def test_every_field_round_trips_through_a_reopened_store(store_path: Path) -> None:
+    assert {f.name for f in fields(RunRecord)} == set(COLUMNS)
+    record = full_record()
+    with open_store(store_path) as store:
+        store.add(record)
+    with open_store(store_path) as store:
+        back = store.get(record.run_id)
+    assert asdict(back) == asdict(record)
+    assert isinstance(back.emulated, bool)
+    assert isinstance(back.throughput_mib_s, float)
+
+
+def test_unset_fields_round_trip_as_none_or_empty(store_path: Path) -> None:
+    record = RunRecord(run_id="r1", group_id="g1", status="ok")
+    with open_store(store_path) as store:
+        store.add(record)
+        back = store.get("r1")
+    assert asdict(back) == asdict(record)
+    assert back.throughput_mib_s is None and back.emulated is None
+    assert back.categories == {} and back.helpers == [] and back.extra == {}
+
+
+def test_emulated_false_is_not_none(store_path: Path) -> None:
+    with open_store(store_path) as store:
+        store.add(full_record(run_id="native", emulated=False, cpu_model=None))
+        assert store.get("native").emulated is False
+
+
+def test_awkward_values_are_stored_as_strict_json(store_path: Path) -> None:
+    record = full_record(
+        run_id="odd", throughput_mib_s=float("nan"), atomic_helper_share=float("inf"),
+        categories={"x": float("nan")}, extra={"path": Path("/a/b"), "t": (1, 2)},
+    )
+    with open_store(store_path) as store:
+        store.add(record)
+        back = store.get("odd")
+        raw = store._conn.execute("SELECT categories, extra FROM runs").fetchone()
+    assert back.throughput_mib_s is None and back.atomic_helper_share is None
+    assert back.categories == {"x": None}
+    assert back.extra == {"path": "/a/b", "t": [1, 2]}
+    for text in raw:
+        assert "NaN" not in text
+        json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
+
+
+def test_to_dict_keys() -> None:
+    record = full_record()
+    d = record.to_dict()
+    for key in ("run_id", "group_id", "workload", "variant", "target", "emulated", "threads",
+                "repeat", "throughput_mib_s", "samples", "lost_samples", "event",
+                "atomic_helper_share", "categories", "helpers", "helper_callers", "perf_data",
+                "status", "message", "created_at", "host", "build", "config_key", "extra"):
+        assert key in d
+    assert "repeat_index" not in d
+    assert d["repeat"] == 2
+    assert len(d) == len(COLUMNS)
+    json.dumps(d)  # JSON-ready
+
+
+def test_created_at_is_normalized_to_utc(store_path: Path) -> None:
+    assert full_record(created_at="2024-05-01T12:00:00Z").created_at == (
+        "2024-05-01T12:00:00.000000+00:00")
+    with open_store(store_path) as store:
+        store.add(full_record(run_id="z", created_at="2024-05-01T12:00:00Z"))
+        store.add(full_record(run_id="plus2", created_at="2024-05-01T14:00:01+02:00"))
+        store.add(full_record(run_id="naive", created_at="2024-05-01T12:00:02"))
+        assert store.get("z").created_at == "2024-05-01T12:00:00.000000+00:00"
+        assert store.get("plus2").created_at == "2024-05-01T12:00:01.000000+00:00"
+        assert store.get("naive").created_at == "2024-05-01T12:00:02.000000+00:00"
+        assert [r.run_id for r in store.runs()] == ["naive", "plus2", "z"]
+
+
+def test_bad_status_and_bad_time_are_refused(store_path: Path) -> None:
+    with open_store(store_path) as store:
+        with pytest.raises(ValueError, match="status"):
+            store.add(full_record(status="weird"))
+        with pytest.raises(ValueError, match="ISO 8601"):
+            full_record(created_at="yesterday")
+        assert store.runs() == []
+
+
+# ------------------------------------------------------------------ queries
+
+def fill(store: RunStore) -> list[RunRecord]:
+    records = []
+    for i in range(6):
+        records.append(full_record(
+            run_id=f"run{i}", group_id="groupA" if i < 4 else "groupB",
+            created_at=f"2024-05-0{i + 1}T00:00:00+00:00",
+            workload="bpe" if i % 2 == 0 else "hashmap",
+            status="ok" if i != 1 else "timeout", repeat_index=i,
+        ))
+    for r in records:
+        store.add(r)
+    return records
+
+
+def test_runs_are_newest_first_with_limit_and_workload(store_path: Path) -> None:
+    with open_store(store_path) as store:
+        fill(store)
+        assert [r.run_id for r in store.runs()] == [f"run{i}" for i in range(5, -1, -1)]
+        assert [r.run_id for r in store.runs(limit=2)] == ["run5", "run4"]
+        assert [r.run_id for r in store.runs(workload="bpe")] == ["run4", "run2", "run0"]
+        assert [r.run_id for r in store.runs(limit=1, workload="hashmap")] == ["run5"]
+        assert store.runs(workload="nothing") == []
+
+
+def test_same_timestamp_keeps_insertion_order(store_path: Path) -> None:
+    with open_store(store_path) as store:
+        for name in ("b", "a", "c"):
+            store.add(full_record(run_id=name, created_at="2024-01-01T00:00:00+00:00"))
+        assert [r.run_id for r in store.runs()] == ["c", "a", "b"]
+
+
+def test_group_and_groups(store_path: Path) -> None:
+    with open_store(store_path) as store:
+        fill(store)
+        assert [r.run_id for r in store.group("groupA")] == ["run0", "run1", "run2", "run3"]
+        summaries = store.groups()
+    assert [g.group_id for g in summaries] == ["groupB", "groupA"]
+    a = summaries[1]
+    assert (a.runs, a.ok, a.workloads) == (4, 3, ["bpe", "hashmap"])
+    assert a.first_created_at.startswith("2024-05-01")
+    assert a.last_created_at.startswith("2024-05-04")
+    json.dumps(a.to_dict())
+
+
+def test_unknown_ids_say_what_to_do(store_path: Path) -> None:
+    with open_store(store_path) as store:
+        fill(store)
+        for call in (store.get, store.group, store.resolve):
+            with pytest.raises(LseprofError) as info:
+                call("nope-123456")
+            assert one_line(info.value) == (
+                f"no run or group 'nope-123456' in store {store_path}; "
+                "list them with `lseprof runs`"
+            )
+            assert info.value.exit_code == EXIT_USAGE
+
+
+def test_resolve_run_group_and_unique_prefix(store_path: Path) -> None:
+    with open_store(store_path) as store:
+        store.add(full_record(run_id="aaaa1111xx", group_id="gggg2222yy"))
+        store.add(full_record(run_id="aaaa1112xx", group_id="gggg2222yy"))
+        assert [r.run_id for r in store.resolve("aaaa1111xx")] == ["aaaa1111xx"]
+        assert len(store.resolve("gggg2222yy")) == 2
+        assert [r.run_id for r in store.resolve("aaaa1112")] == ["aaaa1112xx"]
+        assert len(store.resolve("gggg22")) == 2
+        with pytest.raises(LseprofError, match="several"):
+            store.resolve("aaaa111")
+        with pytest.raises(LseprofError, match="no run or group"):
+            store.resolve("aaaa")  # too short to be taken as a prefix
+
+
+def test_to_dataframe(store_path: Path) -> None:
+    with open_store(store_path) as store:
+        empty = store.to_dataframe()
+        assert list(empty.columns) == list(full_record().to_dict())
+        assert len(empty) == 0
+        fill(store)
+        frame = store.to_dataframe()
+    assert len(frame) == 6
+    assert list(frame["run_id"]) == [f"run{i}" for i in range(5, -1, -1)]
+    assert isinstance(frame["created_at"].dtype, pd.DatetimeTZDtype)
+    assert str(frame["created_at"].dt.tz) == "UTC"
+    assert frame.loc[0, "categories"] == {"atomic helpers": 18.75, "encoder": 70.0, "kernel": 11.25}
+    assert frame["repeat"].tolist() == [5, 4, 3, 2, 1, 0]
+
+
+# ------------------------------------------------------------------ atomic writes
+
+def test_a_failed_batch_writes_nothing(store_path: Path) -> None:
+    with open_store(store_path) as store:
+        store.add(full_record(run_id="exists"))
+        batch = [full_record(run_id="new1"), full_record(run_id="exists")]
+        with pytest.raises(LseprofError, match="'exists' is already in the store") as info:
+            store.add_many(batch)
+        assert info.value.exit_code == EXIT_FAILED
+        assert [r.run_id for r in store.runs()] == ["exists"]
+
+
+def test_disk_full_is_a_user_error_and_leaves_no_row(store_path: Path) -> None:
+    with open_store(store_path) as store:
+        store.add(full_record(run_id="first"))
+        # Cap the database at its current size: the next big row hits SQLITE_FULL.
+        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+        store._conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(LseprofError) as info:
+            store.add(full_record(run_id="big", extra={"blob": "x" * 200_000}))
+        assert one_line(info.value) == (
+            f"disk full while writing the run store at {store_path}; free space and re-run"
+        )
+        assert info.value.exit_code == EXIT_FAILED
+        assert not store._conn.in_transaction
+        assert [r.run_id for r in store.runs()] == ["first"]
+        store.add(full_record(run_id="small"))  # still usable afterwards
+    with open_store(store_path) as store:
+        assert {r.run_id for r in store.runs()} == {"first", "small"}
+
+
+# ------------------------------------------------------------------ opening and schema
+
+def test_fresh_store_is_wal_with_busy_timeout_and_current_schema(store_path: Path) -> None:
+    with open_store(store_path) as store:
+        assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS) == 2
+        assert store._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
+    raw = sqlite3.connect(store_path)
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        meta = dict(raw.execute("SELECT key, value FROM meta"))
+        assert meta["schema_version"] == str(SCHEMA_VERSION)
+        assert meta["created_by"].startswith("lseprof ")
+        indexes = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert {"runs_group_id", "runs_created_at", "runs_config", "runs_config_key"} <= indexes
+        columns = [r[1] for r in raw.execute("PRAGMA table_info(runs)")]
+        assert tuple(columns) == COLUMNS
+    finally:
+        raw.close()
+
+
+def test_v1_store_is_migrated_keeping_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite"
+    raw = sqlite3.connect(path)
+    for statement in split_sql(MIGRATIONS[0]):
+        raw.execute(statement)
+    raw.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    raw.execute(
+        "INSERT INTO runs (run_id, group_id, created_at, status, workload, categories) "
+        "VALUES ('old', 'g', '2023-01-01T00:00:00.000000+00:00', 'ok', 'bpe', ?)", ('{"a": 1}',))
+    raw.commit()
+    assert raw.execute("SELECT name FROM sqlite_master WHERE name = 'runs_config_key'").fetchone() \
+        is None
+    raw.close()
+
+    with open_store(path) as store:
+        assert store.schema_version == 2
+        old = store.get("old")
+        assert (old.workload, old.categories, old.helpers) == ("bpe", {"a": 1}, [])
+        store.add(full_record(run_id="new"))
+        assert [r.run_id for r in store.runs()] == ["new", "old"]
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute(
+            "SELECT name FROM sqlite_master WHERE name = 'runs_config_key'").fetchone()
+        assert raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \
+            == ("2",)
+    finally:
+        raw.close()
+    with open_store(path) as store:  # reopening an up-to-date store changes nothing
+        assert store.schema_version == 2
+
+
+def test_split_sql_keeps_semicolons_inside_literals() -> None:
+    script = "CREATE TABLE t (a TEXT DEFAULT 'x;y');\n-- note; here\nINSERT INTO t VALUES ('1;2');"
+    assert split_sql(script) == [
+        "CREATE TABLE t (a TEXT DEFAULT 'x;y');",
+        "-- note; here\nINSERT INTO t VALUES ('1;2');",
+    ]
+    for migration in MIGRATIONS:
+        assert split_sql(migration)
+
+
+def test_newer_schema_is_refused(store_path: Path) -> None:
+    open_store(store_path).close()
+    raw = sqlite3.connect(store_path)
+    raw.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                (str(SCHEMA_VERSION + 1),))
+    raw.commit()
+    raw.close()
+    with pytest.raises(LseprofError) as info:
+        open_store(store_path)
+    msg = one_line(info.value)
+    assert msg.endswith("incompatible with this version of lseprof; upgrade lseprof")
+    assert str(store_path) in msg and f"schema version {SCHEMA_VERSION + 1}" in msg
+    assert info.value.exit_code == EXIT_USAGE
+
+
+def test_sqlite_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE customers (id INTEGER)")
+    raw.commit()
+    raw.close()
+    with pytest.raises(LseprofError) as info:
+        open_store(path)
+    assert one_line(info.value).startswith(f"{path} is not an lseprof run store (")
+    assert "pass --store PATH" in info.value.message
+    # ...and it was left alone.
+    raw = sqlite3.connect(path)
+    names = [r[0] for r in raw.execute("SELECT name FROM sqlite_master")]
+    raw.close()
+    assert names == ["customers"]
+
+
+def test_non_sqlite_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    content = b"these are my notes, not a database\n" * 200
+    path.write_bytes(content)
+    with pytest.raises(LseprofError) as info:
+        open_store(path)
+    assert one_line(info.value) == (
+        f"{path} is not an lseprof run store (not an SQLite database); "
+        "pass --store PATH to use another file"
+    )
+    assert path.read_bytes() == content
+
+
+def test_meta_without_a_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "odd.sqlite"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+    raw.execute("INSERT INTO meta VALUES ('schema_version', 'banana')")
+    raw.commit()
+    raw.close()
+    with pytest.raises(LseprofError, match="no valid schema_version"):
+        open_store(path)
+
+
+def test_empty_file_becomes_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "empty.sqlite"
+    path.touch()
+    with open_store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+
+
+def test_unwritable_location_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("a regular file, so nothing can be created below it")
+    path = tmp_path / "afile" / "runs.sqlite"
+    with pytest.raises(LseprofError) as info:
+        open_store(path)
+    msg = one_line(info.value)
+    assert msg.startswith(f"cannot write the run store at {path} (")
+    assert msg.endswith("); pass --store PATH")
+    assert info.value.exit_code == EXIT_USAGE
+
+
+def test_directory_as_store_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(LseprofError, match="it is a directory"):
+        open_store(tmp_path)
+
+
+def test_missing_store_without_create(tmp_path: Path) -> None:
+    path = tmp_path / "missing.sqlite"
+    with pytest.raises(LseprofError, match="no run store at"):
+        open_store(path, create=False)
+    assert not path.exists()
+
+
+def test_default_path_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(store_mod.STORE_ENV, raising=False)
+    monkeypatch.setattr(store_mod, "user_data_dir", lambda: tmp_path / "data" / "lseprof")
+    assert store_mod.default_store_path() == tmp_path / "data" / "lseprof" / "runs.sqlite"
+    with open_store() as store:
+        assert store.path == tmp_path / "data" / "lseprof" / "runs.sqlite"
+    assert store.path.is_file()  # the directory was created
+
+    monkeypatch.setenv(store_mod.STORE_ENV, str(tmp_path / "env" / "mine.sqlite"))
+    with open_store() as store:
+        assert store.path == tmp_path / "env" / "mine.sqlite"
+    # An explicit path wins over the environment.
+    with open_store(tmp_path / "explicit.sqlite") as store:
+        assert store.path == tmp_path / "explicit.sqlite"
+
+
+def test_closed_by_context_manager(store_path: Path) -> None:
+    with open_store(store_path) as store:
+        pass
+    with pytest.raises(sqlite3.ProgrammingError):
+        store.runs()
+
+
+# ------------------------------------------------------------------ concurrency
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from profiler.store import RunRecord, open_store
+path, start, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+while not start.exists():
+    time.sleep(0.001)
+with open_store(path) as store:
+    for i in range(200):
+        store.add(RunRecord(run_id=f"{name}-{i}", group_id=name, status="ok", threads=i))
+"""
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "shared" / "runs.sqlite"  # not created yet: both race to create it
+    start = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(start), name],
+                         env=env, stderr=subprocess.PIPE, text=True)
+        for name in ("alpha", "beta")
+    ]
+    time.sleep(1.0)  # let both start up and wait at the barrier
+    start.touch()
+    for proc in writers:
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+    with open_store(path) as store:
+        runs = store.runs()
+        assert len(runs) == 400
+        assert {r.run_id for r in runs} == (
+            {f"alpha-{i}" for i in range(200)} | {f"beta-{i}" for i in range(200)}
+        )
+        assert sorted((g.group_id, g.runs) for g in store.groups()) == [
+            ("alpha", 200), ("beta", 200)]
+        assert store.schema_version == SCHEMA_VERSION
+
+
+# ------------------------------------------------------------------ `lseprof runs`
+
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != store_mod.STORE_ENV}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    env["COLUMNS"] = "80"
+    return env
+
+
+def test_cli_runs_json_lists_the_filled_store(store_path: Path, tmp_path: Path) -> None:
+    with open_store(store_path) as store:
+        records = fill(store)
+    result = run([LSEPROF, "runs", "--store", store_path, "--json"], env=cli_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(result.stdout)
+    assert [d["run_id"] for d in listed] == [f"run{i}" for i in range(5, -1, -1)]
+    by_id = {r.run_id: r for r in records}
+    for d in listed:
+        assert d == by_id[d["run_id"]].to_dict()
+
+    result = run([LSEPROF, "runs", "--store", store_path, "--json", "--limit", "2"],
+                 env=cli_env(tmp_path))
+    assert [d["run_id"] for d in json.loads(result.stdout)] == ["run5", "run4"]
+
+
+def test_cli_runs_table(store_path: Path, tmp_path: Path) -> None:
+    with open_store(store_path) as store:
+        store.add(full_record(run_id="0123456789abcdef0123456789abcdef", status="ok",
+                              throughput_mib_s=42.25, atomic_helper_share=0.125))
+    result = run([LSEPROF, "runs", "--store", store_path], env=cli_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "run_id" in lines[0] and "MiB/s" in lines[0] and "helper %" in lines[0]
+    row = lines[-1]
+    # Piped output keeps full ids and does not wrap.
+    for cell in ("0123456789abcdef0123456789abcdef", "group-ünï", "2024-05-01 12:34", "bpe",
+                 "rayon", "aarch64-lse", "42.2", "12.5", "ok"):
+        assert cell in row
+
+
+def test_cli_runs_with_an_unusable_store_is_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("not a database at all\n" * 50)
+    (tmp_path / "afile").write_text("x")
+    for store in (bad, tmp_path / "afile" / "runs.sqlite", tmp_path / "missing.sqlite"):
+        for extra in ([], ["--json"]):
+            result = run([LSEPROF, "runs", "--store", store, *extra], env=cli_env(tmp_path))
+            assert result.returncode == EXIT_USAGE, result.stderr
+            assert result.stdout == ""
+            assert "Traceback" not in result.stderr
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1, result.stderr
+            assert lines[0].startswith("lseprof: error: ")
+            assert str(store) in lines[0]
+
+
+def test_cli_runs_on_a_machine_with_no_store_yet(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    result = run([LSEPROF, "runs", "--json"], env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+    result = run([LSEPROF, "runs"], env=env)
+    assert result.returncode == 0
+    assert "no runs" in result.stderr
+    assert not (tmp_path / "xdg" / "lseprof" / "runs.sqlite").exists()
+
+
+def test_cli_runs_honours_the_env_store(store_path: Path, tmp_path: Path) -> None:
+    with open_store(store_path) as store:
+        store.add(full_record(run_id="via-env"))
+    env = {**cli_env(tmp_path), store_mod.STORE_ENV: str(store_path)}
+    result = run([LSEPROF, "runs", "--json"], env=env)
+    assert result.returncode == 0, result.stderr
+    assert [d["run_id"] for d in json.loads(result.stdout)] == ["via-env"]
