@@ -181,7 +181,25 @@ class ElfImage:
 
     def has_symbol(self, name: str) -> bool:
         """True if any symbol (any type, .symtab or .dynsym) has this name."""
+        wanted = name.encode() + b"\0"
         for section in self._sections:
-            if isinstance(section, SymbolTableSection) and section.get_symbol_by_name(name):
+            if not isinstance(section, SymbolTableSection):
+                continue
+            strtab = self._sections[section["sh_link"]].data()
+            if wanted not in strtab:  # cheap reject, and most lookups end here
+                continue
+            if self._elf.elfclass == 64 and self._elf.little_endian:
+                # pyelftools parses every symbol to build its name index (slow on
+                # big tables); compare raw st_name offsets with where the name sits.
+                # Every occurrence counts: linkers share string tails ("foo" in "xfoo").
+                starts: list[int] = []
+                at = strtab.find(wanted)
+                while at >= 0:
+                    starts.append(at)
+                    at = strtab.find(wanted, at + 1)
+                raw = np.frombuffer(section.data(), dtype=_ELF64_SYM)
+                if np.isin(raw["name"], np.array(starts, dtype=np.uint32)).any():
+                    return True
+            elif section.get_symbol_by_name(name):
                 return True
         return False
