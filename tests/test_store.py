@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -454,26 +455,31 @@ def test_closed_by_context_manager(store_path: Path) -> None:
 # ------------------------------------------------------------------ concurrency
 
 WRITER = """
-import sys, time
+import random, sys, time
 from pathlib import Path
 from profiler.store import RunRecord, open_store
-path, start, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+path, start, name, other = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 while not start.exists():
     time.sleep(0.001)
-with open_store(path) as store:
+with open_store(path) as store:  # both processes race to create and migrate the store
+    (start.parent / f"ready-{name}").touch()
+    while not (start.parent / f"ready-{other}").exists():
+        time.sleep(0.0005)
     for i in range(200):
         store.add(RunRecord(run_id=f"{name}-{i}", group_id=name, status="ok", threads=i))
+        if i < 100:  # first jittered, as real runs are; then back to back
+            time.sleep(random.random() * 0.002)
 """
 
 
 def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "shared" / "runs.sqlite"  # not created yet: both race to create it
+    path = tmp_path / "shared" / "runs.sqlite"  # not created yet
     start = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(start), name],
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(start), name, other],
                          env=env, stderr=subprocess.PIPE, text=True)
-        for name in ("alpha", "beta")
+        for name, other in (("alpha", "beta"), ("beta", "alpha"))
     ]
     time.sleep(1.0)  # let both start up and wait at the barrier
     start.touch()
@@ -489,6 +495,9 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
         assert sorted((g.group_id, g.runs) for g in store.groups()) == [
             ("alpha", 200), ("beta", 200)]
         assert store.schema_version == SCHEMA_VERSION
+        order = [r[0] for r in store._conn.execute("SELECT group_id FROM runs ORDER BY rowid")]
+    # The writes really interleaved: not one process after the other.
+    assert sum(a != b for a, b in itertools.pairwise(order)) >= 2
 
 
 # ------------------------------------------------------------------ `lseprof runs`
