@@ -45,7 +45,7 @@ def _table(runs: list[stores.RunRecord], short_ids: bool) -> Table:
         table.add_column(name, justify="right")
     table.add_column("status")
     for r in runs:
-        share = None if r.atomic_helper_share is None else 100.0 * r.atomic_helper_share
+        share = r.atomic_helper_share
         table.add_row(
             ident(r.run_id), ident(r.group_id), Text(_created(r.created_at)),
             Text(_opt(r.workload)), Text(_opt(r.variant)), Text(_opt(r.target)),

@@ -159,7 +159,7 @@ class RunRecord:
     samples: int | None = None
     lost_samples: int | None = None
     event: str | None = None
-    atomic_helper_share: float | None = None  # fraction of samples, 0..1
+    atomic_helper_share: float | None = None  # percent of all samples of the event
     categories: dict[str, float] = field(default_factory=dict)  # name -> percent
     helpers: list[Any] = field(default_factory=list)
     helper_callers: list[Any] = field(default_factory=list)

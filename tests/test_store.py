@@ -528,7 +528,7 @@ def test_cli_runs_json_lists_the_filled_store(store_path: Path, tmp_path: Path) 
 def test_cli_runs_table(store_path: Path, tmp_path: Path) -> None:
     with open_store(store_path) as store:
         store.add(full_record(run_id="0123456789abcdef0123456789abcdef", status="ok",
-                              throughput_mib_s=42.25, atomic_helper_share=0.125))
+                              throughput_mib_s=42.25, atomic_helper_share=12.5))
     result = run([LSEPROF, "runs", "--store", store_path], env=cli_env(tmp_path))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
