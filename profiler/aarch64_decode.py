@@ -110,17 +110,16 @@ def find_lse(words: U32) -> LseHits:
     is_casp = (words & np.uint32(CASP_MASK)) == np.uint32(CASP_VALUE)
     is_amo = (words & np.uint32(AMO_MASK)) == np.uint32(AMO_VALUE)
     idx = np.flatnonzero(is_cas | is_casp | is_amo).astype(np.int64)
+    # In the AMO class o3 == 1 is SWP only with opc == 0; the rest is LDAPR,
+    # LD64B and friends, or unallocated. Filtered on the (few) hits only.
+    w = words[idx]
+    o3, opc = _bit(w, 15), _field(w, 12, 3)
+    idx = idx[~is_amo[idx] | ~o3 | (opc == 0)]
+
     w = words[idx]
     cas, casp = is_cas[idx], is_casp[idx]
     amo = ~(cas | casp)
-    o3 = _bit(w, 15)
-    opc = _field(w, 12, 3)
-    # In the AMO class o3 == 1 is SWP only with opc == 0; the rest is LDAPR,
-    # LD64B and friends, or unallocated.
-    keep = ~amo | ~o3 | (opc == 0)
-    idx, w, cas, casp, amo, o3, opc = idx[keep], w[keep], cas[keep], casp[keep], amo[keep], \
-        o3[keep], opc[keep]
-
+    o3, opc = _bit(w, 15), _field(w, 12, 3)
     op = np.where(cas, OP_CAS, np.where(casp, OP_CASP,
                   np.where(o3, OP_SWP, LDOP_BASE + opc.astype(np.int64)))).astype(np.uint8)
     size_field = _field(w, 30, 2).astype(np.uint8)

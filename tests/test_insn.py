@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from profiler import aarch64_decode as a64
+from profiler.elf import ElfImage
 from profiler.insn import InsnClass, classify_instruction
 
 
@@ -163,3 +165,21 @@ def test_against_gnu_as(tmp_path: Path) -> None:
         else:
             assert got is not None, mnemonic
             assert got.mnemonic == mnemonic
+
+
+def test_section_decoder_agrees_with_single_words(tmp_path: Path) -> None:
+    """The vectorized whole-section pass and classify_instruction see the same atomics."""
+    asm = shutil.which("aarch64-linux-gnu-as")
+    if not asm:
+        pytest.skip("aarch64-linux-gnu-as not installed")
+    src = tmp_path / "t.s"
+    src.write_text(".text\n" + _ASM)
+    obj = tmp_path / "t.o"
+    subprocess.run([asm, "-march=armv8.3-a", str(src), "-o", str(obj)], check=True)
+    text = next(s for s in ElfImage(obj).code_sections if s.name == ".text")
+    words = a64.as_words(text.data)
+    lse, excl = a64.find_lse(words), a64.find_exclusives(words)
+    per_word = [classify_instruction("aarch64", _w(int(w)), 0) for w in words]
+    assert [i for i, c in enumerate(per_word) if c and c.family == "lse"] == lse.index.tolist()
+    assert [i for i, c in enumerate(per_word) if c and c.family.startswith("exclusive")] == \
+        excl.index.tolist()
