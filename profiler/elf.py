@@ -76,7 +76,7 @@ class SymbolTable:
             return (np.full(addrs.shape, None, dtype=object),
                     np.zeros(addrs.shape, dtype=np.int64))
         covered = valid & (addrs < self.ends[safe])
-        names = np.where(covered, self.names[safe], None)
+        names = np.where(covered, self.names[safe], np.array(None, dtype=object))
         offsets = np.where(covered, (addrs - self.starts[safe]).astype(np.int64), 0)
         return names, offsets
 
@@ -121,7 +121,7 @@ class ElfImage:
             raise LseprofError(
                 f"{self.path} is a truncated or damaged ELF file ({exc}); use an intact copy"
             ) from None
-        except Exception as exc:  # pyelftools raises assorted errors on garbage  # noqa: BLE001
+        except Exception as exc:  # pyelftools raises assorted errors on garbage
             raise LseprofError(
                 f"{self.path} is a truncated or damaged ELF file ({type(exc).__name__}); "
                 "use an intact copy"
