@@ -11,7 +11,7 @@ worth re-implementing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from profiler import aarch64_decode as a64
@@ -50,22 +50,26 @@ def classify_instruction(arch: str, code: bytes, address: int) -> InsnClass | No
     `arch` is an ElfImage arch name ("aarch64", "x86_64", "i386"; "arm64" and
     "amd64" are accepted too). Unknown architectures and undecodable or too
     short `code` give None: a sample classifier must not fail on odd input.
-    `address` is the instruction's address (only x86 decoding uses it).
+    `address` is the instruction's address; no answer depends on it (kept so
+    that callers need not change if one ever does).
     """
     key = arch.lower()
+    # Results depend only on the instruction bytes (never on `address`), and
+    # profiles hit the same few instructions over and over: cache per encoding.
     if key in _AARCH64:
-        return _classify_aarch64(code)
+        return _classify_aarch64(bytes(code[:4]))
     if key in _X86_64:
-        return _classify_x86(code, address, bits=64)
+        return _classify_x86(bytes(code[:15]), 64)
     if key in _X86_32:
-        return _classify_x86(code, address, bits=32)
+        return _classify_x86(bytes(code[:15]), 32)
     return None
 
 
+@lru_cache(maxsize=1 << 16)
 def _classify_aarch64(code: bytes) -> InsnClass | None:
     if len(code) < 4:
         return None
-    words = a64.as_words(code[:4])
+    words = a64.as_words(code)
     lse = a64.find_lse(words)
     if lse.index.size:
         op, size = int(lse.op[0]), int(lse.size[0])
@@ -94,10 +98,11 @@ def _capstone(bits: int) -> Any:
     return md
 
 
-def _classify_x86(code: bytes, address: int, bits: int) -> InsnClass | None:
+@lru_cache(maxsize=1 << 16)
+def _classify_x86(code: bytes, bits: int) -> InsnClass | None:
     from capstone import x86
 
-    insn = next(iter(_capstone(bits).disasm(code[:15], address, 1)), None)
+    insn = next(iter(_capstone(bits).disasm(code, 0, 1)), None)
     if insn is None:
         return None
     mem_sizes = [op.size for op in insn.operands if op.type == x86.X86_OP_MEM]
