@@ -22,12 +22,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from profiler.build import require_build  # noqa: E402
-from workloads.bpe import EncodeOptions, run_encoder  # noqa: E402
-from workloads.data import require_data  # noqa: E402
-from workloads.oracle import hf_gpt2, rust_lines, tiktoken_gpt2  # noqa: E402
+from profiler.build import require_build
+from workloads.bpe import EncodeOptions, run_encoder
+from workloads.data import require_data
+from workloads.oracle import hf_gpt2, rust_lines, tiktoken_gpt2
 
 console = Console()
 

@@ -53,7 +53,7 @@ def helper_symbol(op: str, size: int, order: str) -> str:
 
 def all_helper_symbols() -> list[str]:
     """Every helper name libgcc can provide."""
-    names = []
+    names: list[str] = []
     for op in OPS:
         for size in (1, 2, 4, 8, 16):
             if size == 16 and op != "cas":

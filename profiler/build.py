@@ -29,7 +29,9 @@ _DEBIAN_CRATES = ("rayon-", "serde_json-", "regex-syntax-", "rustc-hash-")
 # static and non-PIE: run-time addresses equal ELF addresses, which makes
 # emulated (qemu -perfmap) samples symbolizable straight from the ELF.
 _HOST_FLAGS = "-C force-frame-pointers=yes"
-_AARCH64_FLAGS = "-C force-frame-pointers=yes -C relocation-model=static -C target-feature=+crt-static"
+_AARCH64_FLAGS = (
+    "-C force-frame-pointers=yes -C relocation-model=static -C target-feature=+crt-static"
+)
 RUSTFLAGS = {
     "host": _HOST_FLAGS,
     "aarch64": _AARCH64_FLAGS,

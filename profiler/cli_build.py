@@ -36,7 +36,8 @@ def build_cmd(
             progress.update(task, description=f"cargo build {t}/{v}")
             built = builds.build(t, v)
             progress.advance(task)
-            progress.console.print(f"[green]built[/] {built.target}/{built.variant} -> {built.path}")
+            progress.console.print(
+                f"[green]built[/] {built.target}/{built.variant} -> {built.path}")
 
 
 def register(app: typer.Typer) -> None:

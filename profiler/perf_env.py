@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from profiler.errors import LseprofError
 
@@ -123,7 +124,7 @@ class HostFacts:
 def cpu_model() -> str:
     """The CPU's name: x86 'model name', or aarch64 implementer/part ids."""
     try:
-        text = open("/proc/cpuinfo").read()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return "unknown"
     for key in ("model name", "Model", "Hardware"):

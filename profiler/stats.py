@@ -92,8 +92,8 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
 
 def _u_distribution(n1: int, n2: int) -> np.ndarray:
     """Counts of each U value over all arrangements (dynamic programming)."""
-    # f[m][k] = number of sequences of m a's and k b's ... via the standard recurrence
-    # on generating functions: counts for (n1, n2) = counts(n1-1, n2) shifted by n2 + counts(n1, n2-1).
+    # Recurrence on the last element: if it is from `a` it beats all k b's (shift by k),
+    # otherwise it adds nothing: counts(m, k) = counts(m-1, k) << k + counts(m, k-1).
     table: dict[tuple[int, int], np.ndarray] = {}
 
     def counts(m: int, k: int) -> np.ndarray:
@@ -135,8 +135,5 @@ def compare_throughput(a: Sequence[float], b: Sequence[float],
     if len(a) < MIN_REPS_FOR_TEST or len(b) < MIN_REPS_FOR_TEST:
         return ThroughputComparison(ma, mb, delta, lo, hi, None, "unresolved")
     _, p = mann_whitney_u(a, b)
-    if p >= alpha:
-        verdict = "unchanged"
-    else:
-        verdict = "faster" if mb > ma else "slower"
+    verdict = "unchanged" if p >= alpha else ("faster" if mb > ma else "slower")
     return ThroughputComparison(ma, mb, delta, lo, hi, p, verdict)

@@ -41,7 +41,8 @@ def nasty_bytes() -> bytes:
     return ("\r\n".join(NASTY_LINES) + "\r\nno newline at the end").encode("utf-8")
 
 
-def run(argv: Sequence[str | os.PathLike[str]], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(argv: Sequence[str | os.PathLike[str]],
+        **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(a) for a in argv], capture_output=True, text=True,
                           check=False, timeout=600, **kwargs)  # type: ignore[call-overload]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import build_for, nasty_bytes, run
+from tests.conftest import build_for, nasty_bytes
 from workloads.bpe import EncodeOptions, encoder_argv, run_encoder
 from workloads.data import DataFiles
 from workloads.oracle import fnv1a64_ids, rust_lines

@@ -86,7 +86,8 @@ def require_data(root: Path | None = None) -> DataFiles:
     missing = missing_data(root)
     if missing:
         raise LseprofError(
-            f"data file {missing[0]} is missing or damaged; run `lseprof data fetch` (or `make demo`)"
+            f"data file {missing[0]} is missing or damaged; "
+            "run `lseprof data fetch` (or `make demo`)"
         )
     return data_files(root)
 
