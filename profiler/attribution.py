@@ -1,0 +1,242 @@
+"""Aggregate a classified samples table into one :class:`Attribution` per event.
+
+Every share is a percentage of the event section's total weight (sample count,
+period, or report percentage; see :mod:`profiler.samples`), so category shares
+always add up to 100.
+
+Helper callers come from callchains (the ``caller`` column) where the input has
+them. Emulated runs have no guest callchain (qemu's JIT frames end the host
+stack), so for helpers without one the callers are read from the binary itself:
+the functions holding a ``bl`` to the helper, ranked by how hot each is in the
+profile. A helper with a single calling function gets that function with the
+helper's whole share; with several, they are listed without a share
+(``basis: "static"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from profiler import aarch64_decode as a64
+from profiler import samples as S
+from profiler.elf import ElfImage
+
+MAX_STATIC_CALLERS = 8
+
+
+@dataclass
+class HelperShare:
+    """One outline-atomic helper. Path shares are percent of all samples too:
+    lse + llsc + flag (+ samples whose path is unknown) = share."""
+
+    symbol: str
+    op: str | None
+    size: int | None
+    order: str | None
+    share: float
+    samples: float
+    lse_path_share: float | None = None
+    llsc_path_share: float | None = None
+    flag_path_share: float | None = None
+
+
+@dataclass
+class CallerShare:
+    helper: str
+    caller: str
+    share: float | None
+    basis: str  # "callchain", "call-graph" (perf report text) or "static" (bl sites in the ELF)
+
+
+@dataclass
+class SymbolShare:
+    symbol: str
+    dso: str
+    category: str
+    share: float
+
+
+@dataclass
+class Attribution:
+    """The result for one event section."""
+
+    source_kind: str
+    event: str
+    samples: float  # number of samples (exact unless samples_exact is False)
+    samples_exact: bool
+    lost_samples: int | None
+    categories: dict[str, float]
+    atomic_helper_share: float
+    helpers: list[HelperShare] = field(default_factory=list)
+    helper_callers: list[CallerShare] = field(default_factory=list)
+    top_symbols: list[SymbolShare] = field(default_factory=list)
+    inline_atomics: list[dict[str, Any]] = field(default_factory=list)
+    emulated_share: float = 0.0
+    unknown_lines: int = 0
+    unknown_examples: list[str] = field(default_factory=list)
+    perf_version: str | None = None
+    path: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _pct(part: float, total: float) -> float:
+    return 100.0 * part / total if total > 0 else 0.0
+
+
+def static_callers(image: ElfImage, helper: str) -> list[tuple[str, int]]:
+    """Functions holding a direct call (`bl`) to `helper`, with their call-site counts."""
+    start = image.symbols.address_of(helper)
+    if start is None or image.arch != "aarch64":
+        return []
+    found: dict[str, int] = {}
+    for section in image.code_sections:
+        data = section.data[: len(section.data) // 4 * 4]
+        branches = a64.find_branches(a64.as_words(data), section.address)
+        hits = branches.link & (branches.target == np.uint64(start))
+        if not hits.any():
+            continue
+        sites = np.uint64(section.address) + branches.index[hits].astype(np.uint64) * np.uint64(4)
+        names, _ = image.symbols.lookup(sites)
+        for name in names.tolist():
+            key = str(name) if name is not None else S.UNKNOWN
+            found[key] = found.get(key, 0) + 1
+    return sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def attribute(capture: S.Capture, images: dict[str, ElfImage] | None = None,
+              top: int = 15, notes: list[str] | None = None) -> list[Attribution]:
+    """One Attribution per event section, in the order the events first appear."""
+    frame = capture.samples
+    images = images or {}
+    events = capture.events or [str(e) for e in pd.unique(frame["event"].astype(object))]
+    results = []
+    for event in events:
+        part = frame[frame["event"].astype(object) == event] if len(events) > 1 else frame
+        results.append(_one(capture, part, event, images, top, list(notes or [])))
+    return results
+
+
+def _one(capture: S.Capture, part: pd.DataFrame, event: str, images: dict[str, ElfImage],
+         top: int, notes: list[str]) -> Attribution:
+    weight = part["weight"].to_numpy(dtype=np.float64)
+    total = float(weight.sum())
+    by_cat = part.groupby("category", observed=False)["weight"].sum()
+    categories = {c: _pct(float(by_cat.get(c, 0.0)), total) for c in S.CATEGORIES}
+    if total > 0:
+        # Summing floats can leave 99.99999; the invariant is exact 100 by construction.
+        drift = 100.0 - sum(categories.values())
+        biggest = max(categories, key=lambda c: categories[c])
+        categories[biggest] += drift
+
+    if capture.source_kind == "perf-report":
+        samples = float(capture.sample_counts.get(event, 0))
+        exact = bool(capture.sample_counts_exact.get(event, False))
+    else:
+        samples = float(len(part))
+        exact = True
+
+    helper_rows = part[part["category"] == "atomic_helper"]
+    helpers: list[HelperShare] = []
+    for symbol, rows in helper_rows.groupby("symbol", observed=True):
+        w = rows["weight"].to_numpy(dtype=np.float64)
+        paths = rows["helper_path"].astype(object).to_numpy()
+        known_path = bool((paths != "").any())
+        first = rows.iloc[0]
+
+        def path_share(name: str, w: np.ndarray = w, paths: np.ndarray = paths,
+                       known: bool = known_path) -> float | None:
+            return _pct(float(w[paths == name].sum()), total) if known else None
+
+        helpers.append(HelperShare(
+            symbol=str(symbol),
+            op=str(first["helper_op"]) or None,
+            size=int(first["helper_size"]) or None,
+            order=str(first["helper_order"]) or None,
+            share=_pct(float(w.sum()), total),
+            samples=float(len(rows)) if capture.source_kind != "perf-report" else float(w.sum()),
+            lse_path_share=path_share("lse"),
+            llsc_path_share=path_share("llsc"),
+            flag_path_share=path_share("flag"),
+        ))
+    helpers.sort(key=lambda h: -h.share)
+
+    callers = _helper_callers(capture, helper_rows, helpers, total, images, part)
+
+    sym = part.groupby(["symbol", "dso", "category"], observed=True)["weight"].sum()
+    sym = sym.sort_values(ascending=False).head(top)
+    top_symbols = [SymbolShare(str(s), str(d), str(c), _pct(float(w), total))
+                   for (s, d, c), w in sym.items()]
+
+    inline = part[part["category"] == "inline_atomic"]
+    inline_list = []
+    if len(inline):
+        by_insn = inline.groupby(["symbol", "insn"], observed=True)["weight"].sum()
+        by_insn = by_insn.sort_values(ascending=False).head(top)
+        inline_list = [{"symbol": str(s), "insn": str(i), "share": _pct(float(w), total)}
+                       for (s, i), w in by_insn.items()]
+
+    emulated = float(weight[part["emulated"].to_numpy()].sum()) if len(part) else 0.0
+    if part["truncated"].to_numpy().any():
+        notes.append("some symbol names were cut short by perf report's column widths (-w); "
+                     "rules may miss them; re-run perf report without -w for exact names")
+    return Attribution(
+        source_kind=capture.source_kind,
+        event=event,
+        samples=samples,
+        samples_exact=exact,
+        lost_samples=capture.lost_samples.get(event),
+        categories=categories,
+        atomic_helper_share=categories["atomic_helper"],
+        helpers=helpers,
+        helper_callers=callers,
+        top_symbols=top_symbols,
+        inline_atomics=inline_list,
+        emulated_share=_pct(emulated, total),
+        unknown_lines=capture.unknown_lines,
+        unknown_examples=list(capture.unknown_examples),
+        perf_version=capture.perf_version,
+        path=capture.path,
+        notes=notes,
+    )
+
+
+def _helper_callers(capture: S.Capture, rows: pd.DataFrame, helpers: list[HelperShare],
+                    total: float, images: dict[str, ElfImage], section: pd.DataFrame
+                    ) -> list[CallerShare]:
+    out: list[CallerShare] = []
+    if not len(rows):
+        return out
+    basis = "call-graph" if capture.source_kind == "perf-report" else "callchain"
+    with_caller = rows[rows["caller"].astype(object) != ""]
+    covered = set()
+    if len(with_caller):
+        edges = with_caller.groupby(["symbol", "caller"], observed=True)["weight"].sum()
+        for (helper, caller), w in edges.sort_values(ascending=False).items():
+            out.append(CallerShare(str(helper), str(caller), _pct(float(w), total), basis))
+            covered.add(str(helper))
+    # Helpers with no callchain (emulated runs, or recorded without -g): static call
+    # sites, ranked by how hot each calling function is in this profile. That is a
+    # proxy, so there is no share unless the helper has a single caller.
+    own = section.groupby("symbol", observed=True)["weight"].sum()
+    for helper in helpers:
+        if helper.symbol in covered:
+            continue
+        dsos = rows.loc[rows["symbol"].astype(object) == helper.symbol, "dso"].astype(object)
+        image = next((images[d] for d in pd.unique(dsos) if d in images), None)
+        if image is None:
+            continue
+        sites = static_callers(image, helper.symbol)
+        single = len(sites) == 1
+        ranked = sorted(sites, key=lambda kv: (-float(own.get(kv[0], 0.0)), -kv[1], kv[0]))
+        hot = [kv for kv in ranked if float(own.get(kv[0], 0.0)) > 0]
+        for caller, _count in (hot or ranked)[:MAX_STATIC_CALLERS]:
+            out.append(CallerShare(helper.symbol, caller, helper.share if single else None,
+                                   "static"))
+    return out

@@ -1,0 +1,336 @@
+"""Put every sample into exactly one category (:data:`profiler.samples.CATEGORIES`).
+
+The name-based part is data, not code: an ordered rule table in TOML
+(``profiler/rules/default.toml``, plus ``--rules FILE`` in front of it), first
+match wins. Rules run once per distinct (symbol, DSO, caller) triple, not per
+sample. Samples no rule claims are checked at the instruction level: where the
+binary's bytes are known, the instruction at the sample address is decoded
+(:func:`profiler.insn.classify_instruction`, once per distinct address) and an
+atomic makes the sample ``inline_atomic``.
+
+Outline-atomic helper samples also get ``helper_path``: whether the sampled
+instruction lies on the helper's LSE path, its LDXR/STXR retry loop, or the test
+of ``__aarch64_have_lse_atomics`` that picks between them.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from profiler import samples as S
+from profiler.atomic_names import parse_helper
+from profiler.elf import ElfImage
+from profiler.errors import LseprofError
+from profiler.insn import classify_instruction
+
+HELPER_PATHS = ("lse", "llsc", "flag")
+_MATCHERS = ("symbol", "dso", "caller")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the rule table."""
+
+    category: str
+    symbol: re.Pattern[str] | None = None
+    dso: re.Pattern[str] | None = None
+    caller: re.Pattern[str] | None = None
+    origin: str = ""
+
+    def matches(self, symbol: str, dso: str, caller: str) -> bool:
+        return ((self.symbol is None or self.symbol.search(symbol) is not None)
+                and (self.dso is None or self.dso.search(dso) is not None)
+                and (self.caller is None or self.caller.search(caller) is not None))
+
+
+def _parse_rules(text: str, origin: str) -> tuple[list[Rule], bool]:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LseprofError(f"{origin} is not valid TOML ({exc}); fix the rules file") from None
+    replace = bool(doc.get("replace_defaults", False))
+    entries = doc.get("rule", [])
+    if not isinstance(entries, list):
+        raise LseprofError(f"{origin}: `rule` must be an array of tables ([[rule]]); "
+                           "fix the rules file")
+    rules = []
+    for number, entry in enumerate(entries, start=1):
+        where = f"{origin} rule {number}"
+        if not isinstance(entry, dict):
+            raise LseprofError(f"{where} is not a table; write it as [[rule]]")
+        category = entry.get("category")
+        if category not in S.CATEGORIES:
+            raise LseprofError(f"{where}: category {category!r} is not one of "
+                               f"{', '.join(S.CATEGORIES)}; fix the rules file")
+        patterns: dict[str, re.Pattern[str]] = {}
+        for key in _MATCHERS:
+            if key in entry:
+                try:
+                    patterns[key] = re.compile(str(entry[key]))
+                except re.error as exc:
+                    raise LseprofError(f"{where}: bad {key} regex ({exc}); fix the rules "
+                                       "file") from None
+        if not patterns:
+            raise LseprofError(f"{where} has no symbol, dso or caller regex; add one")
+        rules.append(Rule(category, patterns.get("symbol"), patterns.get("dso"),
+                          patterns.get("caller"), where))
+    return rules, replace
+
+
+@cache
+def default_rules() -> tuple[Rule, ...]:
+    text = resources.files("profiler").joinpath("rules/default.toml").read_text("utf-8")
+    return tuple(_parse_rules(text, "default rules")[0])
+
+
+def load_rules(user_file: Path | None = None) -> list[Rule]:
+    """The rule table: the user's rules (if any) in front of the defaults."""
+    if user_file is None:
+        return list(default_rules())
+    try:
+        text = Path(user_file).read_text("utf-8")
+    except OSError as exc:
+        raise LseprofError(f"cannot read --rules {user_file} ({exc.strerror}); "
+                           "check the path") from None
+    rules, replace = _parse_rules(text, str(user_file))
+    return rules if replace else [*rules, *default_rules()]
+
+
+def _by_rules(frame: pd.DataFrame, rules: list[Rule]) -> npt.NDArray[np.object_]:
+    """Category per row from the rules (None where no rule matched)."""
+    sym = frame["symbol"].cat.codes.to_numpy().astype(np.int64)
+    dso = frame["dso"].cat.codes.to_numpy().astype(np.int64)
+    caller = frame["caller"].cat.codes.to_numpy().astype(np.int64)
+    key = pd.MultiIndex.from_arrays([sym, dso, caller])
+    codes, uniques = pd.factorize(key)
+    sym_names = [str(c) for c in frame["symbol"].cat.categories]
+    dso_names = [str(c) for c in frame["dso"].cat.categories]
+    caller_names = [str(c) for c in frame["caller"].cat.categories]
+    out = np.empty(len(uniques), dtype=object)
+    for i, (s, d, c) in enumerate(uniques.tolist()):
+        symbol = sym_names[s] if s >= 0 else S.UNKNOWN
+        dso_name = dso_names[d] if d >= 0 else S.UNKNOWN
+        caller_name = caller_names[c] if c >= 0 else ""
+        out[i] = next((r.category for r in rules if r.matches(symbol, dso_name, caller_name)),
+                      None)
+    return out[np.asarray(codes)]
+
+
+@dataclass
+class _Decoded:
+    family: str | None
+    mnemonic: str
+
+
+def _code_addresses(frame: pd.DataFrame, rows: npt.NDArray[np.int64], image: ElfImage
+                    ) -> npt.NDArray[np.uint64]:
+    """ELF virtual addresses of the sampled instructions.
+
+    Callchain frames and emulated samples already carry the ELF address; one-line
+    `perf script` samples carry the runtime address, so where the symbol and its
+    offset are known the address is rebuilt as symbol start + offset.
+    """
+    ips = frame["ip"].to_numpy()[rows].copy()
+    offs = frame["symoff"].to_numpy()[rows]
+    names = frame["symbol"].astype(object).to_numpy()[rows]
+    has_off = offs >= 0
+    if has_off.any():
+        uniq, inverse = np.unique(names[has_off].astype(str), return_inverse=True)
+        starts = np.array([image.symbols.address_of(n) or -1 for n in uniq.tolist()],
+                          dtype=np.int64)
+        base = starts[inverse]
+        ok = base >= 0
+        idx = np.flatnonzero(has_off)[ok]
+        ips[idx] = (base[ok] + offs[has_off][ok]).astype(np.uint64)
+    return ips
+
+
+@cache
+def _x86_disassembler(bits: int) -> Any:
+    import capstone
+
+    return capstone.Cs(capstone.CS_ARCH_X86,
+                       capstone.CS_MODE_64 if bits == 64 else capstone.CS_MODE_32)
+
+
+def _previous_instruction(image: ElfImage, address: int) -> int | None:
+    """Start of the instruction that ends at `address` (the one before it)."""
+    if image.arch == "aarch64":
+        return address - 4 if address >= 4 else None
+    if image.arch not in ("x86_64", "i386"):
+        return None
+    # x86 lengths vary: walk from the enclosing function's start to find the boundary.
+    names, offsets = image.symbols.lookup(np.array([address], dtype=np.uint64))
+    if names[0] is None:
+        return None
+    start = address - int(offsets[0])
+    code = image.read(start, int(offsets[0]))
+    if not code or int(offsets[0]) > 65536:
+        return None
+    bits = 64 if image.arch == "x86_64" else 32
+    for insn_address, size, _mnemonic, _ops in _x86_disassembler(bits).disasm_lite(code, start):
+        if insn_address + size == address:
+            return int(insn_address)
+        if insn_address + size > address:
+            return None
+    return None
+
+
+def _classify_at(image: ElfImage, address: int) -> tuple[str | None, str]:
+    code = image.read(address, 16)
+    if not code:
+        return None, ""
+    insn = classify_instruction(image.arch, code, address)
+    return (insn.family, insn.mnemonic) if insn is not None else (None, "")
+
+
+def _decode(images: dict[str, ElfImage], frame: pd.DataFrame, rows: npt.NDArray[np.int64]
+            ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_], npt.NDArray[np.uint64]]:
+    """Atomic family and mnemonic of the instruction each row stands for.
+
+    Interrupt-driven samples (hardware, not emulated) usually land on the
+    instruction after the one that stalled, so for them the previous instruction
+    is checked too: a `lock add` shows up as samples on the `sub` after it.
+    """
+    family = np.full(rows.size, None, dtype=object)
+    mnemonic = np.full(rows.size, "", dtype=object)
+    addresses = np.zeros(rows.size, np.uint64)
+    dsos = frame["dso"].astype(object).to_numpy()[rows].astype(str)
+    precise = frame["precise"].to_numpy()[rows]
+    for dso in np.unique(dsos).tolist():
+        image = images.get(dso)
+        if image is None:
+            continue
+        part = np.flatnonzero(dsos == dso)
+        addrs = _code_addresses(frame, rows[part], image)
+        addresses[part] = addrs
+        key = pd.MultiIndex.from_arrays([addrs, precise[part]])
+        codes, uniq = pd.factorize(key)
+        fam = np.full(len(uniq), None, dtype=object)
+        mne = np.full(len(uniq), "", dtype=object)
+        for i, (address, exact) in enumerate(uniq.tolist()):
+            got, name = _classify_at(image, int(address))
+            if got is None and not exact:
+                before = _previous_instruction(image, int(address))
+                if before is not None:
+                    got, name = _classify_at(image, before)
+            fam[i], mne[i] = got, name
+        family[part] = fam[np.asarray(codes)]
+        mnemonic[part] = mne[np.asarray(codes)]
+    return family, mnemonic, addresses
+
+
+@dataclass(frozen=True)
+class _HelperLayout:
+    start: int
+    lse: int  # address of the LSE instruction
+    llsc_from: int  # first address of the LDXR/STXR path (after the LSE path's ret)
+
+
+@cache
+def _layout(image: ElfImage, symbol: str) -> _HelperLayout | None:
+    """Where a helper's LSE instruction and retry loop sit (libgcc / compiler-rt lse.S:
+    flag test, LSE instruction, ret, then the exclusive loop)."""
+    start = image.symbols.address_of(symbol)
+    size = image.symbols.size_of(symbol)
+    if start is None or not size or size > 4096:
+        return None
+    code = image.read(start, size) or b""
+    lse = None
+    for offset in range(0, len(code) - 3, 4):
+        insn = classify_instruction(image.arch, code[offset:offset + 4], start + offset)
+        if insn is not None and insn.family == "lse":
+            lse = start + offset
+            break
+    if lse is None:
+        return None
+    return _HelperLayout(start, lse, lse + 8)
+
+
+def _path_at(layout: _HelperLayout, address: int, exact: bool) -> str:
+    """Which path of the helper a sampled address stands for.
+
+    Exact addresses (emulated) are the running instruction. Interrupt-driven
+    samples name the next instruction to run, so the instruction that just ran
+    is its predecessor in execution order: the LSE instruction for its `ret`,
+    the flag test for the LSE instruction itself and for the first instruction
+    of the retry path (the `cbz` branches there).
+    """
+    if exact:
+        if address < layout.lse:
+            return "flag"
+        return "lse" if address < layout.llsc_from else "llsc"
+    if address <= layout.lse or address == layout.llsc_from:
+        return "flag"
+    return "lse" if address < layout.llsc_from else "llsc"
+
+
+def _helper_paths(images: dict[str, ElfImage], frame: pd.DataFrame, rows: npt.NDArray[np.int64],
+                  addresses: npt.NDArray[np.uint64]) -> npt.NDArray[np.object_]:
+    path = np.full(rows.size, "", dtype=object)
+    dsos = frame["dso"].astype(object).to_numpy()[rows].astype(str)
+    names = frame["symbol"].astype(object).to_numpy()[rows].astype(str)
+    precise = frame["precise"].to_numpy()[rows]
+    for i in np.flatnonzero(addresses != 0).tolist():
+        image = images.get(dsos[i])
+        if image is None:
+            continue
+        layout = _layout(image, names[i])
+        if layout is not None:
+            path[i] = _path_at(layout, int(addresses[i]), bool(precise[i]))
+    return path
+
+
+def classify(frame: pd.DataFrame, rules: list[Rule], images: dict[str, ElfImage]) -> None:
+    """Add category, helper_op/size/order, insn and helper_path columns in place."""
+    n = len(frame)
+    category = _by_rules(frame, rules) if n else np.empty(0, dtype=object)
+    helper_op = np.full(n, "", dtype=object)
+    helper_size = np.zeros(n, np.int64)
+    helper_order = np.full(n, "", dtype=object)
+    insn = np.full(n, "", dtype=object)
+    helper_path = np.full(n, "", dtype=object)
+
+    helper_rows = np.flatnonzero(category == "atomic_helper")
+    if helper_rows.size:
+        names = frame["symbol"].astype(object).to_numpy()[helper_rows].astype(str)
+        uniq, inverse = np.unique(names, return_inverse=True)
+        parsed = [parse_helper(name) for name in uniq.tolist()]
+        helper_op[helper_rows] = np.array([p.op if p else "" for p in parsed], object)[inverse]
+        helper_size[helper_rows] = np.array([p.size if p else 0 for p in parsed])[inverse]
+        helper_order[helper_rows] = np.array([p.order if p else "" for p in parsed],
+                                             object)[inverse]
+
+    # Decode only where bytes exist and the answer matters: unclaimed samples
+    # (inline atomics) and helper samples (which path).
+    candidates = np.flatnonzero((category == None) | (category == "atomic_helper"))  # noqa: E711
+    if candidates.size and images:
+        in_image = frame["dso"].isin(list(images)).to_numpy()[candidates]
+        candidates = candidates[in_image]
+    if candidates.size and images:
+        family, mnemonic, addresses = _decode(images, frame, candidates)
+        insn[candidates] = mnemonic
+        unclaimed = category[candidates] == None  # noqa: E711
+        atomic = family != None  # noqa: E711
+        category[candidates[unclaimed & atomic]] = "inline_atomic"
+        is_helper = ~unclaimed
+        if is_helper.any():
+            helper_path[candidates[is_helper]] = _helper_paths(
+                images, frame, candidates[is_helper], addresses[is_helper])
+    category[category == None] = "work"  # noqa: E711
+    frame["category"] = pd.Categorical(category, categories=list(S.CATEGORIES))
+    frame["helper_op"] = pd.Categorical(helper_op)
+    frame["helper_size"] = helper_size
+    frame["helper_order"] = pd.Categorical(helper_order)
+    frame["insn"] = pd.Categorical(insn)
+    frame["helper_path"] = pd.Categorical(helper_path)

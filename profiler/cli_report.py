@@ -1,0 +1,69 @@
+"""`lseprof report`: attribute a profile's time to atomic helpers, inline atomics,
+locks, futexes, spinning and work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from profiler.console import out, warn
+from profiler.errors import LseprofError
+from profiler.report import build_report
+from profiler.report_input import FORMATS
+from reports.json_report import to_json
+from reports.markdown import to_markdown
+from reports.terminal import render
+
+
+def report_cmd(
+    path: Path = typer.Argument(..., metavar="PATH",  # noqa: B008 (typer's declaration style)
+                                help="perf.data, `perf script` text or `perf report --stdio` "
+                                     "text (gzip is fine)."),
+    binary: list[Path] = typer.Option(  # noqa: B008
+        [], "--binary", metavar="FILE",
+        help="ELF to name addresses perf could not (stripped binaries, qemu guest code). "
+             "Repeatable."),
+    symfs: Path | None = typer.Option(  # noqa: B008
+        None, "--symfs", metavar="DIR", help="Look up each DSO path under DIR."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (a list for several events)."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables."),
+    top: int = typer.Option(15, "--top", metavar="N", help="Rows per table."),
+    fmt: str = typer.Option("auto", "--format",
+                            help=f"Input kind: {'|'.join(FORMATS)} (auto detects it)."),
+    rules: Path | None = typer.Option(  # noqa: B008
+        None, "--rules", metavar="FILE",
+        help="TOML classification rules tried before the defaults."),
+    perf_map: list[Path] = typer.Option(  # noqa: B008
+        [], "--perf-map", metavar="FILE",
+        help="qemu -perfmap file (/tmp/perf-PID.map) if it is not next to PATH."),
+    max_stack: int | None = typer.Option(
+        None, "--max-stack", metavar="N",
+        help="perf.data only: callchain frames to read (default 2, 64 for qemu runs)."),
+) -> None:
+    """Show how much time a profile spends in outline-atomic helpers (and on which
+    path: LSE or LL/SC), inline atomics, lock slow paths, futexes and spinning."""
+    if as_json and markdown:
+        raise LseprofError("--json and --markdown exclude each other; pick one")
+    if top < 1:
+        raise LseprofError(f"--top must be 1 or more, not {top}")
+    if max_stack is not None and max_stack < 1:
+        raise LseprofError(f"--max-stack must be 1 or more, not {max_stack}")
+    result = build_report(path, binaries=binary, symfs=symfs, fmt=fmt, rules_file=rules,
+                          top=top, perf_maps=perf_map, max_stack=max_stack)
+    capture = result.capture
+    if capture.unknown_lines:
+        example = f" (first: {capture.unknown_examples[0]!r})" if capture.unknown_examples else ""
+        warn(f"{capture.unknown_lines} lines of {path} were not understood and were "
+             f"skipped{example}")
+    if as_json:
+        # typer.echo, not rich: JSON must come out byte-exact, never wrapped or styled.
+        typer.echo(to_json(result.sections))
+    elif markdown:
+        typer.echo(to_markdown(result.sections, top))
+    else:
+        render(result.sections, out, top)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_cmd)

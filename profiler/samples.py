@@ -1,0 +1,188 @@
+"""The samples table: what every input format is turned into.
+
+Parsers (perf script text, perf report text, perf.data through ``perf script``)
+produce one pandas DataFrame with the columns below; symbolization, classification
+and aggregation read and extend it, and never look at the original text again.
+
+Schema (one row per sample, or per report row for ``perf report`` text):
+
+==============  ==========  =================================================================
+column          dtype       meaning
+==============  ==========  =================================================================
+event           category    event name (``cpu-clock``, ``cycles:u``); one section per event
+comm            category    command name of the thread; "" where the input has none
+pid, tid        int64       process and thread id; -1 where unknown
+time            float64     timestamp in seconds; NaN where unknown
+ip              uint64      sample address as perf printed it: the DSO-relative address in
+                            callchain frames, the runtime address on one-line samples, the
+                            guest virtual address for emulated (``guest-0x...``) code once
+                            symbolized; 0 where unknown
+symbol          category    function name; ``[unknown]`` where nobody could name it
+symoff          int64       offset of ``ip`` into ``symbol``; -1 where unknown
+dso             category    shared object (path, ``[kernel.kallsyms]``, ``[unknown]``)
+period          float64     the sample's period (event count it stands for); NaN if not given
+weight          float64     what shares are computed from: ``period`` when every sample of
+                            the event has one, else 1 per sample; for ``perf report`` rows
+                            the row's percentage (``Self`` or ``Overhead``)
+caller          category    immediate caller's function name; "" where there is no callchain
+caller_dso      category    the caller's DSO; "" where unknown
+caller_ip       uint64      the caller frame's address (as ``ip``); 0 where unknown
+emulated        bool        the sample hit the emulator (qemu) on behalf of the guest
+                            instruction in ``ip``; its host frames were dropped
+precise         bool        ``ip`` is the instruction that was running (emulated guest code);
+                            otherwise, as with any interrupt-driven sampling, it may be the
+                            instruction after the one that took the time (skid)
+truncated       bool        the symbol column was cut short by ``perf report -w``
+source_kind     category    ``perf-data``, ``perf-script`` or ``perf-report``
+==============  ==========  =================================================================
+
+Classification adds ``category`` (one of :data:`CATEGORIES`), ``helper_op``,
+``helper_size``, ``helper_order`` (outline-atomic helpers), ``insn`` (the decoded
+atomic mnemonic where known) and ``helper_path`` (``lse``, ``llsc``, ``flag`` or
+"" where unknown: which path of an outline helper the sample was on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+UNKNOWN = "[unknown]"
+SOURCE_KINDS = ("perf-data", "perf-script", "perf-report")
+CATEGORIES = ("atomic_helper", "inline_atomic", "lock", "futex", "spin", "work")
+
+COLUMNS = ("event", "comm", "pid", "tid", "time", "ip", "symbol", "symoff", "dso", "period",
+           "weight", "caller", "caller_dso", "caller_ip", "emulated", "precise", "truncated", "source_kind")
+CATEGORY_COLUMNS = ("event", "comm", "symbol", "dso", "caller", "caller_dso", "source_kind")
+
+
+@dataclass
+class Capture:
+    """A parsed input: the samples table and what is known about the recording."""
+
+    samples: pd.DataFrame
+    source_kind: str
+    path: str
+    events: list[str]
+    perf_version: str | None = None
+    # Per event: samples perf dropped (perf.data stats, report "Total Lost Samples").
+    lost_samples: dict[str, int] = field(default_factory=dict)
+    # Per event: number of samples; for report text from the "# Samples:" header
+    # (perf rounds it, e.g. "1K") unless a Samples column gives exact counts.
+    sample_counts: dict[str, int] = field(default_factory=dict)
+    sample_counts_exact: dict[str, bool] = field(default_factory=dict)
+    unknown_lines: int = 0
+    unknown_examples: list[str] = field(default_factory=list)
+    build_ids: dict[str, str] = field(default_factory=dict)  # dso path -> build-id
+    arch: str | None = None  # of the machine that recorded, where known
+    warnings: list[str] = field(default_factory=list)
+
+
+def from_codes(codes: npt.NDArray[np.int64], categories: list[str]) -> pd.Categorical:
+    """A categorical from integer codes into `categories`, which may repeat; -1 -> NaN."""
+    remap, uniq = pd.factorize(np.asarray(categories, dtype=object))
+    remap = np.asarray(remap, dtype=np.int64)
+    safe = np.clip(codes, 0, None)
+    mapped = np.where(codes >= 0, remap[safe] if remap.size else -1, -1)
+    return pd.Categorical.from_codes(mapped, categories=pd.Index(uniq, dtype=object))
+
+
+def empty_samples(source_kind: str) -> pd.DataFrame:
+    return make_samples(
+        n=0, source_kind=source_kind,
+        event=pd.Categorical([]), comm=pd.Categorical([]), symbol=pd.Categorical([]),
+        dso=pd.Categorical([]), caller=pd.Categorical([]), caller_dso=pd.Categorical([]),
+    )
+
+
+def make_samples(
+    n: int,
+    source_kind: str,
+    *,
+    event: pd.Categorical,
+    comm: pd.Categorical,
+    symbol: pd.Categorical,
+    dso: pd.Categorical,
+    caller: pd.Categorical,
+    caller_dso: pd.Categorical,
+    pid: npt.NDArray[np.int64] | None = None,
+    tid: npt.NDArray[np.int64] | None = None,
+    time: npt.NDArray[np.float64] | None = None,
+    ip: npt.NDArray[np.uint64] | None = None,
+    symoff: npt.NDArray[np.int64] | None = None,
+    period: npt.NDArray[np.float64] | None = None,
+    weight: npt.NDArray[np.float64] | None = None,
+    caller_ip: npt.NDArray[np.uint64] | None = None,
+    emulated: npt.NDArray[np.bool_] | None = None,
+    precise: npt.NDArray[np.bool_] | None = None,
+    truncated: npt.NDArray[np.bool_] | None = None,
+) -> pd.DataFrame:
+    """Assemble a samples table with every schema column, filling unknowns."""
+
+    def ints(a: npt.NDArray[np.int64] | None) -> npt.NDArray[np.int64]:
+        return np.full(n, -1, np.int64) if a is None else np.asarray(a, dtype=np.int64)
+
+    def floats(a: npt.NDArray[np.float64] | None) -> npt.NDArray[np.float64]:
+        return np.full(n, np.nan) if a is None else np.asarray(a, dtype=np.float64)
+
+    def bools(a: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.bool_]:
+        return np.zeros(n, np.bool_) if a is None else np.asarray(a, dtype=np.bool_)
+
+    if period is not None and weight is None:
+        weight = default_weight(np.asarray(period, np.float64), event)
+    frame = pd.DataFrame({
+        "event": event,
+        "comm": comm,
+        "pid": ints(pid),
+        "tid": ints(tid),
+        "time": floats(time),
+        "ip": np.zeros(n, np.uint64) if ip is None else np.asarray(ip, dtype=np.uint64),
+        "symbol": symbol,
+        "symoff": ints(symoff),
+        "dso": dso,
+        "period": floats(period),
+        "weight": np.ones(n) if weight is None else np.asarray(weight, np.float64),
+        "caller": caller,
+        "caller_dso": caller_dso,
+        "caller_ip": np.zeros(n, np.uint64) if caller_ip is None else np.asarray(caller_ip,
+                                                                                  np.uint64),
+        "emulated": bools(emulated),
+        "precise": bools(precise),
+        "truncated": bools(truncated),
+        "source_kind": pd.Categorical.from_codes(np.zeros(n, np.int8),
+                                                 categories=[source_kind]),
+    })
+    return frame
+
+
+def default_weight(period: npt.NDArray[np.float64], event: pd.Categorical) -> npt.NDArray[
+        np.float64]:
+    """The period where every sample of an event has one (perf report weighs by period),
+    otherwise one per sample."""
+    weight = np.ones(period.size)
+    codes = np.asarray(event.codes)
+    for code in np.unique(codes):
+        rows = codes == code
+        vals = period[rows]
+        if vals.size and np.all(np.isfinite(vals)) and np.all(vals > 0):
+            weight[rows] = vals
+    return weight
+
+
+def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate samples tables, keeping categorical columns categorical."""
+    frames = [f for f in frames if len(f)] or frames[:1]
+    if len(frames) == 1:
+        return frames[0].reset_index(drop=True)
+    out = {}
+    for column in frames[0].columns:
+        parts = [f[column] for f in frames]
+        if isinstance(parts[0].dtype, pd.CategoricalDtype):
+            out[column] = pd.api.types.union_categoricals(
+                [pd.Categorical(p) for p in parts], ignore_order=True)
+        else:
+            out[column] = np.concatenate([p.to_numpy() for p in parts])
+    return pd.DataFrame(out)
