@@ -58,9 +58,17 @@ def _root(
 
 def _register_all() -> None:
     # Imported here so that each subcommand module stays independent of the others.
-    from profiler import cli_build, cli_data, cli_doctor, cli_inspect, cli_report, cli_runs
+    from profiler import (
+        cli_build,
+        cli_data,
+        cli_doctor,
+        cli_inspect,
+        cli_report,
+        cli_run,
+        cli_runs,
+    )
 
-    for module in (cli_build, cli_data, cli_doctor, cli_inspect, cli_report, cli_runs):
+    for module in (cli_build, cli_data, cli_doctor, cli_inspect, cli_report, cli_run, cli_runs):
         module.register(app)
 
 
