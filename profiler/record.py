@@ -7,6 +7,7 @@ perf.data. Whatever was captured is kept and the outcome says what happened.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -86,6 +87,17 @@ def _disk_full(stderr: str) -> bool:
     return "No space left on device" in stderr or "ENOSPC" in stderr
 
 
+def write_artifact(path: Path, text: str) -> str:
+    """Write one artifact; '' on success, else a message (the run is kept, marked failed)."""
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            return f"disk full while writing {path.parent}; free space and re-run"
+        return f"cannot write {path}: {exc.strerror}"
+    return ""
+
+
 def run_recorded(argv: list[str], run_dir: Path, perf: str | None, spec: RecordSpec | None,
                  timeout: float | None = None, env: dict[str, str] | None = None) -> RecordOutcome:
     """Run `argv` (under perf unless `perf` is None) and keep everything in `run_dir`."""
@@ -112,9 +124,13 @@ def run_recorded(argv: list[str], run_dir: Path, perf: str | None, spec: RecordS
         stdout, stderr = proc.communicate()
         status, message = INTERRUPTED, "interrupted (Ctrl-C); kept what perf had captured"
     seconds = time.monotonic() - start
-    (run_dir / "workload.stdout").write_text(stdout)
-    (run_dir / "workload.stderr").write_text(stderr)
-    perf_map = _collect_map(run_dir)
+    write_errors = [write_artifact(run_dir / "workload.stdout", stdout),
+                    write_artifact(run_dir / "workload.stderr", stderr)]
+    try:
+        perf_map = _collect_map(run_dir)
+    except OSError as exc:
+        perf_map = None
+        write_errors.append(f"cannot keep qemu's perf map: {exc.strerror}")
     if status == OK and proc.returncode != 0:
         status = FAILED
         last = [line for line in stderr.strip().splitlines() if line.strip()][-1:]
@@ -124,6 +140,9 @@ def run_recorded(argv: list[str], run_dir: Path, perf: str | None, spec: RecordS
         if _disk_full(stderr):
             detail = f"disk full while writing {perf_data}; free space and re-run"
         message = f"workload failed: {detail}"
+    problems = [m for m in write_errors if m]
+    if problems and status == OK:
+        status, message = FAILED, problems[0]
     if perf_data is not None and not perf_data.exists():
         perf_data = None
     return RecordOutcome(status, proc.returncode, stdout, stderr, seconds, perf_data, perf_map,

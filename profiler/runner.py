@@ -26,7 +26,7 @@ from profiler import build as builds
 from profiler.errors import LseprofError
 from profiler.paths import REPO_ROOT
 from profiler.perf_env import check_recording_allowed, choose_event, find_perf, host_facts
-from profiler.record import INTERRUPTED, OK, RecordSpec, run_recorded
+from profiler.record import FAILED, INTERRUPTED, OK, RecordSpec, run_recorded, write_artifact
 from profiler.run_analysis import analyze_run
 from profiler.store import RunRecord, RunStore
 from workloads import bpe
@@ -219,7 +219,11 @@ def execute(plan: RunPlan, store: RunStore, runs_root: Path,
                    if outcome.perf_map else None, "top_symbols": analysis.top_symbols,
                    "freq": plan.freq, "call_graph": plan.call_graph},
         )
-        (run_dir / "run.json").write_text(json.dumps(record.to_dict(), indent=2, default=str))
+        problem = write_artifact(run_dir / "run.json",
+                                 json.dumps(record.to_dict(), indent=2, default=str))
+        if problem:
+            record.status = FAILED if record.status == OK else record.status
+            record.message = "; ".join(m for m in (record.message, problem) if m)
         store.add(record)
         session.records.append(record)
         if outcome.status == INTERRUPTED:
