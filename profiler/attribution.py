@@ -75,7 +75,7 @@ class Attribution:
     helper_callers: list[CallerShare] = field(default_factory=list)
     top_symbols: list[SymbolShare] = field(default_factory=list)
     inline_atomics: list[dict[str, Any]] = field(default_factory=list)
-    emulated_share: float = 0.0
+    emulated_share: float = 0.0  # samples in emulated guest code (qemu -perfmap runs)
     unknown_lines: int = 0
     unknown_examples: list[str] = field(default_factory=list)
     perf_version: str | None = None
@@ -84,6 +84,12 @@ class Attribution:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _items(series: pd.Series[Any]) -> list[tuple[tuple[Any, ...], float]]:
+    """(group key tuple, value) pairs of a groupby result over several columns."""
+    return [(tuple(k) if isinstance(k, tuple) else (k,), float(v))
+            for k, v in series.items()]
 
 
 def _pct(part: float, total: float) -> float:
@@ -171,18 +177,20 @@ def _one(capture: S.Capture, part: pd.DataFrame, event: str, images: dict[str, E
 
     sym = part.groupby(["symbol", "dso", "category"], observed=True)["weight"].sum()
     sym = sym.sort_values(ascending=False).head(top)
-    top_symbols = [SymbolShare(str(s), str(d), str(c), _pct(float(w), total))
-                   for (s, d, c), w in sym.items()]
+    top_symbols = [SymbolShare(str(k[0]), str(k[1]), str(k[2]), _pct(float(w), total))
+                   for k, w in _items(sym)]
 
     inline = part[part["category"] == "inline_atomic"]
     inline_list = []
     if len(inline):
         by_insn = inline.groupby(["symbol", "insn"], observed=True)["weight"].sum()
         by_insn = by_insn.sort_values(ascending=False).head(top)
-        inline_list = [{"symbol": str(s), "insn": str(i), "share": _pct(float(w), total)}
-                       for (s, i), w in by_insn.items()]
+        inline_list = [{"symbol": str(k[0]), "insn": str(k[1]), "share": _pct(float(w), total)}
+                       for k, w in _items(by_insn)]
 
-    emulated = float(weight[part["emulated"].to_numpy()].sum()) if len(part) else 0.0
+    # Guest code, run directly or by qemu on its behalf (see samples.py: precise).
+    guest = part["precise"].to_numpy() | part["emulated"].to_numpy()
+    emulated = float(weight[guest].sum()) if len(part) else 0.0
     if part["truncated"].to_numpy().any():
         notes.append("some symbol names were cut short by perf report's column widths (-w); "
                      "rules may miss them; re-run perf report without -w for exact names")
@@ -218,7 +226,7 @@ def _helper_callers(capture: S.Capture, rows: pd.DataFrame, helpers: list[Helper
     covered = set()
     if len(with_caller):
         edges = with_caller.groupby(["symbol", "caller"], observed=True)["weight"].sum()
-        for (helper, caller), w in edges.sort_values(ascending=False).items():
+        for (helper, caller), w in _items(edges.sort_values(ascending=False)):
             out.append(CallerShare(str(helper), str(caller), _pct(float(w), total), basis))
             covered.add(str(helper))
     # Helpers with no callchain (emulated runs, or recorded without -g): static call

@@ -106,30 +106,30 @@ def load_rules(user_file: Path | None = None) -> list[Rule]:
     return rules if replace else [*rules, *default_rules()]
 
 
-def _by_rules(frame: pd.DataFrame, rules: list[Rule]) -> npt.NDArray[np.object_]:
-    """Category per row from the rules (None where no rule matched)."""
+def _by_rules(frame: pd.DataFrame, rules: list[Rule]) -> npt.NDArray[np.int8]:
+    """Category code per row (index into CATEGORIES) from the rules; -1 where none matched."""
     sym = frame["symbol"].cat.codes.to_numpy().astype(np.int64)
     dso = frame["dso"].cat.codes.to_numpy().astype(np.int64)
     caller = frame["caller"].cat.codes.to_numpy().astype(np.int64)
-    key = pd.MultiIndex.from_arrays([sym, dso, caller])
+    # One int64 key per (symbol, dso, caller): codes are small, so they pack exactly.
+    n_dso = len(frame["dso"].cat.categories) + 1
+    n_caller = len(frame["caller"].cat.categories) + 1
+    key = ((sym + 1) * n_dso + (dso + 1)) * n_caller + (caller + 1)
     codes, uniques = pd.factorize(key)
     sym_names = [str(c) for c in frame["symbol"].cat.categories]
     dso_names = [str(c) for c in frame["dso"].cat.categories]
     caller_names = [str(c) for c in frame["caller"].cat.categories]
-    out = np.empty(len(uniques), dtype=object)
-    for i, (s, d, c) in enumerate(uniques.tolist()):
-        symbol = sym_names[s] if s >= 0 else S.UNKNOWN
-        dso_name = dso_names[d] if d >= 0 else S.UNKNOWN
-        caller_name = caller_names[c] if c >= 0 else ""
-        out[i] = next((r.category for r in rules if r.matches(symbol, dso_name, caller_name)),
-                      None)
+    out = np.full(len(uniques), -1, dtype=np.int8)
+    for i, packed in enumerate(np.asarray(uniques).tolist()):
+        rest, c = divmod(int(packed), n_caller)
+        s, d = divmod(rest, n_dso)
+        symbol = sym_names[s - 1] if s > 0 else S.UNKNOWN
+        dso_name = dso_names[d - 1] if d > 0 else S.UNKNOWN
+        caller_name = caller_names[c - 1] if c > 0 else ""
+        rule = next((r for r in rules if r.matches(symbol, dso_name, caller_name)), None)
+        if rule is not None:
+            out[i] = S.CATEGORIES.index(rule.category)
     return out[np.asarray(codes)]
-
-
-@dataclass
-class _Decoded:
-    family: str | None
-    mnemonic: str
 
 
 def _code_addresses(frame: pd.DataFrame, rows: npt.NDArray[np.int64], image: ElfImage
@@ -142,12 +142,13 @@ def _code_addresses(frame: pd.DataFrame, rows: npt.NDArray[np.int64], image: Elf
     """
     ips = frame["ip"].to_numpy()[rows].copy()
     offs = frame["symoff"].to_numpy()[rows]
-    names = frame["symbol"].astype(object).to_numpy()[rows]
     has_off = offs >= 0
     if has_off.any():
-        uniq, inverse = np.unique(names[has_off].astype(str), return_inverse=True)
-        starts = np.array([image.symbols.address_of(n) or -1 for n in uniq.tolist()],
-                          dtype=np.int64)
+        sym_codes = frame["symbol"].cat.codes.to_numpy()[rows][has_off]
+        names = [str(c) for c in frame["symbol"].cat.categories]
+        uniq, inverse = np.unique(sym_codes, return_inverse=True)
+        starts = np.array([(image.symbols.address_of(names[c]) or -1) if c >= 0 else -1
+                           for c in uniq.tolist()], dtype=np.int64)
         base = starts[inverse]
         ok = base >= 0
         idx = np.flatnonzero(has_off)[ok]
@@ -205,20 +206,23 @@ def _decode(images: dict[str, ElfImage], frame: pd.DataFrame, rows: npt.NDArray[
     family = np.full(rows.size, None, dtype=object)
     mnemonic = np.full(rows.size, "", dtype=object)
     addresses = np.zeros(rows.size, np.uint64)
-    dsos = frame["dso"].astype(object).to_numpy()[rows].astype(str)
+    dso_codes = frame["dso"].cat.codes.to_numpy()[rows]
+    dso_names = [str(c) for c in frame["dso"].cat.categories]
     precise = frame["precise"].to_numpy()[rows]
-    for dso in np.unique(dsos).tolist():
-        image = images.get(dso)
+    for code in np.unique(dso_codes).tolist():
+        image = images.get(dso_names[code]) if code >= 0 else None
         if image is None:
             continue
-        part = np.flatnonzero(dsos == dso)
+        part = np.flatnonzero(dso_codes == code)
         addrs = _code_addresses(frame, rows[part], image)
         addresses[part] = addrs
-        key = pd.MultiIndex.from_arrays([addrs, precise[part]])
+        # Addresses here are user-space ELF addresses (< 2**63): the top bit is free.
+        key = addrs | (precise[part].astype(np.uint64) << np.uint64(63))
         codes, uniq = pd.factorize(key)
         fam = np.full(len(uniq), None, dtype=object)
         mne = np.full(len(uniq), "", dtype=object)
-        for i, (address, exact) in enumerate(uniq.tolist()):
+        for i, packed in enumerate(np.asarray(uniq).tolist()):
+            address, exact = int(packed) & ((1 << 63) - 1), bool(int(packed) >> 63)
             got, name = _classify_at(image, int(address))
             if got is None and not exact:
                 before = _previous_instruction(image, int(address))
@@ -278,59 +282,84 @@ def _path_at(layout: _HelperLayout, address: int, exact: bool) -> str:
 def _helper_paths(images: dict[str, ElfImage], frame: pd.DataFrame, rows: npt.NDArray[np.int64],
                   addresses: npt.NDArray[np.uint64]) -> npt.NDArray[np.object_]:
     path = np.full(rows.size, "", dtype=object)
-    dsos = frame["dso"].astype(object).to_numpy()[rows].astype(str)
-    names = frame["symbol"].astype(object).to_numpy()[rows].astype(str)
+    dso_codes = frame["dso"].cat.codes.to_numpy()[rows]
+    sym_codes = frame["symbol"].cat.codes.to_numpy()[rows]
+    dso_names = [str(c) for c in frame["dso"].cat.categories]
+    sym_names = [str(c) for c in frame["symbol"].cat.categories]
     precise = frame["precise"].to_numpy()[rows]
-    for i in np.flatnonzero(addresses != 0).tolist():
-        image = images.get(dsos[i])
-        if image is None:
-            continue
-        layout = _layout(image, names[i])
-        if layout is not None:
-            path[i] = _path_at(layout, int(addresses[i]), bool(precise[i]))
+    # Distinct (dso, symbol, address, precise) only: a hot helper repeats a handful.
+    key = pd.MultiIndex.from_arrays([dso_codes, sym_codes, addresses, precise]) if rows.size \
+        else None
+    if key is None:
+        return path
+    codes, uniq = pd.factorize(key)
+    answers = []
+    for d, s, address, exact in uniq.tolist():
+        image = images.get(dso_names[d]) if d >= 0 else None
+        layout = _layout(image, sym_names[s]) if image is not None and s >= 0 else None
+        answers.append(_path_at(layout, int(address), bool(exact))
+                       if layout is not None and address else "")
+    path[:] = np.array(answers, dtype=object)[np.asarray(codes)]
     return path
+
+
+def _sparse_categorical(n: int, rows: npt.NDArray[np.int64], values: npt.NDArray[np.object_]
+                        ) -> pd.Categorical:
+    """A categorical that is "" everywhere except `rows` (factorizing only those)."""
+    codes = np.zeros(n, np.int32)
+    labels: list[str] = [""]
+    if rows.size:
+        sub_codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+        labels += [str(u) for u in uniques]
+        codes[rows] = np.asarray(sub_codes, np.int32) + 1
+    return S.from_codes(codes.astype(np.int64), labels)
 
 
 def classify(frame: pd.DataFrame, rules: list[Rule], images: dict[str, ElfImage]) -> None:
     """Add category, helper_op/size/order, insn and helper_path columns in place."""
     n = len(frame)
-    category = _by_rules(frame, rules) if n else np.empty(0, dtype=object)
-    helper_op = np.full(n, "", dtype=object)
+    # Work on category codes: string arrays of a million rows are slow to build.
+    names = list(S.CATEGORIES)
+    code = _by_rules(frame, rules) if n else np.zeros(0, np.int8)
+    helper_code = names.index("atomic_helper")
     helper_size = np.zeros(n, np.int64)
-    helper_order = np.full(n, "", dtype=object)
-    insn = np.full(n, "", dtype=object)
-    helper_path = np.full(n, "", dtype=object)
 
-    helper_rows = np.flatnonzero(category == "atomic_helper")
+    helper_rows = np.flatnonzero(code == helper_code)
+    op_values = np.empty(0, dtype=object)
+    order_values = np.empty(0, dtype=object)
     if helper_rows.size:
-        names = frame["symbol"].astype(object).to_numpy()[helper_rows].astype(str)
-        uniq, inverse = np.unique(names, return_inverse=True)
-        parsed = [parse_helper(name) for name in uniq.tolist()]
-        helper_op[helper_rows] = np.array([p.op if p else "" for p in parsed], object)[inverse]
+        sym_codes = frame["symbol"].cat.codes.to_numpy()[helper_rows]
+        sym_names = [str(c) for c in frame["symbol"].cat.categories]
+        uniq, inverse = np.unique(sym_codes, return_inverse=True)
+        parsed = [parse_helper(sym_names[c]) for c in uniq.tolist()]
+        op_values = np.array([p.op if p else "" for p in parsed], object)[inverse]
         helper_size[helper_rows] = np.array([p.size if p else 0 for p in parsed])[inverse]
-        helper_order[helper_rows] = np.array([p.order if p else "" for p in parsed],
-                                             object)[inverse]
+        order_values = np.array([p.order if p else "" for p in parsed], object)[inverse]
 
     # Decode only where bytes exist and the answer matters: unclaimed samples
     # (inline atomics) and helper samples (which path).
-    candidates = np.flatnonzero((category == None) | (category == "atomic_helper"))  # noqa: E711
-    if candidates.size and images:
-        in_image = frame["dso"].isin(list(images)).to_numpy()[candidates]
-        candidates = candidates[in_image]
-    if candidates.size and images:
-        family, mnemonic, addresses = _decode(images, frame, candidates)
-        insn[candidates] = mnemonic
-        unclaimed = category[candidates] == None  # noqa: E711
-        atomic = family != None  # noqa: E711
-        category[candidates[unclaimed & atomic]] = "inline_atomic"
-        is_helper = ~unclaimed
-        if is_helper.any():
-            helper_path[candidates[is_helper]] = _helper_paths(
-                images, frame, candidates[is_helper], addresses[is_helper])
-    category[category == None] = "work"  # noqa: E711
-    frame["category"] = pd.Categorical(category, categories=list(S.CATEGORIES))
-    frame["helper_op"] = pd.Categorical(helper_op)
+    insn_rows = np.zeros(0, np.int64)
+    insn_values = np.empty(0, dtype=object)
+    path_rows = np.zeros(0, np.int64)
+    path_values = np.empty(0, dtype=object)
+    if images and n:
+        candidates = np.flatnonzero((code < 0) | (code == helper_code))
+        candidates = candidates[frame["dso"].isin(list(images)).to_numpy()[candidates]]
+        if candidates.size:
+            family, mnemonic, addresses = _decode(images, frame, candidates)
+            insn_rows, insn_values = candidates, mnemonic
+            unclaimed = code[candidates] < 0
+            atomic = family != None  # noqa: E711  (object array)
+            code[candidates[unclaimed & atomic]] = names.index("inline_atomic")
+            is_helper = ~unclaimed
+            if is_helper.any():
+                path_rows = candidates[is_helper]
+                path_values = _helper_paths(images, frame, path_rows, addresses[is_helper])
+    code[code < 0] = names.index("work")
+    frame["category"] = pd.Categorical.from_codes(code.astype(np.int64),
+                                                  categories=pd.Index(names))
+    frame["helper_op"] = _sparse_categorical(n, helper_rows, op_values)
     frame["helper_size"] = helper_size
-    frame["helper_order"] = pd.Categorical(helper_order)
-    frame["insn"] = pd.Categorical(insn)
-    frame["helper_path"] = pd.Categorical(helper_path)
+    frame["helper_order"] = _sparse_categorical(n, helper_rows, order_values)
+    frame["insn"] = _sparse_categorical(n, insn_rows, insn_values)
+    frame["helper_path"] = _sparse_categorical(n, path_rows, path_values)

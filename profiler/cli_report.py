@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
-from profiler.console import out, warn
+from profiler.console import err, out
 from profiler.errors import LseprofError
 from profiler.report import build_report
 from profiler.report_input import FORMATS
@@ -17,24 +18,24 @@ from reports.terminal import render
 
 
 def report_cmd(
-    path: Path = typer.Argument(..., metavar="PATH",  # noqa: B008 (typer's declaration style)
+    path: Path = typer.Argument(..., metavar="PATH",
                                 help="perf.data, `perf script` text or `perf report --stdio` "
                                      "text (gzip is fine)."),
-    binary: list[Path] = typer.Option(  # noqa: B008
+    binary: list[Path] = typer.Option(
         [], "--binary", metavar="FILE",
         help="ELF to name addresses perf could not (stripped binaries, qemu guest code). "
              "Repeatable."),
-    symfs: Path | None = typer.Option(  # noqa: B008
+    symfs: Path | None = typer.Option(
         None, "--symfs", metavar="DIR", help="Look up each DSO path under DIR."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a list for several events)."),
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables."),
     top: int = typer.Option(15, "--top", metavar="N", help="Rows per table."),
     fmt: str = typer.Option("auto", "--format",
                             help=f"Input kind: {'|'.join(FORMATS)} (auto detects it)."),
-    rules: Path | None = typer.Option(  # noqa: B008
+    rules: Path | None = typer.Option(
         None, "--rules", metavar="FILE",
         help="TOML classification rules tried before the defaults."),
-    perf_map: list[Path] = typer.Option(  # noqa: B008
+    perf_map: list[Path] = typer.Option(
         [], "--perf-map", metavar="FILE",
         help="qemu -perfmap file (/tmp/perf-PID.map) if it is not next to PATH."),
     max_stack: int | None = typer.Option(
@@ -43,6 +44,18 @@ def report_cmd(
 ) -> None:
     """Show how much time a profile spends in outline-atomic helpers (and on which
     path: LSE or LL/SC), inline atomics, lock slow paths, futexes and spinning."""
+    try:
+        _report(path, binary, symfs, as_json, markdown, top, fmt, rules, perf_map, max_stack)
+    except LseprofError as exc:
+        # Same line as the app-wide handler prints, but never wrapped: paths are long
+        # and the message must stay one line.
+        err.print(f"[bold red]lseprof: error:[/] {escape(exc.message)}", soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, markdown: bool,
+            top: int, fmt: str, rules: Path | None, perf_map: list[Path],
+            max_stack: int | None) -> None:
     if as_json and markdown:
         raise LseprofError("--json and --markdown exclude each other; pick one")
     if top < 1:
@@ -54,8 +67,9 @@ def report_cmd(
     capture = result.capture
     if capture.unknown_lines:
         example = f" (first: {capture.unknown_examples[0]!r})" if capture.unknown_examples else ""
-        warn(f"{capture.unknown_lines} lines of {path} were not understood and were "
-             f"skipped{example}")
+        err.print(f"[yellow]lseprof: warning:[/] {capture.unknown_lines} lines of "
+                  f"{escape(str(path))} were not understood and were skipped"
+                  f"{escape(example)}", soft_wrap=True)
     if as_json:
         # typer.echo, not rich: JSON must come out byte-exact, never wrapped or styled.
         typer.echo(to_json(result.sections))

@@ -4,11 +4,13 @@ perf does the symbol resolution (it knows the recorded mmaps, build-ids and the
 kernel), lseprof picks the output fields so that its text is trivial to read in
 bulk (:func:`profiler.perf_script_parse.parse_own_script`):
 
-    perf script -F pid,tid,time,event,period,ip,sym,dso --max-stack N
+    perf script -F pid,tid,event,period,ip,sym,dso --max-stack N
                 --show-task-events --show-lost-events [--time A%-B%]
 
 ``comm`` is left out of the per-sample header (it may contain spaces) and
-rebuilt from the COMM/FORK records. Callchains are cut at 2 frames (the sample
+rebuilt from the COMM/FORK records; ``time`` is left out because formatting it
+is the costliest part of perf script's output and nothing downstream needs it
+(the ``time`` column is NaN for perf.data input). Callchains are cut at 2 frames (the sample
 and its caller) unless the recording ran under qemu, where the guest instruction
 can be several host frames up. Big files are split by time into one ``perf
 script`` per CPU running side by side; their outputs are parsed as they arrive.
@@ -31,7 +33,13 @@ from pathlib import Path
 from profiler import samples as S
 from profiler.errors import LseprofError
 from profiler.perf_env import find_perf, perf_version
-from profiler.perf_script_parse import OWN_FIELDS, TaskEvents, apply_comms, parse_own_script
+from profiler.perf_script_parse import (
+    OWN_FIELDS,
+    TaskEvents,
+    apply_comms,
+    parse_own_script,
+    parse_script_text,
+)
 
 MAGIC = b"PERFILE2"
 SPLIT_ABOVE_BYTES = 8 << 20  # smaller files are not worth several perf processes
@@ -84,9 +92,8 @@ def read_header(perf: str, path: Path) -> PerfDataHeader:
     proc = _run([perf, "report", "--header-only", "-i", str(path)], "perf report --header-only")
     text = proc.stdout.decode("utf-8", "replace")
     if proc.returncode != 0 or "# ========" not in text:
-        raise LseprofError(f"{path}: perf cannot read this perf.data "
-                           f"({_first_error(proc.stderr)}); it is truncated or damaged, "
-                           "record it again")
+        raise LseprofError(f"{path}: perf cannot read it ({_first_error(proc.stderr)[:60]}); "
+                           "the file is damaged, record it again")
     head = PerfDataHeader()
     for line in text.splitlines():
         key, _, value = line.lstrip("# ").partition(":")
@@ -141,8 +148,13 @@ def read_build_ids(perf: str, path: Path) -> dict[str, str]:
     return ids
 
 
-def _script_argv(perf: str, path: Path, max_stack: int, time_slice: str | None) -> list[str]:
-    argv = [perf, "script", "-i", str(path), "-F", OWN_FIELDS, "--max-stack", str(max_stack),
+def _script_argv(perf: str, path: Path, max_stack: int, time_slice: str | None,
+                 callchain: bool) -> list[str]:
+    # Without callchains perf prints the location on the header line; that layout
+    # goes through the general reader, with comm and sym+offset (one-line samples
+    # carry runtime addresses; sym+offset finds the instruction in the ELF).
+    fields = OWN_FIELDS if callchain else "comm,pid,tid,time,event,period,ip,sym,symoff,dso"
+    argv = [perf, "script", "-i", str(path), "-F", fields, "--max-stack", str(max_stack),
             "--show-task-events", "--show-lost-events"]
     if time_slice:
         argv += ["--time", time_slice]
@@ -168,12 +180,16 @@ def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = 
         raise LseprofError(f"{path}: {exc.strerror}; check the path") from None
     if size == 0:
         raise LseprofError(f"{path} is empty; record the profile again (perf record -g ...)")
-    perf = find_perf()
+    try:
+        perf = find_perf()
+    except LseprofError:
+        # perf_env's message lists every distribution; one short line is enough here.
+        raise LseprofError(f"perf is not on PATH; install it (Debian: linux-perf) to read "
+                           f"{path.name}") from None
     head = read_header(perf, path)
     if head.data_offset and head.data_offset + head.data_size > size:
-        raise LseprofError(
-            f"{path} is truncated: its header promises {head.data_offset + head.data_size} "
-            f"bytes but the file has {size}; copy it again or record again")
+        raise LseprofError(f"{path} is truncated ({size} of {head.data_offset + head.data_size} "
+                           "bytes); copy or record it again")
     if max_stack is None:
         emulated = "qemu-" in head.cmdline
         max_stack = 64 if emulated else 2
@@ -190,7 +206,7 @@ def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = 
     lock = threading.Lock()
 
     def one(time_slice: str | None) -> tuple[S.Capture | None, str]:
-        argv = _script_argv(perf, path, max_stack, time_slice)
+        argv = _script_argv(perf, path, max_stack, time_slice, head.callchain)
         try:
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
@@ -198,15 +214,18 @@ def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = 
                                ) from None
         out, err = proc.communicate()
         if proc.returncode != 0:
-            raise LseprofError(
-                f"{path}: perf script failed ({_first_error(err)}); the file is truncated or "
-                "damaged, or was recorded by an incompatible perf; record it again")
+            raise LseprofError(f"{path}: perf script failed ({_first_error(err)[:60]}); "
+                               "the file is damaged, record it again")
         local = TaskEvents()
-        parsed = parse_own_script(out, local, "perf-data")
+        if head.callchain:
+            parsed = parse_own_script(out, local, "perf-data")
+        else:
+            parsed = parse_script_text(out, "perf-data")
         del out
         with lock:
-            tasks.comm.extend(local.comm)
-            tasks.fork.extend(local.fork)
+            # Every time slice repeats the whole task history; keep one copy.
+            if len(local.records) > len(tasks.records):
+                tasks.records = local.records
         part = S.Capture(parsed.samples, "perf-data", str(path), [],
                          unknown_lines=parsed.unknown_lines,
                          unknown_examples=parsed.unknown_examples)
@@ -219,7 +238,8 @@ def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = 
             results = list(pool.map(one, slices))
     parts = [r[0] for r in results if r[0] is not None]
     frame = S.concat([p.samples for p in parts])
-    apply_comms(frame, tasks)
+    if head.callchain:
+        apply_comms(frame, tasks)
     seen = [str(e) for e in frame["event"].astype(object).unique()] if len(frame) else []
     events = [e for e in head.events if e in seen] + [e for e in seen if e not in head.events]
     unknown = sum(p.unknown_lines for p in parts)

@@ -70,6 +70,7 @@ class _Entry:
 class _Section:
     event: str
     samples_header: int | None = None
+    header_exact: bool = False  # perf prints "1K" above 999 samples
     columns: list[str] = field(default_factory=list)
     widths: list[int] = field(default_factory=list)
     entries: list[_Entry] = field(default_factory=list)
@@ -227,8 +228,18 @@ def _parse_graph(lines: list[str], root_weight: float) -> tuple[list[_Node], int
     return nodes, bad
 
 
+def _inlined(name: str) -> bool:
+    return name.endswith(" (inlined)")
+
+
 def _callers_of(entry: _Entry, nodes: list[_Node], caller_order: bool) -> list[tuple[str, float]]:
-    """Immediate callers of the entry's own samples, with their percentages."""
+    """Immediate callers of the entry's own samples, with their percentages.
+
+    With `perf report --inline` the sampled frame is expanded into its inline
+    stack ("tally (inlined)" then "worker"): those frames are the entry itself,
+    not callers. A caller may itself be an inlined frame ("tally (inlined)" calling
+    note_visit) and is reported as perf printed it.
+    """
     if not nodes:
         return []
     name = entry.symbol
@@ -236,32 +247,46 @@ def _callers_of(entry: _Entry, nodes: list[_Node], caller_order: bool) -> list[t
     children: dict[int, list[int]] = {}
     for i, node in enumerate(nodes):
         children.setdefault(node.parent, []).append(i)
+
+    def add(caller: str, weight: float) -> None:
+        if weight > 0:
+            edges[caller] = edges.get(caller, 0.0) + weight
+
     if not caller_order:
-        for top in children.get(-1, []):
-            if _same(nodes[top].name, name):
-                for child in children.get(top, []):
-                    edges[nodes[child].name] = edges.get(nodes[child].name, 0.0) + nodes[
-                        child].weight
+        # Paths run from the sampled frame outwards: skip the entry's own inline
+        # frames and the entry, and the next frame is the caller.
+        pending = [(top, False) for top in children.get(-1, [])]
+        while pending:
+            index, seen_entry = pending.pop()
+            node = nodes[index]
+            if not seen_entry and _inlined(node.name) and not _same(node.name, name):
+                pending.extend((c, False) for c in children.get(index, []))
+            elif not seen_entry and _same(node.name, name):
+                pending.extend((c, True) for c in children.get(index, []))
             else:
-                # Printed without the entry itself: the first frame is the caller.
-                edges[nodes[top].name] = edges.get(nodes[top].name, 0.0) + nodes[top].weight
+                add(node.name, node.weight)
     else:
+        # Paths run from the thread's start to the sampled frame: a node's own
+        # samples (its weight less its children's) end there.
         for i, node in enumerate(nodes):
-            if not _same(node.name, name) or node.parent < 0:
+            own = node.weight - sum(nodes[c].weight for c in children.get(i, []))
+            if own <= 1e-9:
                 continue
-            ancestor, seen = node.parent, False
-            while ancestor >= 0:
-                if _same(nodes[ancestor].name, name):
-                    seen = True
-                    break
-                ancestor = nodes[ancestor].parent
-            if seen:
-                continue
-            below = sum(nodes[c].weight for c in children.get(i, []))
-            own = max(node.weight - below, 0.0)
-            if own > 0:
-                caller = nodes[node.parent].name
-                edges[caller] = edges.get(caller, 0.0) + own
+            path = [node.name]
+            parent = node.parent
+            while parent >= 0:
+                path.append(nodes[parent].name)
+                parent = nodes[parent].parent
+            path.reverse()
+            trailing = 0
+            while path and _inlined(path[-1]) and not _same(path[-1], name):
+                path.pop()
+                trailing += 1
+            if path and _same(path[-1], name):
+                if len(path) >= 2:
+                    add(path[-2], own)
+            elif trailing and path and not any(_same(p, name) for p in path):
+                add(path[-1], own)
     return sorted(edges.items(), key=lambda kv: -kv[1])
 
 
@@ -308,7 +333,7 @@ def parse_report_text(text: str) -> ParsedReport:
             entry = None
             if (m := _SAMPLES_RE.match(line)) is not None:
                 count = int(float(m["n"]) * _UNITS[m["unit"]])
-                section = _Section(m["event"], count)
+                section = _Section(m["event"], count, header_exact=not m["unit"])
                 sections.append(section)
                 continue
             if (m := _LOST_RE.match(line)) is not None:
@@ -382,7 +407,7 @@ def parse_report_text(text: str) -> ParsedReport:
             exact[event] = True
         else:
             counts[event] = int(sec.samples_header or 0)
-            exact[event] = False
+            exact[event] = sec.header_exact
         for e, nodes in zip(sec.entries, graphs, strict=True):
             if e.weight <= 0:
                 continue

@@ -18,6 +18,7 @@ thousand in a million-sample profile) are split into symbol and DSO in Python.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 
@@ -48,7 +49,6 @@ _COMM_RE = re.compile(r"PERF_RECORD_COMM(?: exec)?: (?P<comm>.*):(?P<pid>-?\d+)/
 _FORK_RE = re.compile(r"PERF_RECORD_FORK\((?P<pid>-?\d+):(?P<tid>-?\d+)\):"
                       r"\((?P<ppid>-?\d+):(?P<ptid>-?\d+)\)")
 _LOST_RE = re.compile(r"PERF_RECORD_LOST(?:_SAMPLES)?:?\s+(?:lost\s+)?(?P<n>\d+)")
-_TIME_RE = re.compile(r"(\d+\.\d+):")
 _SYMOFF_RE = re.compile(r"^(?P<sym>.*?)\+0x(?P<off>[0-9a-fA-F]+)$")
 
 
@@ -151,7 +151,10 @@ def _factorize_frames(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints) -> tuple[
     rest = np.minimum(starts + 18, ends)
     key = ts.mix(ts.range_hash(buf, rest, ends), ip)
     # Lines not in the standard layout are keyed by their whole text instead.
-    key = np.where(ok, key, ts.mix(ts.range_hash(buf, starts, ends, 64), np.uint64(1)))
+    odd = np.flatnonzero(~ok)
+    if odd.size:
+        key[odd] = ts.mix(ts.range_hash(buf, starts[odd], ends[odd], 64, 64),
+                          np.ones(odd.size, np.uint64))
     codes, uniques = pd.factorize(key)
     codes = np.asarray(codes, dtype=np.int64)
     first = ts.first_occurrence(codes, len(uniques))
@@ -169,17 +172,8 @@ def _factorize_frames(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints) -> tuple[
     return codes, table
 
 
-def _assign_frames(line_sample: npt.NDArray[np.int64], frame_lines: npt.NDArray[np.int64]
-                   ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Owning sample and depth for each frame line (lines are in file order)."""
-    sample = line_sample[frame_lines]
-    first = np.searchsorted(sample, sample, side="left")
-    depth = np.arange(sample.size, dtype=np.int64) - first
-    return sample, depth
-
-
-def _build(n: int, source_kind: str, frames: _Frames, *, event: pd.Categorical,
-           comm: pd.Categorical, pid: npt.NDArray[np.int64], tid: npt.NDArray[np.int64],
+def _build(n: int, source_kind: str, frames: _Frames, *, event: S.Cat, comm: S.Cat,
+           pid: npt.NDArray[np.int64], tid: npt.NDArray[np.int64],
            time: npt.NDArray[np.float64], period: npt.NDArray[np.float64],
            inline: list[Frame | None] | None = None) -> pd.DataFrame:
     """Samples from their headers and frames: leaf, caller, and qemu guest re-rooting."""
@@ -327,7 +321,8 @@ def parse_script_text(data: bytes, source_kind: str = "perf-script") -> ParsedSc
     result.unknown_lines += max(int(orphan.sum()) - MAX_EXAMPLES, 0)
     frame_lines = frame_lines[~orphan]
     codes, table = _factorize_frames(buf, starts[frame_lines], ends[frame_lines])
-    frames = _clean_frames(codes, table, line_sample, frame_lines, result, buf, starts, ends)
+    frames = _clean_frames(codes, table, line_sample[frame_lines], result, buf,
+                           starts[frame_lines], ends[frame_lines])
     if n == 0:
         return result
     events = [e or "" for e in event]
@@ -341,90 +336,105 @@ def parse_script_text(data: bytes, source_kind: str = "perf-script") -> ParsedSc
 
 
 def _clean_frames(codes: npt.NDArray[np.int64], table: list[Frame | None],
-                  line_sample: npt.NDArray[np.int64], frame_lines: npt.NDArray[np.int64],
-                  result: ParsedScript, buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints) -> _Frames:
-    """Drop frame lines that could not be read (counted as unknown lines)."""
+                  sample: npt.NDArray[np.int64], result: ParsedScript, buf: ts.Bytes,
+                  f_start: ts.Ints, f_end: ts.Ints) -> _Frames:
+    """Frames with their owning sample and depth; unreadable lines are counted as
+    unknown and dropped. `sample` must be non-decreasing (file order)."""
     bad_codes = np.array([f is None for f in table], dtype=np.bool_)
     if bad_codes.any():
         bad = bad_codes[codes]
         raw = buf.data
-        for line_no in frame_lines[bad][:MAX_EXAMPLES].tolist():
-            _note_unknown(result, bytes(raw[int(starts[line_no]):int(ends[line_no])]).decode(
+        for i in np.flatnonzero(bad)[:MAX_EXAMPLES].tolist():
+            _note_unknown(result, bytes(raw[int(f_start[i]):int(f_end[i])]).decode(
                 "utf-8", "replace"))
         result.unknown_lines += max(int(bad.sum()) - MAX_EXAMPLES, 0)
-        frame_lines = frame_lines[~bad]
+        sample = sample[~bad]
         codes = codes[~bad]
     clean = [f if f is not None else Frame(0, S.UNKNOWN, -1, S.UNKNOWN) for f in table]
-    sample, depth = _assign_frames(line_sample, frame_lines)
+    first = np.searchsorted(sample, sample, side="left")
+    depth = np.arange(sample.size, dtype=np.int64) - first
     return _Frames(sample, depth, codes, clean)
 
 
 # ---------------------------------------------------------------------------
-# lseprof's own layout: `perf script -F pid,tid,time,event,period,ip,sym,dso`
-# with --show-task-events; headers look like " 6276/6276  597.130700:  50000 cpu-clock: ".
+# lseprof's own layout: `perf script -F pid,tid,event,period,ip,sym,dso`
+# with --show-task-events; headers look like " 6276/6276      50000 cpu-clock: ".
 
-OWN_FIELDS = "pid,tid,time,event,period,ip,sym,dso"
-_HDR_WIDTH = 160
+# No `time`: formatting timestamps is perf script's costliest field (~20% of its
+# run time) and attribution never uses them.
+OWN_FIELDS = "pid,tid,event,period,ip,sym,dso"
 
 
 @dataclass
 class TaskEvents:
-    """COMM and FORK records: which command each thread ran, and from when."""
+    """COMM and FORK records in stream (time) order: which command each thread ran."""
 
-    comm: list[tuple[float, int, str]] = field(default_factory=list)  # (time, tid, comm)
-    fork: list[tuple[float, int, int]] = field(default_factory=list)  # (time, child, parent)
+    # ("comm", tid, name) or ("fork", child tid, parent tid as text)
+    records: list[tuple[str, int, str]] = field(default_factory=list)
 
 
-def _own_headers(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints) -> dict[str, npt.NDArray[
-        np.generic]]:
-    """Decode own-layout headers for all rows at once; `ok` marks rows that fit."""
-    width = int(min(max(int((ends - starts).max(initial=1)), 1), _HDR_WIDTH))
-    block = ts.gather(buf, starts, ends, width, pad=0)
-    length = np.minimum(ends - starts, width)
-    slash = ts.first_col(block == ord("/"))
-    colon = ts.first_col(block == ord(":"), after=slash)
-    dot = ts.last_col(block == ord("."), before=np.where(colon >= 0, colon, 0))
-    pid_start = ts.last_col(block == ts.SPACE, before=np.maximum(slash, 0)) + 1
-    tid_end = ts.first_col(block == ts.SPACE, after=slash)
-    pid, ok1 = ts.parse_uint(block, pid_start, slash, 10)
-    tid, ok2 = ts.parse_uint(block, slash + 1, tid_end, 10)
-    sec, ok3 = ts.parse_uint(block, ts.last_col(block == ts.SPACE, before=np.maximum(dot, 0)) + 1,
-                             dot, 12)
-    frac, ok4 = ts.parse_uint(block, dot + 1, colon, 9)
-    digits = (colon - dot - 1).clip(0, 9)
-    per_start = ts.first_col((block >= ord("0")) & (block <= ord("9")), after=colon)
-    per_end = ts.first_col(block == ts.SPACE, after=per_start)
-    period, ok5 = ts.parse_uint(block, per_start, per_end, 20)
-    ev_start = per_end + 1
-    ev_end = length - 2  # the line ends with ": "
-    ends_ok = (length >= 2) & (block[np.arange(block.shape[0]), np.maximum(length - 2, 0)]
-                                == ord(":"))
-    ok = ((slash > 0) & (colon > dot) & (dot > slash) & ok1 & ok2 & ok3 & ok4 & ok5
-          & (ev_end > ev_start) & ends_ok & ((ends - starts) <= width))
-    time = sec.astype(np.float64) + frac.astype(np.float64) / np.power(10.0, digits)
-    ev_key = ts.range_hash(buf, starts + ev_start, starts + np.maximum(ev_end, ev_start), 32)
-    return {"ok": ok, "pid": pid.astype(np.int64), "tid": tid.astype(np.int64), "time": time,
-            "period": period.astype(np.float64), "ev_key": ev_key,
-            "ev_start": ev_start, "ev_end": ev_end}
+_HEADER_NAMES = ("pid", "tid", "period", "event", "mod1", "mod2", "mod3")
+_TO_SPACE = bytes.maketrans(b"/:", b"  ")
+
+
+def _own_headers(text: bytes) -> pd.DataFrame:
+    """Decode own-layout sample headers (" pid/tid  period event: ") in bulk.
+
+    `text` holds only header lines; their '/' and ':' become spaces and pandas'
+    C tokenizer reads them all at once. Event modifiers ("cycles:u") come back as
+    extra columns and are glued back on.
+    """
+    frame = pd.read_csv(
+        io.BytesIO(text.translate(_TO_SPACE)), sep=r"\s+", header=None,
+        names=list(_HEADER_NAMES), engine="c",
+        dtype={"pid": "int64", "tid": "int64", "period": "float64", "event": "category",
+               "mod1": "category", "mod2": "category", "mod3": "category"})
+    mods = [m for m in ("mod1", "mod2", "mod3") if frame[m].notna().any()]
+    if mods:
+        combo = frame[["event", *mods]].astype(object).fillna("")
+        joined = combo.apply(lambda r: ":".join(x for x in r if x), axis=1)
+        frame["event"] = pd.Categorical(joined)
+    return frame[["pid", "tid", "period", "event"]]
 
 
 def parse_own_script(data: bytes, tasks: TaskEvents, source_kind: str = "perf-data"
                      ) -> ParsedScript:
-    """Text from ``perf script -F OWN_FIELDS --show-task-events [--show-lost-events]``."""
+    """Text from ``perf script -F OWN_FIELDS --show-task-events --show-lost-events``
+    on a perf.data recorded with callchains (one-line samples take the generic path)."""
     buf = ts.as_bytes(data)
     starts, ends = ts.line_bounds(buf)
     blank, is_frame = _kinds(buf, starts, ends)
     other = np.flatnonzero(~blank & ~is_frame)
     result = ParsedScript(S.empty_samples(source_kind))
-    hdr = _own_headers(buf, starts[other], ends[other])
-    ok = np.asarray(hdr["ok"], np.bool_)
     raw = buf.data
-    for line_no in other[~ok].tolist():
+    # Task and lost records ("... PERF_RECORD_COMM ...") are rare: find them with a
+    # plain substring search over the buffer and read them one by one.
+    is_record = np.zeros(other.size, np.bool_)
+    pos = data.find(b"PERF_RECORD_")
+    while pos >= 0:
+        line_no = int(np.searchsorted(starts, pos, side="right")) - 1
         text = bytes(raw[int(starts[line_no]):int(ends[line_no])]).decode("utf-8", "replace")
-        _task_line(text, tasks, result)
-    header_line = other[ok]
+        i = int(np.searchsorted(other, line_no))
+        if i < other.size and other[i] == line_no:
+            is_record[i] = True
+            _task_line(text, tasks, result)
+        pos = data.find(b"PERF_RECORD_", int(ends[line_no]))
+    header_line = other[~is_record]
     n = header_line.size
     result.header_lines = n
+    if n == 0:
+        return result
+    h_start, h_end = starts[header_line], ends[header_line]
+    width = int(min(int((h_end - h_start).max()) + 1, 256))
+    block = ts.gather(buf, h_start, h_end, width, pad=ts.SPACE)
+    block[:, -1] = ts.NL
+    try:
+        hdr = _own_headers(block.tobytes())
+        if len(hdr) != n:
+            raise ValueError("header rows lost")
+    except (ValueError, pd.errors.ParserError):
+        # Not the layout we asked perf for: read it the slow, general way.
+        return parse_script_text(data, source_kind)
     marks = np.zeros(starts.size, np.int64)
     marks[header_line] = 1
     line_sample = np.cumsum(marks) - 1
@@ -432,87 +442,44 @@ def parse_own_script(data: bytes, tasks: TaskEvents, source_kind: str = "perf-da
     orphan = line_sample[frame_lines] < 0
     result.unknown_lines += int(orphan.sum())
     frame_lines = frame_lines[~orphan]
-    codes, table = _factorize_frames(buf, starts[frame_lines], ends[frame_lines])
-    frames = _clean_frames(codes, table, line_sample, frame_lines, result, buf, starts, ends)
-    if n == 0:
-        return result
-    ev_codes, ev_uniques = pd.factorize(np.asarray(hdr["ev_key"])[ok])
-    ev_first = ts.first_occurrence(np.asarray(ev_codes, np.int64), len(ev_uniques))
-    ev_names = []
-    for row in ev_first.tolist():
-        line_no = int(header_line[row])
-        s = int(starts[line_no])
-        a = s + int(np.asarray(hdr["ev_start"])[ok][row])
-        b = s + int(np.asarray(hdr["ev_end"])[ok][row])
-        ev_names.append(bytes(raw[a:b]).decode("utf-8", "replace"))
-    tid = np.asarray(hdr["tid"])[ok].astype(np.int64)
-    time = np.asarray(hdr["time"])[ok].astype(np.float64)
+    f_start, f_end = starts[frame_lines], ends[frame_lines]
+    codes, table = _factorize_frames(buf, f_start, f_end)
+    frames = _clean_frames(codes, table, line_sample[frame_lines], result, buf, f_start, f_end)
     result.samples = _build(
         n, source_kind, frames,
-        event=S.from_codes(np.asarray(ev_codes, np.int64), ev_names),
-        comm=_placeholder_comm(n),
-        pid=np.asarray(hdr["pid"])[ok].astype(np.int64), tid=tid, time=time,
-        period=np.asarray(hdr["period"])[ok].astype(np.float64))
+        event=pd.Categorical(hdr["event"]), comm=_placeholder_comm(n),
+        pid=hdr["pid"].to_numpy(np.int64), tid=hdr["tid"].to_numpy(np.int64),
+        time=np.full(n, np.nan), period=hdr["period"].to_numpy(np.float64))
     return result
 
 
-def _placeholder_comm(n: int) -> pd.Categorical:
-    return pd.Categorical.from_codes(np.zeros(n, np.int8), categories=[""])
+def _placeholder_comm(n: int) -> S.Cat:
+    return S.constant(n, "")
 
 
 def _task_line(text: str, tasks: TaskEvents, result: ParsedScript) -> None:
     if "PERF_RECORD_" not in text:
         _note_unknown(result, text)
         return
-    t = _TIME_RE.search(text)
-    when = float(t[1]) if t else 0.0
     if (m := _COMM_RE.search(text)) is not None:
-        tasks.comm.append((when, int(m["tid"]), m["comm"]))
+        tasks.records.append(("comm", int(m["tid"]), m["comm"]))
     elif (m := _FORK_RE.search(text)) is not None:
-        tasks.fork.append((when, int(m["tid"]), int(m["ptid"])))
+        tasks.records.append(("fork", int(m["tid"]), m["ptid"]))
     elif (m := _LOST_RE.search(text)) is not None:
         result.lost += int(m["n"])
 
 
 def apply_comms(frame: pd.DataFrame, tasks: TaskEvents) -> None:
-    """Fill `comm` from COMM/FORK records: each sample gets its thread's command at
-    the sample's time (a thread inherits its parent's at fork, exec renames it)."""
-    events = sorted(
-        [(t, 0, tid, name) for t, tid, name in set(tasks.comm)]
-        + [(t, 1, child, str(parent)) for t, child, parent in set(tasks.fork)])
+    """Fill `comm` from COMM/FORK records: a thread inherits its parent's command at
+    fork and exec renames it. Samples carry no timestamp here, so each thread gets
+    the last command it had (the one after exec, which is where nearly all samples
+    fall)."""
     current: dict[int, str] = {}
-    rows: list[tuple[int, float, str]] = []
-    for when, kind, tid, value in events:
-        name = value if kind == 0 else current.get(int(value), "")
-        current[tid] = name
-        rows.append((tid, when, name))
-    if not rows or frame.empty:
+    for kind, tid, value in tasks.records:
+        current[tid] = value if kind == "comm" else current.get(int(value), "")
+    if frame.empty:
         return
-    assign = pd.DataFrame(rows, columns=["tid", "time", "comm"])
-    assign = assign.sort_values(["time"], kind="stable")
-    counts = assign.groupby("tid").size()
-    single = assign[assign["tid"].isin(counts.index[counts == 1])]
-    names, codes_by_name = np.unique(assign["comm"].to_numpy(dtype=str), return_inverse=True)
-    assign["code"] = codes_by_name
     tids = frame["tid"].to_numpy()
-    code = np.full(len(frame), -1, np.int64)
-    lookup = dict(zip(single["tid"].tolist(), assign.loc[single.index, "code"].tolist(),
-                      strict=True))
-    if lookup:
-        uniq, inverse = np.unique(tids, return_inverse=True)
-        mapped = np.array([lookup.get(int(t), -1) for t in uniq], dtype=np.int64)
-        code = mapped[inverse]
-    multi = assign[~assign["tid"].isin(single["tid"])]
-    if len(multi):
-        need = np.flatnonzero(np.isin(tids, multi["tid"].to_numpy()))
-        left = pd.DataFrame({"row": need, "tid": tids[need],
-                             "time": frame["time"].to_numpy()[need]})
-        left["time"] = left["time"].fillna(np.inf)
-        left = left.sort_values("time", kind="stable")
-        merged = pd.merge_asof(left, multi[["tid", "time", "code"]].sort_values("time"),
-                               on="time", by="tid", direction="backward")
-        got = merged["code"].to_numpy(dtype=np.float64)
-        code[merged["row"].to_numpy()] = np.where(np.isnan(got), -1, got).astype(np.int64)
-    labels = [*names.tolist(), ""]
-    code = np.where(code >= 0, code, len(labels) - 1)
-    frame["comm"] = S.from_codes(code, labels)
+    uniq, inverse = np.unique(tids, return_inverse=True)
+    labels = [current.get(int(t), "") for t in uniq.tolist()]
+    frame["comm"] = S.from_codes(np.asarray(inverse, np.int64), labels)

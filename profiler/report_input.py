@@ -66,9 +66,8 @@ def detect(path: Path, data: bytes) -> str:
         return "perf-report"
     if looks_like_script(text):
         return "perf-script"
-    raise LseprofError(
-        f"{path} is neither a perf.data nor `perf script` / `perf report --stdio` text; "
-        "give one of those (or force a reader with --format)")
+    raise LseprofError(f"{path} is not perf.data, perf script or perf report text; "
+                       "give one of those")
 
 
 def load(path: Path, fmt: str = "auto", max_stack: int | None = None) -> S.Capture:
@@ -76,7 +75,7 @@ def load(path: Path, fmt: str = "auto", max_stack: int | None = None) -> S.Captu
     path = Path(path)
     if fmt not in FORMATS:
         raise LseprofError(f"--format {fmt} is not one of {', '.join(FORMATS)}")
-    if fmt == "perf-data" or fmt == "auto" and _starts_with_magic(path):
+    if fmt == "perf-data" or (fmt == "auto" and _starts_with_magic(path)):
         if fmt == "perf-data" and not _starts_with_magic(path):
             _read(path)  # a missing file or directory gets its own message
             raise LseprofError(f"{path} is not a perf.data file (no PERFILE2 magic); "
@@ -104,12 +103,10 @@ def load(path: Path, fmt: str = "auto", max_stack: int | None = None) -> S.Captu
         raise LseprofError(f"{path} has no perf script samples; give `perf script` output")
     frame = script.samples
     events = [str(e) for e in pd.unique(frame["event"].astype(object))]
-    lost: dict[str, int] = {}
-    if script.lost:
-        lost = {e: script.lost for e in events}
+    script_lost = {e: script.lost for e in events} if script.lost else {}
     return S.Capture(
         samples=frame, source_kind="perf-script", path=str(path), events=events,
-        lost_samples=lost, unknown_lines=script.unknown_lines,
+        lost_samples=script_lost, unknown_lines=script.unknown_lines,
         unknown_examples=script.unknown_examples)
 
 

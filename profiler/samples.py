@@ -45,17 +45,21 @@ atomic mnemonic where known) and ``helper_path`` (``lse``, ``llsc``, ``flag`` or
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+Cat: TypeAlias = "pd.Categorical[Any]"
 
 UNKNOWN = "[unknown]"
 SOURCE_KINDS = ("perf-data", "perf-script", "perf-report")
 CATEGORIES = ("atomic_helper", "inline_atomic", "lock", "futex", "spin", "work")
 
 COLUMNS = ("event", "comm", "pid", "tid", "time", "ip", "symbol", "symoff", "dso", "period",
-           "weight", "caller", "caller_dso", "caller_ip", "emulated", "precise", "truncated", "source_kind")
+           "weight", "caller", "caller_dso", "caller_ip", "emulated", "precise", "truncated",
+           "source_kind")
 CATEGORY_COLUMNS = ("event", "comm", "symbol", "dso", "caller", "caller_dso", "source_kind")
 
 
@@ -81,7 +85,12 @@ class Capture:
     warnings: list[str] = field(default_factory=list)
 
 
-def from_codes(codes: npt.NDArray[np.int64], categories: list[str]) -> pd.Categorical:
+def constant(n: int, value: str) -> Cat:
+    """A categorical holding `value` in every one of `n` rows."""
+    return pd.Categorical.from_codes(np.zeros(n, np.int64), categories=pd.Index([value]))
+
+
+def from_codes(codes: npt.NDArray[np.int64], categories: list[str]) -> Cat:
     """A categorical from integer codes into `categories`, which may repeat; -1 -> NaN."""
     remap, uniq = pd.factorize(np.asarray(categories, dtype=object))
     remap = np.asarray(remap, dtype=np.int64)
@@ -102,12 +111,12 @@ def make_samples(
     n: int,
     source_kind: str,
     *,
-    event: pd.Categorical,
-    comm: pd.Categorical,
-    symbol: pd.Categorical,
-    dso: pd.Categorical,
-    caller: pd.Categorical,
-    caller_dso: pd.Categorical,
+    event: Cat,
+    comm: Cat,
+    symbol: Cat,
+    dso: Cat,
+    caller: Cat,
+    caller_dso: Cat,
     pid: npt.NDArray[np.int64] | None = None,
     tid: npt.NDArray[np.int64] | None = None,
     time: npt.NDArray[np.float64] | None = None,
@@ -152,14 +161,12 @@ def make_samples(
         "emulated": bools(emulated),
         "precise": bools(precise),
         "truncated": bools(truncated),
-        "source_kind": pd.Categorical.from_codes(np.zeros(n, np.int8),
-                                                 categories=[source_kind]),
+        "source_kind": constant(n, source_kind),
     })
     return frame
 
 
-def default_weight(period: npt.NDArray[np.float64], event: pd.Categorical) -> npt.NDArray[
-        np.float64]:
+def default_weight(period: npt.NDArray[np.float64], event: Cat) -> npt.NDArray[np.float64]:
     """The period where every sample of an event has one (perf report weighs by period),
     otherwise one per sample."""
     weight = np.ones(period.size)
@@ -177,7 +184,7 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)] or frames[:1]
     if len(frames) == 1:
         return frames[0].reset_index(drop=True)
-    out = {}
+    out: dict[str, Any] = {}
     for column in frames[0].columns:
         parts = [f[column] for f in frames]
         if isinstance(parts[0].dtype, pd.CategoricalDtype):

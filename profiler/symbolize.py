@@ -95,9 +95,8 @@ def _check_arch(images: list[ElfImage], host: str | None, guest: str | None) -> 
     for image in images:
         if image.arch not in allowed:
             seen = " and ".join(sorted(allowed))
-            raise LseprofError(
-                f"--binary {image.path} is an {image.arch} ELF but the samples are {seen}; "
-                f"pass the {' or '.join(sorted(allowed))} binary that was profiled")
+            raise LseprofError(f"--binary {image.path} is {image.arch} but the samples are {seen}; "
+                               "pass the binary that was profiled")
 
 
 def _resolve_guest(frame: pd.DataFrame, result: Symbolized, images: list[ElfImage],
@@ -166,6 +165,10 @@ def _resolve_guest(frame: pd.DataFrame, result: Symbolized, images: list[ElfImag
             precise[guest_rows] = True
             frame["precise"] = precise
     result.guest_arch = "aarch64"
+    if frame["source_kind"].astype(object).eq("perf-report").any():
+        result.notes.append(
+            "report text charges qemu's own work (emulating atomics, the TLB) to qemu, not to "
+            "the guest instruction; perf script text of a DWARF recording can")
     if not guest_images:
         result.notes.append("emulated guest-0x samples stay unnamed: pass the aarch64 ELF "
                             "that ran under qemu with --binary")
@@ -185,8 +188,8 @@ def _image_for(dso: str, images: list[ElfImage], build_ids: dict[str, str],
             if image.path.name == base:
                 if recorded and image.build_id and image.build_id != recorded:
                     raise LseprofError(
-                        f"--binary {image.path} has build-id {image.build_id} but the profile "
-                        f"recorded {recorded} for {dso}; pass the exact binary that was profiled")
+                        f"--binary {image.path} is another build (build-id {image.build_id[:12]}, "
+                        f"perf.data has {recorded[:12]}); pass the profiled binary")
                 found = image
                 break
     if found is None and symfs is not None and dso.startswith("/"):
@@ -195,8 +198,8 @@ def _image_for(dso: str, images: list[ElfImage], build_ids: dict[str, str],
             image = ElfImage(candidate)
             if recorded and image.build_id and image.build_id != recorded:
                 raise LseprofError(
-                    f"{candidate} (under --symfs) has build-id {image.build_id} but the "
-                    f"profile recorded {recorded}; point --symfs at the matching files")
+                    f"{candidate} (--symfs) is another build (build-id {image.build_id[:12]}, "
+                    f"perf.data has {recorded[:12]}); point --symfs at the profiled files")
             found = image
     cache[dso] = found
     return found

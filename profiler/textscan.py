@@ -51,14 +51,40 @@ def line_bounds(buf: Bytes) -> tuple[Ints, Ints]:
 
 
 def gather(buf: Bytes, starts: Ints, ends: Ints, width: int, pad: int = 0) -> Bytes:
-    """A (rows, width) array of each row's first `width` bytes, `pad` past its end."""
-    cols = np.arange(width, dtype=np.int64)
-    idx = starts[:, None] + cols[None, :]
-    inside = idx < ends[:, None]
-    np.minimum(idx, max(buf.size - 1, 0), out=idx)
-    out = buf[idx] if buf.size else np.zeros(idx.shape, np.uint8)
-    out[~inside] = pad
+    """A (rows, width) array of each row's first `width` bytes, `pad` past its end.
+
+    Rows are copied through a sliding-window view of the buffer, so no index
+    matrix is built (an int64 index per byte would cost 8x the data).
+    """
+    n = starts.size
+    if n == 0 or width <= 0:
+        return np.full((n, max(width, 0)), pad, dtype=np.uint8)
+    fits = starts + width <= buf.size
+    if buf.size >= width and fits.all():
+        out = np.lib.stride_tricks.sliding_window_view(buf, width)[starts]
+    else:
+        out = np.full((n, width), pad, dtype=np.uint8)
+        if buf.size >= width:
+            out[fits] = np.lib.stride_tricks.sliding_window_view(buf, width)[starts[fits]]
+    for row in np.flatnonzero(~fits).tolist():
+        # Only rows within `width` bytes of the buffer's end get here.
+        chunk = buf[int(starts[row]):int(starts[row]) + width]
+        out[row, :chunk.size] = chunk
+    length = ends - starts
+    if int(length.min()) < width:
+        cols = np.arange(width, dtype=np.int64)
+        np.putmask(out, cols[None, :] >= length[:, None], pad)
     return out
+
+
+def select_lines(buf: Bytes, starts: Ints, ends: Ints, keep: Bools) -> bytes:
+    """The kept lines (with their newlines) as one contiguous bytes object."""
+    lengths = np.empty(starts.size, dtype=np.int64)
+    lengths[:-1] = starts[1:] - starts[:-1]
+    if starts.size:
+        lengths[-1] = buf.size - starts[-1]
+    mask = np.repeat(keep, lengths)
+    return bytes(buf[: mask.size][mask])
 
 
 def first_col(mask: Bools, after: Ints | None = None) -> Ints:
@@ -104,27 +130,30 @@ def parse_uint(block: Bytes, start: Ints, stop: Ints, max_digits: int = 20) -> t
 def parse_hex16(buf: Bytes, field_starts: Ints) -> tuple[UInts, Bools]:
     """perf's right-aligned 16-column hex addresses starting at `field_starts`."""
     block = gather(buf, field_starts, field_starts + 16, 16, pad=SPACE)
-    vals = _HEX_OR_SPACE[block]
-    ok = np.all(vals != 255, axis=1) & (block[:, 15] != SPACE)
-    vals = np.where(vals == 255, 0, vals).astype(np.uint64)
-    out = np.zeros(block.shape[0], dtype=np.uint64)
-    for j in range(16):
-        out = (out << np.uint64(4)) | vals[:, j]
-    return out, ok
+    nibbles = _HEX_OR_SPACE[block]
+    ok = np.all(nibbles != 255, axis=1) & (block[:, 15] != SPACE)
+    nibbles[nibbles == 255] = 0
+    # Pack nibble pairs into bytes and read the 8 bytes as one big-endian word.
+    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    value = np.ascontiguousarray(packed).view(">u8").ravel().astype(np.uint64)
+    return value, ok
 
 
-def range_hash(buf: Bytes, starts: Ints, ends: Ints, window: int = 24) -> UInts:
-    """A 64-bit fingerprint of each byte range: its length, first and last `window` bytes.
+def range_hash(buf: Bytes, starts: Ints, ends: Ints, head: int = 8, tail: int = 24) -> UInts:
+    """A 64-bit fingerprint of each byte range: its length, first `head` and last
+    `tail` bytes (both rounded up to 8).
 
     Used to factorize lines; two different lines collide only if they agree in
-    length and in both windows (the caller mixes in any parsed field as well).
+    length and in both windows (callers mix in any parsed field as well).
     """
-    window = (window + 7) // 8 * 8
-    head = gather(buf, starts, ends, window)
-    tail_starts = np.maximum(ends - window, starts)
-    tail = gather(buf, tail_starts, ends, window)
     h = (ends - starts).astype(np.uint64) * _MIX
-    for part in (head, tail):
+    parts = []
+    if head > 0:
+        parts.append(gather(buf, starts, ends, (head + 7) // 8 * 8))
+    if tail > 0:
+        width = (tail + 7) // 8 * 8
+        parts.append(gather(buf, np.maximum(ends - width, starts), ends, width))
+    for part in parts:
         words = np.ascontiguousarray(part).view("<u8")
         for j in range(words.shape[1]):
             h = mix(h, words[:, j])

@@ -34,7 +34,8 @@ def to_obj(section: Attribution) -> dict[str, Any]:
              "perf_version", "categories", "atomic_helper_share", "helpers", "helper_callers",
              "inline_atomics", "top_symbols", "emulated_share", "unknown_lines",
              "unknown_examples", "notes"]
-    return _clean({key: data[key] for key in order})
+    cleaned: dict[str, Any] = _clean({key: data[key] for key in order})
+    return cleaned
 
 
 def to_json(sections: list[Attribution]) -> str:
