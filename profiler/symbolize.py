@@ -107,7 +107,14 @@ def _resolve_guest(frame: pd.DataFrame, result: Symbolized, images: list[ElfImag
     for sym_col, ip_col, dso_col, off_col in (("symbol", "ip", "dso", "symoff"),
                                               ("caller", "caller_ip", "caller_dso", None)):
         names = frame[sym_col].astype(object).to_numpy()
-        guest_rows = np.flatnonzero(np.char.startswith(names.astype(str), GUEST_PREFIX))
+        # perf names guest code `guest-0x...` only while /tmp/perf-PID.map still exists;
+        # for a stored run (map kept beside perf.data) it prints [unknown] in that dso.
+        in_map = np.char.endswith(frame[dso_col].astype(object).to_numpy().astype(str), ".map")
+        guest_rows = np.flatnonzero(np.char.startswith(names.astype(str), GUEST_PREFIX)
+                                    | (in_map & np.char.startswith(
+                                        np.char.rpartition(frame[dso_col].astype(object)
+                                                           .to_numpy().astype(str), "/")[:, 2],
+                                        "perf-")))
         if guest_rows.size == 0:
             continue
         dsos = frame[dso_col].astype(object).to_numpy()[guest_rows].astype(str)
