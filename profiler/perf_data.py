@@ -127,7 +127,7 @@ def read_lost(perf: str, path: Path) -> dict[str, int]:
     event: str | None = None
     total_lost_records = 0
     for line in proc.stdout.decode("utf-8", "replace").splitlines():
-        if (m := _STATS_EVENT_RE.match(line)) is not None:
+        if (m := _STATS_EVENT_RE.match(line)) is not None and m["event"] != "Aggregated":
             event = m["event"].strip()
             lost.setdefault(event, 0)
         elif (m := _STATS_LOST_RE.match(line)) is not None and event is not None:
@@ -154,8 +154,10 @@ def _script_argv(perf: str, path: Path, max_stack: int, time_slice: str | None,
     # goes through the general reader, with comm and sym+offset (one-line samples
     # carry runtime addresses; sym+offset finds the instruction in the ELF).
     fields = OWN_FIELDS if callchain else "comm,pid,tid,time,event,period,ip,sym,symoff,dso"
+    # --no-inline: inline expansion runs addr2line per address (slow) and would use up
+    # the frames that --max-stack keeps.
     argv = [perf, "script", "-i", str(path), "-F", fields, "--max-stack", str(max_stack),
-            "--show-task-events", "--show-lost-events"]
+            "--no-inline", "--show-task-events", "--show-lost-events"]
     if time_slice:
         argv += ["--time", time_slice]
     return argv
@@ -164,14 +166,14 @@ def _script_argv(perf: str, path: Path, max_stack: int, time_slice: str | None,
 def _slices(jobs: int) -> list[str | None]:
     if jobs <= 1:
         return [None]
-    # perf's percent slices are half-open at the top except the last: every sample lands
-    # in exactly one (checked by the totals in tests/test_report_perf_data.py).
+    # perf's percent slices are half-open at the top except the last, so every sample
+    # lands in exactly one (tests/test_report_perf_data.py compares the totals).
     edges = [round(100 * i / jobs, 4) for i in range(jobs + 1)]
     return [f"{edges[i]}%-{edges[i + 1]}%" for i in range(jobs)]
 
 
-def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = None
-                   ) -> S.Capture:
+def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = None,
+                   split_above_bytes: int = SPLIT_ABOVE_BYTES) -> S.Capture:
     """Run perf on a perf.data and return its samples (see the module docstring)."""
     path = Path(path)
     try:
@@ -197,7 +199,7 @@ def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = 
         max_stack = 1
     if jobs is None:
         jobs = os.cpu_count() or 1
-    if size < SPLIT_ABOVE_BYTES or not head.has_time:
+    if size < split_above_bytes or not head.has_time:
         jobs = 1
     lost = read_lost(perf, path)
     build_ids = read_build_ids(perf, path)

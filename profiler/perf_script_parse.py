@@ -30,6 +30,7 @@ from profiler import samples as S
 from profiler import textscan as ts
 
 GUEST_PREFIX = "guest-0x"  # qemu -perfmap names guest code guest-0x<guest address>
+INLINED = "inlined"  # what perf prints in the DSO position of an inline-expanded frame
 MAX_EXAMPLES = 5
 
 HEADER_RE = re.compile(
@@ -60,6 +61,10 @@ class Frame:
     symbol: str
     symoff: int
     dso: str
+    inlined: bool = False  # perf's "sym+off (inlined)": an inline expansion, no DSO
+
+    def caller_name(self) -> str:
+        return f"{self.symbol} (inlined)" if self.inlined else self.symbol
 
 
 @dataclass
@@ -113,6 +118,8 @@ def parse_frame_text(text: str) -> Frame | None:
     except ValueError:
         return None
     sym, off, dso = split_frame_text(tail)
+    if dso == INLINED:
+        return Frame(ip, sym, off, S.UNKNOWN, inlined=True)
     return Frame(ip, sym, off, dso)
 
 
@@ -166,7 +173,10 @@ def _factorize_frames(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints) -> tuple[
         if ok[row]:
             sym, off, dso = split_frame_text(text[18:]) if e > s + 17 else (S.UNKNOWN, -1,
                                                                                S.UNKNOWN)
-            table.append(Frame(int(ip[row]), sym, off, dso))
+            if dso == INLINED:
+                table.append(Frame(int(ip[row]), sym, off, S.UNKNOWN, inlined=True))
+            else:
+                table.append(Frame(int(ip[row]), sym, off, dso))
         else:
             table.append(parse_frame_text(text))
     return codes, table
@@ -192,6 +202,9 @@ def _build(n: int, source_kind: str, frames: _Frames, *, event: S.Cat, comm: S.C
     leaf[frames.sample[at0]] = frames.code[at0]
     at1 = frames.depth == 1
     caller[frames.sample[at1]] = frames.code[at1]
+
+    if any(f.inlined for f in table):
+        _skip_inline_expansion(frames, leaf, caller)
 
     # Emulated code: a sample inside qemu itself (a helper emulating an atomic,
     # the TLB, ...) is charged to the innermost guest instruction on its stack.
@@ -237,7 +250,7 @@ def _build(n: int, source_kind: str, frames: _Frames, *, event: S.Cat, comm: S.C
     all_off = np.concatenate([f_off, extra_off, np.full(1, -1, np.int64)])
     missing = len(all_sym) - 1
     leaf_idx = np.where(leaf >= 0, leaf, missing)
-    caller_names = [*f_sym, ""]
+    caller_names = [*(f.caller_name() for f in table), ""]
     caller_dsos = [*f_dso, ""]
     caller_idx = np.where(caller >= 0, caller, len(caller_names) - 1)
     return S.make_samples(
@@ -250,6 +263,27 @@ def _build(n: int, source_kind: str, frames: _Frames, *, event: S.Cat, comm: S.C
         caller_ip=np.concatenate([f_ip, np.zeros(1, np.uint64)])[caller_idx],
         emulated=emulated,
     )
+
+
+def _skip_inline_expansion(frames: _Frames, leaf: npt.NDArray[np.int64],
+                           caller: npt.NDArray[np.int64]) -> None:
+    """perf prints a location's inline stack before its real frame, at the same address
+    ("lll_mutex_unlock_optimized (inlined)" then "__pthread_mutex_unlock_usercnt"):
+    the sample belongs to the real frame and its caller is the frame after that run.
+    Only samples whose first frame is inlined need this, so a Python walk is fine."""
+    inlined = np.array([f.inlined for f in frames.table], dtype=np.bool_)
+    first = frames.depth == 0
+    rows = frames.sample[first][inlined[frames.code[first]]]
+    ip = np.array([f.ip for f in frames.table], dtype=np.uint64)
+    for s in rows.tolist():
+        lo = int(np.searchsorted(frames.sample, s, side="left"))
+        hi = int(np.searchsorted(frames.sample, s, side="right"))
+        codes = frames.code[lo:hi].tolist()
+        at = 0
+        while at + 1 < len(codes) and inlined[codes[at]] and ip[codes[at + 1]] == ip[codes[0]]:
+            at += 1
+        leaf[s] = codes[at]
+        caller[s] = codes[at + 1] if at + 1 < len(codes) else -1
 
 
 def _note_unknown(result: ParsedScript, line: str) -> None:

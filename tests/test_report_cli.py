@@ -1,0 +1,120 @@
+"""`lseprof report` end to end, as a real subprocess: table, --json, --markdown, and
+every bad input (exit 2, one line on stderr, no traceback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from report_fixtures import (
+    A53,
+    AARCH64_BIN,
+    LSEPROF,
+    REPO,
+    TWO,
+    X86,
+    X86_BIN,
+    X86_OTHER_BUILD,
+    needs_perf,
+)
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(LSEPROF), "report", *map(str, args)], capture_output=True,
+                          text=True, cwd=REPO, env=env, timeout=300, check=False)
+
+
+def test_table_for_an_emulated_run() -> None:
+    proc = run(A53 / "script.txt", "--binary", AARCH64_BIN)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for text in ("Where the time goes", "atomic_helper", "__aarch64_ldadd8_acq_rel",
+                 "Helper callers", "bump_counter", "LL/SC", "Top symbols"):
+        assert text in out
+    assert "Traceback" not in proc.stderr
+
+
+def test_json_for_one_and_for_several_event_sections() -> None:
+    proc = run(A53 / "script.txt", "--binary", AARCH64_BIN, "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    for key in ("source_kind", "samples", "event", "atomic_helper_share", "helpers",
+                "categories", "helper_callers", "lost_samples", "top_symbols"):
+        assert key in data
+    assert data["source_kind"] == "perf-script" and data["event"] == "cpu-clock"
+    helper = next(h for h in data["helpers"] if h["symbol"] == "__aarch64_ldadd8_acq_rel")
+    assert {"symbol", "op", "size", "order", "share"} <= set(helper)
+    assert (helper["op"], helper["size"], helper["order"]) == ("ldadd", 8, "acq_rel")
+    assert {"helper", "caller", "share"} <= set(data["helper_callers"][0])
+    assert sum(data["categories"].values()) == pytest.approx(100.0, abs=1e-3)
+
+    many = json.loads(run(TWO / "report.txt", "--json").stdout)
+    assert isinstance(many, list) and [s["event"] for s in many] == ["cpu-clock", "task-clock"]
+    assert all(s["source_kind"] == "perf-report" for s in many)
+
+
+def test_markdown() -> None:
+    proc = run(X86 / "report-no-children-n.txt", "--markdown", "--top", "5")
+    assert proc.returncode == 0, proc.stderr
+    assert "| category | share |" in proc.stdout
+    assert "## `cpu-clock` — perf-report" in proc.stdout
+
+
+@needs_perf
+def test_perf_data_end_to_end() -> None:
+    proc = run(X86 / "perf.data", "--binary", X86_BIN, "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["source_kind"] == "perf-data" and data["perf_version"]
+    assert data["lost_samples"] == 0
+    assert data["categories"]["inline_atomic"] > 5.0
+
+
+def test_unknown_lines_are_a_warning(tmp_path: Path) -> None:
+    text = (X86 / "script.txt").read_text()
+    pasted = tmp_path / "pasted.txt"
+    pasted.write_text(text + "(that's all)\n")
+    proc = run(pasted, "--json")
+    assert proc.returncode == 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "warning" in lines[0] and "1 lines" in lines[0]
+    assert json.loads(proc.stdout)["unknown_lines"] == 1
+
+
+def _bad_inputs(tmp: Path) -> list[tuple[str, list[str | Path], dict[str, str] | None]]:
+    data = (X86 / "perf.data").read_bytes()
+    (tmp / "empty.data").write_bytes(b"")
+    (tmp / "cut.data").write_bytes(data[:5000])
+    (tmp / "notes.txt").write_text("we saw a slowdown on graviton\nsee attached\n")
+    (tmp / "nobin").mkdir()
+    no_perf = {**os.environ, "PATH": str(tmp / "nobin")}
+    no_perf.pop("LSEPROF_PERF", None)
+    return [
+        ("empty", [tmp / "empty.data"], None),
+        ("truncated perf.data", [tmp / "cut.data"], None),
+        ("not perf text", [tmp / "notes.txt"], None),
+        ("missing file", [tmp / "nope.data"], None),
+        ("binary not an ELF", [X86 / "script.txt", "--binary", tmp / "notes.txt"], None),
+        ("binary of another arch", [X86 / "script.txt", "--binary", AARCH64_BIN], None),
+        ("binary of another build", [X86 / "perf.data", "--binary", X86_OTHER_BUILD], None),
+        ("perf missing", [X86 / "perf.data"], no_perf),
+        ("bad rules", [X86 / "script.txt", "--rules", tmp / "notes.txt"], None),
+        ("bad format", [X86 / "script.txt", "--format", "csv"], None),
+    ]
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: int) -> None:
+    name, args, env = _bad_inputs(tmp_path)[case]
+    if name.startswith(("truncated", "binary of another build")) and os.system(
+            "command -v perf >/dev/null") != 0:
+        pytest.skip("needs perf")
+    proc = run(*args, env=env)
+    assert proc.returncode == 2, (name, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, (name, proc.stderr)
+    assert lines[0].startswith("lseprof: error: "), name
+    assert "Traceback" not in proc.stderr and proc.stdout == ""

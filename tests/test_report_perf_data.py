@@ -1,0 +1,113 @@
+"""Reading perf.data through this machine's perf: fields, slices, lost samples, errors."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from report_fixtures import LOST, STRIPPED, TWO, X86, X86_BIN, X86_OTHER_BUILD, needs_perf
+
+from profiler.errors import LseprofError
+from profiler.perf_data import read_perf_data
+from profiler.report import build_report
+
+pytestmark = needs_perf
+
+
+def _stats(path: Path) -> dict[str, int]:
+    """SAMPLE events per event name, straight from `perf report --stats`."""
+    text = subprocess.run(["perf", "report", "--stats", "-i", str(path)], capture_output=True,
+                          text=True, check=True).stdout
+    counts: dict[str, int] = {}
+    event = None
+    for line in text.splitlines():
+        if (m := re.match(r"^(\S.*) stats:\s*$", line)) and m[1] != "Aggregated":
+            event = m[1]
+        elif (m := re.match(r"^\s*SAMPLE events:\s*(\d+)", line)) and event:
+            counts[event] = int(m[1])
+    return counts
+
+
+@pytest.mark.parametrize("path", [X86 / "perf.data", TWO / "perf.data", STRIPPED / "perf.data",
+                                  LOST / "perf.data"], ids=lambda p: p.parent.name)
+def test_every_sample_is_read(path: Path) -> None:
+    capture = read_perf_data(path)
+    counts = capture.samples["event"].astype(str).value_counts().to_dict()
+    assert counts == _stats(path)
+    assert capture.perf_version and capture.arch == "x86_64"
+    assert capture.build_ids  # perf buildid-list
+    assert capture.unknown_lines == 0
+
+
+def test_time_slices_read_the_same_samples_as_one_pass() -> None:
+    path = X86 / "perf.data"
+    whole = read_perf_data(path, jobs=1)
+    sliced = read_perf_data(path, jobs=3, split_above_bytes=0)
+    assert len(sliced.samples) == len(whole.samples)
+
+    def by_symbol(frame: pd.DataFrame) -> dict[str, float]:
+        sums = frame.groupby("symbol", observed=True)["weight"].sum()
+        return {str(k): float(v) for k, v in sums.items()}
+
+    assert by_symbol(sliced.samples) == pytest.approx(by_symbol(whole.samples))
+
+
+def test_comm_comes_from_task_records_and_callers_from_two_frames() -> None:
+    frame = read_perf_data(X86 / "perf.data").samples
+    assert set(frame["comm"].astype(str)) == {"contend-x86_64"}
+    assert (frame["caller"].astype(str) != "").mean() > 0.9
+    assert frame["time"].isna().all()  # not asked from perf: see profiler/perf_data.py
+
+
+def test_lost_samples_per_event() -> None:
+    capture = read_perf_data(LOST / "perf.data")
+    assert capture.lost_samples == {"cpu-clock": 13}
+
+
+def test_one_line_samples_without_callchains_find_inline_atomics() -> None:
+    # x86-lost was recorded without -g: locations sit on the header line with runtime
+    # addresses, and sym+offset finds the instruction in the ELF.
+    section = build_report(LOST / "perf.data", binaries=[X86_BIN]).sections[0]
+    assert section.categories["inline_atomic"] > 5.0
+    assert {i["insn"] for i in section.inline_atomics} >= {"lock add"}
+
+
+def test_two_events_two_sections() -> None:
+    sections = build_report(TWO / "perf.data").sections
+    assert [s.event for s in sections] == ["cpu-clock", "task-clock"]
+    stats = _stats(TWO / "perf.data")
+    assert {s.event: s.samples for s in sections} == stats
+
+
+def test_a_binary_of_another_build_is_refused() -> None:
+    with pytest.raises(LseprofError, match="another build"):
+        build_report(X86 / "perf.data", binaries=[X86_OTHER_BUILD])
+
+
+def test_damaged_files_are_refused(tmp_path: Path) -> None:
+    data = (X86 / "perf.data").read_bytes()
+    empty = tmp_path / "empty.data"
+    empty.write_bytes(b"")
+    with pytest.raises(LseprofError, match="empty"):
+        read_perf_data(empty)
+    cut = tmp_path / "cut.data"
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(LseprofError, match="truncated"):
+        read_perf_data(cut)
+    header_only = tmp_path / "magic.data"
+    header_only.write_bytes(data[:8])
+    with pytest.raises(LseprofError, match="perf cannot read it"):
+        read_perf_data(header_only)
+
+
+def test_missing_perf_is_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real environment without perf: an empty PATH (no stand-in binaries).
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("LSEPROF_PERF", raising=False)
+    assert shutil.which("perf") is None
+    with pytest.raises(LseprofError, match="perf is not on PATH"):
+        read_perf_data(X86 / "perf.data")
