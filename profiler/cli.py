@@ -60,6 +60,7 @@ def _register_all() -> None:
     # Imported here so that each subcommand module stays independent of the others.
     from profiler import (
         cli_build,
+        cli_dashboard,
         cli_data,
         cli_doctor,
         cli_inspect,
@@ -68,7 +69,8 @@ def _register_all() -> None:
         cli_runs,
     )
 
-    for module in (cli_build, cli_data, cli_doctor, cli_inspect, cli_report, cli_run, cli_runs):
+    for module in (cli_build, cli_dashboard, cli_data, cli_doctor, cli_inspect, cli_report,
+                   cli_run, cli_runs):
         module.register(app)
 
 

@@ -1,0 +1,46 @@
+"""`lseprof dashboard`: write the offline HTML regression dashboard of the run store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from profiler import store as stores
+from profiler.console import err, out
+
+
+def dashboard_cmd(
+    out_dir: Annotated[Path, typer.Option(
+        "--out", help="Directory for index.html and groups/ (created if missing).",
+    )],
+    store: Annotated[Path | None, typer.Option(
+        "--store",
+        help="Run store file (default: $LSEPROF_STORE, else runs.sqlite in the user data dir).",
+    )] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Write into a non-empty directory that holds no previous dashboard.",
+    )] = False,
+) -> None:
+    """Write an offline HTML dashboard: nightly trends, change points, scaling, run groups."""
+    # Imported here: matplotlib takes a while to load, and other commands never need it.
+    from reports.dashboard import build_dashboard
+
+    implicit = store is None and not os.environ.get(stores.STORE_ENV)
+    path = store if store is not None else stores.default_store_path()
+    if implicit and not path.exists():
+        # Nothing profiled on this machine yet: a page saying so, not an error.
+        records: list[stores.RunRecord] = []
+    else:
+        with stores.open_store(path, create=False) as opened:
+            records = opened.runs()
+    index = build_dashboard(records, out_dir, force=force)
+    if not records:
+        err.print(f"no runs in the store at {path}; wrote an empty dashboard", markup=False)
+    out.print(str(index), markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("dashboard")(dashboard_cmd)
