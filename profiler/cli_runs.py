@@ -57,9 +57,11 @@ def _table(runs: list[stores.RunRecord], short_ids: bool) -> Table:
 
 
 def runs_cmd(
-    store: Annotated[Path | None, typer.Option(
+    # str, not Path: Path would collapse the // of a postgresql:// URL.
+    store: Annotated[str | None, typer.Option(
         "--store",
-        help="Run store file (default: $LSEPROF_STORE, else runs.sqlite in the user data dir).",
+        help="Run store: an SQLite file or a postgresql://USER@HOST/DB URL "
+             "(default: $LSEPROF_STORE, else runs.sqlite in the user data dir).",
     )] = None,
     limit: Annotated[int | None, typer.Option(
         "--limit", min=1, help="Show only the N newest runs."
@@ -73,18 +75,18 @@ def runs_cmd(
 ) -> None:
     """List stored runs, newest first."""
     implicit = store is None and not os.environ.get(stores.STORE_ENV)
-    path = store if store is not None else stores.default_store_path()
-    if implicit and not path.exists():
+    location = store if store is not None else stores.default_store_location()
+    if implicit and not Path(location).exists():
         # Nothing profiled yet on this machine: an empty list, not an error.
         found: list[stores.RunRecord] = []
     else:
-        with stores.open_store(path, create=False) as opened:
+        with stores.open_store(location, create=False) as opened:
             found = opened.runs(limit=limit, workload=workload)
     if json_:
         sys.stdout.write(json.dumps([r.to_dict() for r in found], indent=2) + "\n")
         return
     if not found:
-        err.print(f"no runs in the store at {path}")
+        err.print(f"no runs in the store at {stores.display_location(location)}")
         return
     # Piped output is not squeezed to 80 columns; a terminal gets its own width.
     console = out if out.is_terminal else Console(width=_PIPE_WIDTH, highlight=False)

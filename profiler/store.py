@@ -1,14 +1,16 @@
-"""Persistent storage of profiled runs (SQLite by default).
+"""Persistent storage of profiled runs: an SQLite file, or a PostgreSQL database.
 
 One row per profiled run lives in the ``runs`` table of a versioned schema; see
-``docs/store.md`` for the columns and the migration policy. Every write runs in
-a ``BEGIN IMMEDIATE`` transaction on a WAL-mode database with a 30 s busy
-timeout, so several lseprof processes can add runs to one store at once.
+``docs/store.md`` for the columns and the migration policy. Every SQLite write
+runs in a ``BEGIN IMMEDIATE`` transaction on a WAL-mode database with a 30 s
+busy timeout, so several lseprof processes can add runs to one store at once.
 
-All SQL text lives in the "SQL" section below and in :data:`MIGRATIONS`; the
-conversion between :class:`RunRecord` and a flat row of column values is
-backend-neutral, so another backend (PostgreSQL) can implement
-:class:`RunStoreProtocol` with its own SQL and the same records.
+:func:`open_store` takes a path or a ``postgresql://`` URL; a URL opens a
+:class:`profiler.store_pg.PgRunStore`. Both backends share the schema
+(:data:`MIGRATIONS` and :data:`PG_MIGRATIONS` below, the same tables, columns
+and indexes), the conversion between :class:`RunRecord` and a flat row of
+column values, and the queries of :class:`SqlRunStoreBase`; each brings its own
+connection, transactions, error messages and SQL dialect.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ import contextlib
 import json
 import math
 import os
+import re
 import sqlite3
+import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self, get_args
 
 from profiler import __version__
 from profiler.errors import EXIT_FAILED, LseprofError
@@ -37,6 +42,7 @@ RunStatus = Literal["ok", "failed", "interrupted", "timeout"]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 STORE_ENV = "LSEPROF_STORE"
+URL_SCHEMES = ("postgresql://", "postgres://")  # a store location starting so is PostgreSQL
 MIN_PREFIX = 6  # shortest id prefix that resolve() accepts
 BUSY_TIMEOUT_S = 30.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -96,7 +102,65 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+# The same schema in PostgreSQL's dialect: PG_MIGRATIONS[i] is MIGRATIONS[i]
+# with PostgreSQL types (same tables, columns in the same order, same indexes),
+# under the same append-only policy. Types: TIMESTAMPTZ for created_at, BOOLEAN
+# for emulated, BIGINT for integers, DOUBLE PRECISION for reals, and json (not
+# jsonb, which would reorder object keys) for the JSON columns. PostgreSQL has
+# no rowid, so `seq` (after the columns of COLUMNS) numbers the rows in
+# insertion order, as SQLite's implicit rowid does.
+
+PG_MIGRATIONS: list[str] = [
+    # 1: the tables.
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE runs (
+        run_id              TEXT PRIMARY KEY,
+        group_id            TEXT NOT NULL,
+        created_at          TIMESTAMPTZ NOT NULL,
+        status              TEXT NOT NULL,
+        message             TEXT,
+        workload            TEXT,
+        variant             TEXT,
+        target              TEXT,
+        emulated            BOOLEAN,
+        cpu_model           TEXT,
+        threads             BIGINT,
+        repeat_index        BIGINT,
+        throughput_mib_s    DOUBLE PRECISION,
+        samples             BIGINT,
+        lost_samples        BIGINT,
+        event               TEXT,
+        atomic_helper_share DOUBLE PRECISION,
+        categories          JSON,
+        helpers             JSON,
+        helper_callers      JSON,
+        perf_data           TEXT,
+        run_dir             TEXT,
+        hostname            TEXT,
+        host                JSON,
+        build               JSON,
+        source_commit       TEXT,
+        build_id            TEXT,
+        config_key          TEXT,
+        extra               JSON,
+        seq                 BIGINT GENERATED ALWAYS AS IDENTITY
+    );
+    CREATE INDEX runs_group_id ON runs (group_id);
+    CREATE INDEX runs_created_at ON runs (created_at);
+    CREATE INDEX runs_config ON runs (workload, variant, target, threads);
+    """,
+    # 2: nightly series are looked up by config_key, newest first.
+    """
+    CREATE INDEX runs_config_key ON runs (config_key, created_at);
+    """,
+]
+
 SCHEMA_VERSION = len(MIGRATIONS)
+assert len(PG_MIGRATIONS) == SCHEMA_VERSION  # one schema, two dialects
 
 # Columns of `runs`, in table order; RunRecord has one field per column.
 COLUMNS: tuple[str, ...] = (
@@ -276,7 +340,7 @@ class GroupSummary:
 
 
 class RunStoreProtocol(Protocol):
-    """What every run store backend offers (SQLite now; PostgreSQL could follow)."""
+    """What every run store backend offers (:class:`RunStore`, ``PgRunStore``)."""
 
     location: str
 
@@ -294,30 +358,64 @@ class RunStoreProtocol(Protocol):
                  tb: TracebackType | None) -> None: ...
 
 
-# --------------------------------------------------------------------------- SQL (SQLite)
+# --------------------------------------------------------------------------- SQL
 
-_COLS = ", ".join(COLUMNS)
-_SQL_INSERT = f"INSERT INTO runs ({_COLS}) VALUES ({', '.join('?' for _ in COLUMNS)})"
-_SQL_GET = f"SELECT {_COLS} FROM runs WHERE run_id = ?"
-_SQL_GROUP = f"SELECT {_COLS} FROM runs WHERE group_id = ? ORDER BY created_at, rowid"
-_SQL_RUNS = f"SELECT {_COLS} FROM runs"
-_SQL_RUNS_WORKLOAD = " WHERE workload = ?"
-_SQL_RUNS_ORDER = " ORDER BY created_at DESC, rowid DESC"
-_SQL_RUNS_LIMIT = " LIMIT ?"
-_SQL_GROUPS = (
-    "SELECT group_id, COUNT(*), SUM(status = 'ok'), MIN(created_at), MAX(created_at) "
-    "FROM runs GROUP BY group_id ORDER BY MAX(created_at) DESC, group_id"
+@dataclass(frozen=True)
+class Statements:
+    """The queries over ``runs`` that every backend runs, in one SQL dialect."""
+
+    insert: str
+    get: str
+    group: str
+    runs: str
+    runs_workload: str
+    runs_order: str
+    runs_limit: str
+    groups: str
+    group_workloads: str
+    run_prefix: str
+    group_prefix: str
+
+
+def statements(placeholder: str, insertion_order: str) -> Statements:
+    """The shared queries with ``placeholder`` for parameters (``?`` or ``%s``).
+
+    ``insertion_order`` is the column that numbers rows as they were inserted
+    (``rowid`` in SQLite, ``seq`` in PostgreSQL), the tie-breaker for equal times.
+    """
+    ph, cols = placeholder, ", ".join(COLUMNS)
+    return Statements(
+        insert=f"INSERT INTO runs ({cols}) VALUES ({', '.join(ph for _ in COLUMNS)})",
+        get=f"SELECT {cols} FROM runs WHERE run_id = {ph}",
+        group=f"SELECT {cols} FROM runs WHERE group_id = {ph} "
+              f"ORDER BY created_at, {insertion_order}",
+        runs=f"SELECT {cols} FROM runs",
+        runs_workload=f" WHERE workload = {ph}",
+        runs_order=f" ORDER BY created_at DESC, {insertion_order} DESC",
+        runs_limit=f" LIMIT {ph}",
+        groups=(
+            "SELECT group_id, COUNT(*), SUM(CASE WHEN status = 'ok' THEN 1 ELSE 0 END), "
+            "MIN(created_at), MAX(created_at) "
+            "FROM runs GROUP BY group_id ORDER BY MAX(created_at) DESC, group_id"
+        ),
+        group_workloads=(
+            "SELECT DISTINCT group_id, workload FROM runs WHERE workload IS NOT NULL "
+            "ORDER BY group_id, workload"
+        ),
+        run_prefix=f"SELECT run_id FROM runs WHERE substr(run_id, 1, {ph}) = {ph} LIMIT 2",
+        group_prefix=(
+            f"SELECT DISTINCT group_id FROM runs WHERE substr(group_id, 1, {ph}) = {ph} LIMIT 2"
+        ),
+    )
+
+
+_SQLITE = statements("?", "rowid")
+# One statement, so one snapshot: read as two, a store created by another process
+# in between looked like "tables but no meta table", a foreign database.
+_SQL_HAS_META_AND_TABLES = (
+    "SELECT COALESCE(SUM(type = 'table' AND name = 'meta'), 0), COUNT(*) "
+    "FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
 )
-_SQL_GROUP_WORKLOADS = (
-    "SELECT DISTINCT group_id, workload FROM runs WHERE workload IS NOT NULL "
-    "ORDER BY group_id, workload"
-)
-_SQL_RUN_PREFIX = "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? LIMIT 2"
-_SQL_GROUP_PREFIX = (
-    "SELECT DISTINCT group_id FROM runs WHERE substr(group_id, 1, ?) = ? LIMIT 2"
-)
-_SQL_HAS_META = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-_SQL_USER_TABLES = "SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
 _SQL_GET_VERSION = "SELECT value FROM meta WHERE key = 'schema_version'"
 _SQL_SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 
@@ -342,11 +440,39 @@ def split_sql(script: str) -> list[str]:
 
 
 def default_store_path() -> Path:
-    """``$LSEPROF_STORE`` if set, else ``runs.sqlite`` in the per-user data directory."""
+    """``$LSEPROF_STORE`` if set, else ``runs.sqlite`` in the per-user data directory.
+
+    This is a path; when ``$LSEPROF_STORE`` may hold a ``postgresql://`` URL, use
+    :func:`default_store_location`, which does not mangle it.
+    """
     env = os.environ.get(STORE_ENV)
     if env:
         return Path(env)
     return user_data_dir() / "runs.sqlite"
+
+
+def default_store_location() -> str:
+    """``$LSEPROF_STORE`` (a path or a URL) if set, else the default SQLite path."""
+    return os.environ.get(STORE_ENV) or str(default_store_path())
+
+
+def is_store_url(location: str | os.PathLike[str]) -> bool:
+    """Whether ``location`` names a PostgreSQL store (``postgresql://`` or ``postgres://``)."""
+    return isinstance(location, str) and location.lower().startswith(URL_SCHEMES)
+
+
+_COLLAPSED_SCHEMES = tuple(scheme.rstrip("/") + "/" for scheme in URL_SCHEMES)
+_URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/]*):[^@/]*@")
+_URL_QUERY_PASSWORD = re.compile(r"(?P<key>[?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def display_location(location: str | os.PathLike[str]) -> str:
+    """``location`` as it may be shown: a store URL with its password masked as ``***``."""
+    text = os.fspath(location)
+    if not is_store_url(text):
+        return text
+    text = _URL_USERINFO.sub(r"\g<scheme>\g<user>:***@", text, count=1)
+    return _URL_QUERY_PASSWORD.sub(r"\g<key>***", text)
 
 
 def _cannot_write(path: Path, reason: str) -> LseprofError:
@@ -394,17 +520,205 @@ def _user_error(exc: sqlite3.Error, path: Path) -> LseprofError | None:
     return None
 
 
-def open_store(path: Path | None = None, *, create: bool = True) -> RunStore:
+def open_store(path: str | os.PathLike[str] | None = None, *,
+               create: bool = True) -> RunStoreProtocol:
     """Open (creating and migrating as needed) the run store at ``path``.
 
-    ``path`` defaults to :func:`default_store_path`. With ``create=False`` a
-    missing store is an error instead of being created.
+    ``path`` is an SQLite file, or a ``postgresql://`` (or ``postgres://``) URL
+    for a :class:`profiler.store_pg.PgRunStore`; pass URLs as ``str``, since
+    ``Path`` collapses their ``//``. It defaults to :func:`default_store_location`.
+    With ``create=False`` a missing store is an error instead of being created.
     """
-    return RunStore(path if path is not None else default_store_path(), create=create)
+    location: str | os.PathLike[str] = path if path is not None else default_store_location()
+    if not isinstance(location, str) and os.fspath(location).startswith(_COLLAPSED_SCHEMES):
+        # A URL that went through pathlib.Path: "postgresql://h/db" became "postgresql:/h/db".
+        url = os.fspath(location).replace(":/", "://", 1)
+        raise LseprofError(
+            f"the run store {display_location(url)} was given as a file path, which lost the "
+            "// of the URL; pass PostgreSQL URLs as text (a str, not a Path)"
+        )
+    if is_store_url(location):
+        from profiler.store_pg import PgRunStore  # psycopg is only needed for PostgreSQL
+
+        return PgRunStore(os.fspath(location), create=create)
+    return RunStore(Path(location), create=create)
 
 
-class RunStore:
+class DuplicateRunId(Exception):
+    """Raised by a backend's ``_insert_rows`` when a run id is already stored."""
+
+
+class SqlRunStoreBase(ABC):
+    """The part of a run store that does not depend on the database.
+
+    A backend supplies its :class:`Statements`, runs them (:meth:`_rows`,
+    :meth:`_insert_rows`), and converts its column values (:meth:`_record`,
+    :meth:`_stamp`); the queries, id resolution and messages are shared.
+    """
+
+    location: str
+    _sql: ClassVar[Statements]
+
+    # -- what a backend provides
+
+    @abstractmethod
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of one query, database errors turned into LseprofErrors."""
+
+    @abstractmethod
+    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows (from :func:`record_to_row`) in one transaction, all or none.
+
+        Raises :class:`DuplicateRunId` if a run id is already taken.
+        """
+
+    @abstractmethod
+    def _not_a_store(self, why: str) -> LseprofError:
+        """The error for a database that is not an lseprof run store."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+    def _record(self, row: Sequence[Any]) -> RunRecord:
+        return record_from_row(row)
+
+    def _stamp(self, value: Any) -> str:
+        """A ``created_at`` value as read from the database, as stored text."""
+        return str(value)
+
+    # -- shared
+
+    def _check_version(self, version: int) -> None:
+        if version < 0:
+            raise self._not_a_store("its meta table has no valid schema_version")
+        if version > SCHEMA_VERSION:
+            raise LseprofError(
+                f"the run store at {self.location} has schema version {version}, newer than the "
+                f"{SCHEMA_VERSION} this lseprof knows: it is incompatible with this version "
+                "of lseprof; upgrade lseprof"
+            )
+
+    def add(self, record: RunRecord) -> None:
+        """Store one run; nothing is written if it fails."""
+        self.add_many([record])
+
+    def add_many(self, records: Iterable[RunRecord]) -> None:
+        """Store several runs in one transaction: all of them or none."""
+        rows = [record_to_row(r) for r in records]
+        try:
+            self._insert_rows(rows)
+        except DuplicateRunId:
+            dupes = self._existing([str(row[0]) for row in rows])
+            which = ", ".join(repr(d) for d in dupes) or "a run id given twice"
+            raise LseprofError(
+                f"run {which} is already in the store at {self.location}; use a new run id",
+                EXIT_FAILED,
+            ) from None
+
+    def _existing(self, run_ids: list[str]) -> list[str]:
+        return [rid for rid in dict.fromkeys(run_ids) if self._rows(self._sql.get, (rid,))]
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[RunRecord]:
+        return [self._record(row) for row in self._rows(sql, params)]
+
+    def _unknown(self, ident: str) -> LseprofError:
+        return LseprofError(
+            f"no run or group '{ident}' in store {self.location}; list them with `lseprof runs`"
+        )
+
+    def get(self, run_id: str) -> RunRecord:
+        """The run with this id."""
+        found = self._query(self._sql.get, (run_id,))
+        if not found:
+            raise self._unknown(run_id)
+        return found[0]
+
+    def group(self, group_id: str) -> list[RunRecord]:
+        """The runs of one group, oldest first."""
+        found = self._query(self._sql.group, (group_id,))
+        if not found:
+            raise self._unknown(group_id)
+        return found
+
+    def resolve(self, ident: str) -> list[RunRecord]:
+        """The runs named by ``ident``: a run id gives that run, a group id the group's.
+
+        A unique prefix (at least :data:`MIN_PREFIX` characters) of a run or group
+        id works too, as ``lseprof runs`` shows shortened ids in narrow terminals.
+        """
+        found = self._query(self._sql.get, (ident,))
+        if found:
+            return found
+        found = self._query(self._sql.group, (ident,))
+        if found or len(ident) < MIN_PREFIX:
+            return found or self.group(ident)
+        run_ids = [r[0] for r in self._rows(self._sql.run_prefix, (len(ident), ident))]
+        group_ids = [r[0] for r in self._rows(self._sql.group_prefix, (len(ident), ident))]
+        if len(run_ids) + len(group_ids) > 1:
+            raise LseprofError(
+                f"'{ident}' is the start of several run or group ids in store {self.location}; "
+                "give more of it"
+            )
+        if run_ids:
+            return [self.get(run_ids[0])]
+        if group_ids:
+            return self.group(group_ids[0])
+        raise self._unknown(ident)
+
+    def runs(self, limit: int | None = None, workload: str | None = None) -> list[RunRecord]:
+        """Stored runs, newest first, optionally only one workload's and at most ``limit``."""
+        sql, params = self._sql.runs, list[Any]()
+        if workload is not None:
+            sql += self._sql.runs_workload
+            params.append(workload)
+        sql += self._sql.runs_order
+        if limit is not None:
+            if limit < 0:
+                raise ValueError("limit must not be negative")
+            sql += self._sql.runs_limit
+            params.append(limit)
+        return self._query(sql, params)
+
+    def groups(self) -> list[GroupSummary]:
+        """One summary per group, the group with the newest run first."""
+        workloads: dict[str, list[str]] = {}
+        for gid, workload in self._rows(self._sql.group_workloads):
+            workloads.setdefault(gid, []).append(workload)
+        return [
+            GroupSummary(gid, int(count), int(ok or 0), self._stamp(first), self._stamp(last),
+                         workloads.get(gid, []))
+            for gid, count, ok, first, last in self._rows(self._sql.groups)
+        ]
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """All runs, newest first, one column per :meth:`RunRecord.to_dict` key.
+
+        ``created_at`` becomes a timezone-aware (UTC) datetime column.
+        """
+        import pandas as pd
+
+        records = self.runs()
+        columns = list(RunRecord("", "", "ok").to_dict())
+        frame = pd.DataFrame([r.to_dict() for r in records], columns=columns)
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
+        return frame
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.location!r})"
+
+
+class RunStore(SqlRunStoreBase):
     """The SQLite run store. Use :func:`open_store`; close it or use ``with``."""
+
+    _sql = _SQLITE
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = Path(path)
@@ -448,7 +762,7 @@ class RunStore:
             raise _user_error(exc, path) or _cannot_write(path, str(exc)) from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _switch_to_wal(conn)
             if str(mode).lower() != "wal":
                 raise _cannot_write(path, f"cannot switch to WAL mode, got {mode!r}")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -463,8 +777,9 @@ class RunStore:
     def _version(self) -> int:
         """The store's schema version (0: empty file); refuses foreign databases."""
         conn = self._conn
-        if conn.execute(_SQL_HAS_META).fetchone() is None:
-            if conn.execute(_SQL_USER_TABLES).fetchone()[0]:
+        has_meta, tables = conn.execute(_SQL_HAS_META_AND_TABLES).fetchone()
+        if not has_meta:
+            if tables:
                 raise _not_a_store(self.path, "an SQLite database without lseprof's meta table")
             return 0
         row = conn.execute(_SQL_GET_VERSION).fetchone()
@@ -473,15 +788,8 @@ class RunStore:
         except (TypeError, ValueError):
             return -1
 
-    def _check_version(self, version: int) -> None:
-        if version < 0:
-            raise _not_a_store(self.path, "its meta table has no valid schema_version")
-        if version > SCHEMA_VERSION:
-            raise LseprofError(
-                f"the run store at {self.path} has schema version {version}, newer than the "
-                f"{SCHEMA_VERSION} this lseprof knows: it is incompatible with this version "
-                "of lseprof; upgrade lseprof"
-            )
+    def _not_a_store(self, why: str) -> LseprofError:
+        return _not_a_store(self.path, why)
 
     def _migrate(self) -> None:
         try:
@@ -514,139 +822,45 @@ class RunStore:
     def schema_version(self) -> int:
         return self._version()
 
-    # -- the interface
+    # -- the backend's part of the interface
 
-    def add(self, record: RunRecord) -> None:
-        """Store one run; nothing is written if it fails."""
-        self.add_many([record])
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return list(self._conn.execute(sql, params))
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from None
 
-    def add_many(self, records: Iterable[RunRecord]) -> None:
-        """Store several runs in one transaction: all of them or none."""
-        rows = [record_to_row(r) for r in records]
+    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
         try:
             with self._write():
-                self._conn.executemany(_SQL_INSERT, rows)
+                self._conn.executemany(self._sql.insert, rows)
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" in str(exc) and "run_id" in str(exc):
-                dupes = self._existing([str(row[0]) for row in rows])
-                which = ", ".join(repr(d) for d in dupes) or "a run id given twice"
-                raise LseprofError(
-                    f"run {which} is already in the store at {self.path}; use a new run id",
-                    EXIT_FAILED,
-                ) from None
+                raise DuplicateRunId from None
             raise
         except sqlite3.Error as exc:
             raise self._translate(exc) from None
 
-    def _existing(self, run_ids: list[str]) -> list[str]:
-        return [rid for rid in dict.fromkeys(run_ids)
-                if self._conn.execute(_SQL_GET, (rid,)).fetchone() is not None]
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[RunRecord]:
-        try:
-            return [record_from_row(row) for row in self._conn.execute(sql, params)]
-        except sqlite3.Error as exc:
-            raise self._translate(exc) from None
-
-    def _unknown(self, ident: str) -> LseprofError:
-        return LseprofError(
-            f"no run or group '{ident}' in store {self.path}; list them with `lseprof runs`"
-        )
-
-    def get(self, run_id: str) -> RunRecord:
-        """The run with this id."""
-        found = self._query(_SQL_GET, (run_id,))
-        if not found:
-            raise self._unknown(run_id)
-        return found[0]
-
-    def group(self, group_id: str) -> list[RunRecord]:
-        """The runs of one group, oldest first."""
-        found = self._query(_SQL_GROUP, (group_id,))
-        if not found:
-            raise self._unknown(group_id)
-        return found
-
-    def resolve(self, ident: str) -> list[RunRecord]:
-        """The runs named by ``ident``: a run id gives that run, a group id the group's.
-
-        A unique prefix (at least :data:`MIN_PREFIX` characters) of a run or group
-        id works too, as ``lseprof runs`` shows shortened ids in narrow terminals.
-        """
-        found = self._query(_SQL_GET, (ident,))
-        if found:
-            return found
-        found = self._query(_SQL_GROUP, (ident,))
-        if found or len(ident) < MIN_PREFIX:
-            return found or self.group(ident)
-        try:
-            run_ids = [r[0] for r in self._conn.execute(_SQL_RUN_PREFIX, (len(ident), ident))]
-            group_ids = [r[0] for r in self._conn.execute(_SQL_GROUP_PREFIX, (len(ident), ident))]
-        except sqlite3.Error as exc:
-            raise self._translate(exc) from None
-        if len(run_ids) + len(group_ids) > 1:
-            raise LseprofError(
-                f"'{ident}' is the start of several run or group ids in store {self.path}; "
-                "give more of it"
-            )
-        if run_ids:
-            return [self.get(run_ids[0])]
-        if group_ids:
-            return self.group(group_ids[0])
-        raise self._unknown(ident)
-
-    def runs(self, limit: int | None = None, workload: str | None = None) -> list[RunRecord]:
-        """Stored runs, newest first, optionally only one workload's and at most ``limit``."""
-        sql, params = _SQL_RUNS, list[Any]()
-        if workload is not None:
-            sql += _SQL_RUNS_WORKLOAD
-            params.append(workload)
-        sql += _SQL_RUNS_ORDER
-        if limit is not None:
-            if limit < 0:
-                raise ValueError("limit must not be negative")
-            sql += _SQL_RUNS_LIMIT
-            params.append(limit)
-        return self._query(sql, params)
-
-    def groups(self) -> list[GroupSummary]:
-        """One summary per group, the group with the newest run first."""
-        try:
-            workloads: dict[str, list[str]] = {}
-            for gid, workload in self._conn.execute(_SQL_GROUP_WORKLOADS):
-                workloads.setdefault(gid, []).append(workload)
-            return [
-                GroupSummary(gid, count, int(ok or 0), first, last, workloads.get(gid, []))
-                for gid, count, ok, first, last in self._conn.execute(_SQL_GROUPS)
-            ]
-        except sqlite3.Error as exc:
-            raise self._translate(exc) from None
-
-    def to_dataframe(self) -> pd.DataFrame:
-        """All runs, newest first, one column per :meth:`RunRecord.to_dict` key.
-
-        ``created_at`` becomes a timezone-aware (UTC) datetime column.
-        """
-        import pandas as pd
-
-        records = self.runs()
-        columns = list(RunRecord("", "", "ok").to_dict())
-        frame = pd.DataFrame([r.to_dict() for r in records], columns=columns)
-        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
-        return frame
-
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+def _switch_to_wal(conn: sqlite3.Connection) -> str:
+    """``PRAGMA journal_mode = WAL``, retried while another process holds the file.
 
-    def __repr__(self) -> str:
-        return f"RunStore({self.location!r})"
+    While another process is creating the store, the switch can fail with
+    SQLITE_BUSY at once, without waiting for the busy timeout: retry it until then.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            busy = _error_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
+                or "database is locked" in str(exc)
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 class _WriteTransaction:

@@ -1,4 +1,9 @@
-"""The run store: real SQLite files, real processes, the real `lseprof runs`."""
+"""The run store: real SQLite files, real processes, the real `lseprof runs`.
+
+The backend-neutral tests here (those taking ``store_path``) also run against a
+real PostgreSQL server: tests/test_store_pg.py imports them and overrides
+``store_path`` with a ``postgresql://`` URL.
+"""
 
 from __future__ import annotations
 
@@ -71,6 +76,7 @@ def full_record(**overrides: object) -> RunRecord:
 
 @pytest.fixture()
 def store_path(tmp_path: Path) -> Path:
+    """Where the store under test lives (test_store_pg.py gives a URL instead)."""
     return tmp_path / "store" / "runs.sqlite"
 
 
@@ -215,7 +221,7 @@ def test_unknown_ids_say_what_to_do(store_path: Path) -> None:
             with pytest.raises(LseprofError) as info:
                 call("nope-123456")
             assert one_line(info.value) == (
-                f"no run or group 'nope-123456' in store {store_path}; "
+                f"no run or group 'nope-123456' in store {store.location}; "
                 "list them with `lseprof runs`"
             )
             assert info.value.exit_code == EXIT_USAGE
@@ -458,7 +464,7 @@ WRITER = """
 import random, sys, time
 from pathlib import Path
 from profiler.store import RunRecord, open_store
-path, start, name, other = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+path, start, name, other = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 while not start.exists():
     time.sleep(0.001)
 with open_store(path) as store:  # both processes race to create and migrate the store
@@ -472,12 +478,15 @@ with open_store(path) as store:  # both processes race to create and migrate the
 """
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "shared" / "runs.sqlite"  # not created yet
+def two_writers_at_once(location: str, tmp_path: Path, insertion_order: str) -> None:
+    """Two processes create and fill the store at ``location`` at once; none is lost.
+
+    ``insertion_order`` is the SQL that lists the group of each row in insertion order.
+    """
     start = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(start), name, other],
+        subprocess.Popen([sys.executable, "-c", WRITER, location, str(start), name, other],
                          env=env, stderr=subprocess.PIPE, text=True)
         for name, other in (("alpha", "beta"), ("beta", "alpha"))
     ]
@@ -486,7 +495,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     for proc in writers:
         _, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr
-    with open_store(path) as store:
+    with open_store(location) as store:
         runs = store.runs()
         assert len(runs) == 400
         assert {r.run_id for r in runs} == (
@@ -495,9 +504,14 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
         assert sorted((g.group_id, g.runs) for g in store.groups()) == [
             ("alpha", 200), ("beta", 200)]
         assert store.schema_version == SCHEMA_VERSION
-        order = [r[0] for r in store._conn.execute("SELECT group_id FROM runs ORDER BY rowid")]
+        order = [r[0] for r in store._conn.execute(insertion_order)]
     # The writes really interleaved: not one process after the other.
     assert sum(a != b for a, b in itertools.pairwise(order)) >= 2
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "shared" / "runs.sqlite"  # not created yet
+    two_writers_at_once(str(path), tmp_path, "SELECT group_id FROM runs ORDER BY rowid")
 
 
 # ------------------------------------------------------------------ `lseprof runs`
