@@ -12,13 +12,13 @@ from profiler.console import err, out
 from profiler.errors import EXIT_FAILED, LseprofError
 from profiler.paths import user_data_dir
 from profiler.runner import DEFAULT_DURATION, DEFAULT_FREQ, RunPlan, execute, plan_order
-from profiler.store import default_store_path, open_store
+from profiler.store import default_store_location, display_location, open_store
 from reports.run_table import render_run
 
 
 def artifacts_root(store: str | None) -> Path:
     """Run directories live beside a SQLite store, else in the user data directory."""
-    location = store if store is not None else str(default_store_path())
+    location = store if store is not None else default_store_location()
     if "://" not in location:
         return Path(location).expanduser().resolve().parent / "runs"
     return user_data_dir() / "runs"
@@ -85,7 +85,8 @@ def run_cmd(
         out.print_json(json.dumps([r.to_dict() for r in session.records], default=str))
     else:
         render_run(session.records, session.event, out, session.overhead)
-        err.print(f"[dim]stored {len(session.records)} runs in {store or 'the default store'}; "
+        where = display_location(store or default_store_location())
+        err.print(f"[dim]stored {len(session.records)} runs in {where}; "
                   f"artifacts under {runs_root}[/]")
     bad = [r for r in session.records if r.status != "ok"]
     if session.interrupted:

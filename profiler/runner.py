@@ -28,7 +28,7 @@ from profiler.paths import REPO_ROOT
 from profiler.perf_env import check_recording_allowed, choose_event, find_perf, host_facts
 from profiler.record import FAILED, INTERRUPTED, OK, RecordSpec, run_recorded, write_artifact
 from profiler.run_analysis import analyze_run
-from profiler.store import RunRecord, RunStore
+from profiler.store import RunRecord, RunStoreProtocol
 from workloads import bpe
 from workloads.data import require_data
 from workloads.emulation import needs_emulation
@@ -144,7 +144,7 @@ def plan_order(plan: RunPlan) -> list[tuple[str, int, int]]:
     return order
 
 
-def execute(plan: RunPlan, store: RunStore, runs_root: Path,
+def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
             on_progress: Callable[[str], None] = lambda _m: None) -> RunSession:
     """Run the whole plan; returns the records (also written to `store`)."""
     plan.validate()
