@@ -110,6 +110,7 @@ tr.regression td{background:#fdecea}tr.improvement td{background:#eafaf1}
 .notice{background:#fff8e1;border:1px solid #f0c36d;padding:.5em .8em}
 .alert{background:#fdecea;border:1px solid #e6a19a;padding:.5em .8em}
 svg{max-width:100%;height:auto;display:block}code{font-size:12px;word-break:break-all}
+td[title] code{white-space:nowrap;word-break:normal}.wide{overflow-x:auto}
 """
 
 
@@ -409,10 +410,10 @@ def _ident(value: str | None, keep: int = 12) -> str:
 
 def _runs_table(runs: Sequence[RunRecord]) -> str:
     rows = [("" if r.status == "ok" else "regression", [
-        _ident(r.run_id), _td(r.created_at[:19].replace("T", " ")), _td(r.status),
+        _ident(r.run_id, 8), _td(r.created_at[:19].replace("T", " ")), _td(r.status),
         _td(r.variant), _td(r.threads, True), _td(r.target), _td(r.repeat_index, True),
         _td(_num(r.throughput_mib_s), True), _td(_num(r.atomic_helper_share), True),
-        _td(r.samples, True), _td(r.hostname), _ident(r.source_commit), _ident(r.build_id),
+        _td(r.samples, True), _td(r.hostname), _ident(r.source_commit, 10), _ident(r.build_id, 8),
         _td(r.config_key), _code(_command(r)), _td(r.message),
     ]) for r in runs]
     return _table(("run", "created (UTC)", "status", "variant", "threads", "target", "rep",
@@ -438,7 +439,7 @@ def group_html(group_id: str, runs: Sequence[RunRecord], digest: str = "") -> st
         f"<code>{esc(', '.join(sorted({r.source_commit or '-' for r in runs})))}</code>.</p>"
         + (group_svg(plotted, salt="group") if plotted else
            "<p>No ok run recorded sample categories.</p>")
-        + "<h2>Runs</h2>" + _runs_table(runs) + _helpers_html(pairs)
+        + f"<h2>Runs</h2><div class=\"wide\">{_runs_table(runs)}</div>" + _helpers_html(pairs)
     )
     comment = f"<!-- lseprof-dashboard-group {digest} -->\n" if digest else ""
     return page(f"lseprof run group {group_id}", body, comment)
