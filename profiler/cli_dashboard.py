@@ -16,9 +16,11 @@ def dashboard_cmd(
     out_dir: Annotated[Path, typer.Option(
         "--out", help="Directory for index.html and groups/ (created if missing).",
     )],
-    store: Annotated[Path | None, typer.Option(
+    # str, not Path: Path would collapse the // of a postgresql:// URL.
+    store: Annotated[str | None, typer.Option(
         "--store",
-        help="Run store file (default: $LSEPROF_STORE, else runs.sqlite in the user data dir).",
+        help="Run store: an SQLite file or a postgresql://USER@HOST/DB URL "
+             "(default: $LSEPROF_STORE, else runs.sqlite in the user data dir).",
     )] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Write into a non-empty directory that holds no previous dashboard.",
@@ -29,16 +31,17 @@ def dashboard_cmd(
     from reports.dashboard import build_dashboard
 
     implicit = store is None and not os.environ.get(stores.STORE_ENV)
-    path = store if store is not None else stores.default_store_path()
-    if implicit and not path.exists():
+    location = store if store is not None else stores.default_store_location()
+    if implicit and not Path(location).exists():
         # Nothing profiled on this machine yet: a page saying so, not an error.
         records: list[stores.RunRecord] = []
     else:
-        with stores.open_store(path, create=False) as opened:
+        with stores.open_store(location, create=False) as opened:
             records = opened.runs()
     index = build_dashboard(records, out_dir, force=force)
     if not records:
-        err.print(f"no runs in the store at {path}; wrote an empty dashboard", markup=False)
+        err.print(f"no runs in the store at {stores.display_location(location)}; "
+                  "wrote an empty dashboard", markup=False)
     out.print(str(index), markup=False)
 
 
