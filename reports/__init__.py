@@ -1,0 +1,1 @@
+"""Reporters: turn analysed results into terminal tables, JSON, Markdown and HTML."""
