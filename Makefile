@@ -27,8 +27,12 @@ data: venv
 native: venv
 	$(LSEPROF) build --target all --variant all
 
+# The main job: both scheduler variants at 88 threads under perf, then the
+# same on the aarch64 outline-atomics build (emulated unless this is aarch64).
 demo: setup
-	$(LSEPROF) demo
+	$(LSEPROF) doctor
+	$(LSEPROF) run --threads 88 --repeat 3
+	$(LSEPROF) run --target aarch64 --threads 8 --repeat 1 --duration 3
 
 # Real third-party ELF files (manylinux aarch64 wheels), pinned by sha256.
 fixtures: venv

@@ -13,6 +13,7 @@ from profiler.errors import EXIT_FAILED, LseprofError
 from profiler.paths import user_data_dir
 from profiler.runner import DEFAULT_DURATION, DEFAULT_FREQ, RunPlan, execute, plan_order
 from profiler.store import default_store_location, display_location, open_store
+from reports.run_plot import write_scaling_plot
 from reports.run_table import render_run
 
 
@@ -81,10 +82,13 @@ def run_cmd(
 
             session = execute(plan, run_store, runs_root, on_progress=step)
             progress.update(task, completed=total)
+    plot = write_scaling_plot(session.records, runs_root / f"{session.session_id}-scaling.svg")
     if json_:
         out.print_json(json.dumps([r.to_dict() for r in session.records], default=str))
     else:
         render_run(session.records, session.event, out, session.overhead)
+        if plot is not None:
+            err.print(f"scaling plot (throughput and helper share against threads): {plot}")
         where = display_location(store or default_store_location())
         err.print(f"[dim]stored {len(session.records)} runs in {where}; "
                   f"artifacts under {runs_root}[/]")
