@@ -24,25 +24,29 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from profiler import samples as S
 from profiler.errors import LseprofError
 from profiler.perf_env import find_perf, perf_version
 from profiler.perf_script_parse import (
     OWN_FIELDS,
+    OwnScriptReader,
     TaskEvents,
     apply_comms,
-    parse_own_script,
     parse_script_text,
 )
 
 MAGIC = b"PERFILE2"
 SPLIT_ABOVE_BYTES = 8 << 20  # smaller files are not worth several perf processes
+CHUNK_BYTES = 8 << 20  # perf script text parsed per step
 _STATS_EVENT_RE = re.compile(r"^(?P<event>\S.*) stats:\s*$")
 _STATS_LOST_RE = re.compile(r"^\s*LOST_SAMPLES events:\s*(\d+)")
 _STATS_TOTAL_LOST_RE = re.compile(r"^\s*LOST events:\s*(\d+)")
@@ -163,6 +167,32 @@ def _script_argv(perf: str, path: Path, max_stack: int, time_slice: str | None,
     return argv
 
 
+def _follow(proc: subprocess.Popen[bytes], handle: BinaryIO) -> Iterator[bytes]:
+    """Chunks of about CHUNK_BYTES of a file perf script is still writing, until it exits.
+
+    perf writes to a file, not a pipe: a 64 KiB pipe makes perf wait whenever the
+    parser is busy (and the parser holds the GIL while it works), so the two would
+    take turns instead of running side by side.
+    """
+    pending: list[bytes] = []
+    size = 0
+    while True:
+        finished = proc.poll() is not None
+        block = handle.read(CHUNK_BYTES - size)
+        if block:
+            pending.append(block)
+            size += len(block)
+            if size >= CHUNK_BYTES:
+                yield b"".join(pending)
+                pending, size = [], 0
+        elif finished:
+            break
+        else:
+            time.sleep(0.005)
+    if pending:
+        yield b"".join(pending)
+
+
 def _slices(jobs: int) -> list[str | None]:
     if jobs <= 1:
         return [None]
@@ -198,7 +228,11 @@ def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = 
     if not head.callchain:
         max_stack = 1
     if jobs is None:
-        jobs = os.cpu_count() or 1
+        # Each slice keeps two cores busy: perf script, and lseprof parsing its output.
+        # $LSEPROF_REPORT_JOBS overrides (benchmarks, machines shared with other work).
+        env_jobs = os.environ.get("LSEPROF_REPORT_JOBS", "")
+        jobs = int(env_jobs) if env_jobs.isdigit() and int(env_jobs) > 0 else max(
+            1, (os.cpu_count() or 1) // 2)
     if size < split_above_bytes or not head.has_time:
         jobs = 1
     lost = read_lost(perf, path)
@@ -209,21 +243,31 @@ def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = 
 
     def one(time_slice: str | None) -> tuple[S.Capture | None, str]:
         argv = _script_argv(perf, path, max_stack, time_slice, head.callchain)
-        try:
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        except OSError as exc:
-            raise LseprofError(f"cannot run {perf} ({exc.strerror}); check the perf install"
-                               ) from None
-        out, err = proc.communicate()
-        if proc.returncode != 0:
+        # stderr goes to a file: a pipe nobody reads could fill up and stall perf.
+        with tempfile.TemporaryFile() as errors, tempfile.NamedTemporaryFile(
+                prefix="lseprof-script-") as text:
+            try:
+                proc = subprocess.Popen(argv, stdout=text, stderr=errors)
+            except OSError as exc:
+                raise LseprofError(f"cannot run {perf} ({exc.strerror}); check the perf "
+                                   "install") from None
+            local = TaskEvents()
+            with open(text.name, "rb") as follow:
+                if head.callchain:
+                    # Parse while perf is still writing: bounded memory, and the two overlap.
+                    reader = OwnScriptReader("perf-data")
+                    for chunk in _follow(proc, follow):
+                        reader.feed(chunk)
+                    parsed = reader.finish()
+                    local = reader.tasks
+                else:
+                    parsed = parse_script_text(b"".join(_follow(proc, follow)), "perf-data")
+            returncode = proc.wait()
+            errors.seek(0)
+            err = errors.read()
+        if returncode != 0:
             raise LseprofError(f"{path}: perf script failed ({_first_error(err)[:60]}); "
                                "the file is damaged, record it again")
-        local = TaskEvents()
-        if head.callchain:
-            parsed = parse_own_script(out, local, "perf-data")
-        else:
-            parsed = parse_script_text(out, "perf-data")
-        del out
         with lock:
             # Every time slice repeats the whole task history; keep one copy.
             if len(local.records) > len(tasks.records):

@@ -133,84 +133,127 @@ def guest_address(symbol: str) -> int | None:
     return None
 
 
+class FrameTable:
+    """Distinct frames seen so far, keyed by a fingerprint of their line.
+
+    Shared by every chunk of one input, so a frame's text is split into symbol
+    and DSO once, however many chunks and samples it appears in.
+    """
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self._index: dict[int, int] = {}
+        self._flags_size = -1
+        self._guest = np.zeros(0, np.bool_)
+        self._inlined = np.zeros(0, np.bool_)
+        self._ip = np.zeros(0, np.uint64)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def code_of(self, key: int) -> int | None:
+        return self._index.get(key)
+
+    def add(self, key: int, frame: Frame) -> int:
+        self._index[key] = len(self.frames)
+        self.frames.append(frame)
+        return len(self.frames) - 1
+
+    def _refresh(self) -> None:
+        if self._flags_size != len(self.frames):
+            self._guest = np.array([f.symbol.startswith(GUEST_PREFIX) for f in self.frames],
+                                   dtype=np.bool_)
+            self._inlined = np.array([f.inlined for f in self.frames], dtype=np.bool_)
+            self._ip = np.array([f.ip for f in self.frames], dtype=np.uint64)
+            self._flags_size = len(self.frames)
+
+    @property
+    def guest(self) -> npt.NDArray[np.bool_]:
+        self._refresh()
+        return self._guest
+
+    @property
+    def inlined(self) -> npt.NDArray[np.bool_]:
+        self._refresh()
+        return self._inlined
+
+    @property
+    def ip(self) -> npt.NDArray[np.uint64]:
+        self._refresh()
+        return self._ip
+
+
 @dataclass
 class _Frames:
-    """Frame lines of one buffer, factorized: per line a code into `table`."""
+    """Callchain lines of one chunk: owning sample, depth and code into the FrameTable."""
 
-    sample: npt.NDArray[np.int64]  # owning sample (index into headers)
+    sample: npt.NDArray[np.int64]  # owning sample (index into the chunk's headers)
     depth: npt.NDArray[np.int64]  # 0 = the sampled location, 1 = its caller, ...
     code: npt.NDArray[np.int64]
-    table: list[Frame]
 
 
-def _factorize_frames(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints) -> tuple[
-        npt.NDArray[np.int64], list[Frame | None]]:
-    """Codes and distinct parsed frames for tab-led callchain lines."""
-    n = starts.size
-    if n == 0:
-        return np.zeros(0, np.int64), []
-    ip, ok = ts.parse_hex16(buf, starts + 1)
-    long_enough = (ends - starts) >= 17
-    sep = np.zeros(n, np.bool_)
-    sep[long_enough] = (ends[long_enough] == starts[long_enough] + 17) | (
-        buf[np.minimum(starts[long_enough] + 17, buf.size - 1)] == ts.SPACE)
-    ok &= long_enough & sep
-    rest = np.minimum(starts + 18, ends)
-    key = ts.mix(ts.range_hash(buf, rest, ends), ip)
-    # Lines not in the standard layout are keyed by their whole text instead.
-    odd = np.flatnonzero(~ok)
-    if odd.size:
-        key[odd] = ts.mix(ts.range_hash(buf, starts[odd], ends[odd], 64, 64),
-                          np.ones(odd.size, np.uint64))
-    codes, uniques = pd.factorize(key)
-    codes = np.asarray(codes, dtype=np.int64)
-    first = ts.first_occurrence(codes, len(uniques))
-    table: list[Frame | None] = []
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _frame_from_line(text: str) -> Frame | None:
+    """One callchain line: perf's `\t<16-column hex ip> sym[+off] (dso)`, or freer text."""
+    field = text[1:17]
+    if len(text) >= 17 and (len(text) == 17 or text[17] == " ") and field.strip() and all(
+            c in _HEX_DIGITS for c in field.lstrip(" ")):
+        ip = int(field, 16)
+        sym, off, dso = split_frame_text(text[18:]) if len(text) > 18 else (S.UNKNOWN, -1,
+                                                                             S.UNKNOWN)
+        if dso == INLINED:
+            return Frame(ip, sym, off, S.UNKNOWN, inlined=True)
+        return Frame(ip, sym, off, dso)
+    return parse_frame_text(text)
+
+
+def _factorize_frames(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints, table: FrameTable
+                      ) -> npt.NDArray[np.int64]:
+    """A FrameTable code for each tab-led callchain line; -1 for unreadable lines.
+
+    Lines are keyed by a fingerprint of their bytes (length, first and last 24
+    bytes: the address, the start of the symbol and the end of the DSO path); only
+    lines whose key is new are decoded, in Python.
+    """
+    if starts.size == 0:
+        return np.zeros(0, np.int64)
+    key = ts.range_hash(buf, starts, ends, 24, 24)
+    local, uniques = pd.factorize(key)
+    first = ts.first_occurrence(np.asarray(local, dtype=np.int64), len(uniques))
+    to_global = np.empty(len(uniques), dtype=np.int64)
     raw = buf.data
-    for row in first.tolist():
-        s, e = int(starts[row]), int(ends[row])
-        text = bytes(raw[s:e]).decode("utf-8", "replace")
-        if ok[row]:
-            sym, off, dso = split_frame_text(text[18:]) if e > s + 17 else (S.UNKNOWN, -1,
-                                                                               S.UNKNOWN)
-            if dso == INLINED:
-                table.append(Frame(int(ip[row]), sym, off, S.UNKNOWN, inlined=True))
-            else:
-                table.append(Frame(int(ip[row]), sym, off, dso))
-        else:
-            table.append(parse_frame_text(text))
-    return codes, table
+    for i, (row, packed) in enumerate(zip(first.tolist(), np.asarray(uniques).tolist(),
+                                          strict=True)):
+        known = table.code_of(int(packed))
+        if known is not None:
+            to_global[i] = known
+            continue
+        text = bytes(raw[int(starts[row]):int(ends[row])]).decode("utf-8", "replace")
+        frame = _frame_from_line(text)
+        to_global[i] = -1 if frame is None else table.add(int(packed), frame)
+    return to_global[np.asarray(local)]
 
 
-def _build(n: int, source_kind: str, frames: _Frames, *, event: S.Cat, comm: S.Cat,
-           pid: npt.NDArray[np.int64], tid: npt.NDArray[np.int64],
-           time: npt.NDArray[np.float64], period: npt.NDArray[np.float64],
-           inline: list[Frame | None] | None = None) -> pd.DataFrame:
-    """Samples from their headers and frames: leaf, caller, and qemu guest re-rooting."""
-    table = frames.table
-    n_codes = len(table)
-    f_ip = np.array([f.ip for f in table], dtype=np.uint64) if n_codes else np.zeros(0, np.uint64)
-    f_off = np.array([f.symoff for f in table], dtype=np.int64) if n_codes else np.zeros(0,
-                                                                                          np.int64)
-    f_sym = [f.symbol for f in table]
-    f_dso = [f.dso for f in table]
-    f_guest = np.array([f.symbol.startswith(GUEST_PREFIX) for f in table], dtype=np.bool_)
-
-    leaf = np.full(n, -1, np.int64)  # frame code of the sampled location
+def _select(n: int, frames: _Frames, table: FrameTable) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Per sample: the frame it is charged to, that frame's caller, and whether it was
+    re-rooted from qemu's own code onto a guest instruction."""
+    leaf = np.full(n, -1, np.int64)
     caller = np.full(n, -1, np.int64)
     at0 = frames.depth == 0
     leaf[frames.sample[at0]] = frames.code[at0]
     at1 = frames.depth == 1
     caller[frames.sample[at1]] = frames.code[at1]
-
-    if any(f.inlined for f in table):
-        _skip_inline_expansion(frames, leaf, caller)
+    if table.inlined.any():
+        _skip_inline_expansion(frames, table, leaf, caller)
 
     # Emulated code: a sample inside qemu itself (a helper emulating an atomic,
     # the TLB, ...) is charged to the innermost guest instruction on its stack.
     emulated = np.zeros(n, np.bool_)
-    if f_guest.any():
-        is_guest = f_guest[frames.code]
+    if table.guest.any():
+        is_guest = table.guest[frames.code]
         g_sample = frames.sample[is_guest]
         g_depth = frames.depth[is_guest]
         g_code = frames.code[is_guest]
@@ -227,54 +270,52 @@ def _build(n: int, source_kind: str, frames: _Frames, *, event: S.Cat, comm: S.C
         hit = np.zeros(want.size, np.bool_)
         hit[pos_ok] = key_frames[pos[pos_ok]] == want[pos_ok]
         caller[rerooted] = np.where(hit, frames.code[np.minimum(pos, key_frames.size - 1)], -1)
+    return leaf, caller, emulated
 
-    # One-line samples (no callchain): the location sits on the header line.
-    extra_sym: list[str] = []
-    extra_dso: list[str] = []
-    extra_ip = np.zeros(0, np.uint64)
-    extra_off = np.zeros(0, np.int64)
+
+def _assemble(source_kind: str, table: FrameTable, leaf: npt.NDArray[np.int64],
+              caller: npt.NDArray[np.int64], emulated: npt.NDArray[np.bool_], *,
+              event: S.Cat, comm: S.Cat, pid: npt.NDArray[np.int64],
+              tid: npt.NDArray[np.int64], time: npt.NDArray[np.float64],
+              period: npt.NDArray[np.float64], inline: list[Frame | None] | None = None
+              ) -> pd.DataFrame:
+    """The samples table from frame codes (one-line samples may bring their own frame)."""
+    n = leaf.size
     if inline is not None:
-        extra = [i for i, f in enumerate(inline) if f is not None and leaf[i] < 0]
-        if extra:
-            rows = np.array(extra, dtype=np.int64)
-            base = n_codes
-            leaf[rows] = base + np.arange(rows.size)
-            extra_sym = [inline[i].symbol for i in extra]  # type: ignore[union-attr]
-            extra_dso = [inline[i].dso for i in extra]  # type: ignore[union-attr]
-            extra_ip = np.array([inline[i].ip for i in extra], dtype=np.uint64)  # type: ignore[union-attr]
-            extra_off = np.array([inline[i].symoff for i in extra], dtype=np.int64)  # type: ignore[union-attr]
-
-    all_sym = [*f_sym, *extra_sym, S.UNKNOWN]
-    all_dso = [*f_dso, *extra_dso, S.UNKNOWN]
-    all_ip = np.concatenate([f_ip, extra_ip, np.zeros(1, np.uint64)])
-    all_off = np.concatenate([f_off, extra_off, np.full(1, -1, np.int64)])
-    missing = len(all_sym) - 1
+        # One-line samples (no callchain): the location sits on the header line.
+        for i, frame in enumerate(inline):
+            if frame is not None and leaf[i] < 0:
+                leaf[i] = table.add(-1 - len(table), frame)
+    frames = table.frames
+    f_ip = table.ip
+    f_off = np.array([f.symoff for f in frames], dtype=np.int64)
+    missing = len(frames)
     leaf_idx = np.where(leaf >= 0, leaf, missing)
-    caller_names = [*(f.caller_name() for f in table), ""]
-    caller_dsos = [*f_dso, ""]
-    caller_idx = np.where(caller >= 0, caller, len(caller_names) - 1)
+    caller_idx = np.where(caller >= 0, caller, missing)
     return S.make_samples(
         n, source_kind,
         event=event, comm=comm, pid=pid, tid=tid, time=time, period=period,
-        ip=all_ip[leaf_idx], symoff=all_off[leaf_idx],
-        symbol=S.from_codes(leaf_idx, all_sym), dso=S.from_codes(leaf_idx, all_dso),
-        caller=S.from_codes(caller_idx, caller_names),
-        caller_dso=S.from_codes(caller_idx, caller_dsos),
-        caller_ip=np.concatenate([f_ip, np.zeros(1, np.uint64)])[caller_idx],
+        ip=np.append(f_ip, np.uint64(0))[leaf_idx],
+        symoff=np.append(f_off, np.int64(-1))[leaf_idx],
+        symbol=S.from_codes(leaf_idx, [*(f.symbol for f in frames), S.UNKNOWN]),
+        dso=S.from_codes(leaf_idx, [*(f.dso for f in frames), S.UNKNOWN]),
+        caller=S.from_codes(caller_idx, [*(f.caller_name() for f in frames), ""]),
+        caller_dso=S.from_codes(caller_idx, [*(f.dso for f in frames), ""]),
+        caller_ip=np.append(f_ip, np.uint64(0))[caller_idx],
         emulated=emulated,
     )
 
 
-def _skip_inline_expansion(frames: _Frames, leaf: npt.NDArray[np.int64],
+def _skip_inline_expansion(frames: _Frames, table: FrameTable, leaf: npt.NDArray[np.int64],
                            caller: npt.NDArray[np.int64]) -> None:
     """perf prints a location's inline stack before its real frame, at the same address
     ("lll_mutex_unlock_optimized (inlined)" then "__pthread_mutex_unlock_usercnt"):
     the sample belongs to the real frame and its caller is the frame after that run.
     Only samples whose first frame is inlined need this, so a Python walk is fine."""
-    inlined = np.array([f.inlined for f in frames.table], dtype=np.bool_)
+    inlined = table.inlined
+    ip = table.ip
     first = frames.depth == 0
     rows = frames.sample[first][inlined[frames.code[first]]]
-    ip = np.array([f.ip for f in frames.table], dtype=np.uint64)
     for s in rows.tolist():
         lo = int(np.searchsorted(frames.sample, s, side="left"))
         hi = int(np.searchsorted(frames.sample, s, side="right"))
@@ -354,29 +395,29 @@ def parse_script_text(data: bytes, source_kind: str = "perf-script") -> ParsedSc
             "utf-8", "replace"))
     result.unknown_lines += max(int(orphan.sum()) - MAX_EXAMPLES, 0)
     frame_lines = frame_lines[~orphan]
-    codes, table = _factorize_frames(buf, starts[frame_lines], ends[frame_lines])
-    frames = _clean_frames(codes, table, line_sample[frame_lines], result, buf,
+    table = FrameTable()
+    codes = _factorize_frames(buf, starts[frame_lines], ends[frame_lines], table)
+    frames = _clean_frames(codes, line_sample[frame_lines], result, buf,
                            starts[frame_lines], ends[frame_lines])
     if n == 0:
         return result
-    events = [e or "" for e in event]
+    leaf, caller, emulated = _select(n, frames, table)
     # Text without an event field still forms one section.
-    result.samples = _build(
-        n, source_kind, frames,
-        event=pd.Categorical(events), comm=pd.Categorical(comm),
+    result.samples = _assemble(
+        source_kind, table, leaf, caller, emulated,
+        event=pd.Categorical([e or "" for e in event]), comm=pd.Categorical(comm),
         pid=np.array(pid, np.int64), tid=np.array(tid, np.int64),
         time=np.array(time, np.float64), period=np.array(period, np.float64), inline=inline)
     return result
 
 
-def _clean_frames(codes: npt.NDArray[np.int64], table: list[Frame | None],
-                  sample: npt.NDArray[np.int64], result: ParsedScript, buf: ts.Bytes,
-                  f_start: ts.Ints, f_end: ts.Ints) -> _Frames:
-    """Frames with their owning sample and depth; unreadable lines are counted as
-    unknown and dropped. `sample` must be non-decreasing (file order)."""
-    bad_codes = np.array([f is None for f in table], dtype=np.bool_)
-    if bad_codes.any():
-        bad = bad_codes[codes]
+def _clean_frames(codes: npt.NDArray[np.int64], sample: npt.NDArray[np.int64],
+                  result: ParsedScript, buf: ts.Bytes, f_start: ts.Ints, f_end: ts.Ints
+                  ) -> _Frames:
+    """Frames with their owning sample and depth; unreadable lines (code -1) are
+    counted as unknown and dropped. `sample` must be non-decreasing (file order)."""
+    bad = codes < 0
+    if bad.any():
         raw = buf.data
         for i in np.flatnonzero(bad)[:MAX_EXAMPLES].tolist():
             _note_unknown(result, bytes(raw[int(f_start[i]):int(f_end[i])]).decode(
@@ -384,10 +425,9 @@ def _clean_frames(codes: npt.NDArray[np.int64], table: list[Frame | None],
         result.unknown_lines += max(int(bad.sum()) - MAX_EXAMPLES, 0)
         sample = sample[~bad]
         codes = codes[~bad]
-    clean = [f if f is not None else Frame(0, S.UNKNOWN, -1, S.UNKNOWN) for f in table]
     first = np.searchsorted(sample, sample, side="left")
     depth = np.arange(sample.size, dtype=np.int64) - first
-    return _Frames(sample, depth, codes, clean)
+    return _Frames(sample, depth, codes)
 
 
 # ---------------------------------------------------------------------------
@@ -431,59 +471,141 @@ def _own_headers(text: bytes) -> pd.DataFrame:
     return frame[["pid", "tid", "period", "event"]]
 
 
+class OwnScriptReader:
+    """Reads ``perf script -F OWN_FIELDS --show-task-events --show-lost-events`` output
+    (a perf.data recorded with callchains) chunk by chunk, as perf writes it.
+
+    Each chunk is cut at a sample boundary (a blank line) and parsed in bulk;
+    only compact per-sample codes are kept, so memory stays bounded by the chunk
+    size rather than the size of the text, and parsing overlaps perf's output.
+    """
+
+    def __init__(self, source_kind: str = "perf-data") -> None:
+        self.source_kind = source_kind
+        self.table = FrameTable()
+        self.tasks = TaskEvents()
+        self.result = ParsedScript(S.empty_samples(source_kind))
+        self._events: dict[str, int] = {}
+        self._parts: list[dict[str, npt.NDArray[np.generic]]] = []
+        self._carry = b""
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        """Add text; with `final`, the text ends here (parse what is left)."""
+        if self._carry:
+            data = self._carry + data
+        cut = len(data) if final else data.rfind(b"\n\n") + 2
+        if cut <= 1:
+            self._carry = data
+            return
+        self._carry = data[cut:]
+        self._parse_chunk(data if cut == len(data) else data[:cut])
+
+    def finish(self) -> ParsedScript:
+        if self._carry:
+            self.feed(b"", final=True)
+        if not self._parts:
+            return self.result
+        cat = {k: np.concatenate([p[k] for p in self._parts]) for k in self._parts[0]}
+        n = int(cat["leaf"].size)
+        self.result.header_lines = n
+        events = sorted(self._events, key=lambda e: self._events[e])
+        self.result.samples = _assemble(
+            self.source_kind, self.table, cat["leaf"].astype(np.int64),
+            cat["caller"].astype(np.int64), cat["emulated"].astype(np.bool_),
+            event=S.from_codes(cat["event"].astype(np.int64), events),
+            comm=_placeholder_comm(n), pid=cat["pid"].astype(np.int64),
+            tid=cat["tid"].astype(np.int64), time=np.full(n, np.nan),
+            period=cat["period"].astype(np.float64))
+        return self.result
+
+    def _parse_chunk(self, data: bytes) -> None:
+        buf = ts.as_bytes(data)
+        starts, ends = ts.line_bounds(buf)
+        blank, is_frame = _kinds(buf, starts, ends)
+        other = np.flatnonzero(~blank & ~is_frame)
+        raw = buf.data
+        # Task and lost records ("... PERF_RECORD_COMM ...") are rare: find them with a
+        # plain substring search and read them one by one.
+        is_record = np.zeros(other.size, np.bool_)
+        pos = data.find(b"PERF_RECORD_")
+        while pos >= 0:
+            line_no = int(np.searchsorted(starts, pos, side="right")) - 1
+            text = bytes(raw[int(starts[line_no]):int(ends[line_no])]).decode("utf-8",
+                                                                                "replace")
+            i = int(np.searchsorted(other, line_no))
+            if i < other.size and other[i] == line_no:
+                is_record[i] = True
+                _task_line(text, self.tasks, self.result)
+            pos = data.find(b"PERF_RECORD_", int(ends[line_no]))
+        header_line = other[~is_record]
+        n = header_line.size
+        if n == 0:
+            return
+        h_start, h_end = starts[header_line], ends[header_line]
+        width = int(min(int((h_end - h_start).max()) + 1, 256))
+        block = ts.gather(buf, h_start, h_end, width, pad=ts.SPACE)
+        block[:, -1] = ts.NL
+        try:
+            hdr = _own_headers(block.tobytes())
+            if len(hdr) != n:
+                raise ValueError("rows lost")
+        except (ValueError, pd.errors.ParserError):
+            # Not quite the layout asked for (an odd event name?): one regex per line.
+            hdr, keep = _own_headers_slowly(raw, h_start, h_end, self.result)
+            if not keep.all():
+                header_line = header_line[keep]
+                n = header_line.size
+        marks = np.zeros(starts.size, np.int32)
+        marks[header_line] = 1
+        line_sample = np.cumsum(marks, dtype=np.int64) - 1
+        frame_lines = np.flatnonzero(is_frame)
+        orphan = line_sample[frame_lines] < 0
+        self.result.unknown_lines += int(orphan.sum())
+        frame_lines = frame_lines[~orphan]
+        f_start, f_end = starts[frame_lines], ends[frame_lines]
+        codes = _factorize_frames(buf, f_start, f_end, self.table)
+        frames = _clean_frames(codes, line_sample[frame_lines], self.result, buf, f_start,
+                               f_end)
+        leaf, caller, emulated = _select(n, frames, self.table)
+        ev = pd.Categorical(hdr["event"])
+        ev_map = np.array([self._events.setdefault(str(c), len(self._events))
+                           for c in ev.categories], dtype=np.int16)
+        self._parts.append({
+            "leaf": leaf.astype(np.int32), "caller": caller.astype(np.int32),
+            "emulated": emulated,
+            "event": ev_map[np.asarray(ev.codes)],
+            "pid": hdr["pid"].to_numpy(np.int32), "tid": hdr["tid"].to_numpy(np.int32),
+            "period": hdr["period"].to_numpy(np.float64),
+        })
+
+
+_OWN_HEADER_RE = re.compile(r"^\s*(-?\d+)/(-?\d+)\s+(\d+)\s+(\S.*?):\s*$")
+
+
+def _own_headers_slowly(raw: memoryview, starts: ts.Ints, ends: ts.Ints, result: ParsedScript
+                        ) -> tuple[pd.DataFrame, npt.NDArray[np.bool_]]:
+    rows: list[tuple[int, int, float, str]] = []
+    keep = np.zeros(starts.size, np.bool_)
+    for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        text = bytes(raw[s:e]).decode("utf-8", "replace")
+        match = _OWN_HEADER_RE.match(text)
+        if match is None:
+            _note_unknown(result, text)
+            continue
+        keep[i] = True
+        rows.append((int(match[1]), int(match[2]), float(match[3]), match[4].strip()))
+    frame = pd.DataFrame(rows, columns=["pid", "tid", "period", "event"])
+    frame["event"] = pd.Categorical(frame["event"].astype(object))
+    return frame, keep
+
+
 def parse_own_script(data: bytes, tasks: TaskEvents, source_kind: str = "perf-data"
                      ) -> ParsedScript:
-    """Text from ``perf script -F OWN_FIELDS --show-task-events --show-lost-events``
-    on a perf.data recorded with callchains (one-line samples take the generic path)."""
-    buf = ts.as_bytes(data)
-    starts, ends = ts.line_bounds(buf)
-    blank, is_frame = _kinds(buf, starts, ends)
-    other = np.flatnonzero(~blank & ~is_frame)
-    result = ParsedScript(S.empty_samples(source_kind))
-    raw = buf.data
-    # Task and lost records ("... PERF_RECORD_COMM ...") are rare: find them with a
-    # plain substring search over the buffer and read them one by one.
-    is_record = np.zeros(other.size, np.bool_)
-    pos = data.find(b"PERF_RECORD_")
-    while pos >= 0:
-        line_no = int(np.searchsorted(starts, pos, side="right")) - 1
-        text = bytes(raw[int(starts[line_no]):int(ends[line_no])]).decode("utf-8", "replace")
-        i = int(np.searchsorted(other, line_no))
-        if i < other.size and other[i] == line_no:
-            is_record[i] = True
-            _task_line(text, tasks, result)
-        pos = data.find(b"PERF_RECORD_", int(ends[line_no]))
-    header_line = other[~is_record]
-    n = header_line.size
-    result.header_lines = n
-    if n == 0:
-        return result
-    h_start, h_end = starts[header_line], ends[header_line]
-    width = int(min(int((h_end - h_start).max()) + 1, 256))
-    block = ts.gather(buf, h_start, h_end, width, pad=ts.SPACE)
-    block[:, -1] = ts.NL
-    try:
-        hdr = _own_headers(block.tobytes())
-        if len(hdr) != n:
-            raise ValueError("header rows lost")
-    except (ValueError, pd.errors.ParserError):
-        # Not the layout we asked perf for: read it the slow, general way.
-        return parse_script_text(data, source_kind)
-    marks = np.zeros(starts.size, np.int64)
-    marks[header_line] = 1
-    line_sample = np.cumsum(marks) - 1
-    frame_lines = np.flatnonzero(is_frame)
-    orphan = line_sample[frame_lines] < 0
-    result.unknown_lines += int(orphan.sum())
-    frame_lines = frame_lines[~orphan]
-    f_start, f_end = starts[frame_lines], ends[frame_lines]
-    codes, table = _factorize_frames(buf, f_start, f_end)
-    frames = _clean_frames(codes, table, line_sample[frame_lines], result, buf, f_start, f_end)
-    result.samples = _build(
-        n, source_kind, frames,
-        event=pd.Categorical(hdr["event"]), comm=_placeholder_comm(n),
-        pid=hdr["pid"].to_numpy(np.int64), tid=hdr["tid"].to_numpy(np.int64),
-        time=np.full(n, np.nan), period=hdr["period"].to_numpy(np.float64))
+    """All of an own-layout text at once (see :class:`OwnScriptReader`)."""
+    reader = OwnScriptReader(source_kind)
+    reader.feed(data, final=True)
+    result = reader.finish()
+    tasks.records.extend(reader.tasks.records)
     return result
 
 

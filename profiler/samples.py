@@ -142,6 +142,8 @@ def make_samples(
 
     if period is not None and weight is None:
         weight = default_weight(np.asarray(period, np.float64), event)
+    # copy=False: no consolidation of same-typed columns into 2-D blocks, which would
+    # copy every column of a million-row table once more.
     frame = pd.DataFrame({
         "event": event,
         "comm": comm,
@@ -162,7 +164,7 @@ def make_samples(
         "precise": bools(precise),
         "truncated": bools(truncated),
         "source_kind": constant(n, source_kind),
-    })
+    }, copy=False)
     return frame
 
 
