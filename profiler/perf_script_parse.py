@@ -18,7 +18,6 @@ thousand in a million-sample profile) are split into symbol and DSO in Python.
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass, field
 
@@ -447,28 +446,57 @@ class TaskEvents:
     records: list[tuple[str, int, str]] = field(default_factory=list)
 
 
-_HEADER_NAMES = ("pid", "tid", "period", "event", "mod1", "mod2", "mod3")
-_TO_SPACE = bytes.maketrans(b"/:", b"  ")
-
-
-def _own_headers(text: bytes) -> pd.DataFrame:
+def _own_headers(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints) -> pd.DataFrame:
     """Decode own-layout sample headers (" pid/tid  period event: ") in bulk.
 
-    `text` holds only header lines; their '/' and ':' become spaces and pandas'
-    C tokenizer reads them all at once. Event modifiers ("cycles:u") come back as
-    extra columns and are glued back on.
+    One pass over the header columns with a small state machine per row (leading
+    spaces and pid, '/', tid, spaces, period, then the event name up to the final
+    ": "), each step a numpy operation over all rows; event names are factorized
+    by a fingerprint and decoded once each. Raises ValueError if any row does not
+    fit, for the per-line fallback.
     """
-    frame = pd.read_csv(
-        io.BytesIO(text.translate(_TO_SPACE)), sep=r"\s+", header=None,
-        names=list(_HEADER_NAMES), engine="c",
-        dtype={"pid": "int64", "tid": "int64", "period": "float64", "event": "category",
-               "mod1": "category", "mod2": "category", "mod3": "category"})
-    mods = [m for m in ("mod1", "mod2", "mod3") if frame[m].notna().any()]
-    if mods:
-        combo = frame[["event", *mods]].astype(object).fillna("")
-        joined = combo.apply(lambda r: ":".join(x for x in r if x), axis=1)
-        frame["event"] = pd.Categorical(joined)
-    return frame[["pid", "tid", "period", "event"]]
+    n = starts.size
+    width = int(min(int((ends - starts).max()), 64))
+    block = ts.gather(buf, starts, ends, width, pad=ts.SPACE)
+    pid = np.zeros(n, np.int64)
+    tid = np.zeros(n, np.int64)
+    period = np.zeros(n, np.int64)
+    stage = np.zeros(n, np.int8)  # 0 pid, 1 tid, 2 gap, 3 period, 4 event
+    event_at = np.full(n, -1, np.int64)
+    for col in range(width):
+        c = block[:, col]
+        digit = c.astype(np.int64) - 48
+        is_digit = (digit >= 0) & (digit <= 9)
+        s0, s1, s2, s3 = stage == 0, stage == 1, stage == 2, stage == 3
+        pid = np.where(s0 & is_digit, pid * 10 + digit, pid)
+        tid = np.where(s1 & is_digit, tid * 10 + digit, tid)
+        period = np.where((s2 | s3) & is_digit, period * 10 + digit, period)
+        stage[s0 & (c == ord("/"))] = 1
+        stage[s1 & ~is_digit] = 2
+        stage[s2 & is_digit] = 3
+        ended = s3 & ~is_digit
+        event_at[ended] = col + 1
+        stage[ended] = 4
+        if col > 24 and (stage == 4).all():
+            break
+    # perf right-aligns event names to a common width: skip that padding too.
+    event_start = starts + np.maximum(event_at, 0)
+    line = block[np.arange(n), np.clip(event_at, 0, width - 1)]
+    while (moved := (line == ts.SPACE) & (event_start < ends)).any():
+        event_start = event_start + moved
+        line = buf[np.minimum(event_start, buf.size - 1)]
+    event_end = ends - 2  # lines end with ": "
+    tail = buf[np.clip(event_end, 0, buf.size - 1)]
+    if not ((stage == 4).all() and (event_end > event_start).all() and (tail == ord(":")).all()):
+        raise ValueError("not the own header layout")
+    key = ts.range_hash(buf, event_start, event_end, 32, 32)
+    codes, uniques = pd.factorize(key)
+    first = ts.first_occurrence(np.asarray(codes, np.int64), len(uniques))
+    raw = buf.data
+    names = [bytes(raw[int(event_start[i]):int(event_end[i])]).decode("utf-8", "replace")
+             for i in first.tolist()]
+    return pd.DataFrame({"pid": pid, "tid": tid, "period": period.astype(np.float64),
+                         "event": S.from_codes(np.asarray(codes, np.int64), names)}, copy=False)
 
 
 class OwnScriptReader:
@@ -542,14 +570,9 @@ class OwnScriptReader:
         if n == 0:
             return
         h_start, h_end = starts[header_line], ends[header_line]
-        width = int(min(int((h_end - h_start).max()) + 1, 256))
-        block = ts.gather(buf, h_start, h_end, width, pad=ts.SPACE)
-        block[:, -1] = ts.NL
         try:
-            hdr = _own_headers(block.tobytes())
-            if len(hdr) != n:
-                raise ValueError("rows lost")
-        except (ValueError, pd.errors.ParserError):
+            hdr = _own_headers(buf, h_start, h_end)
+        except ValueError:
             # Not quite the layout asked for (an odd event name?): one regex per line.
             hdr, keep = _own_headers_slowly(raw, h_start, h_end, self.result)
             if not keep.all():
