@@ -64,13 +64,14 @@ def _register_all() -> None:
         cli_data,
         cli_doctor,
         cli_inspect,
+        cli_nightly,
         cli_report,
         cli_run,
         cli_runs,
     )
 
-    for module in (cli_build, cli_dashboard, cli_data, cli_doctor, cli_inspect, cli_report,
-                   cli_run, cli_runs):
+    for module in (cli_build, cli_dashboard, cli_data, cli_doctor, cli_inspect, cli_nightly,
+                   cli_report, cli_run, cli_runs):
         module.register(app)
 
 

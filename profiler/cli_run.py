@@ -49,6 +49,9 @@ def run_cmd(
     call_graph: str = typer.Option("fp", help="fp or dwarf unwinding."),
     timeout: float = typer.Option(None, help="Stop a workload run after this many seconds."),
     corpus: Path = typer.Option(None, help="Corpus for bpe-encode (default: the English corpus)."),
+    batch_size: int = typer.Option(None, help="bpe-encode items per batch (default 1000)."),
+    workload_arg: list[str] = typer.Option(None, "--workload-arg",
+                                           help="Extra argument for bpe-encode (repeatable)."),
     throughput_regex: str = typer.Option(None, help="For `-- CMD`: regex whose group 1 is MiB/s."),
     overhead: bool = typer.Option(False, help="Also run each config without perf: perf's cost."),
     no_perf: bool = typer.Option(False, "--no-perf", help="Throughput only, no perf."),
@@ -63,7 +66,9 @@ def run_cmd(
         workload="command" if command else workload, variants=variants,
         threads=parse_threads(threads), repeat=repeat, target=target, cpu=cpu,
         duration=duration, freq=freq, event=event, call_graph=call_graph, timeout=timeout,
-        perf=not no_perf, overhead=overhead, corpus=corpus, command=tuple(command or ()),
+        perf=not no_perf, overhead=overhead, corpus=corpus, batch_size=batch_size,
+        workload_args=tuple(workload_arg or ()),
+        command=tuple(command or ()),
         throughput_regex=throughput_regex,
     )
     plan.validate()

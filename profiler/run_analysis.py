@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from profiler.errors import LseprofError
-from profiler.report import build_report
 
 # Caller analysis needs the sampled frame and its caller only; a short stack
 # keeps `perf script` output (and parse time) small.
@@ -35,6 +34,8 @@ def analyze_run(perf_data: Path | None, binary: Path | None, perf_map: Path | No
     """Samples, category shares, helpers and their callers for one run."""
     if perf_data is None:
         return RunAnalysis()
+    from profiler.report import build_report  # pandas & co.: only when there is work
+
     try:
         report = build_report(perf_data, binaries=[binary] if binary else [],
                               perf_maps=[perf_map] if perf_map else [],

@@ -55,6 +55,8 @@ class RunPlan:
     perf: bool = True
     overhead: bool = False
     corpus: Path | None = None
+    batch_size: int | None = None
+    workload_args: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
     throughput_regex: str | None = None
     config_key: str | None = None
@@ -64,6 +66,8 @@ class RunPlan:
             raise LseprofError("--threads must be positive integers, e.g. --threads 1,2,8,88")
         if self.repeat < 1:
             raise LseprofError("--repeat must be at least 1")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise LseprofError("--batch-size must be at least 1")
         if self.freq < 1:
             raise LseprofError("--freq must be at least 1 Hz")
         if self.call_graph not in ("fp", "dwarf"):
@@ -175,7 +179,9 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
         run_dir = runs_root / run_id
         if is_bpe:
             assert files is not None and corpus is not None
-            options = bpe.EncodeOptions(threads, corpus, files.vocab_dir, duration=plan.duration)
+            options = bpe.EncodeOptions(threads, corpus, files.vocab_dir, duration=plan.duration,
+                                        batch_size=plan.batch_size,
+                                        extra_args=plan.workload_args)
             argv = bpe.encoder_argv(build_for[variant], options, plan.cpu,
                                     perfmap=emulated and perf is not None)
         else:

@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from profiler.store import RunRecord
-from reports.dashboard_plots import scaling_svg
-from reports.dashboard_series import build_series
 
 
 def write_scaling_plot(records: Sequence[RunRecord], path: Path) -> Path | None:
@@ -19,6 +17,10 @@ def write_scaling_plot(records: Sequence[RunRecord], path: Path) -> Path | None:
     ok = [r for r in records if r.status == "ok"]
     if len({r.threads for r in ok}) < 2:
         return None
+    # matplotlib loads only when a sweep is plotted: it costs ~0.5 s at start-up.
+    from reports.dashboard_plots import scaling_svg
+    from reports.dashboard_series import build_series
+
     series = build_series(ok)
     if not series:
         return None

@@ -30,6 +30,7 @@ class EncodeOptions:
     warmup: int | None = None
     window: int | None = None
     dump_ids: Path | None = None
+    extra_args: tuple[str, ...] = ()  # passed through verbatim (e.g. --contend N)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def encoder_argv(build: Build, options: EncodeOptions, cpu: str | None = None,
     for flag, value in optional.items():
         if value is not None:
             argv += [flag, str(value)]
+    argv += list(options.extra_args)
     if needs_emulation(build.target):
         return [*qemu_prefix(cpu, perfmap), *argv]
     return argv
