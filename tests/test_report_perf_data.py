@@ -68,6 +68,13 @@ def test_lost_samples_per_event() -> None:
     assert capture.lost_samples == {"cpu-clock": 13}
 
 
+# perf names one-line samples (runtime addresses) only if the binary is still at the
+# path it was recorded from; a checkout elsewhere leaves them [unknown].
+_RECORDED_AT = Path("/work/main/tests/fixtures/bin/contend-x86_64")
+
+
+@pytest.mark.skipif(not _RECORDED_AT.exists() or _RECORDED_AT.resolve() != X86_BIN.resolve(),
+                    reason="fixture binary is not at its recorded path")
 def test_one_line_samples_without_callchains_find_inline_atomics() -> None:
     # x86-lost was recorded without -g: locations sit on the header line with runtime
     # addresses, and sym+offset finds the instruction in the ELF.
