@@ -30,7 +30,7 @@ if [ "$ARCH" != "arm64" ]; then
     $SUDO dpkg --add-architecture arm64
     need+=("__refresh__")
   fi
-  want libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
+  want libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
   qemu_ok=0
   if command -v qemu-aarch64 >/dev/null 2>&1; then
     v="$(qemu-aarch64 --version | head -1 | grep -oE '[0-9]+\.[0-9]+' | head -1)"
