@@ -62,6 +62,7 @@ def _register_all() -> None:
         cli_build,
         cli_dashboard,
         cli_data,
+        cli_diff,
         cli_doctor,
         cli_inspect,
         cli_nightly,
@@ -70,8 +71,8 @@ def _register_all() -> None:
         cli_runs,
     )
 
-    for module in (cli_build, cli_dashboard, cli_data, cli_doctor, cli_inspect, cli_nightly,
-                   cli_report, cli_run, cli_runs):
+    for module in (cli_build, cli_dashboard, cli_data, cli_diff, cli_doctor, cli_inspect,
+                   cli_nightly, cli_report, cli_run, cli_runs):
         module.register(app)
 
 
