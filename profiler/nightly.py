@@ -56,11 +56,12 @@ class NightlyConfig:
     runs_dir: Path | None
     min_nights: int
     noise_floor_pct: float
+    alpha: float
     entries: tuple[NightlyEntry, ...]
 
 
 _ENTRY_KEYS = {f for f in NightlyEntry.__dataclass_fields__}
-_TOP_KEYS = {"store", "dashboard", "runs_dir", "min_nights", "noise_floor_pct", "run"}
+_TOP_KEYS = {"store", "dashboard", "runs_dir", "min_nights", "noise_floor_pct", "alpha", "run"}
 
 
 def _fail(path: Path, what: str) -> LseprofError:
@@ -117,7 +118,7 @@ def load_config(path: Path) -> NightlyConfig:
     return NightlyConfig(Path(path), store, rel("dashboard"), rel("runs_dir"),
                          int(data.get("min_nights", changepoint.DEFAULT_MIN_SIZE)),
                          float(data.get("noise_floor_pct", changepoint.DEFAULT_NOISE_FLOOR_PCT)),
-                         tuple(entries))
+                         float(data.get("alpha", changepoint.DEFAULT_ALPHA)), tuple(entries))
 
 
 def plans(config: NightlyConfig) -> list[RunPlan]:
@@ -193,10 +194,11 @@ def evaluate(records: Sequence[RunRecord], config: NightlyConfig) -> list[Series
         share = [median([r.atomic_helper_share for r in n if r.atomic_helper_share is not None])
                  for n in share_nights]
         tp_check = changepoint.regression_at_end(
-            tp, bad="down", min_size=config.min_nights, noise_floor_pct=config.noise_floor_pct)
+            tp, bad="down", min_size=config.min_nights, noise_floor_pct=config.noise_floor_pct,
+            alpha=config.alpha)
         share_check = changepoint.regression_at_end(
             share, bad="up", min_size=config.min_nights, noise_floor_pct=0.0,
-            noise_floor_abs=HELPER_NOISE_FLOOR_PP)
+            noise_floor_abs=HELPER_NOISE_FLOOR_PP, alpha=config.alpha)
         commits: tuple[str | None, str | None] = (None, None)
         tp_bad = tp_check.status == "regression"
         point = tp_check.change_point if tp_bad else share_check.change_point

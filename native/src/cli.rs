@@ -19,6 +19,9 @@ options:
   --duration S      instead: encode batches, cycling through the corpus,
                     for S seconds (checked after each batch)
   --warmup K        untimed passes before timing (default 0)
+  --contend N       after each item, N atomic adds on one shared counter
+                    (default 0): deliberate contention, for testing
+                    regression detection
   --window W        items per claimed window (window variant only; default
                     ceil(batch / (threads * 4)) clamped to 1..=8)
   --dump-ids FILE   write the ids of the first pass, one line per item
@@ -41,6 +44,7 @@ pub struct Config {
     pub mode: Mode,
     pub warmup: usize,
     pub window: Option<usize>,
+    pub contend: usize,
     pub dump_ids: Option<PathBuf>,
     pub json: bool,
 }
@@ -74,6 +78,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed, String
     let mut duration = None;
     let mut warmup = None;
     let mut window = None;
+    let mut contend = None;
     let mut dump_ids = None;
     let mut json = false;
 
@@ -97,7 +102,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed, String
                 continue;
             }
             "--threads" | "--corpus" | "--vocab" | "--batch-size" | "--iterations" | "--duration" | "--warmup"
-            | "--window" | "--dump-ids" => {}
+            | "--window" | "--contend" | "--dump-ids" => {}
             _ if flag.starts_with('-') => {
                 return Err(format!("unknown option {flag:?}; run bpe-encode --help for the list of options"))
             }
@@ -125,6 +130,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed, String
             "--iterations" => iterations.replace(whole(&flag, &text()?, 1)?).map_or(Ok(()), |_| Err(twice()))?,
             "--warmup" => warmup.replace(whole(&flag, &text()?, 0)?).map_or(Ok(()), |_| Err(twice()))?,
             "--window" => window.replace(whole(&flag, &text()?, 1)?).map_or(Ok(()), |_| Err(twice()))?,
+            "--contend" => contend.replace(whole(&flag, &text()?, 0)?).map_or(Ok(()), |_| Err(twice()))?,
             "--duration" => {
                 let v = text()?;
                 let s: f64 = v.parse().map_err(|_| format!("--duration expects seconds (e.g. 2.5), got {v:?}"))?;
@@ -155,6 +161,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Parsed, String
         mode,
         warmup: warmup.unwrap_or(0),
         window,
+        contend: contend.unwrap_or(0),
         dump_ids,
         json,
     }))

@@ -6,6 +6,7 @@ use crate::cache::{word_hash, SlotData, Slots};
 use crate::pretok::PreTokenizer;
 use crate::vocab::Vocab;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One input of a batch: a corpus line as raw bytes (it may be invalid UTF-8;
 /// the worker that encodes it finds out) and its 1-based line number.
@@ -39,9 +40,15 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
+/// The target of `--contend`: one counter every worker hits, deliberately NOT
+/// padded or per-thread, so that each add is a cache-line transfer between cores.
+pub static CONTENDED: AtomicU64 = AtomicU64::new(0);
+
 pub struct Encoder {
     vocab: Vocab,
     pretok: PreTokenizer,
+    /// Atomic adds on `CONTENDED` after each item (`--contend`; 0 = none).
+    pub contend: usize,
     /// One slot per worker; see `cache.rs` and the schedulers for who may use
     /// which slot when.
     pub slots: Slots,
@@ -49,7 +56,7 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(vocab: Vocab, pretok: PreTokenizer, slots: usize) -> Encoder {
-        Encoder { vocab, pretok, slots: Slots::new(slots) }
+        Encoder { vocab, pretok, contend: 0, slots: Slots::new(slots) }
     }
 
     /// Encodes one item using the given worker slot's cache and scratch, or
@@ -95,6 +102,9 @@ impl Encoder {
                 offsets.push((pos, end));
                 pos = end;
             }
+        }
+        for _ in 0..self.contend {
+            CONTENDED.fetch_add(1, Ordering::AcqRel);
         }
         Ok(Encoding { ids, offsets })
     }
@@ -152,6 +162,15 @@ pub mod tests {
         let err = e.encode(None, &Item { line: 17, bytes: b"abc\xffdef" }).unwrap_err();
         assert_eq!(err, EncodeError { line: 17, byte: 3 });
         assert_eq!(err.to_string(), "corpus line 17 is not valid UTF-8 (byte 3)");
+    }
+
+    #[test]
+    fn contend_adds_to_the_shared_counter() {
+        let mut e = tiny_encoder(1);
+        e.contend = 5;
+        let before = CONTENDED.load(Ordering::Relaxed);
+        e.encode(None, &Item { line: 1, bytes: b"ab" }).unwrap();
+        assert!(CONTENDED.load(Ordering::Relaxed) >= before + 5);
     }
 
     #[test]

@@ -71,6 +71,7 @@ fn real_main() -> Result<(), String> {
     let items = corpus.items();
     let corpus_name = cfg.corpus.display().to_string();
     let mut enc = encoder::Encoder::new(vocab, pretok, cfg.threads);
+    enc.contend = cfg.contend;
 
     #[cfg(feature = "rayon")]
     let (summary, window) = {
@@ -117,6 +118,7 @@ fn real_main() -> Result<(), String> {
             "batches": summary.batches,
             "passes": summary.passes,
             "warmup": cfg.warmup,
+            "contend": cfg.contend,
             "mode": mode,
             "mode_value": limit,
             "corpus_items": items.len(),

@@ -214,6 +214,7 @@ mod tests {
             mode,
             warmup,
             window: None,
+            contend: 0,
             dump_ids: None,
             json: false,
         }
