@@ -39,7 +39,7 @@ from profiler.inspect_elf import Inventory, inspect
 from profiler.perf_data import is_perf_data
 from profiler.report import build_report
 from profiler.samples import CATEGORIES
-from profiler.stats import MIN_REPS_FOR_TEST, compare_throughput
+from profiler.stats import MIN_REPS_FOR_TEST, ThroughputComparison, compare_throughput
 from profiler.store import (
     COLUMNS,
     JSON_COLUMNS,
@@ -61,19 +61,8 @@ DEFAULT_HELPER_THRESHOLD_PP = 1.0
 
 # --------------------------------------------------------------------------- results
 
-@dataclass(frozen=True)
-class ThroughputDelta:
-    """B's throughput against A's (higher is better)."""
-
-    median_a: float
-    median_b: float
-    delta_pct: float
-    ci_low: float
-    ci_high: float
-    p_value: float | None
-    verdict: str  # faster / slower / unchanged / unresolved
-    reps_a: int
-    reps_b: int
+# B against A: the statistics module's comparison, repetition counts included.
+ThroughputDelta = ThroughputComparison
 
 
 @dataclass(frozen=True)
@@ -525,9 +514,7 @@ def _compare_runs(diff: Diff, a: Side, b: Side) -> None:
                           f"{'A' if not a.throughput else 'B'}; no throughput comparison")
         return
     result = compare_throughput(a.throughput, b.throughput, alpha=diff.alpha)
-    diff.throughput = ThroughputDelta(result.median_a, result.median_b, result.delta_pct,
-                                      result.ci_low, result.ci_high, result.p_value,
-                                      result.verdict, len(a.throughput), len(b.throughput))
+    diff.throughput = result
     if result.verdict == "unresolved":
         diff.notes.append(
             f"throughput cannot be resolved: fewer than {MIN_REPS_FOR_TEST} repetitions on a "

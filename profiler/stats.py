@@ -114,6 +114,8 @@ def _u_distribution(n1: int, n2: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ThroughputComparison:
+    """B's throughput against A's (higher is better)."""
+
     median_a: float
     median_b: float
     delta_pct: float
@@ -121,6 +123,8 @@ class ThroughputComparison:
     ci_high: float
     p_value: float | None
     verdict: str  # faster / slower / unchanged / unresolved
+    reps_a: int = 0
+    reps_b: int = 0
 
 
 MIN_REPS_FOR_TEST = 5
@@ -133,7 +137,7 @@ def compare_throughput(a: Sequence[float], b: Sequence[float],
     delta = 100.0 * (mb / ma - 1.0) if ma else float("nan")
     lo, hi = bootstrap_delta_pct_ci(a, b) if len(a) > 1 and len(b) > 1 else (delta, delta)
     if len(a) < MIN_REPS_FOR_TEST or len(b) < MIN_REPS_FOR_TEST:
-        return ThroughputComparison(ma, mb, delta, lo, hi, None, "unresolved")
+        return ThroughputComparison(ma, mb, delta, lo, hi, None, "unresolved", len(a), len(b))
     _, p = mann_whitney_u(a, b)
     verdict = "unchanged" if p >= alpha else ("faster" if mb > ma else "slower")
-    return ThroughputComparison(ma, mb, delta, lo, hi, p, verdict)
+    return ThroughputComparison(ma, mb, delta, lo, hi, p, verdict, len(a), len(b))
