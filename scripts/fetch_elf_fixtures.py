@@ -14,7 +14,6 @@ Roles:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from workloads.data import sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_DIR = REPO / "data" / "elf-fixtures"
@@ -65,16 +66,8 @@ FIXTURES = (
 )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _valid(path: Path, sha256: str) -> bool:
-    return path.is_file() and _sha256(path) == sha256
+    return path.is_file() and sha256_file(path) == sha256
 
 
 def _download(fx: Fixture) -> Path:
@@ -93,7 +86,7 @@ def _download(fx: Fixture) -> Path:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
             raise SystemExit(f"fetch_elf_fixtures: pip could not download "
                              f"{fx.project}=={fx.version}: {tail[0]}")
-        actual = _sha256(got)
+        actual = sha256_file(got)
         if actual != fx.sha256:
             raise SystemExit(f"fetch_elf_fixtures: {fx.wheel} has sha256 {actual}, "
                              f"expected {fx.sha256}; refusing to use it")
