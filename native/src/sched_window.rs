@@ -9,8 +9,8 @@
 //! 1000-item batches; numbers in native/README.md):
 //! - The workers are scoped threads spawned once per run (`Pool::scope`), not
 //!   once per batch: spawning N threads for every batch cost more than the
-//!   batch itself at high thread counts (88 threads: about a quarter of
-//!   rayon's throughput).
+//!   batch itself at high thread counts (0.58x rayon at 8 threads on a quiet
+//!   machine, about 0.25x at 88 threads under load).
 //! - Per batch: the caller publishes the job, wakes workers, encodes as
 //!   worker 0, then closes the batch and waits for the workers that entered
 //!   it. Entering, leaving and closing are read-modify-writes of one state
@@ -26,7 +26,8 @@
 //! - An idle worker yields for a few rounds before parking, as rayon's idle
 //!   threads do: the gap between two batches (the caller dropping results)
 //!   is short, and parking right away made window lose to rayon at 8 threads
-//!   (0.75x) because halted cores had to be woken for every batch.
+//!   (0.91x quiet, 0.75x under load): idle cores halt and must be woken for
+//!   every batch.
 
 use crate::encoder::{EncodeError, Encoder, Encoding, Item};
 use std::cell::UnsafeCell;
