@@ -8,12 +8,12 @@ import typer
 
 from profiler.console import out
 from profiler.errors import LseprofError
-from profiler.inspect_elf import inspect
-from reports.inspect_report import DEFAULT_TOP, print_tables, to_json
+
+DEFAULT_TOP = 10  # reports.inspect_report.DEFAULT_TOP (that module loads numpy)
 
 
 def inspect_cmd(
-    binaries: list[Path] = typer.Argument(  # noqa: B008 (typer's declaration style)
+    binaries: list[Path] = typer.Argument(
         ..., metavar="BINARY...", help="aarch64 or x86_64 ELF executables or shared objects."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a list for several files)."),
@@ -23,6 +23,10 @@ def inspect_cmd(
     LL/SC exclusives (aarch64) or lock-prefixed instructions (x86_64), with a verdict."""
     if top < 0:
         raise LseprofError(f"--top must be 0 or more, not {top}")
+    # numpy and the ELF readers load here, not at lseprof's start-up.
+    from profiler.inspect_elf import inspect
+    from reports.inspect_report import print_tables, to_json
+
     # Inspect every file before printing anything: a bad argument fails cleanly.
     inventories = [inspect(path) for path in binaries]
     if as_json:

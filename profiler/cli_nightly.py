@@ -10,10 +10,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from profiler.console import err, out
 from profiler.errors import EXIT_FAILED
-from profiler.nightly import load_config, plans, run_nightly
 from profiler.paths import user_data_dir
 from profiler.store import default_store_location, display_location, open_store
-from reports.nightly_report import nightly_table
 
 
 def nightly_cmd(
@@ -21,6 +19,10 @@ def nightly_cmd(
     json_: bool = typer.Option(False, "--json", help="Print the verdicts as JSON."),
 ) -> None:
     """Run the nightly matrix, store it, flag regressions (exit 1), rebuild the dashboard."""
+    # numpy (change points) loads here, not at lseprof's start-up.
+    from profiler.nightly import load_config, plans, run_nightly
+    from reports.nightly_report import nightly_table
+
     cfg = load_config(config)
     plans(cfg)  # validates every entry before anything runs
     location = cfg.store or default_store_location()

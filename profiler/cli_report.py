@@ -10,11 +10,10 @@ from rich.markup import escape
 
 from profiler.console import err, out
 from profiler.errors import LseprofError
-from profiler.report import build_report
-from profiler.report_input import FORMATS
-from reports.json_report import to_json
-from reports.markdown import to_markdown
-from reports.terminal import render
+
+# profiler.report_input.FORMATS, spelled out here: that module loads pandas, and every
+# lseprof command (--help included) imports this one (tests/test_report_cli.py checks).
+FORMATS = ("auto", "perf-data", "perf-script", "perf-report")
 
 
 def report_cmd(
@@ -62,6 +61,13 @@ def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, m
         raise LseprofError(f"--top must be 1 or more, not {top}")
     if max_stack is not None and max_stack < 1:
         raise LseprofError(f"--max-stack must be 1 or more, not {max_stack}")
+    # pandas and the readers load here, not at start-up (see profiler.report: perf is
+    # started before them).
+    from profiler.report import build_report
+    from reports.json_report import to_json
+    from reports.markdown import to_markdown
+    from reports.terminal import render
+
     result = build_report(path, binaries=binary, symfs=symfs, fmt=fmt, rules_file=rules,
                           top=top, perf_maps=perf_map, max_stack=max_stack)
     capture = result.capture

@@ -13,8 +13,6 @@ from profiler.errors import EXIT_FAILED, LseprofError
 from profiler.paths import user_data_dir
 from profiler.runner import DEFAULT_DURATION, DEFAULT_FREQ, RunPlan, execute, plan_order
 from profiler.store import default_store_location, display_location, open_store
-from reports.run_plot import write_scaling_plot
-from reports.run_table import render_run
 
 
 def artifacts_root(store: str | None) -> Path:
@@ -87,6 +85,10 @@ def run_cmd(
 
             session = execute(plan, run_store, runs_root, on_progress=step)
             progress.update(task, completed=total)
+    # numpy (statistics) and the plot load here, not at lseprof's start-up.
+    from reports.run_plot import write_scaling_plot
+    from reports.run_table import render_run
+
     plot = write_scaling_plot(session.records, runs_root / f"{session.session_id}-scaling.svg")
     if json_:
         out.print_json(json.dumps([r.to_dict() for r in session.records], default=str))
