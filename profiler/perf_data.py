@@ -2,7 +2,7 @@
 
 perf does the symbol resolution (it knows the recorded mmaps, build-ids and the
 kernel), lseprof picks the output fields so that its text is trivial to read in
-bulk (:func:`profiler.perf_script_parse.parse_own_script`):
+bulk (:class:`profiler.perf_script_parse.OwnScriptReader`):
 
     perf script -F pid,tid,event,period,ip,sym,dso --max-stack N
                 --show-task-events --show-lost-events [--time A%-B%]
@@ -12,41 +12,57 @@ rebuilt from the COMM/FORK records; ``time`` is left out because formatting it
 is the costliest part of perf script's output and nothing downstream needs it
 (the ``time`` column is NaN for perf.data input). Callchains are cut at 2 frames (the sample
 and its caller) unless the recording ran under qemu, where the guest instruction
-can be several host frames up. Big files are split by time into one ``perf
-script`` per CPU running side by side; their outputs are parsed as they arrive.
-Around that, three cheap perf calls read the header (version, arch, sample
-type, whether the data is complete), the lost-sample counts (``perf report
---stats``) and the recorded build-ids (``perf buildid-list``).
+can be several host frames up.
+
+Big files are split by time into one ``perf script`` per CPU. Each slice runs in
+its own forked process that parses the text as perf writes it and sends back
+compact per-sample codes (:class:`~profiler.perf_script_parse.ScriptParts`), so
+perf and parsing use every core; the parent merges the slices into one table.
+
+The script pass is the only one that reads the samples. Around it, two perf calls
+read only the header: ``perf report --header-only`` (version, arch, sample type)
+and ``perf buildid-list`` (recorded build-ids). Lost samples: the script prints a
+PERF_RECORD_LOST line wherever the ring buffer overflowed; only when it printed
+any does ``perf report --stats`` run (another full pass, but a cheap one without
+symbols) for perf's exact per-event LOST_SAMPLES counts. Without LOST lines the
+count is 0. (The kernel writes a LOST record at the next record that fits, so
+samples dropped in the very last moments of a recording, with nothing written
+after them, are not seen.)
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import pickle
 import re
+import select
 import subprocess
 import tempfile
-import threading
-import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, TYPE_CHECKING, NoReturn, TypeVar
 
-from profiler import samples as S
 from profiler.errors import LseprofError
 from profiler.perf_env import find_perf, perf_version
-from profiler.perf_script_parse import (
-    OWN_FIELDS,
-    OwnScriptReader,
-    TaskEvents,
-    apply_comms,
-    parse_script_text,
-)
+
+if TYPE_CHECKING:
+    from profiler import samples as S
+    from profiler.perf_script_parse import OwnScriptReader, ParsedScript, ScriptParts
+
+# This module loads neither numpy nor pandas until the samples are read, so that
+# `lseprof report` can start perf before it imports them (start_perf_data).
 
 MAGIC = b"PERFILE2"
+# The layout profiler.perf_script_parse.OwnScriptReader reads. No `time`: formatting
+# timestamps is perf script's costliest field (~20% of its run time) and attribution
+# never uses them.
+OWN_FIELDS = "pid,tid,event,period,ip,sym,dso"
 SPLIT_ABOVE_BYTES = 8 << 20  # smaller files are not worth several perf processes
 CHUNK_BYTES = 8 << 20  # perf script text parsed per step
+MAX_JOBS = 4  # perf script processes at most (see default_jobs)
+_T = TypeVar("_T")
 _STATS_EVENT_RE = re.compile(r"^(?P<event>\S.*) stats:\s*$")
 _STATS_LOST_RE = re.compile(r"^\s*LOST_SAMPLES events:\s*(\d+)")
 _STATS_TOTAL_LOST_RE = re.compile(r"^\s*LOST events:\s*(\d+)")
@@ -167,32 +183,6 @@ def _script_argv(perf: str, path: Path, max_stack: int, time_slice: str | None,
     return argv
 
 
-def _follow(proc: subprocess.Popen[bytes], handle: BinaryIO) -> Iterator[bytes]:
-    """Chunks of about CHUNK_BYTES of a file perf script is still writing, until it exits.
-
-    perf writes to a file, not a pipe: a 64 KiB pipe makes perf wait whenever the
-    parser is busy (and the parser holds the GIL while it works), so the two would
-    take turns instead of running side by side.
-    """
-    pending: list[bytes] = []
-    size = 0
-    while True:
-        finished = proc.poll() is not None
-        block = handle.read(CHUNK_BYTES - size)
-        if block:
-            pending.append(block)
-            size += len(block)
-            if size >= CHUNK_BYTES:
-                yield b"".join(pending)
-                pending, size = [], 0
-        elif finished:
-            break
-        else:
-            time.sleep(0.005)
-    if pending:
-        yield b"".join(pending)
-
-
 def _slices(jobs: int) -> list[str | None]:
     if jobs <= 1:
         return [None]
@@ -202,9 +192,254 @@ def _slices(jobs: int) -> list[str | None]:
     return [f"{edges[i]}%-{edges[i + 1]}%" for i in range(jobs)]
 
 
-def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = None,
-                   split_above_bytes: int = SPLIT_ABOVE_BYTES) -> S.Capture:
-    """Run perf on a perf.data and return its samples (see the module docstring)."""
+def default_jobs() -> int:
+    """Time slices for a big perf.data: one per CPU this process may use, at most
+    MAX_JOBS (each perf script holds its own copy of the symbol tables).
+    $LSEPROF_REPORT_JOBS overrides (benchmarks, machines shared with other work)."""
+    env_jobs = os.environ.get("LSEPROF_REPORT_JOBS", "")
+    if env_jobs.isdigit() and int(env_jobs) > 0:
+        return int(env_jobs)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_JOBS))
+
+
+@dataclass
+class _ScriptProc:
+    """One running perf script: its output file, its stderr file, and the read end of
+    a pipe whose only write end perf holds (so it reads EOF once perf has exited; a
+    forked parser can see that although perf is not its child)."""
+
+    proc: subprocess.Popen[bytes]
+    text: IO[bytes]
+    errors: IO[bytes]
+    done: int
+
+    def finished(self, timeout: float | None = 0) -> bool:
+        """Whether perf has exited, waiting at most `timeout` s (None: until it has)."""
+        return bool(select.select([self.done], [], [], timeout)[0])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        os.close(self.done)
+        self.text.close()
+        self.errors.close()
+
+
+def _start_script(argv: list[str]) -> _ScriptProc:
+    # Both files outlive this call: _ScriptProc.close closes them.
+    text = tempfile.TemporaryFile(prefix="lseprof-script-")  # noqa: SIM115
+    # stderr goes to a file: a pipe nobody reads could fill up and stall perf.
+    errors = tempfile.TemporaryFile()  # noqa: SIM115
+    done, done_w = os.pipe()
+    try:
+        proc = subprocess.Popen(argv, stdout=text, stderr=errors, pass_fds=(done_w,))
+    except OSError as exc:
+        os.close(done)
+        text.close()
+        errors.close()
+        raise LseprofError(f"cannot run {argv[0]} ({exc.strerror}); check the perf "
+                           "install") from None
+    finally:
+        os.close(done_w)
+    return _ScriptProc(proc, text, errors, done)
+
+
+def _follow(script: _ScriptProc, reader: OwnScriptReader) -> None:
+    """Feed the reader the file perf script is still writing, CHUNK_BYTES at a time,
+    until perf exits.
+
+    perf writes to a file, not a pipe: a 64 KiB pipe makes perf wait whenever the
+    parser is busy, so the two would take turns instead of running side by side.
+    Each read starts where the last whole sample block ended (os.pread: no copies
+    to glue pieces together).
+    """
+    fd = script.text.fileno()
+    pos = 0
+    want = CHUNK_BYTES
+    while True:
+        finished = script.finished()  # before the size: then the size is final
+        available = os.fstat(fd).st_size - pos
+        if available >= want or (finished and available > 0):
+            final = finished and available <= want
+            used = reader.consume(os.pread(fd, min(available, want), pos), final=final)
+            pos += used
+            # A block longer than a chunk (a deep callchain): read more at once.
+            want = CHUNK_BYTES if used else want * 2
+        elif finished:
+            return
+        else:
+            script.finished(0.005)
+
+
+@dataclass
+class _Slice:
+    """One time slice's samples: callchain layout (codes) or one-line layout (a table)."""
+
+    parts: ScriptParts | None = None
+    text: ParsedScript | None = None
+
+
+def _parse_slice(script: _ScriptProc, callchain: bool) -> _Slice:
+    """Parse one perf script's text as perf writes it (here or in a forked child)."""
+    from profiler.perf_script_parse import OwnScriptReader, parse_script_text
+
+    if callchain:
+        # Parse while perf is still writing: bounded memory, and the two overlap.
+        reader = OwnScriptReader("perf-data")
+        _follow(script, reader)
+        return _Slice(parts=reader.finish_parts())
+    script.finished(None)
+    fd = script.text.fileno()
+    return _Slice(text=parse_script_text(os.pread(fd, os.fstat(fd).st_size, 0), "perf-data"))
+
+
+def _in_processes(calls: Sequence[Callable[[], _T]], here: Callable[[], _T]) -> list[_T]:
+    """`here()` in this process and each of `calls` in a forked child, all at once;
+    the results, here's first.
+
+    Fork, not a fresh interpreter: the children start with numpy and the parsers
+    already imported. Results (or exceptions) come back pickled through a pipe.
+    """
+    children: list[tuple[int, int]] = []
+    outcomes: list[tuple[bool, object]] = []
+    try:
+        for call in calls:
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover  (the child; coverage does not follow it)
+                os.close(read_fd)
+                _child(call, write_fd)
+            os.close(write_fd)
+            children.append((pid, read_fd))
+        outcomes.append((True, here()))
+    finally:
+        for pid, read_fd in children:
+            with os.fdopen(read_fd, "rb") as handle:
+                payload = handle.read()
+            os.waitpid(pid, 0)
+            try:
+                outcomes.append(pickle.loads(payload))
+            except Exception:  # a child that died without a word
+                outcomes.append((False, RuntimeError("a perf script worker died")))
+    for ok, value in outcomes:
+        if not ok:
+            raise value  # type: ignore[misc]
+    return [value for _, value in outcomes]  # type: ignore[misc]
+
+
+def _child(call: Callable[[], object], write_fd: int) -> NoReturn:  # pragma: no cover
+    status = 0
+    try:
+        try:
+            payload = pickle.dumps((True, call()), protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as exc:  # handed to the parent to raise
+            try:
+                payload = pickle.dumps((False, exc))
+            except Exception:
+                payload = pickle.dumps((False, RuntimeError(repr(exc))))
+        with os.fdopen(write_fd, "wb") as out:
+            out.write(payload)
+    except BaseException:
+        status = 1
+    finally:
+        # Never run the parent's exit handlers or flush its buffers twice.
+        os._exit(status)
+
+
+class PerfDataReader:
+    """perf.data being read: :func:`start_perf_data` checks the file and starts perf
+    script (one per time slice); :meth:`finish` parses its output into a Capture.
+
+    Between the two the caller can do other work, such as importing pandas, while
+    perf runs; :meth:`abort` stops perf if that work fails.
+    """
+
+    def __init__(self, path: Path, perf: str, head: PerfDataHeader, max_stack: int,
+                 jobs: int) -> None:
+        self.path = path
+        self.perf = perf
+        self.head = head
+        self.scripts: list[_ScriptProc] = []
+        try:
+            for time_slice in _slices(jobs):
+                self.scripts.append(_start_script(
+                    _script_argv(perf, path, max_stack, time_slice, head.callchain)))
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        for script in self.scripts:
+            script.close()
+        self.scripts = []
+
+    def finish(self) -> S.Capture:
+        """Wait for perf, parse its text (slices in parallel) and build the Capture."""
+        try:
+            return self._finish()
+        finally:
+            self.abort()
+
+    def _finish(self) -> S.Capture:
+        import pandas as pd
+
+        from profiler import samples as S
+        from profiler.perf_script_parse import apply_comms, merge_parts
+
+        path, perf, head = self.path, self.perf, self.head
+        build_ids = read_build_ids(perf, path)
+        calls = [functools.partial(_parse_slice, s, head.callchain) for s in self.scripts]
+        results = calls[0]() if len(calls) == 1 else None
+        slices = [results] if results is not None else _in_processes(calls[1:], calls[0])
+        for script in self.scripts:
+            script.proc.wait()
+            if script.proc.returncode != 0:
+                script.errors.seek(0)
+                raise LseprofError(f"{path}: perf script failed ("
+                                   f"{_first_error(script.errors.read())[:60]}); the file is "
+                                   "damaged, record it again")
+        if head.callchain:
+            parts = [s.parts for s in slices if s.parts is not None]
+            merged = merge_parts(parts, "perf-data")
+            frame = merged.samples
+            # Every time slice repeats the whole task history (and the LOST records).
+            first = max(parts, key=lambda p: len(p.tasks.records))
+            apply_comms(frame, first.tasks)
+            lost_records = first.lost_records
+            unknown, examples = merged.unknown_lines, merged.unknown_examples
+        else:
+            texts = [s.text for s in slices if s.text is not None]
+            frame = S.concat([t.samples for t in texts])
+            lost_records = max(t.lost_records for t in texts)
+            unknown = sum(t.unknown_lines for t in texts)
+            examples = [x for t in texts for x in t.unknown_examples][:5]
+        # Events in order of appearance, from the codes (no million-row string column).
+        names = [str(e) for e in frame["event"].cat.categories]
+        seen = [names[c] for c in pd.unique(frame["event"].cat.codes.to_numpy()).tolist()
+                if c >= 0]
+        events = [e for e in head.events if e in seen] + [e for e in seen
+                                                            if e not in head.events]
+        lost = read_lost(perf, path) if lost_records else {}
+        warnings = []
+        if head.perf_version and head.perf_version != perf_version(perf):
+            warnings.append(f"recorded with perf {head.perf_version}, read with perf "
+                            f"{perf_version(perf)}")
+        return S.Capture(
+            warnings=warnings,
+            samples=frame, source_kind="perf-data", path=str(path), events=events,
+            perf_version=perf_version(perf), lost_samples={e: lost.get(e, 0) for e in events},
+            sample_counts={}, unknown_lines=unknown, unknown_examples=examples,
+            build_ids=build_ids, arch=head.arch)
+
+
+def start_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = None,
+                    split_above_bytes: int = SPLIT_ABOVE_BYTES) -> PerfDataReader:
+    """Check a perf.data and start perf script on it (see :class:`PerfDataReader`)."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -228,75 +463,13 @@ def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = 
     if not head.callchain:
         max_stack = 1
     if jobs is None:
-        # Each slice keeps two cores busy: perf script, and lseprof parsing its output.
-        # $LSEPROF_REPORT_JOBS overrides (benchmarks, machines shared with other work).
-        env_jobs = os.environ.get("LSEPROF_REPORT_JOBS", "")
-        jobs = int(env_jobs) if env_jobs.isdigit() and int(env_jobs) > 0 else max(
-            1, (os.cpu_count() or 1) // 2)
+        jobs = default_jobs()
     if size < split_above_bytes or not head.has_time:
         jobs = 1
-    lost = read_lost(perf, path)
-    build_ids = read_build_ids(perf, path)
-    slices = _slices(jobs)
-    tasks = TaskEvents()
-    lock = threading.Lock()
+    return PerfDataReader(path, perf, head, max_stack, jobs)
 
-    def one(time_slice: str | None) -> tuple[S.Capture | None, str]:
-        argv = _script_argv(perf, path, max_stack, time_slice, head.callchain)
-        # stderr goes to a file: a pipe nobody reads could fill up and stall perf.
-        with tempfile.TemporaryFile() as errors, tempfile.NamedTemporaryFile(
-                prefix="lseprof-script-") as text:
-            try:
-                proc = subprocess.Popen(argv, stdout=text, stderr=errors)
-            except OSError as exc:
-                raise LseprofError(f"cannot run {perf} ({exc.strerror}); check the perf "
-                                   "install") from None
-            local = TaskEvents()
-            with open(text.name, "rb") as follow:
-                if head.callchain:
-                    # Parse while perf is still writing: bounded memory, and the two overlap.
-                    reader = OwnScriptReader("perf-data")
-                    for chunk in _follow(proc, follow):
-                        reader.feed(chunk)
-                    parsed = reader.finish()
-                    local = reader.tasks
-                else:
-                    parsed = parse_script_text(b"".join(_follow(proc, follow)), "perf-data")
-            returncode = proc.wait()
-            errors.seek(0)
-            err = errors.read()
-        if returncode != 0:
-            raise LseprofError(f"{path}: perf script failed ({_first_error(err)[:60]}); "
-                               "the file is damaged, record it again")
-        with lock:
-            # Every time slice repeats the whole task history; keep one copy.
-            if len(local.records) > len(tasks.records):
-                tasks.records = local.records
-        part = S.Capture(parsed.samples, "perf-data", str(path), [],
-                         unknown_lines=parsed.unknown_lines,
-                         unknown_examples=parsed.unknown_examples)
-        return part, err.decode("utf-8", "replace")
 
-    if len(slices) == 1:
-        results = [one(slices[0])]
-    else:
-        with ThreadPoolExecutor(max_workers=len(slices)) as pool:
-            results = list(pool.map(one, slices))
-    parts = [r[0] for r in results if r[0] is not None]
-    frame = S.concat([p.samples for p in parts])
-    if head.callchain:
-        apply_comms(frame, tasks)
-    seen = [str(e) for e in frame["event"].astype(object).unique()] if len(frame) else []
-    events = [e for e in head.events if e in seen] + [e for e in seen if e not in head.events]
-    unknown = sum(p.unknown_lines for p in parts)
-    examples = [x for p in parts for x in p.unknown_examples][:5]
-    warnings = []
-    if head.perf_version and head.perf_version != perf_version(perf):
-        warnings.append(f"recorded with perf {head.perf_version}, read with perf "
-                        f"{perf_version(perf)}")
-    return S.Capture(
-        warnings=warnings,
-        samples=frame, source_kind="perf-data", path=str(path), events=events,
-        perf_version=perf_version(perf), lost_samples={e: lost.get(e, 0) for e in events},
-        sample_counts={}, unknown_lines=unknown, unknown_examples=examples,
-        build_ids=build_ids, arch=head.arch)
+def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = None,
+                   split_above_bytes: int = SPLIT_ABOVE_BYTES) -> S.Capture:
+    """Run perf on a perf.data and return its samples (see the module docstring)."""
+    return start_perf_data(path, max_stack, jobs, split_above_bytes).finish()

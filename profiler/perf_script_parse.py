@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -73,7 +74,8 @@ class ParsedScript:
     samples: pd.DataFrame
     unknown_lines: int = 0
     unknown_examples: list[str] = field(default_factory=list)
-    lost: int = 0
+    lost: int = 0  # samples PERF_RECORD_LOST lines say were lost
+    lost_records: int = 0  # number of PERF_RECORD_LOST lines
     header_lines: int = 0
 
 
@@ -272,13 +274,14 @@ def _select(n: int, frames: _Frames, table: FrameTable) -> tuple[
     return leaf, caller, emulated
 
 
-def _assemble(source_kind: str, table: FrameTable, leaf: npt.NDArray[np.int64],
-              caller: npt.NDArray[np.int64], emulated: npt.NDArray[np.bool_], *,
-              event: S.Cat, comm: S.Cat, pid: npt.NDArray[np.int64],
-              tid: npt.NDArray[np.int64], time: npt.NDArray[np.float64],
+def _assemble(source_kind: str, table: FrameTable, leaf: npt.NDArray[np.integer[Any]],
+              caller: npt.NDArray[np.integer[Any]], emulated: npt.NDArray[np.bool_], *,
+              event: S.Cat, comm: S.Cat, pid: npt.NDArray[np.integer[Any]],
+              tid: npt.NDArray[np.integer[Any]], time: npt.NDArray[np.float64],
               period: npt.NDArray[np.float64], inline: list[Frame | None] | None = None
               ) -> pd.DataFrame:
-    """The samples table from frame codes (one-line samples may bring their own frame)."""
+    """The samples table from frame codes (-1: no frame; one-line samples may bring
+    their own frame)."""
     n = leaf.size
     if inline is not None:
         # One-line samples (no callchain): the location sits on the header line.
@@ -286,21 +289,19 @@ def _assemble(source_kind: str, table: FrameTable, leaf: npt.NDArray[np.int64],
             if frame is not None and leaf[i] < 0:
                 leaf[i] = table.add(-1 - len(table), frame)
     frames = table.frames
-    f_ip = table.ip
-    f_off = np.array([f.symoff for f in frames], dtype=np.int64)
-    missing = len(frames)
-    leaf_idx = np.where(leaf >= 0, leaf, missing)
-    caller_idx = np.where(caller >= 0, caller, missing)
+    # Per-frame values with one more entry at the end, for "no frame": code -1 picks it.
+    f_ip = np.append(table.ip, np.uint64(0))
+    f_off = np.array([*(f.symoff for f in frames), -1], dtype=np.int64)
     return S.make_samples(
         n, source_kind,
         event=event, comm=comm, pid=pid, tid=tid, time=time, period=period,
-        ip=np.append(f_ip, np.uint64(0))[leaf_idx],
-        symoff=np.append(f_off, np.int64(-1))[leaf_idx],
-        symbol=S.from_codes(leaf_idx, [*(f.symbol for f in frames), S.UNKNOWN]),
-        dso=S.from_codes(leaf_idx, [*(f.dso for f in frames), S.UNKNOWN]),
-        caller=S.from_codes(caller_idx, [*(f.caller_name() for f in frames), ""]),
-        caller_dso=S.from_codes(caller_idx, [*(f.dso for f in frames), ""]),
-        caller_ip=np.append(f_ip, np.uint64(0))[caller_idx],
+        ip=f_ip[leaf],
+        symoff=f_off[leaf],
+        symbol=S.from_codes(leaf, [f.symbol for f in frames], missing=S.UNKNOWN),
+        dso=S.from_codes(leaf, [f.dso for f in frames], missing=S.UNKNOWN),
+        caller=S.from_codes(caller, [f.caller_name() for f in frames], missing=""),
+        caller_dso=S.from_codes(caller, [f.dso for f in frames], missing=""),
+        caller_ip=f_ip[caller],
         emulated=emulated,
     )
 
@@ -363,6 +364,7 @@ def parse_script_text(data: bytes, source_kind: str = "perf-script") -> ParsedSc
             lost = _LOST_RE.search(text)
             if lost:
                 result.lost += int(lost["n"])
+                result.lost_records += 1
             continue
         match = HEADER_RE.match(text) or _HEADER_NO_TIME_RE.match(text)
         if match is None or text.lstrip().startswith("#"):
@@ -433,11 +435,6 @@ def _clean_frames(codes: npt.NDArray[np.int64], sample: npt.NDArray[np.int64],
 # lseprof's own layout: `perf script -F pid,tid,event,period,ip,sym,dso`
 # with --show-task-events; headers look like " 6276/6276      50000 cpu-clock: ".
 
-# No `time`: formatting timestamps is perf script's costliest field (~20% of its
-# run time) and attribution never uses them.
-OWN_FIELDS = "pid,tid,event,period,ip,sym,dso"
-
-
 @dataclass
 class TaskEvents:
     """COMM and FORK records in stream (time) order: which command each thread ran."""
@@ -499,13 +496,51 @@ def _own_headers(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints) -> pd.DataFrame:
                          "event": S.from_codes(np.asarray(codes, np.int64), names)}, copy=False)
 
 
+@dataclass
+class ScriptParts:
+    """One reader's samples as compact per-sample codes: cheap to send between
+    processes (one per time slice) and to merge (:func:`merge_parts`).
+
+    ``columns``: ``leaf``/``caller`` (int32 index into ``frames``, -1 for none),
+    ``emulated`` (bool), ``event`` (int16 index into ``events``), ``pid``/``tid``
+    (int32) and ``period`` (float64), one entry per sample in file order.
+    """
+
+    frames: list[Frame]
+    events: list[str]
+    columns: dict[str, npt.NDArray[Any]]
+    tasks: TaskEvents
+    lost: int = 0  # samples the PERF_RECORD_LOST lines say were lost
+    lost_records: int = 0  # number of PERF_RECORD_LOST lines
+    unknown_lines: int = 0
+    unknown_examples: list[str] = field(default_factory=list)
+
+
+_PART_COLUMNS: dict[str, type[np.generic]] = {
+    "leaf": np.int32, "caller": np.int32, "emulated": np.bool_, "event": np.int16,
+    "pid": np.int32, "tid": np.int32, "period": np.float64}
+# Sample blocks are deduplicated while at most this share of a chunk's blocks is
+# distinct (the period repeats for clock events and for `-c N`; with `-F FREQ` on
+# hardware events it changes from sample to sample and every block is new).
+DEDUP_MAX_SHARE = 0.5
+DEDUP_MAX_BLOCKS = 200_000  # distinct blocks remembered per reader (bounded memory)
+DEDUP_RETRY_CHUNKS = 8  # chunks read directly after one with too many distinct blocks
+
+
 class OwnScriptReader:
     """Reads ``perf script -F OWN_FIELDS --show-task-events --show-lost-events`` output
-    (a perf.data recorded with callchains) chunk by chunk, as perf writes it.
+    (:data:`profiler.perf_data.OWN_FIELDS`, a perf.data recorded with callchains) chunk
+    by chunk, as perf writes it.
 
-    Each chunk is cut at a sample boundary (a blank line) and parsed in bulk;
-    only compact per-sample codes are kept, so memory stays bounded by the chunk
-    size rather than the size of the text, and parsing overlaps perf's output.
+    Each chunk is cut at a sample boundary (a blank line). Task and lost records
+    are taken out line by line (they are rare). The rest is a run of sample blocks
+    (header line and callchain lines), and a million-sample profile holds only a
+    few thousand distinct blocks: each chunk's blocks are looked up in a dict of
+    blocks already seen, only new ones are parsed (in bulk, as one text), and every
+    sample gets its block's codes. Where blocks hardly repeat (a period that
+    changes with every sample), the chunk is parsed in bulk as it is. Only compact
+    per-sample codes are kept, so memory stays bounded by the chunk size rather
+    than the size of the text, and parsing overlaps perf's output.
     """
 
     def __init__(self, source_kind: str = "perf-data") -> None:
@@ -514,92 +549,224 @@ class OwnScriptReader:
         self.tasks = TaskEvents()
         self.result = ParsedScript(S.empty_samples(source_kind))
         self._events: dict[str, int] = {}
-        self._parts: list[dict[str, npt.NDArray[np.generic]]] = []
+        self._parts: list[dict[str, npt.NDArray[Any]]] = []
         self._carry = b""
+        self._seen: dict[bytes, int] = {}  # sample block -> row of the block table
+        self._block_parts: list[dict[str, npt.NDArray[Any]]] = []
+        self._blocks: dict[str, npt.NDArray[Any]] | None = None
+        self._direct = 0  # chunks left to parse without deduplication
 
     def feed(self, data: bytes, final: bool = False) -> None:
         """Add text; with `final`, the text ends here (parse what is left)."""
         if self._carry:
             data = self._carry + data
-        cut = len(data) if final else data.rfind(b"\n\n") + 2
-        if cut <= 1:
-            self._carry = data
-            return
-        self._carry = data[cut:]
-        self._parse_chunk(data if cut == len(data) else data[:cut])
+        used = self.consume(data, final)
+        self._carry = data[used:]
 
-    def finish(self) -> ParsedScript:
+    def consume(self, data: bytes, final: bool = False) -> int:
+        """Parse the whole sample blocks at the start of `data` (all of it if `final`)
+        and return how many bytes that was; the caller passes the rest again later.
+
+        Nothing is copied: blocks are parsed in place up to the last blank line.
+        """
+        end = len(data) if final else data.rfind(b"\n\n") + 2
+        if end <= 1:
+            return 0
+        self._parse_chunk(data, end, final)
+        return end
+
+    def finish_parts(self) -> ScriptParts:
+        """Everything read, as compact codes (see :class:`ScriptParts`)."""
         if self._carry:
             self.feed(b"", final=True)
-        if not self._parts:
-            return self.result
-        cat = {k: np.concatenate([p[k] for p in self._parts]) for k in self._parts[0]}
-        n = int(cat["leaf"].size)
-        self.result.header_lines = n
+        columns = {k: (np.concatenate([p[k] for p in self._parts]) if self._parts
+                       else np.zeros(0, dtype)) for k, dtype in _PART_COLUMNS.items()}
         events = sorted(self._events, key=lambda e: self._events[e])
-        self.result.samples = _assemble(
-            self.source_kind, self.table, cat["leaf"].astype(np.int64),
-            cat["caller"].astype(np.int64), cat["emulated"].astype(np.bool_),
-            event=S.from_codes(cat["event"].astype(np.int64), events),
-            comm=_placeholder_comm(n), pid=cat["pid"].astype(np.int64),
-            tid=cat["tid"].astype(np.int64), time=np.full(n, np.nan),
-            period=cat["period"].astype(np.float64))
-        return self.result
+        return ScriptParts(list(self.table.frames), events, columns, self.tasks,
+                           lost=self.result.lost, lost_records=self.result.lost_records,
+                           unknown_lines=self.result.unknown_lines,
+                           unknown_examples=list(self.result.unknown_examples))
 
-    def _parse_chunk(self, data: bytes) -> None:
-        buf = ts.as_bytes(data)
+    def finish(self) -> ParsedScript:
+        return merge_parts([self.finish_parts()], self.source_kind)
+
+    def _parse_chunk(self, data: bytes, end: int, final: bool) -> None:
+        """Parse data[:end], which ends at a block boundary unless `final`."""
+        data, end = self._take_records(data, end)
+        if self._direct > 0 or len(self._seen) >= DEDUP_MAX_BLOCKS:
+            self._direct -= 1
+            self._parse_direct(data, end)
+            return
+        blocks = data.split(b"\n\n")
+        # The last piece is what follows data[:end] (or "" after a final blank line).
+        if not final or (blocks and not blocks[-1]):
+            blocks.pop()
+        if not blocks:
+            return
+        # dict.fromkeys and map(dict.__getitem__) loop in C; bytes cache their hash.
+        distinct = dict.fromkeys(blocks)
+        if len(distinct) > DEDUP_MAX_SHARE * len(blocks) and len(blocks) > 64:
+            self._direct = DEDUP_RETRY_CHUNKS
+            self._parse_direct(data, end)
+            return
+        seen = self._seen
+        new = [b for b in distinct if b not in seen]
+        if new and not self._add_blocks(new):
+            self._direct = DEDUP_RETRY_CHUNKS
+            self._parse_direct(data, end)
+            return
+        rows = np.fromiter(map(seen.__getitem__, blocks), np.int64, len(blocks))
+        table = self._block_table()
+        self._parts.append({k: v[rows] for k, v in table.items()})
+
+    def _add_blocks(self, new: list[bytes]) -> bool:
+        """Parse blocks not seen before; False if they are not one sample each."""
+        scratch = ParsedScript(self.result.samples)
+        text = b"\n\n".join(new) + b"\n\n"
+        got = self._parse_text(text, len(text), scratch)
+        if got is None or scratch.unknown_lines:
+            return False
+        columns, header_starts = got
+        sizes = np.fromiter((len(b) + 2 for b in new), np.int64, len(new))
+        block_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        if not np.array_equal(header_starts, block_starts):
+            return False
+        self._seen.update(zip(new, range(len(self._seen), len(self._seen) + len(new)),
+                              strict=True))
+        self._block_parts.append(columns)
+        self._blocks = None
+        return True
+
+    def _block_table(self) -> dict[str, npt.NDArray[Any]]:
+        if self._blocks is None:
+            self._blocks = {k: np.concatenate([p[k] for p in self._block_parts])
+                            for k in _PART_COLUMNS}
+        return self._blocks
+
+    def _parse_direct(self, data: bytes, end: int) -> None:
+        got = self._parse_text(data, end, self.result)
+        if got is not None:
+            self._parts.append(got[0])
+
+    def _take_records(self, data: bytes, end: int) -> tuple[bytes, int]:
+        """Read the task and lost records ("... PERF_RECORD_COMM ...") in data[:end]
+        and cut them out (they are rare, so a copy is fine)."""
+        pos = data.find(b"PERF_RECORD_", 0, end)
+        if pos < 0:
+            return data, end
+        pieces = []
+        last = 0
+        while pos >= 0:
+            start = data.rfind(b"\n", 0, pos) + 1
+            stop = data.find(b"\n", pos, end)
+            stop = end if stop < 0 else stop + 1
+            if data[start:start + 1] != b"\t":  # a callchain line is never a record
+                _task_line(data[start:stop].rstrip(b"\n").decode("utf-8", "replace"),
+                           self.tasks, self.result)
+                pieces.append(data[last:start])
+                last = stop
+            pos = data.find(b"PERF_RECORD_", stop, end)
+        pieces.append(data[last:end])
+        text = b"".join(pieces)
+        return text, len(text)
+
+    def _parse_text(self, data: bytes, end: int, result: ParsedScript) -> tuple[
+            dict[str, npt.NDArray[Any]], ts.Ints] | None:
+        """The sample blocks in data[:end] in bulk: per-sample codes and where each
+        header line starts."""
+        buf = ts.as_bytes(data)[:end]
         starts, ends = ts.line_bounds(buf)
         blank, is_frame = _kinds(buf, starts, ends)
-        other = np.flatnonzero(~blank & ~is_frame)
-        raw = buf.data
-        # Task and lost records ("... PERF_RECORD_COMM ...") are rare: find them with a
-        # plain substring search and read them one by one.
-        is_record = np.zeros(other.size, np.bool_)
-        pos = data.find(b"PERF_RECORD_")
-        while pos >= 0:
-            line_no = int(np.searchsorted(starts, pos, side="right")) - 1
-            text = bytes(raw[int(starts[line_no]):int(ends[line_no])]).decode("utf-8",
-                                                                                "replace")
-            i = int(np.searchsorted(other, line_no))
-            if i < other.size and other[i] == line_no:
-                is_record[i] = True
-                _task_line(text, self.tasks, self.result)
-            pos = data.find(b"PERF_RECORD_", int(ends[line_no]))
-        header_line = other[~is_record]
+        header_line = np.flatnonzero(~blank & ~is_frame)
         n = header_line.size
         if n == 0:
-            return
+            return None
+        raw = buf.data
         h_start, h_end = starts[header_line], ends[header_line]
         try:
             hdr = _own_headers(buf, h_start, h_end)
         except ValueError:
             # Not quite the layout asked for (an odd event name?): one regex per line.
-            hdr, keep = _own_headers_slowly(raw, h_start, h_end, self.result)
+            hdr, keep = _own_headers_slowly(raw, h_start, h_end, result)
             if not keep.all():
                 header_line = header_line[keep]
                 n = header_line.size
+                if n == 0:
+                    return None
         marks = np.zeros(starts.size, np.int32)
         marks[header_line] = 1
         line_sample = np.cumsum(marks, dtype=np.int64) - 1
         frame_lines = np.flatnonzero(is_frame)
         orphan = line_sample[frame_lines] < 0
-        self.result.unknown_lines += int(orphan.sum())
+        if orphan.any():
+            for line_no in frame_lines[orphan][:MAX_EXAMPLES].tolist():
+                _note_unknown(result, bytes(raw[int(starts[line_no]):int(ends[line_no])])
+                              .decode("utf-8", "replace"))
+            result.unknown_lines += max(int(orphan.sum()) - MAX_EXAMPLES, 0)
         frame_lines = frame_lines[~orphan]
         f_start, f_end = starts[frame_lines], ends[frame_lines]
         codes = _factorize_frames(buf, f_start, f_end, self.table)
-        frames = _clean_frames(codes, line_sample[frame_lines], self.result, buf, f_start,
-                               f_end)
+        frames = _clean_frames(codes, line_sample[frame_lines], result, buf, f_start, f_end)
         leaf, caller, emulated = _select(n, frames, self.table)
         ev = pd.Categorical(hdr["event"])
         ev_map = np.array([self._events.setdefault(str(c), len(self._events))
                            for c in ev.categories], dtype=np.int16)
-        self._parts.append({
+        columns = {
             "leaf": leaf.astype(np.int32), "caller": caller.astype(np.int32),
             "emulated": emulated,
             "event": ev_map[np.asarray(ev.codes)],
             "pid": hdr["pid"].to_numpy(np.int32), "tid": hdr["tid"].to_numpy(np.int32),
             "period": hdr["period"].to_numpy(np.float64),
-        })
+        }
+        return columns, starts[header_line]
+
+
+def merge_parts(parts: list[ScriptParts], source_kind: str = "perf-data") -> ParsedScript:
+    """One samples table from the parts of several readers (time slices, in order).
+
+    Frames and events are matched by value across parts; ``comm`` is left empty
+    (see :func:`apply_comms`) and task records are not merged (every slice of a
+    perf.data repeats them).
+    """
+    table = FrameTable()
+    frame_code: dict[tuple[int, str, int, str, bool], int] = {}
+    event_code: dict[str, int] = {}
+    columns: dict[str, list[npt.NDArray[Any]]] = {k: [] for k in _PART_COLUMNS}
+    result = ParsedScript(S.empty_samples(source_kind))
+    for part in parts:
+        # A trailing -1 entry: code -1 ("no frame") indexes it and stays -1.
+        remap = np.full(len(part.frames) + 1, -1, np.int32)
+        for i, f in enumerate(part.frames):
+            key = (f.ip, f.symbol, f.symoff, f.dso, f.inlined)
+            code = frame_code.get(key)
+            if code is None:
+                code = frame_code[key] = len(table.frames)
+                table.frames.append(f)
+            remap[i] = code
+        ev_remap = np.array([event_code.setdefault(e, len(event_code)) for e in part.events]
+                            or [0], dtype=np.int16)
+        cols = part.columns
+        columns["leaf"].append(remap[cols["leaf"]])
+        columns["caller"].append(remap[cols["caller"]])
+        columns["event"].append(ev_remap[cols["event"]])
+        for k in ("emulated", "pid", "tid", "period"):
+            columns[k].append(cols[k])
+        result.unknown_lines += part.unknown_lines
+        result.unknown_examples.extend(part.unknown_examples)
+        result.lost += part.lost
+        result.lost_records += part.lost_records
+    del result.unknown_examples[MAX_EXAMPLES:]
+    cat = {k: np.concatenate(v) if len(v) > 1 else v[0] if v else np.zeros(0, _PART_COLUMNS[k])
+           for k, v in columns.items()}
+    n = int(cat["leaf"].size)
+    result.header_lines = n
+    if n == 0:
+        return result
+    result.samples = _assemble(
+        source_kind, table, cat["leaf"], cat["caller"], cat["emulated"],
+        event=S.from_codes(cat["event"], list(event_code)), comm=_placeholder_comm(n),
+        pid=cat["pid"], tid=cat["tid"], time=np.full(n, np.nan), period=cat["period"])
+    return result
 
 
 _OWN_HEADER_RE = re.compile(r"^\s*(-?\d+)/(-?\d+)\s+(\d+)\s+(\S.*?):\s*$")
@@ -646,6 +813,7 @@ def _task_line(text: str, tasks: TaskEvents, result: ParsedScript) -> None:
         tasks.records.append(("fork", int(m["tid"]), m["ptid"]))
     elif (m := _LOST_RE.search(text)) is not None:
         result.lost += int(m["n"])
+        result.lost_records += 1
 
 
 def apply_comms(frame: pd.DataFrame, tasks: TaskEvents) -> None:
@@ -658,7 +826,7 @@ def apply_comms(frame: pd.DataFrame, tasks: TaskEvents) -> None:
         current[tid] = value if kind == "comm" else current.get(int(value), "")
     if frame.empty:
         return
-    tids = frame["tid"].to_numpy()
-    uniq, inverse = np.unique(tids, return_inverse=True)
-    labels = [current.get(int(t), "") for t in uniq.tolist()]
-    frame["comm"] = S.from_codes(np.asarray(inverse, np.int64), labels)
+    # Hash-based (a sort of a million tids costs more than all the rest here).
+    codes, uniq = pd.factorize(frame["tid"].to_numpy())
+    labels = [current.get(int(t), "") for t in np.asarray(uniq).tolist()]
+    frame["comm"] = S.from_codes(np.asarray(codes), labels)

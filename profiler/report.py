@@ -3,6 +3,9 @@
 Each step is its own module (:mod:`profiler.report_input`, :mod:`profiler.symbolize`,
 :mod:`profiler.classify`, :mod:`profiler.attribution`); renderers live in
 ``reports/`` and only read the :class:`~profiler.attribution.Attribution` list.
+
+This module imports none of them (nor pandas) at load time: for a perf.data,
+:func:`build_report` starts perf first and imports them while perf runs.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from profiler import samples as S
-from profiler.attribution import Attribution, attribute
-from profiler.classify import classify, load_rules
-from profiler.report_input import load
-from profiler.symbolize import symbolize
+from profiler.perf_data import PerfDataReader, is_perf_data, start_perf_data
+
+if TYPE_CHECKING:
+    from profiler import samples as S
+    from profiler.attribution import Attribution
 
 
 @dataclass
@@ -28,8 +32,22 @@ def build_report(path: Path, *, binaries: Sequence[Path] = (), symfs: Path | Non
                  fmt: str = "auto", rules_file: Path | None = None, top: int = 15,
                  perf_maps: Sequence[Path] = (), max_stack: int | None = None) -> Report:
     path = Path(path)
-    rules = load_rules(rules_file)  # rules errors surface before any slow work
-    capture = load(path, fmt, max_stack=max_stack)
+    reader: PerfDataReader | None = None
+    if fmt in ("auto", "perf-data") and is_perf_data(path):
+        # perf script takes the longest: start it before anything else loads.
+        reader = start_perf_data(path, max_stack=max_stack)
+    try:
+        from profiler.attribution import attribute
+        from profiler.classify import classify, load_rules
+        from profiler.report_input import load
+        from profiler.symbolize import symbolize
+
+        rules = load_rules(rules_file)  # rules errors surface before any slow work
+        capture = reader.finish() if reader is not None else load(path, fmt,
+                                                                  max_stack=max_stack)
+    finally:
+        if reader is not None:
+            reader.abort()  # stops perf if anything above failed; no-op after finish
     symbolized = symbolize(capture, binaries, symfs, perf_maps, input_dir=path.parent)
     classify(capture.samples, rules, symbolized.images)
     notes = [*capture.warnings, *symbolized.notes]

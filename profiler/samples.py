@@ -87,16 +87,36 @@ class Capture:
 
 def constant(n: int, value: str) -> Cat:
     """A categorical holding `value` in every one of `n` rows."""
-    return pd.Categorical.from_codes(np.zeros(n, np.int64), categories=pd.Index([value]))
+    return pd.Categorical.from_codes(np.zeros(n, np.int8), categories=pd.Index([value]),
+                                     validate=False)
 
 
-def from_codes(codes: npt.NDArray[np.int64], categories: list[str]) -> Cat:
-    """A categorical from integer codes into `categories`, which may repeat; -1 -> NaN."""
-    remap, uniq = pd.factorize(np.asarray(categories, dtype=object))
-    remap = np.asarray(remap, dtype=np.int64)
-    safe = np.clip(codes, 0, None)
-    mapped = np.where(codes >= 0, remap[safe] if remap.size else -1, -1)
-    return pd.Categorical.from_codes(mapped, categories=pd.Index(uniq, dtype=object))
+def code_dtype(n_categories: int) -> type[np.signedinteger[Any]]:
+    """The smallest signed integer type pandas keeps for codes into n categories."""
+    if n_categories < 127:
+        return np.int8
+    if n_categories < 32767:
+        return np.int16
+    return np.int32 if n_categories < 2**31 - 1 else np.int64
+
+
+def from_codes(codes: npt.NDArray[np.integer[Any]], categories: list[str],
+               missing: str | None = None) -> Cat:
+    """A categorical from integer codes into `categories`, which may repeat; code -1
+    stands for `missing` (NaN if None).
+
+    One gather per row (a lookup table whose last entry is what -1 picks), in the
+    codes dtype pandas would narrow to anyway: a million-row column costs one pass
+    over fresh memory, not five.
+    """
+    labels = categories if missing is None else [*categories, missing]
+    remap, uniq = pd.factorize(np.asarray(labels, dtype=object))
+    dtype = code_dtype(len(uniq))
+    table = np.asarray(remap, dtype=dtype)
+    if missing is None:
+        table = np.append(table, dtype(-1))
+    return pd.Categorical.from_codes(table[codes], categories=pd.Index(uniq, dtype=object),
+                                     validate=False)
 
 
 def empty_samples(source_kind: str) -> pd.DataFrame:
@@ -117,8 +137,8 @@ def make_samples(
     dso: Cat,
     caller: Cat,
     caller_dso: Cat,
-    pid: npt.NDArray[np.int64] | None = None,
-    tid: npt.NDArray[np.int64] | None = None,
+    pid: npt.NDArray[np.integer[Any]] | None = None,
+    tid: npt.NDArray[np.integer[Any]] | None = None,
     time: npt.NDArray[np.float64] | None = None,
     ip: npt.NDArray[np.uint64] | None = None,
     symoff: npt.NDArray[np.int64] | None = None,
@@ -131,7 +151,7 @@ def make_samples(
 ) -> pd.DataFrame:
     """Assemble a samples table with every schema column, filling unknowns."""
 
-    def ints(a: npt.NDArray[np.int64] | None) -> npt.NDArray[np.int64]:
+    def ints(a: npt.NDArray[np.integer[Any]] | None) -> npt.NDArray[np.int64]:
         return np.full(n, -1, np.int64) if a is None else np.asarray(a, dtype=np.int64)
 
     def floats(a: npt.NDArray[np.float64] | None) -> npt.NDArray[np.float64]:
@@ -171,12 +191,18 @@ def make_samples(
 def default_weight(period: npt.NDArray[np.float64], event: Cat) -> npt.NDArray[np.float64]:
     """The period where every sample of an event has one (perf report weighs by period),
     otherwise one per sample."""
-    weight = np.ones(period.size)
+
+    def usable(vals: npt.NDArray[np.float64]) -> bool:
+        return bool(vals.size and np.isfinite(vals).all() and (vals > 0).all())
+
     codes = np.asarray(event.codes)
+    if len(event.categories) == 1 and not (codes < 0).any():
+        return period.copy() if usable(period) else np.ones(period.size)
+    weight = np.ones(period.size)
     for code in np.unique(codes):
         rows = codes == code
         vals = period[rows]
-        if vals.size and np.all(np.isfinite(vals)) and np.all(vals > 0):
+        if usable(vals):
             weight[rows] = vals
     return weight
 
