@@ -5,6 +5,10 @@ every configuration, then the next repetition), and summarised by medians.
 
     .venv/bin/python benchmarks/bench_encoder.py [--reps 5] [--threads 1,2,8,88]
         [--qemu-threads 1,2,8,88] [--qemu-mib 1] [--no-qemu] [--out FILE]
+        [--warmup 1] [--iterations 3]
+
+Host runs measure steady state: `--warmup` untimed passes fill every worker's
+word cache, then `--iterations` timed passes (emulated runs: one timed pass).
 """
 
 from __future__ import annotations
@@ -77,6 +81,8 @@ def main() -> None:
     parser.add_argument("--qemu-threads", default="1,2,8,88")
     parser.add_argument("--qemu-mib", type=float, default=1.0)
     parser.add_argument("--no-qemu", action="store_true")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--oracle-child", default=None)
     parser.add_argument("--oracle-threads", type=int, default=1)
@@ -105,8 +111,10 @@ def main() -> None:
             # Alternate which variant goes first so drift does not favour one.
             order = variants if rep % 2 == 0 else variants[::-1]
             for variant in order:
+                steady = {"warmup": args.warmup, "iterations": args.iterations} \
+                    if target == "host" else {}
                 result = run_encoder(require_build(target, variant),
-                                     EncodeOptions(threads, corpus, files.vocab_dir))
+                                     EncodeOptions(threads, corpus, files.vocab_dir, **steady))
                 samples.setdefault((target, threads, variant), []).append(result.mib_per_s)
                 done += 1
                 console.print(f"[dim]{done}/{total} rep {rep + 1} {target} {variant} "
