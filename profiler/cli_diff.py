@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
 from profiler.console import err, out, warn
-from profiler.diff import (
-    DEFAULT_ALPHA,
-    DEFAULT_HELPER_THRESHOLD_PP,
-    Diff,
-    build_diff,
-    check_regression,
-)
 from profiler.errors import EXIT_FAILED, LseprofError
-from reports.diff_report import DEFAULT_TOP, flamegraph_html, render, to_json, to_markdown
+
+if TYPE_CHECKING:
+    from profiler.diff import Diff
+
+# profiler.diff.DEFAULT_ALPHA / DEFAULT_HELPER_THRESHOLD_PP and reports.diff_report.DEFAULT_TOP,
+# spelled out: those modules load pandas, and every lseprof command (--help included)
+# imports this one (tests/test_report_cli.py checks that the values agree).
+DEFAULT_ALPHA = 0.05
+DEFAULT_HELPER_THRESHOLD_PP = 1.0
+DEFAULT_TOP = 15
 
 
 def diff_cmd(
@@ -59,6 +62,10 @@ def diff_cmd(
     for path in (folded, flamegraph):
         if path is not None and not path.resolve().parent.is_dir():
             raise LseprofError(f"cannot write {path}: {path.resolve().parent} is not a directory")
+    # pandas and the readers load here, not at lseprof's start-up.
+    from profiler.diff import build_diff, check_regression
+    from reports.diff_report import render, to_json, to_markdown
+
     result = build_diff(a, b, store=store, binaries=binary, alpha=alpha)
     if fail_on_regression is not None:
         check_regression(result, fail_on_regression, helper_threshold)
@@ -77,6 +84,7 @@ def diff_cmd(
 
 def _write_stacks(result: Diff, folded: Path | None, flamegraph: Path | None) -> None:
     from profiler.folded import collapse, differential, write_folded
+    from reports.diff_report import flamegraph_html
 
     if result.kind == "static":
         raise LseprofError("--folded and --flamegraph need profiles (runs or perf.data), "

@@ -61,15 +61,16 @@ def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, m
         raise LseprofError(f"--top must be 1 or more, not {top}")
     if max_stack is not None and max_stack < 1:
         raise LseprofError(f"--max-stack must be 1 or more, not {max_stack}")
-    # pandas and the readers load here, not at start-up (see profiler.report: perf is
-    # started before them).
+    # Not imported at start-up: profiler.report starts perf on a perf.data first, then
+    # loads pandas and the readers while perf runs; the renderers load pandas too.
     from profiler.report import build_report
+
+    result = build_report(path, binaries=binary, symfs=symfs, fmt=fmt, rules_file=rules,
+                          top=top, perf_maps=perf_map, max_stack=max_stack)
     from reports.json_report import to_json
     from reports.markdown import to_markdown
     from reports.terminal import render
 
-    result = build_report(path, binaries=binary, symfs=symfs, fmt=fmt, rules_file=rules,
-                          top=top, perf_maps=perf_map, max_stack=max_stack)
     capture = result.capture
     if capture.unknown_lines:
         example = f" (first: {capture.unknown_examples[0]!r})" if capture.unknown_examples else ""
