@@ -146,10 +146,10 @@ def _code_addresses(frame: pd.DataFrame, rows: npt.NDArray[np.int64], image: Elf
     if has_off.any():
         sym_codes = frame["symbol"].cat.codes.to_numpy()[rows][has_off]
         names = [str(c) for c in frame["symbol"].cat.categories]
-        uniq, inverse = np.unique(sym_codes, return_inverse=True)
+        inverse, uniq = pd.factorize(sym_codes)  # hash: no sort of a million codes
         starts = np.array([(image.symbols.address_of(names[c]) or -1) if c >= 0 else -1
-                           for c in uniq.tolist()], dtype=np.int64)
-        base = starts[inverse]
+                           for c in np.asarray(uniq).tolist()], dtype=np.int64)
+        base = starts[np.asarray(inverse)]
         ok = base >= 0
         idx = np.flatnonzero(has_off)[ok]
         ips[idx] = (base[ok] + offs[has_off][ok]).astype(np.uint64)
@@ -196,20 +196,25 @@ def _classify_at(image: ElfImage, address: int) -> tuple[str | None, str]:
 
 
 def _decode(images: dict[str, ElfImage], frame: pd.DataFrame, rows: npt.NDArray[np.int64]
-            ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_], npt.NDArray[np.uint64]]:
-    """Atomic family and mnemonic of the instruction each row stands for.
+            ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32], list[str],
+                       npt.NDArray[np.uint64]]:
+    """Per row: whether the instruction it stands for is an atomic, its mnemonic (a
+    code into the returned labels; 0 is ""), and the address that was decoded.
 
     Interrupt-driven samples (hardware, not emulated) usually land on the
     instruction after the one that stalled, so for them the previous instruction
     is checked too: a `lock add` shows up as samples on the `sub` after it.
+    Each distinct (address, precise) is decoded once; rows only get codes.
     """
-    family = np.full(rows.size, None, dtype=object)
-    mnemonic = np.full(rows.size, "", dtype=object)
+    atomic = np.zeros(rows.size, np.bool_)
+    mnemonic = np.zeros(rows.size, np.int32)
+    labels = [""]
+    label_code = {"": 0}
     addresses = np.zeros(rows.size, np.uint64)
     dso_codes = frame["dso"].cat.codes.to_numpy()[rows]
     dso_names = [str(c) for c in frame["dso"].cat.categories]
     precise = frame["precise"].to_numpy()[rows]
-    for code in np.unique(dso_codes).tolist():
+    for code in pd.unique(dso_codes).tolist():
         image = images.get(dso_names[code]) if code >= 0 else None
         if image is None:
             continue
@@ -219,8 +224,8 @@ def _decode(images: dict[str, ElfImage], frame: pd.DataFrame, rows: npt.NDArray[
         # Addresses here are user-space ELF addresses (< 2**63): the top bit is free.
         key = addrs | (precise[part].astype(np.uint64) << np.uint64(63))
         codes, uniq = pd.factorize(key)
-        fam = np.full(len(uniq), None, dtype=object)
-        mne = np.full(len(uniq), "", dtype=object)
+        fam = np.zeros(len(uniq), np.bool_)
+        mne = np.zeros(len(uniq), np.int32)
         for i, packed in enumerate(np.asarray(uniq).tolist()):
             address, exact = int(packed) & ((1 << 63) - 1), bool(int(packed) >> 63)
             got, name = _classify_at(image, int(address))
@@ -228,10 +233,14 @@ def _decode(images: dict[str, ElfImage], frame: pd.DataFrame, rows: npt.NDArray[
                 before = _previous_instruction(image, int(address))
                 if before is not None:
                     got, name = _classify_at(image, before)
-            fam[i], mne[i] = got, name
-        family[part] = fam[np.asarray(codes)]
+            fam[i] = got is not None
+            if name not in label_code:
+                label_code[name] = len(labels)
+                labels.append(name)
+            mne[i] = label_code[name]
+        atomic[part] = fam[np.asarray(codes)]
         mnemonic[part] = mne[np.asarray(codes)]
-    return family, mnemonic, addresses
+    return atomic, mnemonic, labels, addresses
 
 
 @dataclass(frozen=True)
@@ -306,13 +315,28 @@ def _helper_paths(images: dict[str, ElfImage], frame: pd.DataFrame, rows: npt.ND
 def _sparse_categorical(n: int, rows: npt.NDArray[np.int64], values: npt.NDArray[np.object_]
                         ) -> pd.Categorical:
     """A categorical that is "" everywhere except `rows` (factorizing only those)."""
-    codes = np.zeros(n, np.int32)
-    labels: list[str] = [""]
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object)) if rows.size else (
+        np.zeros(0, np.int64), np.zeros(0, dtype=object))
+    return _sparse_from_codes(n, rows, np.asarray(codes), [str(u) for u in uniques])
+
+
+def _sparse_from_codes(n: int, rows: npt.NDArray[np.int64], row_codes: npt.NDArray[
+        np.integer[Any]], labels: list[str]) -> pd.Categorical:
+    """A categorical that is "" everywhere except `rows`, where it is labels[row_codes];
+    its categories are "" and then the labels in order of first appearance."""
+    out = np.zeros(n, np.int32)
+    categories = [""]
     if rows.size:
-        sub_codes, uniques = pd.factorize(np.asarray(values, dtype=object))
-        labels += [str(u) for u in uniques]
-        codes[rows] = np.asarray(sub_codes, np.int32) + 1
-    return S.from_codes(codes.astype(np.int64), labels)
+        index = {"": 0}
+        remap = np.zeros(len(labels), np.int32)
+        for c in pd.unique(row_codes).tolist():  # first appearance, hash-based
+            label = labels[c]
+            if label not in index:
+                index[label] = len(categories)
+                categories.append(label)
+            remap[c] = index[label]
+        out[rows] = remap[row_codes]
+    return S.from_codes(out, categories)
 
 
 def classify(frame: pd.DataFrame, rules: list[Rule], images: dict[str, ElfImage]) -> None:
@@ -325,41 +349,44 @@ def classify(frame: pd.DataFrame, rules: list[Rule], images: dict[str, ElfImage]
     helper_size = np.zeros(n, np.int64)
 
     helper_rows = np.flatnonzero(code == helper_code)
-    op_values = np.empty(0, dtype=object)
-    order_values = np.empty(0, dtype=object)
+    helper_syms = np.zeros(0, np.int64)
+    ops: list[str] = []
+    orders: list[str] = []
     if helper_rows.size:
         sym_codes = frame["symbol"].cat.codes.to_numpy()[helper_rows]
         sym_names = [str(c) for c in frame["symbol"].cat.categories]
-        uniq, inverse = np.unique(sym_codes, return_inverse=True)
-        parsed = [parse_helper(sym_names[c]) for c in uniq.tolist()]
-        op_values = np.array([p.op if p else "" for p in parsed], object)[inverse]
-        helper_size[helper_rows] = np.array([p.size if p else 0 for p in parsed])[inverse]
-        order_values = np.array([p.order if p else "" for p in parsed], object)[inverse]
+        inverse, uniq = pd.factorize(sym_codes)
+        helper_syms = np.asarray(inverse)
+        parsed = [parse_helper(sym_names[c]) for c in np.asarray(uniq).tolist()]
+        ops = [p.op if p else "" for p in parsed]
+        orders = [p.order if p else "" for p in parsed]
+        helper_size[helper_rows] = np.array([p.size if p else 0 for p in parsed])[helper_syms]
 
     # Decode only where bytes exist and the answer matters: unclaimed samples
     # (inline atomics) and helper samples (which path).
     insn_rows = np.zeros(0, np.int64)
-    insn_values = np.empty(0, dtype=object)
+    insn_codes = np.zeros(0, np.int32)
+    insn_labels: list[str] = []
     path_rows = np.zeros(0, np.int64)
     path_values = np.empty(0, dtype=object)
     if images and n:
         candidates = np.flatnonzero((code < 0) | (code == helper_code))
-        candidates = candidates[frame["dso"].isin(list(images)).to_numpy()[candidates]]
+        dso_known = np.array([str(d) in images for d in frame["dso"].cat.categories] + [False])
+        candidates = candidates[dso_known[frame["dso"].cat.codes.to_numpy()[candidates]]]
         if candidates.size:
-            family, mnemonic, addresses = _decode(images, frame, candidates)
-            insn_rows, insn_values = candidates, mnemonic
+            atomic, insn_codes, insn_labels, addresses = _decode(images, frame, candidates)
+            insn_rows = candidates
             unclaimed = code[candidates] < 0
-            atomic = family != None  # noqa: E711  (object array)
             code[candidates[unclaimed & atomic]] = names.index("inline_atomic")
             is_helper = ~unclaimed
             if is_helper.any():
                 path_rows = candidates[is_helper]
                 path_values = _helper_paths(images, frame, path_rows, addresses[is_helper])
     code[code < 0] = names.index("work")
-    frame["category"] = pd.Categorical.from_codes(code.astype(np.int64),
-                                                  categories=pd.Index(names))
-    frame["helper_op"] = _sparse_categorical(n, helper_rows, op_values)
+    frame["category"] = pd.Categorical.from_codes(code, categories=pd.Index(names),
+                                                  validate=False)
+    frame["helper_op"] = _sparse_from_codes(n, helper_rows, helper_syms, ops)
     frame["helper_size"] = helper_size
-    frame["helper_order"] = _sparse_categorical(n, helper_rows, order_values)
-    frame["insn"] = _sparse_categorical(n, insn_rows, insn_values)
+    frame["helper_order"] = _sparse_from_codes(n, helper_rows, helper_syms, orders)
+    frame["insn"] = _sparse_from_codes(n, insn_rows, insn_codes, insn_labels)
     frame["helper_path"] = _sparse_categorical(n, path_rows, path_values)

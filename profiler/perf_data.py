@@ -33,6 +33,7 @@ after them, are not seen.)
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import pickle
 import re
@@ -55,10 +56,12 @@ if TYPE_CHECKING:
 # `lseprof report` can start perf before it imports them (start_perf_data).
 
 MAGIC = b"PERFILE2"
-# The layout profiler.perf_script_parse.OwnScriptReader reads. No `time`: formatting
-# timestamps is perf script's costliest field (~20% of its run time) and attribution
-# never uses them.
-OWN_FIELDS = "pid,tid,event,period,ip,sym,dso"
+# The layout profiler.perf_script_parse.OwnScriptReader reads. Text is what perf
+# script spends its time on (formatting), so only what attribution needs: no `time`
+# (~20% of perf's run time), no `pid` (the task records give it), and no `event`
+# when the file holds a single event (OWN_FIELDS_ONE_EVENT).
+OWN_FIELDS = "tid,event,period,ip,sym,dso"
+OWN_FIELDS_ONE_EVENT = "tid,period,ip,sym,dso"
 SPLIT_ABOVE_BYTES = 8 << 20  # smaller files are not worth several perf processes
 CHUNK_BYTES = 8 << 20  # perf script text parsed per step
 MAX_JOBS = 4  # perf script processes at most (see default_jobs)
@@ -169,11 +172,12 @@ def read_build_ids(perf: str, path: Path) -> dict[str, str]:
 
 
 def _script_argv(perf: str, path: Path, max_stack: int, time_slice: str | None,
-                 callchain: bool) -> list[str]:
+                 callchain: bool, one_event: bool = False) -> list[str]:
     # Without callchains perf prints the location on the header line; that layout
     # goes through the general reader, with comm and sym+offset (one-line samples
     # carry runtime addresses; sym+offset finds the instruction in the ELF).
-    fields = OWN_FIELDS if callchain else "comm,pid,tid,time,event,period,ip,sym,symoff,dso"
+    fields = (OWN_FIELDS_ONE_EVENT if one_event else OWN_FIELDS) if callchain else \
+        "comm,pid,tid,time,event,period,ip,sym,symoff,dso"
     # --no-inline: inline expansion runs addr2line per address (slow) and would use up
     # the frames that --max-stack keeps.
     argv = [perf, "script", "-i", str(path), "-F", fields, "--max-stack", str(max_stack),
@@ -284,13 +288,14 @@ class _Slice:
     text: ParsedScript | None = None
 
 
-def _parse_slice(script: _ScriptProc, callchain: bool) -> _Slice:
-    """Parse one perf script's text as perf writes it (here or in a forked child)."""
+def _parse_slice(script: _ScriptProc, callchain: bool, event: str | None) -> _Slice:
+    """Parse one perf script's text as perf writes it (here or in a forked child);
+    `event` names the samples' event where perf was not asked to print it."""
     from profiler.perf_script_parse import OwnScriptReader, parse_script_text
 
     if callchain:
         # Parse while perf is still writing: bounded memory, and the two overlap.
-        reader = OwnScriptReader("perf-data")
+        reader = OwnScriptReader("perf-data", event=event)
         _follow(script, reader)
         return _Slice(parts=reader.finish_parts())
     script.finished(None)
@@ -365,10 +370,12 @@ class PerfDataReader:
         self.perf = perf
         self.head = head
         self.scripts: list[_ScriptProc] = []
+        # One event in the file: perf need not print its name on every sample.
+        self.event = head.events[0] if len(head.events) == 1 else None
         try:
             for time_slice in _slices(jobs):
-                self.scripts.append(_start_script(
-                    _script_argv(perf, path, max_stack, time_slice, head.callchain)))
+                self.scripts.append(_start_script(_script_argv(
+                    perf, path, max_stack, time_slice, head.callchain, self.event is not None)))
         except BaseException:
             self.abort()
             raise
@@ -380,9 +387,15 @@ class PerfDataReader:
 
     def finish(self) -> S.Capture:
         """Wait for perf, parse its text (slices in parallel) and build the Capture."""
+        # The parsers make millions of short-lived, acyclic objects (sample blocks):
+        # without this the cycle collector walks every live object again and again.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             return self._finish()
         finally:
+            if collecting:
+                gc.enable()
             self.abort()
 
     def _finish(self) -> S.Capture:
@@ -393,7 +406,8 @@ class PerfDataReader:
 
         path, perf, head = self.path, self.perf, self.head
         build_ids = read_build_ids(perf, path)
-        calls = [functools.partial(_parse_slice, s, head.callchain) for s in self.scripts]
+        calls = [functools.partial(_parse_slice, s, head.callchain, self.event)
+                 for s in self.scripts]
         results = calls[0]() if len(calls) == 1 else None
         slices = [results] if results is not None else _in_processes(calls[1:], calls[0])
         for script in self.scripts:

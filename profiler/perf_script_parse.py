@@ -435,47 +435,59 @@ def _clean_frames(codes: npt.NDArray[np.int64], sample: npt.NDArray[np.int64],
 # lseprof's own layout: `perf script -F pid,tid,event,period,ip,sym,dso`
 # with --show-task-events; headers look like " 6276/6276      50000 cpu-clock: ".
 
-@dataclass
-class TaskEvents:
-    """COMM and FORK records in stream (time) order: which command each thread ran."""
-
-    # ("comm", tid, name) or ("fork", child tid, parent tid as text)
-    records: list[tuple[str, int, str]] = field(default_factory=list)
-
-
-def _own_headers(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints) -> pd.DataFrame:
-    """Decode own-layout sample headers (" pid/tid  period event: ") in bulk.
+def _own_headers(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints, with_event: bool = True
+                 ) -> dict[str, npt.NDArray[Any]]:
+    """Decode own-layout sample headers in bulk: " tid  period event: ", or without the
+    event (`with_event` False), or with "pid/tid" in front (pid -1 where not printed).
 
     One pass over the header columns with a small state machine per row (leading
-    spaces and pid, '/', tid, spaces, period, then the event name up to the final
-    ": "), each step a numpy operation over all rows; event names are factorized
-    by a fingerprint and decoded once each. Raises ValueError if any row does not
-    fit, for the per-line fallback.
+    spaces, a number, optionally '/' and a second one, spaces, the period, then the
+    event name up to the final ": "), each step a numpy operation over all rows;
+    event names are factorized by a fingerprint and decoded once each. Raises
+    ValueError if any row does not fit, for the per-line fallback.
     """
     n = starts.size
-    width = int(min(int((ends - starts).max()), 64))
+    # One column more than the longest line: every period is followed by a space.
+    width = int(min(int((ends - starts).max()) + 1, 64))
     block = ts.gather(buf, starts, ends, width, pad=ts.SPACE)
-    pid = np.zeros(n, np.int64)
-    tid = np.zeros(n, np.int64)
+    first = np.zeros(n, np.int64)
+    second = np.zeros(n, np.int64)
     period = np.zeros(n, np.int64)
-    stage = np.zeros(n, np.int8)  # 0 pid, 1 tid, 2 gap, 3 period, 4 event
+    stage = np.zeros(n, np.int8)  # 0 first number, 1 after '/', 2 gap, 3 period, 4 event
+    started = np.zeros(n, np.bool_)  # a digit of the first number was seen
+    slash = np.zeros(n, np.bool_)
+    minus = np.zeros(n, np.bool_)  # a negative pid or tid: left to the per-line reader
     event_at = np.full(n, -1, np.int64)
     for col in range(width):
         c = block[:, col]
         digit = c.astype(np.int64) - 48
         is_digit = (digit >= 0) & (digit <= 9)
         s0, s1, s2, s3 = stage == 0, stage == 1, stage == 2, stage == 3
-        pid = np.where(s0 & is_digit, pid * 10 + digit, pid)
-        tid = np.where(s1 & is_digit, tid * 10 + digit, tid)
+        first = np.where(s0 & is_digit, first * 10 + digit, first)
+        started |= s0 & is_digit
+        minus |= (s0 | s1) & (c == ord("-"))
+        second = np.where(s1 & is_digit, second * 10 + digit, second)
         period = np.where((s2 | s3) & is_digit, period * 10 + digit, period)
-        stage[s0 & (c == ord("/"))] = 1
+        is_slash = s0 & (c == ord("/"))
+        slash |= is_slash
+        stage[is_slash] = 1
+        # The first number ends at a space (after its leading spaces), the second at any
+        # non-digit.
+        stage[s0 & (c == ts.SPACE) & started] = 2
         stage[s1 & ~is_digit] = 2
         stage[s2 & is_digit] = 3
         ended = s3 & ~is_digit
         event_at[ended] = col + 1
         stage[ended] = 4
-        if col > 24 and (stage == 4).all():
+        if col > 16 and (stage == 4).all():
             break
+    if not (stage == 4).all() or minus.any():
+        raise ValueError("not the own header layout")
+    out: dict[str, npt.NDArray[Any]] = {
+        "pid": np.where(slash, first, -1), "tid": np.where(slash, second, first),
+        "period": period.astype(np.float64)}
+    if not with_event:
+        return out
     # perf right-aligns event names to a common width: skip that padding too.
     event_start = starts + np.maximum(event_at, 0)
     line = block[np.arange(n), np.clip(event_at, 0, width - 1)]
@@ -484,16 +496,27 @@ def _own_headers(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints) -> pd.DataFrame:
         line = buf[np.minimum(event_start, buf.size - 1)]
     event_end = ends - 2  # lines end with ": "
     tail = buf[np.clip(event_end, 0, buf.size - 1)]
-    if not ((stage == 4).all() and (event_end > event_start).all() and (tail == ord(":")).all()):
+    if not ((event_end > event_start).all() and (tail == ord(":")).all()):
         raise ValueError("not the own header layout")
     key = ts.range_hash(buf, event_start, event_end, 32, 32)
     codes, uniques = pd.factorize(key)
-    first = ts.first_occurrence(np.asarray(codes, np.int64), len(uniques))
+    where = ts.first_occurrence(np.asarray(codes, np.int64), len(uniques))
     raw = buf.data
     names = [bytes(raw[int(event_start[i]):int(event_end[i])]).decode("utf-8", "replace")
-             for i in first.tolist()]
-    return pd.DataFrame({"pid": pid, "tid": tid, "period": period.astype(np.float64),
-                         "event": S.from_codes(np.asarray(codes, np.int64), names)}, copy=False)
+             for i in where.tolist()]
+    out["event_codes"] = np.asarray(codes, np.int64)
+    out["event_names"] = np.array(names, dtype=object)
+    return out
+
+
+@dataclass
+class TaskEvents:
+    """COMM and FORK records in stream (time) order: which command each thread ran,
+    and the process of every thread they name."""
+
+    # ("comm", tid, name) or ("fork", child tid, parent tid as text)
+    records: list[tuple[str, int, str]] = field(default_factory=list)
+    pids: dict[int, int] = field(default_factory=dict)  # tid -> pid
 
 
 @dataclass
@@ -543,8 +566,9 @@ class OwnScriptReader:
     than the size of the text, and parsing overlaps perf's output.
     """
 
-    def __init__(self, source_kind: str = "perf-data") -> None:
+    def __init__(self, source_kind: str = "perf-data", event: str | None = None) -> None:
         self.source_kind = source_kind
+        self.event = event  # headers carry no event name: every sample is this event
         self.table = FrameTable()
         self.tasks = TaskEvents()
         self.result = ParsedScript(S.empty_samples(source_kind))
@@ -683,11 +707,12 @@ class OwnScriptReader:
             return None
         raw = buf.data
         h_start, h_end = starts[header_line], ends[header_line]
+        with_event = self.event is None
         try:
-            hdr = _own_headers(buf, h_start, h_end)
+            hdr = _own_headers(buf, h_start, h_end, with_event)
         except ValueError:
             # Not quite the layout asked for (an odd event name?): one regex per line.
-            hdr, keep = _own_headers_slowly(raw, h_start, h_end, result)
+            hdr, keep = _own_headers_slowly(raw, h_start, h_end, result, with_event)
             if not keep.all():
                 header_line = header_line[keep]
                 n = header_line.size
@@ -708,15 +733,17 @@ class OwnScriptReader:
         codes = _factorize_frames(buf, f_start, f_end, self.table)
         frames = _clean_frames(codes, line_sample[frame_lines], result, buf, f_start, f_end)
         leaf, caller, emulated = _select(n, frames, self.table)
-        ev = pd.Categorical(hdr["event"])
-        ev_map = np.array([self._events.setdefault(str(c), len(self._events))
-                           for c in ev.categories], dtype=np.int16)
+        if with_event:
+            ev_map = np.array([self._events.setdefault(str(e), len(self._events))
+                               for e in hdr["event_names"].tolist()], dtype=np.int16)
+            event = ev_map[hdr["event_codes"]]
+        else:
+            event = np.full(n, self._events.setdefault(str(self.event), 0), np.int16)
         columns = {
             "leaf": leaf.astype(np.int32), "caller": caller.astype(np.int32),
-            "emulated": emulated,
-            "event": ev_map[np.asarray(ev.codes)],
-            "pid": hdr["pid"].to_numpy(np.int32), "tid": hdr["tid"].to_numpy(np.int32),
-            "period": hdr["period"].to_numpy(np.float64),
+            "emulated": emulated, "event": event,
+            "pid": hdr["pid"].astype(np.int32), "tid": hdr["tid"].astype(np.int32),
+            "period": hdr["period"].astype(np.float64),
         }
         return columns, starts[header_line]
 
@@ -769,24 +796,33 @@ def merge_parts(parts: list[ScriptParts], source_kind: str = "perf-data") -> Par
     return result
 
 
-_OWN_HEADER_RE = re.compile(r"^\s*(-?\d+)/(-?\d+)\s+(\d+)\s+(\S.*?):\s*$")
+_OWN_HEADER_RE = re.compile(r"^\s*(-?\d+)(?:/(-?\d+))?\s+(\d+)(?:\s+(\S.*?):)?\s*$")
 
 
-def _own_headers_slowly(raw: memoryview, starts: ts.Ints, ends: ts.Ints, result: ParsedScript
-                        ) -> tuple[pd.DataFrame, npt.NDArray[np.bool_]]:
-    rows: list[tuple[int, int, float, str]] = []
+def _own_headers_slowly(raw: memoryview, starts: ts.Ints, ends: ts.Ints, result: ParsedScript,
+                        with_event: bool = True) -> tuple[dict[str, npt.NDArray[Any]],
+                                                          npt.NDArray[np.bool_]]:
+    pid: list[int] = []
+    tid: list[int] = []
+    period: list[float] = []
+    events: list[str] = []
     keep = np.zeros(starts.size, np.bool_)
     for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
         text = bytes(raw[s:e]).decode("utf-8", "replace")
         match = _OWN_HEADER_RE.match(text)
-        if match is None:
+        if match is None or (match[4] is not None) != with_event:
             _note_unknown(result, text)
             continue
         keep[i] = True
-        rows.append((int(match[1]), int(match[2]), float(match[3]), match[4].strip()))
-    frame = pd.DataFrame(rows, columns=["pid", "tid", "period", "event"])
-    frame["event"] = pd.Categorical(frame["event"].astype(object))
-    return frame, keep
+        pid.append(int(match[1]) if match[2] is not None else -1)
+        tid.append(int(match[2] if match[2] is not None else match[1]))
+        period.append(float(match[3]))
+        events.append((match[4] or "").strip())
+    codes, names = pd.factorize(np.array(events, dtype=object))
+    return {"pid": np.array(pid, np.int64), "tid": np.array(tid, np.int64),
+            "period": np.array(period, np.float64),
+            "event_codes": np.asarray(codes, np.int64),
+            "event_names": np.asarray(names, dtype=object)}, keep
 
 
 def parse_own_script(data: bytes, tasks: TaskEvents, source_kind: str = "perf-data"
@@ -809,8 +845,10 @@ def _task_line(text: str, tasks: TaskEvents, result: ParsedScript) -> None:
         return
     if (m := _COMM_RE.search(text)) is not None:
         tasks.records.append(("comm", int(m["tid"]), m["comm"]))
+        tasks.pids[int(m["tid"])] = int(m["pid"])
     elif (m := _FORK_RE.search(text)) is not None:
         tasks.records.append(("fork", int(m["tid"]), m["ptid"]))
+        tasks.pids[int(m["tid"])] = int(m["pid"])
     elif (m := _LOST_RE.search(text)) is not None:
         result.lost += int(m["n"])
         result.lost_records += 1
@@ -820,7 +858,7 @@ def apply_comms(frame: pd.DataFrame, tasks: TaskEvents) -> None:
     """Fill `comm` from COMM/FORK records: a thread inherits its parent's command at
     fork and exec renames it. Samples carry no timestamp here, so each thread gets
     the last command it had (the one after exec, which is where nearly all samples
-    fall)."""
+    fall). A missing pid (-1) is filled from the same records."""
     current: dict[int, str] = {}
     for kind, tid, value in tasks.records:
         current[tid] = value if kind == "comm" else current.get(int(value), "")
@@ -828,5 +866,10 @@ def apply_comms(frame: pd.DataFrame, tasks: TaskEvents) -> None:
         return
     # Hash-based (a sort of a million tids costs more than all the rest here).
     codes, uniq = pd.factorize(frame["tid"].to_numpy())
-    labels = [current.get(int(t), "") for t in np.asarray(uniq).tolist()]
-    frame["comm"] = S.from_codes(np.asarray(codes), labels)
+    tids = np.asarray(uniq).tolist()
+    frame["comm"] = S.from_codes(np.asarray(codes), [current.get(int(t), "") for t in tids])
+    pid = frame["pid"].to_numpy()
+    if (pid < 0).any():
+        # perf was not asked for the pid (see profiler.perf_data): the records name it.
+        known = np.array([tasks.pids.get(int(t), -1) for t in tids], np.int64)
+        frame["pid"] = np.where(pid < 0, known[np.asarray(codes)], pid)
