@@ -18,6 +18,7 @@ thousand in a million-sample profile) are split into symbol and DSO in Python.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -627,19 +628,19 @@ class OwnScriptReader:
             blocks.pop()
         if not blocks:
             return
-        # dict.fromkeys and map(dict.__getitem__) loop in C; bytes cache their hash.
-        distinct = dict.fromkeys(blocks)
-        if len(distinct) > DEDUP_MAX_SHARE * len(blocks) and len(blocks) > 64:
-            self._direct = DEDUP_RETRY_CHUNKS
-            self._parse_direct(data, end)
-            return
+        # One dict lookup per block, looped in C (map with a default of -1); only the
+        # blocks not seen before go through Python.
         seen = self._seen
-        new = [b for b in distinct if b not in seen]
-        if new and not self._add_blocks(new):
-            self._direct = DEDUP_RETRY_CHUNKS
-            self._parse_direct(data, end)
-            return
-        rows = np.fromiter(map(seen.__getitem__, blocks), np.int64, len(blocks))
+        rows = np.fromiter(map(seen.get, blocks, itertools.repeat(-1)), np.int64, len(blocks))
+        missing = np.flatnonzero(rows < 0)
+        if missing.size:
+            new = list(dict.fromkeys(blocks[i] for i in missing.tolist()))
+            if (len(new) > DEDUP_MAX_SHARE * len(blocks) and len(blocks) > 64) or \
+                    not self._add_blocks(new):
+                self._direct = DEDUP_RETRY_CHUNKS
+                self._parse_direct(data, end)
+                return
+            rows[missing] = [seen[blocks[i]] for i in missing.tolist()]
         table = self._block_table()
         self._parts.append({k: v[rows] for k, v in table.items()})
 
