@@ -31,7 +31,7 @@ from workloads.bpe import EncodeOptions, run_encoder
 from workloads.data import require_data
 from workloads.oracle import hf_gpt2, rust_lines, tiktoken_gpt2
 
-console = Console()
+console = Console(width=200)  # tables are read in logs, not an 80-column terminal
 
 
 def oracle_child(kind: str, corpus: Path, vocab: Path, threads: int) -> None:

@@ -29,7 +29,7 @@ from rich.table import Table
 
 LSEPROF = Path(sys.executable).parent / "lseprof"
 CONTENTION = ("lock", "futex", "spin")
-console = Console()
+console = Console(width=200)  # tables are read in logs, not an 80-column terminal
 
 
 def lseprof_run(store: Path, *args: str) -> list[dict[str, Any]]:
