@@ -118,3 +118,30 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: int) -> None:
     assert len(lines) == 1, (name, proc.stderr)
     assert lines[0].startswith("lseprof: error: "), name
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_lseprof_starts_without_pandas_or_numpy() -> None:
+    # Every command's module is imported at start-up (lseprof --help included): the heavy
+    # libraries load inside the commands that use them. For `report`, that is what lets
+    # perf start before pandas loads (profiler/report.py).
+    code = ("import sys, profiler.cli; print(sorted(m for m in ('pandas', 'numpy', "
+            "'matplotlib', 'elftools', 'capstone', 'scipy') if m in sys.modules))")
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", code], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert proc.stdout.strip() == "[]"
+    code = ("import sys, profiler.report; print(sorted(m for m in ('pandas', 'numpy') "
+            "if m in sys.modules))")
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", code], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_option_defaults_spelled_out_in_the_cli_modules_agree() -> None:
+    # The cli modules repeat a few constants instead of importing pandas-heavy modules.
+    from profiler import cli_diff, cli_inspect, cli_report, diff, report_input
+    from reports import diff_report, inspect_report
+
+    assert cli_report.FORMATS == report_input.FORMATS
+    assert cli_inspect.DEFAULT_TOP == inspect_report.DEFAULT_TOP
+    assert (cli_diff.DEFAULT_ALPHA, cli_diff.DEFAULT_HELPER_THRESHOLD_PP, cli_diff.DEFAULT_TOP) \
+        == (diff.DEFAULT_ALPHA, diff.DEFAULT_HELPER_THRESHOLD_PP, diff_report.DEFAULT_TOP)

@@ -118,3 +118,82 @@ def test_missing_perf_is_a_user_error(tmp_path: Path, monkeypatch: pytest.Monkey
     assert shutil.which("perf") is None
     with pytest.raises(LseprofError, match="perf is not on PATH"):
         read_perf_data(X86 / "perf.data")
+
+
+def _script_text(path: Path, fields: str, *extra: str) -> bytes:
+    return subprocess.run(["perf", "script", "-i", str(path), "-F", fields, "--max-stack", "2",
+                           "--no-inline", "--show-task-events", "--show-lost-events", *extra],
+                          capture_output=True, check=True).stdout
+
+
+def test_pid_comes_from_the_task_records() -> None:
+    # perf is not asked for the pid (less text to format); COMM/FORK records name it.
+    frame = read_perf_data(X86 / "perf.data").samples
+    ours = set(zip(frame["pid"].tolist(), frame["tid"].tolist(), strict=True))
+    theirs = set()
+    for line in _script_text(X86 / "perf.data", "pid,tid").decode().splitlines():
+        if (m := re.match(r"^\s*(\d+)/(\d+)\s*$", line)) is not None:
+            theirs.add((int(m[1]), int(m[2])))
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("fields, event", [("tid,event,period,ip,sym,dso", None),
+                                           ("tid,period,ip,sym,dso", "cpu-clock"),
+                                           ("pid,tid,event,period,ip,sym,dso", None)])
+def test_deduplicated_blocks_give_what_the_bulk_parse_gives(
+        fields: str, event: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import profiler.perf_script_parse as psp
+
+    text = _script_text(X86 / "perf.data", fields)
+
+    def parts(chunk: int) -> psp.ScriptParts:
+        reader = psp.OwnScriptReader("perf-data", event=event)
+        for start in range(0, len(text), chunk):
+            reader.feed(text[start:start + chunk])
+        reader.feed(b"", final=True)
+        return reader.finish_parts()
+
+    deduplicated = parts(4_000)  # many chunks: blocks seen in earlier ones are reused
+    assert deduplicated.unknown_lines == 0
+    monkeypatch.setattr(psp, "DEDUP_MAX_BLOCKS", 0)  # every chunk parsed in bulk
+    bulk = parts(4_000)
+    assert len(deduplicated.columns["leaf"]) == len(bulk.columns["leaf"]) > 400
+
+    def rows(p: psp.ScriptParts) -> list[tuple[object, ...]]:
+        c = p.columns
+        return [(p.frames[leaf] if leaf >= 0 else None, p.frames[caller] if caller >= 0
+                 else None, p.events[ev], pid, tid, period)
+                for leaf, caller, ev, pid, tid, period in zip(
+                    c["leaf"].tolist(), c["caller"].tolist(), c["event"].tolist(),
+                    c["pid"].tolist(), c["tid"].tolist(), c["period"].tolist(), strict=True)]
+
+    assert rows(deduplicated) == rows(bulk)
+
+
+def test_lost_records_in_the_callchain_layout_are_counted() -> None:
+    from profiler.perf_script_parse import OwnScriptReader
+
+    text = (b" 4242 PERF_RECORD_COMM exec: work:4242/4242\n"
+            b" 4242      20000 cpu-clock: \n\t          401136 mix (/tmp/work)\n"
+            b"\t          40121d main (/tmp/work)\n\n"
+            b" 4242 PERF_RECORD_LOST lost 7\n"
+            b" 4242      20000 cpu-clock: \n\t          401136 mix (/tmp/work)\n"
+            b"\t          40121d main (/tmp/work)\n\n")
+    reader = OwnScriptReader("perf-data")
+    reader.feed(text, final=True)
+    parts = reader.finish_parts()
+    assert (parts.lost, parts.lost_records, parts.unknown_lines) == (7, 1, 0)
+    assert parts.columns["leaf"].size == 2
+    assert parts.tasks.pids == {4242: 4242}
+
+
+def test_no_stats_pass_without_lost_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    # perf script is the only full pass over a file that lost nothing.
+    import profiler.perf_data as perf_data
+
+    def no(*_args: object) -> dict[str, int]:
+        raise AssertionError("perf report --stats ran")
+
+    monkeypatch.setattr(perf_data, "read_lost", no)
+    capture = read_perf_data(X86 / "perf.data", jobs=2, split_above_bytes=0)
+    assert capture.lost_samples == {"cpu-clock": 0}
