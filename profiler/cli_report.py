@@ -3,6 +3,7 @@ locks, futexes, spinning and work."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -61,6 +62,9 @@ def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, m
         raise LseprofError(f"--top must be 1 or more, not {top}")
     if max_stack is not None and max_stack < 1:
         raise LseprofError(f"--max-stack must be 1 or more, not {max_stack}")
+    # No linear algebra here: without this numpy's OpenBLAS starts a thread per core at
+    # import, and they spin for CPU time that perf script and the parsers need.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # Not imported at start-up: profiler.report starts perf on a perf.data first, then
     # loads pandas and the readers while perf runs; the renderers load pandas too.
     from profiler.report import build_report
@@ -84,6 +88,11 @@ def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, m
         typer.echo(to_markdown(result.sections, top))
     else:
         render(result.sections, out, top)
+    # All written and perf's processes and files are gone: exit without tearing down
+    # pandas & co. (only when run as `lseprof`, see profiler.cli.main).
+    from profiler.cli import skip_teardown
+
+    skip_teardown()
 
 
 def register(app: typer.Typer) -> None:

@@ -679,6 +679,7 @@ class OwnScriptReader:
         pos = data.find(b"PERF_RECORD_", 0, end)
         if pos < 0:
             return data, end
+        view = memoryview(data)  # pieces without copies; the join copies once
         pieces = []
         last = 0
         while pos >= 0:
@@ -688,10 +689,10 @@ class OwnScriptReader:
             if data[start:start + 1] != b"\t":  # a callchain line is never a record
                 _task_line(data[start:stop].rstrip(b"\n").decode("utf-8", "replace"),
                            self.tasks, self.result)
-                pieces.append(data[last:start])
+                pieces.append(view[last:start])
                 last = stop
             pos = data.find(b"PERF_RECORD_", stop, end)
-        pieces.append(data[last:end])
+        pieces.append(view[last:end])
         text = b"".join(pieces)
         return text, len(text)
 
@@ -865,9 +866,8 @@ def apply_comms(frame: pd.DataFrame, tasks: TaskEvents) -> None:
         current[tid] = value if kind == "comm" else current.get(int(value), "")
     if frame.empty:
         return
-    # Hash-based (a sort of a million tids costs more than all the rest here).
-    codes, uniq = pd.factorize(frame["tid"].to_numpy())
-    tids = np.asarray(uniq).tolist()
+    codes, uniq = S.small_int_codes(frame["tid"].to_numpy())
+    tids = uniq.tolist()
     frame["comm"] = S.from_codes(np.asarray(codes), [current.get(int(t), "") for t in tids])
     pid = frame["pid"].to_numpy()
     if (pid < 0).any():

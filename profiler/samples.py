@@ -119,6 +119,26 @@ def from_codes(codes: npt.NDArray[np.integer[Any]], categories: list[str],
                                      validate=False)
 
 
+def small_int_codes(values: npt.NDArray[np.integer[Any]]) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(codes, uniques) with values == uniques[codes], uniques sorted: for a million
+    values of a few distinct small integers (tids) through a lookup table over their
+    range, several times faster than hashing; pd.factorize where the range is wide."""
+    if values.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    low, high = int(values.min()), int(values.max())
+    if high - low > max(4 * values.size, 1 << 16):
+        codes, uniques = pd.factorize(values, sort=True)
+        return np.asarray(codes, np.int64), np.asarray(uniques, np.int64)
+    offset = np.asarray(values, np.int64) - low
+    present = np.zeros(high - low + 1, np.bool_)
+    present[offset] = True
+    uniques = np.flatnonzero(present)
+    code_of = np.zeros(high - low + 1, np.int64)
+    code_of[uniques] = np.arange(uniques.size)
+    return code_of[offset], uniques + low
+
+
 def empty_samples(source_kind: str) -> pd.DataFrame:
     return make_samples(
         n=0, source_kind=source_kind,
