@@ -376,6 +376,9 @@ class PerfDataReader:
             for time_slice in _slices(jobs):
                 self.scripts.append(_start_script(_script_argv(
                     perf, path, max_stack, time_slice, head.callchain, self.event is not None)))
+            # Two quick perf calls (header only) while perf script runs.
+            self.build_ids = read_build_ids(perf, path)
+            self.perf_version = perf_version(perf)
         except BaseException:
             self.abort()
             raise
@@ -405,7 +408,6 @@ class PerfDataReader:
         from profiler.perf_script_parse import apply_comms, merge_parts
 
         path, perf, head = self.path, self.perf, self.head
-        build_ids = read_build_ids(perf, path)
         calls = [functools.partial(_parse_slice, s, head.callchain, self.event)
                  for s in self.scripts]
         results = calls[0]() if len(calls) == 1 else None
@@ -442,15 +444,15 @@ class PerfDataReader:
                                                             if e not in head.events]
         lost = read_lost(perf, path) if lost_records else {}
         warnings = []
-        if head.perf_version and head.perf_version != perf_version(perf):
+        if head.perf_version and head.perf_version != self.perf_version:
             warnings.append(f"recorded with perf {head.perf_version}, read with perf "
-                            f"{perf_version(perf)}")
+                            f"{self.perf_version}")
         return S.Capture(
             warnings=warnings,
             samples=frame, source_kind="perf-data", path=str(path), events=events,
-            perf_version=perf_version(perf), lost_samples={e: lost.get(e, 0) for e in events},
+            perf_version=self.perf_version, lost_samples={e: lost.get(e, 0) for e in events},
             sample_counts={}, unknown_lines=unknown, unknown_examples=examples,
-            build_ids=build_ids, arch=head.arch)
+            build_ids=self.build_ids, arch=head.arch)
 
 
 def start_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = None,

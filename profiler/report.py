@@ -39,12 +39,16 @@ def build_report(path: Path, *, binaries: Sequence[Path] = (), symfs: Path | Non
     try:
         from profiler.attribution import attribute
         from profiler.classify import classify, load_rules
-        from profiler.report_input import load
-        from profiler.symbolize import symbolize
+        from profiler.symbolize import preload_local_images, symbolize
 
         rules = load_rules(rules_file)  # rules errors surface before any slow work
-        capture = reader.finish() if reader is not None else load(path, fmt,
-                                                                  max_stack=max_stack)
+        if reader is not None:
+            preload_local_images(reader.build_ids)  # while perf script runs
+            capture = reader.finish()
+        else:
+            from profiler.report_input import load
+
+            capture = load(path, fmt, max_stack=max_stack)
     finally:
         if reader is not None:
             reader.abort()  # stops perf if anything above failed; no-op after finish

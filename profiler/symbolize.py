@@ -257,21 +257,44 @@ def _resolve_native(frame: pd.DataFrame, result: Symbolized, images: list[ElfIma
                 result.notes.append(f"named {rows.size} samples from --binary/--symfs symbols")
 
 
+# (path, recorded build-id, size, mtime) -> the image, or None if it is not that build.
+_LOCAL_IMAGES: dict[tuple[str, str, int, int], ElfImage | None] = {}
+
+
+def _local_image(dso: str, recorded: str | None) -> ElfImage | None:
+    if not recorded or not dso.startswith("/"):
+        return None
+    try:
+        stat = Path(dso).stat()
+    except OSError:
+        return None
+    if not Path(dso).is_file():
+        return None
+    key = (dso, recorded, stat.st_size, stat.st_mtime_ns)
+    if key not in _LOCAL_IMAGES:
+        try:
+            image: ElfImage | None = ElfImage(Path(dso))
+        except LseprofError:
+            image = None
+        _LOCAL_IMAGES[key] = image if image is not None and image.build_id == recorded \
+            else None
+    return _LOCAL_IMAGES[key]
+
+
 def load_local_images(dsos: Sequence[str], build_ids: dict[str, str]) -> dict[str, ElfImage]:
     """DSOs of a perf.data that exist on this machine with the recorded build-id."""
     found: dict[str, ElfImage] = {}
     for dso in dsos:
-        recorded = build_ids.get(dso)
-        path = Path(dso)
-        if not recorded or not dso.startswith("/") or not path.is_file():
-            continue
-        try:
-            image = ElfImage(path)
-        except LseprofError:
-            continue
-        if image.build_id == recorded:
+        image = _local_image(dso, build_ids.get(dso))
+        if image is not None:
             found[dso] = image
     return found
+
+
+def preload_local_images(build_ids: dict[str, str]) -> None:
+    """Read the ELF images :func:`load_local_images` will want, ahead of time (lseprof
+    report does it while perf script runs, instead of after)."""
+    load_local_images(list(build_ids), build_ids)
 
 
 def symbolize(capture: S.Capture, binaries: Sequence[Path] = (), symfs: Path | None = None,
