@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, NoReturn, TypeVar
 
 from profiler.errors import LseprofError
-from profiler.perf_env import find_perf, perf_version
+from profiler.perf_env import find_perf
 
 if TYPE_CHECKING:
     from profiler import samples as S
@@ -162,9 +162,13 @@ def read_lost(perf: str, path: Path) -> dict[str, int]:
 
 
 def read_build_ids(perf: str, path: Path) -> dict[str, str]:
-    proc = _run([perf, "buildid-list", "-i", str(path)], "perf buildid-list")
+    return _parse_build_ids(_run([perf, "buildid-list", "-i", str(path)],
+                                 "perf buildid-list").stdout)
+
+
+def _parse_build_ids(text: bytes) -> dict[str, str]:
     ids: dict[str, str] = {}
-    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+    for line in text.decode("utf-8", "replace").splitlines():
         build_id, _, dso = line.strip().partition(" ")
         if build_id and dso and re.fullmatch(r"[0-9a-f]{8,}", build_id):
             ids[dso.strip()] = build_id
@@ -376,17 +380,45 @@ class PerfDataReader:
             for time_slice in _slices(jobs):
                 self.scripts.append(_start_script(_script_argv(
                     perf, path, max_stack, time_slice, head.callchain, self.event is not None)))
-            # Two quick perf calls (header only) while perf script runs.
-            self.build_ids = read_build_ids(perf, path)
-            self.perf_version = perf_version(perf)
+            # Two quick perf calls (they read the header only), collected when needed.
+            self._ids = subprocess.Popen([perf, "buildid-list", "-i", str(path)],
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self._version = subprocess.Popen([perf, "--version"], stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL)
+        except OSError as exc:
+            self.abort()
+            raise LseprofError(f"cannot run {perf} ({exc.strerror}); check the perf install"
+                               ) from None
         except BaseException:
             self.abort()
             raise
+        self._build_ids: dict[str, str] | None = None
+        self._perf_version: str | None = None
+
+    @property
+    def build_ids(self) -> dict[str, str]:
+        """DSO path -> build-id, as recorded (`perf buildid-list`)."""
+        if self._build_ids is None:
+            self._build_ids = _parse_build_ids(self._ids.communicate()[0])
+        return self._build_ids
+
+    @property
+    def perf_version(self) -> str:
+        """The version of the perf that reads the file (as profiler.perf_env.perf_version)."""
+        if self._perf_version is None:
+            text = self._version.communicate()[0].decode("utf-8", "replace")
+            match = re.search(r"(\d+\.\d+(?:\.\d+)?)", text)
+            self._perf_version = match[1] if match else text.strip() or "unknown"
+        return self._perf_version
 
     def abort(self) -> None:
         for script in self.scripts:
             script.close()
         self.scripts = []
+        for proc in (getattr(self, "_ids", None), getattr(self, "_version", None)):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate()
 
     def finish(self) -> S.Capture:
         """Wait for perf, parse its text (slices in parallel) and build the Capture."""
