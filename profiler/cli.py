@@ -12,13 +12,18 @@ import os
 import sys
 from typing import Any
 
-import typer
-from rich.markup import escape
-from typer.core import TyperGroup
-
-from profiler import __version__
-from profiler.console import err
+from profiler import __version__, report_prefetch
 from profiler.errors import LseprofError
+
+# `lseprof report PERF.DATA`: perf starts now, before typer, rich and pydantic load
+# (see profiler/report_prefetch.py); a no-op for anything else.
+report_prefetch.start_for(sys.argv)
+
+import typer  # noqa: E402  (after the prefetch on purpose)
+from rich.markup import escape  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
+
+from profiler.console import err  # noqa: E402
 
 
 class _ErrorMappingGroup(TyperGroup):

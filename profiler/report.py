@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from profiler import report_prefetch
 from profiler.perf_data import PerfDataReader, is_perf_data, start_perf_data
 
 if TYPE_CHECKING:
@@ -34,8 +35,10 @@ def build_report(path: Path, *, binaries: Sequence[Path] = (), symfs: Path | Non
     path = Path(path)
     reader: PerfDataReader | None = None
     if fmt in ("auto", "perf-data") and is_perf_data(path):
-        # perf script takes the longest: start it before anything else loads.
-        reader = start_perf_data(path, max_stack=max_stack)
+        # perf script takes the longest: start it before anything else loads (or take
+        # the one `lseprof report` started before its command line loaded).
+        reader = report_prefetch.take(path, max_stack) or start_perf_data(
+            path, max_stack=max_stack)
     try:
         from profiler.attribution import attribute
         from profiler.classify import classify, load_rules

@@ -145,3 +145,61 @@ def test_option_defaults_spelled_out_in_the_cli_modules_agree() -> None:
     assert cli_inspect.DEFAULT_TOP == inspect_report.DEFAULT_TOP
     assert (cli_diff.DEFAULT_ALPHA, cli_diff.DEFAULT_HELPER_THRESHOLD_PP, cli_diff.DEFAULT_TOP) \
         == (diff.DEFAULT_ALPHA, diff.DEFAULT_HELPER_THRESHOLD_PP, diff_report.DEFAULT_TOP)
+
+
+def test_prefetch_parser_knows_the_report_options() -> None:
+    # profiler/report_prefetch.py starts perf before the CLI loads, from its own small
+    # parser of `lseprof report`'s options: they must be the report command's.
+    import inspect
+
+    from profiler import cli_report, report_prefetch
+
+    flags, values = set(), set()
+    for param in inspect.signature(cli_report.report_cmd).parameters.values():
+        decls = getattr(param.default, "param_decls", None)
+        if not decls or not any(d.startswith("--") for d in decls):
+            continue  # the PATH argument
+        (flags if param.annotation in (bool, "bool") else values).update(
+            d for d in decls if d.startswith("--"))
+    assert flags == set(report_prefetch.FLAG_OPTIONS)
+    assert values == set(report_prefetch.VALUE_OPTIONS)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["report", "p.data"], ("p.data", None)),
+    (["report", "--json", "p.data", "--max-stack", "4"], ("p.data", 4)),
+    (["report", "--binary=b", "--binary", "c", "--max-stack=8", "--", "p.data"], ("p.data", 8)),
+    (["report", "p.data", "--format", "perf-data", "--top", "3", "--markdown"], ("p.data", None)),
+    (["report", "p.data", "--format", "perf-script"], None),
+    (["report", "p.data", "--help"], None),
+    (["report", "p.data", "-x"], None),
+    (["report", "p.data", "q.data"], None),
+    (["report", "p.data", "--max-stack", "0"], None),
+    (["report", "p.data", "--max-stack"], None),
+    (["report"], None),
+    (["diff", "p.data", "q.data"], None),
+    ([], None),
+])
+def test_prefetch_parser(args: list[str], expected: tuple[str, int | None] | None) -> None:
+    from profiler.report_prefetch import parse
+
+    got = parse(args)
+    assert (None if got is None else (str(got[0]), got[1])) == expected
+
+
+@needs_perf
+def test_a_prefetched_reader_is_taken_only_for_what_was_asked() -> None:
+    from profiler import report_prefetch
+
+    path = X86 / "perf.data"
+    report_prefetch.start_for(["/usr/bin/not-lseprof", "report", str(path)])
+    assert report_prefetch.take(path, None) is None  # only the lseprof script prefetches
+    report_prefetch.start_for(["/venv/bin/lseprof", "report", str(path)])
+    reader = report_prefetch.take(path, None)
+    assert reader is not None and report_prefetch.take(path, None) is None  # once
+    assert len(reader.finish().samples) > 400
+    report_prefetch.start_for(["/venv/bin/lseprof", "report", str(path), "--max-stack", "3"])
+    pending = report_prefetch._pending
+    assert pending is not None
+    assert report_prefetch.take(path, None) is None  # another --max-stack: stopped
+    assert pending[2].scripts == []
