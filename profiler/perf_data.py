@@ -32,6 +32,7 @@ after them, are not seen.)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import os
@@ -307,33 +308,43 @@ def _parse_slice(script: _ScriptProc, callchain: bool, event: str | None) -> _Sl
     return _Slice(text=parse_script_text(os.pread(fd, os.fstat(fd).st_size, 0), "perf-data"))
 
 
-def _in_processes(calls: Sequence[Callable[[], _T]], here: Callable[[], _T]) -> list[_T]:
+def _in_processes(calls: Sequence[Callable[[], _T]], here: Callable[[], _T],
+                  children: list[int]) -> list[_T]:
     """`here()` in this process and each of `calls` in a forked child, all at once;
-    the results, here's first.
+    the results, here's first. The children's pids are added to `children`: they
+    are reaped later (:func:`_reap`), so that the parent need not wait while the
+    kernel takes a child's memory apart.
 
     Fork, not a fresh interpreter: the children start with numpy and the parsers
     already imported. Results (or exceptions) come back pickled in an unnamed
     temporary file (one write, one read: a pipe would take a few hundred wake-ups
-    for the ~15 MB of codes of half a million samples).
+    for the ~15 MB of codes of half a million samples); a one-byte pipe says when
+    it is complete.
     """
-    children: list[tuple[int, IO[bytes]]] = []
+    started: list[tuple[IO[bytes], int]] = []
     outcomes: list[tuple[bool, object]] = []
     try:
         for call in calls:
             box = tempfile.TemporaryFile(prefix="lseprof-slice-")  # noqa: SIM115
+            ready, ready_w = os.pipe()
             pid = os.fork()
             if pid == 0:  # pragma: no cover  (the child; coverage does not follow it)
-                _child(call, box)
-            children.append((pid, box))
+                os.close(ready)
+                _child(call, box, ready_w)
+            os.close(ready_w)
+            children.append(pid)
+            started.append((box, ready))
         outcomes.append((True, here()))
     finally:
-        for pid, result in children:
-            os.waitpid(pid, 0)
+        for result, ready in started:
             with result:
+                done = os.read(ready, 1)  # b"" if the child died before writing
+                os.close(ready)
                 result.seek(0)
                 try:
-                    outcomes.append(pickle.load(result))
-                except Exception:  # a child that died without a word
+                    outcomes.append(pickle.load(result) if done else (False, RuntimeError(
+                        "a perf script worker died")))
+                except Exception:
                     outcomes.append((False, RuntimeError("a perf script worker died")))
     for ok, value in outcomes:
         if not ok:
@@ -341,7 +352,14 @@ def _in_processes(calls: Sequence[Callable[[], _T]], here: Callable[[], _T]) -> 
     return [value for _, value in outcomes]  # type: ignore[misc]
 
 
-def _child(call: Callable[[], object], box: IO[bytes]) -> NoReturn:  # pragma: no cover
+def _reap(children: list[int]) -> None:
+    for pid in children:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    children.clear()
+
+
+def _child(call: Callable[[], object], box: IO[bytes], ready: int) -> NoReturn:  # pragma: no cover
     status = 0
     try:
         try:
@@ -353,6 +371,7 @@ def _child(call: Callable[[], object], box: IO[bytes]) -> NoReturn:  # pragma: n
                 payload = pickle.dumps((False, RuntimeError(repr(exc))))
         box.write(payload)
         box.flush()
+        os.write(ready, b"1")
     except BaseException:
         status = 1
     finally:
@@ -374,6 +393,7 @@ class PerfDataReader:
         self.perf = perf
         self.head = head
         self.scripts: list[_ScriptProc] = []
+        self._children: list[int] = []  # forked parsers, reaped in abort()
         # One event in the file: perf need not print its name on every sample.
         self.event = head.events[0] if len(head.events) == 1 else None
         try:
@@ -412,6 +432,7 @@ class PerfDataReader:
         return self._perf_version
 
     def abort(self) -> None:
+        _reap(self._children)
         for script in self.scripts:
             script.close()
         self.scripts = []
@@ -443,7 +464,8 @@ class PerfDataReader:
         calls = [functools.partial(_parse_slice, s, head.callchain, self.event)
                  for s in self.scripts]
         results = calls[0]() if len(calls) == 1 else None
-        slices = [results] if results is not None else _in_processes(calls[1:], calls[0])
+        slices = [results] if results is not None else _in_processes(calls[1:], calls[0],
+                                                                     self._children)
         for script in self.scripts:
             script.proc.wait()
             if script.proc.returncode != 0:
