@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -130,6 +131,13 @@ def _by_rules(frame: pd.DataFrame, rules: list[Rule]) -> npt.NDArray[np.int8]:
         if rule is not None:
             out[i] = S.CATEGORIES.index(rule.category)
     return out[np.asarray(codes)]
+
+
+def warm_up(images: Sequence[ElfImage]) -> None:
+    """Load the instruction decoder these images will need (capstone, for x86) now
+    rather than in the middle of :func:`classify` (lseprof report: while perf runs)."""
+    for arch in sorted({image.arch for image in images} & {"x86_64", "i386"}):
+        classify_instruction(arch, b"\x90", 0)
 
 
 def _code_addresses(frame: pd.DataFrame, rows: npt.NDArray[np.int64], image: ElfImage

@@ -41,6 +41,7 @@ import re
 import select
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -353,9 +354,16 @@ def _in_processes(calls: Sequence[Callable[[], _T]], here: Callable[[], _T],
 
 
 def _reap(children: list[int]) -> None:
-    for pid in children:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+    """Wait for the forked parsers in a thread: a child that has sent its result may
+    still be exiting (the kernel freeing its memory), and nothing needs to wait."""
+
+    def wait(pids: list[int]) -> None:
+        for pid in pids:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+    if children:
+        threading.Thread(target=wait, args=(list(children),), daemon=True).start()
     children.clear()
 
 

@@ -41,12 +41,13 @@ def build_report(path: Path, *, binaries: Sequence[Path] = (), symfs: Path | Non
             path, max_stack=max_stack)
     try:
         from profiler.attribution import attribute
-        from profiler.classify import classify, load_rules
+        from profiler.classify import classify, load_rules, warm_up
         from profiler.symbolize import preload_local_images, symbolize
 
         rules = load_rules(rules_file)  # rules errors surface before any slow work
         if reader is not None:
-            preload_local_images(reader.build_ids)  # while perf script runs
+            # While perf script runs: the ELF images and decoders classification needs.
+            warm_up(preload_local_images(reader.build_ids))
             capture = reader.finish()
         else:
             from profiler.report_input import load

@@ -291,10 +291,10 @@ def load_local_images(dsos: Sequence[str], build_ids: dict[str, str]) -> dict[st
     return found
 
 
-def preload_local_images(build_ids: dict[str, str]) -> None:
+def preload_local_images(build_ids: dict[str, str]) -> list[ElfImage]:
     """Read the ELF images :func:`load_local_images` will want, ahead of time (lseprof
     report does it while perf script runs, instead of after)."""
-    load_local_images(list(build_ids), build_ids)
+    return list(load_local_images(list(build_ids), build_ids).values())
 
 
 def symbolize(capture: S.Capture, binaries: Sequence[Path] = (), symfs: Path | None = None,
