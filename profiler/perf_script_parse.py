@@ -7,9 +7,11 @@ Two header readers share one frame reader:
   [cpu] time: [period event:] [ip sym+off (dso)]``), then callchain frames, one
   per line, each ``\\t<16-column hex ip> <sym>[+0xoff] (<dso>)``. Headers go
   through one regex each.
-* :func:`parse_own_script` reads the exact layout lseprof asks perf for when it
-  runs ``perf script`` on a perf.data (see :mod:`profiler.perf_data`); its
-  headers are purely numeric and are decoded for all lines at once.
+* :class:`OwnScriptReader` (and :func:`parse_own_script`) reads the exact layout
+  lseprof asks perf for when it runs ``perf script`` on a perf.data (see
+  :mod:`profiler.perf_data`); its headers are purely numeric and are decoded for
+  all lines at once. Whole sample blocks (header and callchain) repeat: only the
+  distinct ones are parsed, and each sample takes its block's codes.
 
 Frames are never parsed one by one: their addresses are decoded in bulk, the
 lines are factorized by a fingerprint, and only the distinct lines (a few
