@@ -66,15 +66,11 @@ def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, m
     # import, and they spin for CPU time that perf script and the parsers need.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # Not imported at start-up: profiler.report starts perf on a perf.data first, then
-    # loads pandas and the readers while perf runs; the renderers load pandas too.
+    # loads pandas and the readers while perf runs. Only the renderer asked for loads.
     from profiler.report import build_report
 
     result = build_report(path, binaries=binary, symfs=symfs, fmt=fmt, rules_file=rules,
                           top=top, perf_maps=perf_map, max_stack=max_stack)
-    from reports.json_report import to_json
-    from reports.markdown import to_markdown
-    from reports.terminal import render
-
     capture = result.capture
     if capture.unknown_lines:
         example = f" (first: {capture.unknown_examples[0]!r})" if capture.unknown_examples else ""
@@ -82,11 +78,17 @@ def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, m
                   f"{escape(str(path))} were not understood and were skipped"
                   f"{escape(example)}", soft_wrap=True)
     if as_json:
+        from reports.json_report import to_json
+
         # typer.echo, not rich: JSON must come out byte-exact, never wrapped or styled.
         typer.echo(to_json(result.sections))
     elif markdown:
+        from reports.markdown import to_markdown
+
         typer.echo(to_markdown(result.sections, top))
     else:
+        from reports.terminal import render
+
         render(result.sections, out, top)
     # All written and perf's processes and files are gone: exit without tearing down
     # pandas & co. (only when run as `lseprof`, see profiler.cli.main).
