@@ -347,8 +347,71 @@ def _sparse_from_codes(n: int, rows: npt.NDArray[np.int64], row_codes: npt.NDArr
     return S.from_codes(out, categories)
 
 
+_INPUTS = ("symbol", "dso", "caller", "ip", "symoff", "precise")
+DISTINCT_ABOVE_ROWS = 10_000  # smaller tables are classified row by row
+_OUTPUTS = ("category", "helper_op", "helper_size", "helper_order", "insn", "helper_path")
+
+
+def _distinct_inputs(frame: pd.DataFrame) -> tuple[npt.NDArray[np.int64],
+                                                   npt.NDArray[np.int64]] | None:
+    """Rows of `frame` that differ in what classification reads (_INPUTS): the first
+    row of each distinct combination, in order, and each row's combination; None
+    where that would not save much."""
+    n = len(frame)
+    parts: list[tuple[npt.NDArray[np.int64], int]] = []
+    for column in _INPUTS:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            codes = values.cat.codes.to_numpy().astype(np.int64) + 1
+            parts.append((codes, len(values.cat.categories) + 1))
+        else:
+            codes, uniques = pd.factorize(values.to_numpy())
+            parts.append((np.asarray(codes, np.int64), len(uniques)))
+    key = np.zeros(n, np.int64)
+    span = 1
+    for codes, size in parts:
+        if span * size >= 1 << 62:  # renumber what is packed so far
+            packed, uniques = pd.factorize(key)
+            key, span = np.asarray(packed, np.int64), len(uniques)
+            if span * size >= 1 << 62:
+                return None
+        key = key * size + codes
+        span *= size
+    combo, uniques = pd.factorize(key)  # in order of first appearance
+    if len(uniques) > n // 4:
+        return None
+    combo = np.asarray(combo, np.int64)
+    first = np.empty(len(uniques), np.int64)
+    first[combo[::-1]] = np.arange(n - 1, -1, -1)
+    return first, combo
+
+
 def classify(frame: pd.DataFrame, rules: list[Rule], images: dict[str, ElfImage]) -> None:
-    """Add category, helper_op/size/order, insn and helper_path columns in place."""
+    """Add category, helper_op/size/order, insn and helper_path columns in place.
+
+    Every output depends only on a row's symbol, DSO, caller, address, offset and
+    precision: a big table is classified through its distinct combinations of those
+    (a few thousand in a million samples), and each row gets its combination's
+    answers.
+    """
+    rows = _distinct_inputs(frame) if len(frame) > DISTINCT_ABOVE_ROWS else None
+    if rows is None:
+        _classify_rows(frame, rules, images)
+        return
+    first, combo = rows
+    distinct = frame[list(_INPUTS)].take(first).reset_index(drop=True)
+    _classify_rows(distinct, rules, images)
+    for column in _OUTPUTS:
+        values = distinct[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            frame[column] = pd.Categorical.from_codes(values.cat.codes.to_numpy()[combo],
+                                                      dtype=values.dtype, validate=False)
+        else:
+            frame[column] = values.to_numpy()[combo]
+
+
+def _classify_rows(frame: pd.DataFrame, rules: list[Rule], images: dict[str, ElfImage]
+                   ) -> None:
     n = len(frame)
     # Work on category codes: string arrays of a million rows are slow to build.
     names = list(S.CATEGORIES)

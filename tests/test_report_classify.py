@@ -128,3 +128,32 @@ def test_caller_rules_use_the_call_graph() -> None:
     kernel = frame[(frame["dso"] == "[kernel.kallsyms]") & frame["caller"].astype(str).str.match(
         r"^(futex_|__futex_|do_futex)")]
     assert (kernel["category"] == "futex").all()
+
+
+@pytest.mark.parametrize("path", [SCRIPT_TEXTS[0], RAYON / "script.txt.gz",
+                                  *[p for p in SCRIPT_TEXTS if "aarch64" in str(p)]],
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_classifying_distinct_rows_gives_what_row_by_row_gives(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Big tables are classified through their distinct (symbol, dso, caller, ip, ...)
+    # combinations; the answers, and the order of every category list, must not change.
+    import profiler.classify as classify_module
+    from profiler.report_input import load
+    from profiler.symbolize import symbolize
+
+    def classified(threshold: int) -> object:
+        capture = load(path)
+        images = symbolize(capture, binaries_for(path), input_dir=path.parent).images
+        monkeypatch.setattr(classify_module, "DISTINCT_ABOVE_ROWS", threshold)
+        classify_module.classify(capture.samples, classify_module.load_rules(), images)
+        return capture.samples[["category", "helper_op", "helper_size", "helper_order", "insn",
+                                "helper_path"]]
+
+    by_row, by_combination = classified(1 << 40), classified(0)
+    assert len(by_row) > 100
+    for column in by_row.columns:
+        left, right = by_row[column], by_combination[column]
+        assert left.dtype == right.dtype, column
+        if hasattr(left, "cat"):  # unordered categorical dtypes compare equal in any order
+            assert list(left.cat.categories) == list(right.cat.categories), column
+        assert left.tolist() == right.tolist(), column
