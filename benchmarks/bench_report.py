@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "tests" / "fixtures" / "src" / "contend.c"
 LSEPROF = REPO / ".venv" / "bin" / "lseprof"
 MIN_SAMPLES = 1_000_000
-console = Console()
+console = Console(width=200)  # tables are read in logs, not an 80-column terminal
 
 
 @dataclass
