@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from profiler import aarch64_decode as a64
@@ -92,16 +93,18 @@ def _items(series: pd.Series[Any]) -> list[tuple[tuple[Any, ...], float]]:
             for k, v in series.items()]
 
 
-def _sum_by(frame: pd.DataFrame, columns: list[str]) -> pd.Series[float]:
-    """``frame.groupby(columns, observed=True)["weight"].sum()`` for categorical columns,
-    in the same order (by category codes), as a Series keyed by the values (a tuple of
-    them for several columns): one bincount over the codes instead of pandas' general
-    grouping, which costs several passes over a million rows."""
+def _sum_by(frame: pd.DataFrame, columns: list[str],
+            where: npt.NDArray[np.bool_] | None = None) -> pd.Series[float]:
+    """``frame[where].groupby(columns, observed=True)["weight"].sum()`` for categorical
+    columns, in the same order (by category codes), as a Series keyed by the values (a
+    tuple of them for several columns): one bincount over the codes instead of pandas'
+    general grouping (and no copy of the selected rows), which costs several passes
+    over a million rows."""
     weight = frame["weight"].to_numpy(dtype=np.float64)
     cats = [frame[c].cat.categories for c in columns]
     sizes = [len(c) for c in cats]
     key = np.zeros(len(frame), np.int64)
-    valid = np.ones(len(frame), np.bool_)
+    valid = np.ones(len(frame), np.bool_) if where is None else where.copy()
     for column, size in zip(columns, sizes, strict=True):
         codes = frame[column].cat.codes.to_numpy()
         valid &= codes >= 0  # groupby drops missing keys
@@ -185,7 +188,14 @@ def _one(capture: S.Capture, part: pd.DataFrame, event: str, images: dict[str, E
         samples = float(len(part))
         exact = True
 
-    helper_rows = part[part["category"] == "atomic_helper"]
+    category = part["category"].cat.codes.to_numpy()
+    names = list(part["category"].cat.categories)
+    is_helper = category == names.index("atomic_helper") if "atomic_helper" in names else \
+        np.zeros(len(part), np.bool_)
+    # Only the columns read below: a copy of every column of a big share of a million
+    # rows costs more than the sums.
+    helper_rows = part.loc[is_helper, ["symbol", "dso", "caller", "weight", "helper_path",
+                                       "helper_op", "helper_size", "helper_order"]]
     helpers: list[HelperShare] = []
     for symbol, rows in helper_rows.groupby("symbol", observed=True):
         w = rows["weight"].to_numpy(dtype=np.float64)
@@ -217,10 +227,11 @@ def _one(capture: S.Capture, part: pd.DataFrame, event: str, images: dict[str, E
     top_symbols = [SymbolShare(str(k[0]), str(k[1]), str(k[2]), _pct(float(w), total))
                    for k, w in _items(sym)]
 
-    inline = part[part["category"] == "inline_atomic"]
+    is_inline = category == names.index("inline_atomic") if "inline_atomic" in names else \
+        np.zeros(len(part), np.bool_)
     inline_list = []
-    if len(inline):
-        by_insn = _sum_by(inline, ["symbol", "insn"])
+    if is_inline.any():
+        by_insn = _sum_by(part, ["symbol", "insn"], is_inline)
         by_insn = by_insn.sort_values(ascending=False).head(top)
         inline_list = [{"symbol": str(k[0]), "insn": str(k[1]), "share": _pct(float(w), total)}
                        for k, w in _items(by_insn)]
