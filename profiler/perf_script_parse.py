@@ -787,8 +787,12 @@ def merge_parts(parts: list[ScriptParts], source_kind: str = "perf-data") -> Par
         result.lost += part.lost
         result.lost_records += part.lost_records
     del result.unknown_examples[MAX_EXAMPLES:]
-    cat = {k: np.concatenate(v) if len(v) > 1 else v[0] if v else np.zeros(0, _PART_COLUMNS[k])
-           for k, v in columns.items()}
+    # pid and tid straight into the table's int64 (one pass, not a concatenation and a cast).
+    cat: dict[str, npt.NDArray[Any]] = {}
+    for k, v in columns.items():
+        dtype = np.int64 if k in ("pid", "tid") else _PART_COLUMNS[k]
+        cat[k] = v[0] if len(v) == 1 and v[0].dtype == dtype else np.concatenate(
+            v, dtype=dtype) if v else np.zeros(0, dtype)
     n = int(cat["leaf"].size)
     result.header_lines = n
     if n == 0:
