@@ -44,11 +44,8 @@ def lseprof_run(store: Path, *args: str) -> list[dict[str, Any]]:
 
 def bare_throughput(run: dict[str, Any]) -> float | None:
     """Throughput of the --overhead run made without perf just before this one."""
-    stdout = Path(run["perf_data"]).parent / "no-perf" / "workload.stdout"
-    try:
-        return float(json.loads(stdout.read_text().strip().splitlines()[-1])["mib_per_s"])
-    except (OSError, ValueError, KeyError, IndexError):
-        return None
+    value: float | None = ((run.get("extra") or {}).get("no_perf") or {}).get("throughput_mib_s")
+    return value
 
 
 def summarize(runs: list[dict[str, Any]], title: str, overhead: bool) -> Table:
@@ -70,9 +67,10 @@ def summarize(runs: list[dict[str, Any]], title: str, overhead: bool) -> Table:
                 "cont": statistics.mean(sum(r["categories"].get(c, 0) for c in CONTENTION)
                                         for r in rows),
                 "helper": statistics.mean(r["atomic_helper_share"] or 0 for r in rows),
-                "over": statistics.median(
-                    r["throughput_mib_s"] / b for r in rows
-                    if (b := bare_throughput(r))) if overhead else None,
+                # As `lseprof run --overhead` prints it: median with / median without.
+                "over": statistics.median(r["throughput_mib_s"] for r in rows)
+                / statistics.median(b for r in rows if (b := bare_throughput(r)))
+                if overhead else None,
             }
         r, w = cells["rayon"], cells["window"]
         row = [str(threads), f"{r['tp']:.2f}", f"{w['tp']:.2f}", f"{w['tp'] / r['tp']:.3f}",

@@ -93,7 +93,7 @@ def run_cmd(
     if json_:
         out.print_json(json.dumps([r.to_dict() for r in session.records], default=str))
     else:
-        render_run(session.records, session.event, out, session.overhead)
+        render_run(session.records, session.event, out)
         if plot is not None:
             err.print(f"scaling plot (throughput and helper share against threads): {plot}")
         where = display_location(store or default_store_location())

@@ -94,7 +94,6 @@ class RunSession:
     session_id: str
     event: str | None
     records: list[RunRecord] = field(default_factory=list)
-    overhead: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     interrupted: bool = False
 
 
@@ -187,13 +186,13 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
         else:
             argv = list(plan.command)
         on_progress(f"[{index}/{len(order)}] {variant} threads={threads} rep={rep + 1}")
+        no_perf = None
         if plan.overhead and perf:
             # The same run without perf, right before the profiled one: perf's cost.
             bare = run_recorded(argv, run_dir / "no-perf", None, None, plan.timeout)
-            if bare.status == OK:
-                value = _workload_throughput(is_bpe, plan, bare.stdout)
-                if value is not None:
-                    session.overhead.setdefault((variant, threads), []).append(value)
+            no_perf = {"status": bare.status, "run_dir": str(run_dir / "no-perf"),
+                       "throughput_mib_s": _workload_throughput(is_bpe, plan, bare.stdout)
+                       if bare.status == OK else None}
         outcome = run_recorded(argv, run_dir, perf, spec, plan.timeout)
         throughput, workload_report = None, None
         if outcome.status == OK:
@@ -223,7 +222,8 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
             extra={"argv": argv, "workload_report": workload_report,
                    "record_seconds": outcome.seconds, "perf_map": str(outcome.perf_map)
                    if outcome.perf_map else None, "top_symbols": analysis.top_symbols,
-                   "freq": plan.freq, "call_graph": plan.call_graph},
+                   "freq": plan.freq, "call_graph": plan.call_graph,
+                   **({"no_perf": no_perf} if no_perf else {})},
         )
         problem = write_artifact(run_dir / "run.json",
                                  json.dumps(record.to_dict(), indent=2, default=str))

@@ -163,8 +163,30 @@ def comparison_lines(groups: Sequence[GroupSummary]) -> list[str]:
     return lines
 
 
-def render_run(records: Sequence[Any], event: str | None, console: Console,
-               overhead: dict[tuple[str, int], list[float]] | None = None) -> None:
+def overhead_lines(records: Sequence[Any]) -> list[str]:
+    """perf's cost per run group, from runs made with `--overhead` (each profiled run
+    has a run without perf just before it, in ``extra["no_perf"]``)."""
+    pairs: dict[str, list[tuple[float, float]]] = {}
+    names: dict[str, str] = {}
+    for r in records:
+        bare = (r.extra or {}).get("no_perf") or {}
+        if r.status == "ok" and r.throughput_mib_s and bare.get("throughput_mib_s"):
+            pairs.setdefault(r.group_id, []).append((r.throughput_mib_s,
+                                                     bare["throughput_mib_s"]))
+            names[r.group_id] = f"{r.variant} t={r.threads}" + (
+                f" {r.target}" if r.target and r.target != "host" else "")
+    lines = []
+    for group_id, got in pairs.items():
+        with_perf, without = [p for p, _ in got], [b for _, b in got]
+        low, high = bootstrap_median_ci([p / b for p, b in got])
+        lines.append(f"perf overhead {names[group_id]}: throughput with perf / without = "
+                     f"{median(with_perf) / median(without):.3f} over {len(got)} pair"
+                     f"{'s' if len(got) > 1 else ''} (paired ratios, 95% interval "
+                     f"{low:.3f}-{high:.3f})")
+    return lines
+
+
+def render_run(records: Sequence[Any], event: str | None, console: Console) -> None:
     groups = summarize_groups(records)
     console.print(group_table(groups, event))
     helpers = helper_table(groups)
@@ -172,12 +194,8 @@ def render_run(records: Sequence[Any], event: str | None, console: Console,
         console.print(helpers)
     for line in comparison_lines(groups):
         console.print(line)
-    if overhead:
-        for g in groups:
-            bare = overhead.get((g.variant, g.threads))
-            if bare and g.median_mib_s:
-                console.print(f"perf overhead {g.variant} t={g.threads}: throughput with perf / "
-                              f"without = {g.median_mib_s / median(bare):.3f}")
+    for line in overhead_lines(records):
+        console.print(line)
     for record in records:
         if record.status != "ok":
             console.print(f"[red]{record.run_id}: {record.status}[/] {record.message or ''}")

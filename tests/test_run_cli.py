@@ -81,6 +81,39 @@ def test_table_output_names_the_event_and_ratio(tmp_path: Path, small_corpus: Pa
     assert "window/rayon throughput" in proc.stdout
 
 
+def test_overhead_pairs_each_run_with_one_without_perf(tmp_path: Path,
+                                                      small_corpus: Path) -> None:
+    common = ("--variant", "window", "--threads", "2", "--repeat", "2", "--duration", "0.3",
+              "--corpus", str(small_corpus), "--overhead")
+    proc = lseprof_run(tmp_path, *common, "--json")
+    assert proc.returncode == 0, proc.stderr
+    runs = runs_json(proc)
+    assert len(runs) == 2
+    for entry in runs:
+        bare = entry["extra"]["no_perf"]
+        assert bare["status"] == "ok" and bare["throughput_mib_s"] > 0
+        # The bare run has its own directory and no perf.data.
+        assert (Path(bare["run_dir"]) / "workload.stdout").is_file()
+        assert not (Path(bare["run_dir"]) / "perf.data").exists()
+        assert Path(bare["run_dir"]).is_relative_to(tmp_path / "store")
+    # The table reports the ratio of the medians, over both pairs.
+    proc = lseprof_run(tmp_path, *common)
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("perf overhead"))
+    assert "window t=2" in line and "over 2 pairs" in line, line
+    ratio = float(line.split("without = ")[1].split()[0])
+    assert 0.2 < ratio < 5, line
+
+
+def test_no_overhead_line_without_the_option(tmp_path: Path, small_corpus: Path) -> None:
+    proc = lseprof_run(tmp_path, "--variant", "window", "--threads", "2", "--repeat", "1",
+                       "--duration", "0.3", "--corpus", str(small_corpus))
+    assert proc.returncode == 0, proc.stderr
+    assert "perf overhead" not in proc.stdout
+    assert list((tmp_path / "store").rglob("perf.data"))
+    assert not list((tmp_path / "store").rglob("no-perf"))
+
+
 @pytest.mark.qemu
 @pytest.mark.parametrize(("cpu", "path_key"), [("cortex-a53", "llsc_path_share"),
                                                ("neoverse-n1", "lse_path_share")])
