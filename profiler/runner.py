@@ -33,7 +33,10 @@ from workloads import bpe
 from workloads.data import require_data
 from workloads.emulation import needs_emulation
 
-DEFAULT_FREQ = 999  # Hz: enough samples in a few seconds, perf overhead within ~1-2%
+# Hz: enough samples in a few seconds. A PMU or a bare-metal timer sample costs a few µs
+# (well under 1% at this rate); a cpu-clock sample in a nested VM costs 30-40 µs, ~3-4%
+# (measure yours with benchmarks/bench_overhead.py or `lseprof run --overhead`).
+DEFAULT_FREQ = 999
 DEFAULT_DURATION = 5.0
 
 
