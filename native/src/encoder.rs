@@ -127,6 +127,29 @@ pub mod tests {
         Encoder::new(v, PreTokenizer::new().unwrap(), slots)
     }
 
+    /// 300 short lines of varied length with repeated words (cache hits and misses).
+    pub fn sample_lines() -> Vec<Vec<u8>> {
+        (0..300).map(|i| format!("the {i} cat's\tin  the hat {}", "x".repeat(i % 7)).into_bytes()).collect()
+    }
+
+    /// 200 lines; line 121 has a UTF-8 sequence cut short at byte 3.
+    pub fn lines_with_bad_utf8() -> Vec<Vec<u8>> {
+        let mut lines: Vec<Vec<u8>> = (0..200).map(|i| format!("line {i}").into_bytes()).collect();
+        lines[120] = b"ok \xe2\x82 broken".to_vec();
+        lines
+    }
+
+    /// One item per line, numbered from 1.
+    pub fn items_of(lines: &[Vec<u8>]) -> Vec<Item<'_>> {
+        lines.iter().enumerate().map(|(i, l)| Item { line: i + 1, bytes: l }).collect()
+    }
+
+    /// What an uncached encoder makes of `items`, one at a time: the reference.
+    pub fn sequential(items: &[Item<'_>]) -> Vec<Encoding> {
+        let seq = tiny_encoder(1);
+        items.iter().map(|it| seq.encode(None, it).unwrap()).collect()
+    }
+
     #[test]
     fn offsets_cover_the_line() {
         let e = tiny_encoder(1);

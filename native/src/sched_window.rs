@@ -464,7 +464,7 @@ pub fn encode_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoder::tests::tiny_encoder;
+    use crate::encoder::tests::{items_of, lines_with_bad_utf8, sample_lines, sequential, tiny_encoder};
     use std::time::{Duration, Instant};
 
     #[test]
@@ -603,12 +603,9 @@ mod tests {
 
     #[test]
     fn encode_batch_matches_sequential() {
-        let lines: Vec<String> =
-            (0..300).map(|i| format!("the {i} cat's\tin  the hat {}", "x".repeat(i % 7))).collect();
-        let items: Vec<Item> =
-            lines.iter().enumerate().map(|(i, l)| Item { line: i + 1, bytes: l.as_bytes() }).collect();
-        let seq = tiny_encoder(1);
-        let want: Vec<Encoding> = items.iter().map(|it| seq.encode(None, it).unwrap()).collect();
+        let lines = sample_lines();
+        let items = items_of(&lines);
+        let want = sequential(&items);
         for threads in 1..=16 {
             let mut enc = tiny_encoder(threads);
             Pool::scope(threads, |pool| {
@@ -625,9 +622,8 @@ mod tests {
 
     #[test]
     fn encode_batch_reports_invalid_utf8() {
-        let mut lines: Vec<Vec<u8>> = (0..200).map(|i| format!("line {i}").into_bytes()).collect();
-        lines[120] = b"ok \xe2\x82 broken".to_vec();
-        let items: Vec<Item> = lines.iter().enumerate().map(|(i, l)| Item { line: i + 1, bytes: l }).collect();
+        let lines = lines_with_bad_utf8();
+        let items = items_of(&lines);
         for threads in [1, 2, 5] {
             let mut enc = tiny_encoder(threads);
             let err = Pool::scope(threads, |pool| encode_batch(pool, &mut enc, &items, Some(4))).unwrap_err();
