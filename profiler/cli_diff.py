@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from profiler.console import err, out, warn
-from profiler.errors import EXIT_FAILED, LseprofError
+from profiler.errors import EXIT_FAILED, LseprofError, require_at_least, require_one_format
 
 if TYPE_CHECKING:
     from profiler.diff import Diff
@@ -51,14 +51,10 @@ def diff_cmd(
     """Compare B with A: throughput (median, bootstrap interval, Mann-Whitney U), sample
     shares in percentage points, outline-atomic helpers and their callers; or, for two
     binaries, their atomics."""
-    if as_json and markdown:
-        raise LseprofError("--json and --markdown exclude each other; pick one")
-    if top < 1:
-        raise LseprofError(f"--top must be 1 or more, not {top}")
-    if fail_on_regression is not None and fail_on_regression < 0:
-        raise LseprofError(f"--fail-on-regression must be 0 or more, not {fail_on_regression}")
-    if helper_threshold < 0:
-        raise LseprofError(f"--helper-threshold must be 0 or more, not {helper_threshold}")
+    require_one_format(as_json, markdown)
+    require_at_least("--top", top, 1)
+    require_at_least("--fail-on-regression", fail_on_regression, 0)
+    require_at_least("--helper-threshold", helper_threshold, 0)
     for path in (folded, flamegraph):
         if path is not None and not path.resolve().parent.is_dir():
             raise LseprofError(f"cannot write {path}: {path.resolve().parent} is not a directory")

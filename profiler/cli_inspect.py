@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from profiler.console import out
-from profiler.errors import LseprofError
+from profiler.errors import require_at_least
 
 DEFAULT_TOP = 10  # reports.inspect_report.DEFAULT_TOP (that module loads numpy)
 
@@ -21,8 +21,7 @@ def inspect_cmd(
 ) -> None:
     """List a binary's atomics: outline-atomic helpers and their call sites, inline LSE,
     LL/SC exclusives (aarch64) or lock-prefixed instructions (x86_64), with a verdict."""
-    if top < 0:
-        raise LseprofError(f"--top must be 0 or more, not {top}")
+    require_at_least("--top", top, 0)
     # numpy and the ELF readers load here, not at lseprof's start-up.
     from profiler.inspect_elf import inspect
     from reports.inspect_report import print_tables, to_json

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from profiler.console import err, out
-from profiler.errors import LseprofError
+from profiler.errors import LseprofError, require_at_least, require_one_format
 
 # profiler.report_input.FORMATS, spelled out here: that module loads pandas, and every
 # lseprof command (--help included) imports this one (tests/test_report_cli.py checks).
@@ -56,12 +56,9 @@ def report_cmd(
 def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, markdown: bool,
             top: int, fmt: str, rules: Path | None, perf_map: list[Path],
             max_stack: int | None) -> None:
-    if as_json and markdown:
-        raise LseprofError("--json and --markdown exclude each other; pick one")
-    if top < 1:
-        raise LseprofError(f"--top must be 1 or more, not {top}")
-    if max_stack is not None and max_stack < 1:
-        raise LseprofError(f"--max-stack must be 1 or more, not {max_stack}")
+    require_one_format(as_json, markdown)
+    require_at_least("--top", top, 1)
+    require_at_least("--max-stack", max_stack, 1)
     # No linear algebra here: without this numpy's OpenBLAS starts a thread per core at
     # import, and they spin for CPU time that perf script and the parsers need.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -22,3 +22,15 @@ class LseprofError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+def require_at_least(option: str, value: float | None, minimum: float) -> None:
+    """A usage error unless `value` is at least `minimum`; None (not given) passes."""
+    if value is not None and value < minimum:
+        raise LseprofError(f"{option} must be {minimum:g} or more, not {value:g}")
+
+
+def require_one_format(as_json: bool, markdown: bool) -> None:
+    """A usage error when both --json and --markdown are asked for."""
+    if as_json and markdown:
+        raise LseprofError("--json and --markdown exclude each other; pick one")

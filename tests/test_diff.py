@@ -400,6 +400,12 @@ def test_corrupt_store(recorded: Recorded, tmp_path: Path) -> None:
                                recorded.window8]), "not an lseprof run store")
 
 
-def test_bad_options(recorded: Recorded) -> None:
-    assert_one_line_error(diff(recorded, recorded.rayon8, recorded.window8, "--alpha", "1.5"),
-                          "--alpha")
+@pytest.mark.parametrize(("option", "needle"), [
+    (("--alpha", "1.5"), "--alpha"),
+    (("--top", "0"), "--top must be 1 or more, not 0"),
+    (("--fail-on-regression", "-2.5"), "--fail-on-regression must be 0 or more, not -2.5"),
+    (("--helper-threshold", "-1"), "--helper-threshold must be 0 or more"),
+    (("--json", "--markdown"), "exclude each other"),
+])
+def test_bad_options(recorded: Recorded, option: tuple[str, ...], needle: str) -> None:
+    assert_one_line_error(diff(recorded, recorded.rayon8, recorded.window8, *option), needle)

@@ -103,10 +103,13 @@ def _bad_inputs(tmp: Path) -> list[tuple[str, list[str | Path], dict[str, str] |
         ("perf missing", [X86 / "perf.data"], no_perf),
         ("bad rules", [X86 / "script.txt", "--rules", tmp / "notes.txt"], None),
         ("bad format", [X86 / "script.txt", "--format", "csv"], None),
+        ("top 0", [X86 / "script.txt", "--top", "0"], None),
+        ("max-stack 0", [X86 / "perf.data", "--max-stack", "0"], None),
+        ("two formats", [X86 / "script.txt", "--json", "--markdown"], None),
     ]
 
 
-@pytest.mark.parametrize("case", range(10))
+@pytest.mark.parametrize("case", range(13))
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: int) -> None:
     name, args, env = _bad_inputs(tmp_path)[case]
     if name.startswith(("truncated", "binary of another build")) and os.system(
