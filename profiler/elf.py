@@ -116,6 +116,9 @@ class ElfImage:
             self.stripped = self._elf.get_section_by_name(".symtab") is None
             self.symbols = self._read_symbols()
             self.code_sections = self._read_code_sections()
+            # PT_LOAD segments as (file offset, size in the file, virtual address).
+            self.loads = [(seg["p_offset"], seg["p_filesz"], seg["p_vaddr"])
+                          for seg in self._elf.iter_segments() if seg["p_type"] == "PT_LOAD"]
         except (ELFError, ELFParseError, ValueError, KeyError, IndexError, OSError,
                 AssertionError) as exc:
             raise LseprofError(
@@ -168,6 +171,14 @@ class ElfImage:
             if flags & SHF_EXECINSTR and flags & SHF_ALLOC and section["sh_type"] != "SHT_NOBITS":
                 result.append(CodeSection(section.name, section["sh_addr"], section.data()))
         return result
+
+    def vaddr_of_offset(self, offsets: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The virtual address each file offset is loaded at; -1 outside every PT_LOAD."""
+        out = np.full(offsets.size, -1, np.int64)
+        for offset, size, vaddr in self.loads:
+            inside = (offsets >= offset) & (offsets < offset + size)
+            out[inside] = offsets[inside] - offset + vaddr
+        return out
 
     def read(self, address: int, size: int) -> bytes | None:
         """Bytes at a virtual address from an allocated section, or None if unmapped."""

@@ -514,7 +514,7 @@ class PerfDataReader:
             samples=frame, source_kind="perf-data", path=str(path), events=events,
             perf_version=self.perf_version, lost_samples={e: lost.get(e, 0) for e in events},
             sample_counts={}, unknown_lines=unknown, unknown_examples=examples,
-            build_ids=self.build_ids, arch=head.arch)
+            build_ids=self.build_ids, arch=head.arch, runtime_ips=not head.callchain)
 
 
 def start_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = None,

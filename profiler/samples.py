@@ -82,6 +82,9 @@ class Capture:
     unknown_examples: list[str] = field(default_factory=list)
     build_ids: dict[str, str] = field(default_factory=dict)  # dso path -> build-id
     arch: str | None = None  # of the machine that recorded, where known
+    # A perf.data without callchains: every `ip` is a runtime address, which
+    # symbolization moves into an ELF through the recorded mmaps (profiler.perf_mmaps).
+    runtime_ips: bool = False
     warnings: list[str] = field(default_factory=list)
 
 

@@ -6,6 +6,8 @@ build-id where perf.data recorded one, else by file name), ``--symfs DIR`` (the
 DSO's path under DIR), and for emulated runs the aarch64 ELF itself: qemu
 ``-perfmap`` names guest code ``guest-0x<guest address>``, and for a static
 non-PIE binary that is the ELF virtual address, so it is looked up directly.
+Samples recorded without callchains carry runtime addresses; for a DSO perf could
+not find, they are moved into the ELF through the mmaps the perf.data recorded.
 
 All lookups are vectorized: rows are grouped by DSO and each group's distinct
 addresses go through one ``searchsorted`` (:meth:`profiler.elf.SymbolTable.lookup`).
@@ -13,7 +15,7 @@ addresses go through one ``searchsorted`` (:meth:`profiler.elf.SymbolTable.looku
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,8 @@ import pandas as pd
 from profiler import samples as S
 from profiler.elf import ElfImage
 from profiler.errors import LseprofError
+from profiler.perf_env import find_perf
+from profiler.perf_mmaps import Mapping, file_offsets, read_mmaps
 from profiler.perfmap import GUEST_PREFIX, PerfMap
 
 KERNEL_DSOS = ("[kernel.kallsyms]", "[kernel.vmlinux]", "[vdso]", "[vsyscall]")
@@ -212,8 +216,19 @@ def _image_for(dso: str, images: list[ElfImage], build_ids: dict[str, str],
     return found
 
 
+def _elf_addresses(ips: npt.NDArray[np.uint64], pids: npt.NDArray[np.int64], dso: str,
+                   image: ElfImage, mappings: list[Mapping]) -> npt.NDArray[np.uint64]:
+    """Runtime addresses moved into `image` through the recorded mappings of `dso`;
+    addresses no mapping covers stay as they are (a non-PIE executable's are the ELF's)."""
+    offsets = file_offsets(ips, pids, [m for m in mappings if m.path == dso])
+    vaddrs = image.vaddr_of_offset(offsets)
+    return np.where(vaddrs >= 0, vaddrs.astype(np.uint64), ips)
+
+
 def _resolve_native(frame: pd.DataFrame, result: Symbolized, images: list[ElfImage],
-                    build_ids: dict[str, str], symfs: Path | None) -> None:
+                    build_ids: dict[str, str], symfs: Path | None,
+                    mappings: Callable[[], list[Mapping]] | None = None) -> None:
+    """`mappings`, for captures of runtime addresses, gives the recorded mmaps."""
     cache: dict[str, ElfImage | None] = {}
     dsos_seen = {str(d) for d in frame["dso"].cat.categories} | {
         str(d) for d in frame["caller_dso"].cat.categories}
@@ -240,7 +255,11 @@ def _resolve_native(frame: pd.DataFrame, result: Symbolized, images: list[ElfIma
             if image is None:
                 continue
             rows = np.flatnonzero(unknown & (dso_codes == code))
-            uniq, inverse = np.unique(frame[ip_col].to_numpy()[rows], return_inverse=True)
+            ips = frame[ip_col].to_numpy()[rows]
+            if mappings is not None and sym_col == "symbol":
+                ips = _elf_addresses(ips, frame["pid"].to_numpy()[rows], categories[code],
+                                     image, mappings())
+            uniq, inverse = np.unique(ips, return_inverse=True)
             names, offs = image.symbols.lookup(uniq)
             hit = names[inverse] != None  # noqa: E711
             all_rows.append(rows[hit])
@@ -297,6 +316,19 @@ def preload_local_images(build_ids: dict[str, str]) -> list[ElfImage]:
     return list(load_local_images(list(build_ids), build_ids).values())
 
 
+def _mappings_of(capture: S.Capture) -> Callable[[], list[Mapping]] | None:
+    """The recorded mmaps, read on first use, for a perf.data of runtime addresses."""
+    if not capture.runtime_ips or capture.source_kind != "perf-data":
+        return None
+    read: list[list[Mapping]] = []
+
+    def get() -> list[Mapping]:
+        if not read:
+            read.append(read_mmaps(find_perf(), Path(capture.path)))
+        return read[0]
+    return get
+
+
 def symbolize(capture: S.Capture, binaries: Sequence[Path] = (), symfs: Path | None = None,
               perf_maps: Sequence[Path] = (), input_dir: Path | None = None) -> Symbolized:
     """Fill in names perf left unknown; returns where code bytes can be read."""
@@ -315,7 +347,7 @@ def symbolize(capture: S.Capture, binaries: Sequence[Path] = (), symfs: Path | N
         _resolve_guest(frame, result, images, perf_maps, input_dir)
     _resolve_native(frame, result, [im for im in images if im.arch != "aarch64" or not guest
                                     or im.is_pie_or_shared], capture.build_ids,
-                    Path(symfs) if symfs else None)
+                    Path(symfs) if symfs else None, _mappings_of(capture))
     if capture.build_ids:
         present = [str(d) for d in frame["dso"].cat.categories if str(d) not in result.images]
         result.images.update(load_local_images(present, capture.build_ids))

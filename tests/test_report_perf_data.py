@@ -68,19 +68,40 @@ def test_lost_samples_per_event() -> None:
     assert capture.lost_samples == {"cpu-clock": 13}
 
 
-# perf names one-line samples (runtime addresses) only if the binary is still at the
-# path it was recorded from; a checkout elsewhere leaves them [unknown].
-_RECORDED_AT = Path("/work/main/tests/fixtures/bin/contend-x86_64")
-
-
-@pytest.mark.skipif(not _RECORDED_AT.exists() or _RECORDED_AT.resolve() != X86_BIN.resolve(),
-                    reason="fixture binary is not at its recorded path")
 def test_one_line_samples_without_callchains_find_inline_atomics() -> None:
     # x86-lost was recorded without -g: locations sit on the header line with runtime
-    # addresses, and sym+offset finds the instruction in the ELF.
+    # addresses. perf names them if the binary is still at its recorded path; in a
+    # checkout elsewhere --binary names them through the recorded mmaps.
     section = build_report(LOST / "perf.data", binaries=[X86_BIN]).sections[0]
     assert section.categories["inline_atomic"] > 5.0
     assert {i["insn"] for i in section.inline_atomics} >= {"lock add"}
+
+
+def test_runtime_addresses_of_a_moved_binary_are_named_through_its_mmaps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A profile read where the binary is not at its recorded path (another machine, a
+    # rebuilt tree): record a copy without callchains, then move the copy away. An
+    # empty build-id cache keeps perf from finding it there (as on another machine).
+    monkeypatch.setenv("HOME", str(tmp_path))  # perf's build-id cache is $HOME/.debug
+    there = tmp_path / "there"
+    there.mkdir()
+    shutil.copy2(X86_BIN, there / X86_BIN.name)
+    data = tmp_path / "perf.data"
+    subprocess.run(["perf", "record", "-q", "-N", "-e", "cpu-clock", "-F", "2000", "-o",
+                    str(data), "--", str(there / X86_BIN.name), "2", "40"],
+                   check=True, capture_output=True)
+    moved = tmp_path / "here" / X86_BIN.name
+    moved.parent.mkdir()
+    (there / X86_BIN.name).rename(moved)
+    blind = build_report(data).sections[0]
+    assert blind.categories.get("inline_atomic", 0.0) == 0.0  # perf alone cannot name them
+    section = build_report(data, binaries=[moved]).sections[0]
+    assert section.categories["inline_atomic"] > 5.0
+    assert {i["insn"] for i in section.inline_atomics} >= {"lock add"}
+    names = set(read_perf_data(data).samples["symbol"].astype(str))
+    assert "[unknown]" in names and "bump_counter" not in names
+    top = {s.symbol for s in section.top_symbols}
+    assert "bump_counter" in top, top
 
 
 def test_two_events_two_sections() -> None:
