@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from profiler.stats import bootstrap_median_ci, median
+from profiler.stats import MIN_REPS_FOR_TEST, bootstrap_median_ci, median
 
 CONTENTION = ("lock", "futex", "spin")
 
@@ -178,11 +178,14 @@ def overhead_lines(records: Sequence[Any]) -> list[str]:
     lines = []
     for group_id, got in pairs.items():
         with_perf, without = [p for p, _ in got], [b for _, b in got]
-        low, high = bootstrap_median_ci([p / b for p, b in got])
+        if len(got) >= MIN_REPS_FOR_TEST:
+            low, high = bootstrap_median_ci([p / b for p, b in got])
+            spread = f"paired ratios, 95% interval {low:.3f}-{high:.3f}"
+        else:
+            spread = f"too few for an interval: --repeat {MIN_REPS_FOR_TEST} or more"
         lines.append(f"perf overhead {names[group_id]}: throughput with perf / without = "
                      f"{median(with_perf) / median(without):.3f} over {len(got)} pair"
-                     f"{'s' if len(got) > 1 else ''} (paired ratios, 95% interval "
-                     f"{low:.3f}-{high:.3f})")
+                     f"{'s' if len(got) > 1 else ''} ({spread})")
     return lines
 
 
