@@ -24,7 +24,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -33,7 +32,7 @@ from profiler.build import require_build
 from profiler.perf_env import choose_event, find_perf
 from profiler.record import RecordSpec, perf_record_argv
 from profiler.runner import DEFAULT_FREQ
-from profiler.stats import SEED
+from profiler.stats import bootstrap_median_ci, median
 from workloads.bpe import EncodeOptions, EncodeResult, encoder_argv
 from workloads.data import require_data
 
@@ -42,11 +41,8 @@ console = Console(width=200)  # tables are read in logs, not an 80-column termin
 
 def paired_ratio_ci(perf: list[float], bare: list[float]) -> tuple[float, float, float]:
     """Median of perf/bare over pairs, with a percentile-bootstrap 95% interval."""
-    ratios = np.asarray(perf, dtype=float) / np.asarray(bare, dtype=float)
-    rng = np.random.default_rng(SEED)
-    medians = np.median(rng.choice(ratios, size=(4000, ratios.size), replace=True), axis=1)
-    return (float(np.median(ratios)), float(np.quantile(medians, 0.025)),
-            float(np.quantile(medians, 0.975)))
+    ratios = [p / b for p, b in zip(perf, bare, strict=True)]
+    return (median(ratios), *bootstrap_median_ci(ratios))
 
 
 def main() -> None:
