@@ -15,6 +15,7 @@ addresses go through one ``searchsorted`` (:meth:`profiler.elf.SymbolTable.looku
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -318,15 +319,9 @@ def preload_local_images(build_ids: dict[str, str]) -> list[ElfImage]:
 
 def _mappings_of(capture: S.Capture) -> Callable[[], list[Mapping]] | None:
     """The recorded mmaps, read on first use, for a perf.data of runtime addresses."""
-    if not capture.runtime_ips or capture.source_kind != "perf-data":
+    if not capture.runtime_ips:
         return None
-    read: list[list[Mapping]] = []
-
-    def get() -> list[Mapping]:
-        if not read:
-            read.append(read_mmaps(find_perf(), Path(capture.path)))
-        return read[0]
-    return get
+    return functools.cache(lambda: read_mmaps(find_perf(), Path(capture.path)))
 
 
 def symbolize(capture: S.Capture, binaries: Sequence[Path] = (), symfs: Path | None = None,
