@@ -163,27 +163,33 @@ def comparison_lines(groups: Sequence[GroupSummary]) -> list[str]:
     return lines
 
 
+def _bare_mib_s(record: Any) -> float | None:
+    """Throughput of the run made without perf just before `record` (`--overhead`)."""
+    value: float | None = ((record.extra or {}).get("no_perf") or {}).get("throughput_mib_s")
+    return value
+
+
 def overhead_lines(records: Sequence[Any]) -> list[str]:
     """perf's cost per run group, from runs made with `--overhead` (each profiled run
     has a run without perf just before it, in ``extra["no_perf"]``)."""
-    pairs: dict[str, list[tuple[float, float]]] = {}
-    names: dict[str, str] = {}
+    groups: dict[str, list[tuple[Any, float, float]]] = {}  # (record, with, without)
     for r in records:
-        bare = (r.extra or {}).get("no_perf") or {}
-        if r.status == "ok" and r.throughput_mib_s and bare.get("throughput_mib_s"):
-            pairs.setdefault(r.group_id, []).append((r.throughput_mib_s,
-                                                     bare["throughput_mib_s"]))
-            names[r.group_id] = f"{r.variant} t={r.threads}" + (
-                f" {r.target}" if r.target and r.target != "host" else "")
+        bare = _bare_mib_s(r)
+        if r.status == "ok" and r.throughput_mib_s and bare:
+            groups.setdefault(r.group_id, []).append((r, r.throughput_mib_s, bare))
     lines = []
-    for group_id, got in pairs.items():
+    for rows in groups.values():
+        first = rows[0][0]
+        name = f"{first.variant} t={first.threads}" + (
+            f" {first.target}" if first.target and first.target != "host" else "")
+        got = [(p, b) for _, p, b in rows]
         with_perf, without = [p for p, _ in got], [b for _, b in got]
         if len(got) >= MIN_REPS_FOR_TEST:
             low, high = bootstrap_median_ci([p / b for p, b in got])
             spread = f"paired ratios, 95% interval {low:.3f}-{high:.3f}"
         else:
             spread = f"too few for an interval: --repeat {MIN_REPS_FOR_TEST} or more"
-        lines.append(f"perf overhead {names[group_id]}: throughput with perf / without = "
+        lines.append(f"perf overhead {name}: throughput with perf / without = "
                      f"{median(with_perf) / median(without):.3f} over {len(got)} pair"
                      f"{'s' if len(got) > 1 else ''} ({spread})")
     return lines
