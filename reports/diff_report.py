@@ -27,6 +27,17 @@ DEFAULT_TOP = 15
 
 # --------------------------------------------------------------------------- text pieces
 
+HELPER_COLUMNS = ("helper", "op", "size", "order", "A", "B", "Δ", "status")
+HELPER_TEXT = ("helper", "op", "order", "status")
+
+
+def _table(title: str, columns: tuple[str, ...], text: tuple[str, ...]) -> Table:
+    """A table titled on the left: `text` columns left-aligned, numbers right-aligned."""
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, justify="left" if col in text else "right")
+    return table
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}%"
 
@@ -97,34 +108,29 @@ def render(diff: Diff, console: Console, top: int = DEFAULT_TOP) -> None:
     console.print(f"[{_verdict_style(diff)}]{escape(summary(diff))}[/]")
     if diff.throughput is not None:
         t = diff.throughput
-        table = Table(title="Throughput (MiB/s)", title_justify="left")
-        for col in ("median A", "median B", "Δ", "95% CI of Δ", "p", "reps A/B", "verdict"):
-            table.add_column(col, justify="left" if col == "verdict" else "right")
+        table = _table("Throughput (MiB/s)", ("median A", "median B", "Δ", "95% CI of Δ", "p",
+                                              "reps A/B", "verdict"), text=("verdict",))
         table.add_row(f"{t.median_a:.2f}", f"{t.median_b:.2f}", f"{t.delta_pct:+.1f}%",
                       f"{t.ci_low:+.1f}% .. {t.ci_high:+.1f}%", _p(t.p_value),
                       f"{t.reps_a}/{t.reps_b}", t.verdict)
         console.print(table)
     if diff.categories:
-        table = Table(title=f"Samples by category ({escape(diff.event or 'event unknown')}; "
-                            "% of all samples, Δ in pp)", title_justify="left")
-        for col in ("category", "A", "B", "Δ"):
-            table.add_column(col, justify="left" if col == "category" else "right")
+        table = _table(f"Samples by category ({escape(diff.event or 'event unknown')}; "
+                       "% of all samples, Δ in pp)", ("category", "A", "B", "Δ"),
+                       text=("category",))
         for c in diff.categories:
             style = "bold" if c.name == "atomic_helper" else None
             table.add_row(c.name, _pct(c.a), _pct(c.b), _pp(c.delta_pp), style=style)
         console.print(table)
     if diff.helpers:
-        table = Table(title="Outline-atomic helpers (by |Δ|)", title_justify="left")
-        for col in ("helper", "op", "size", "order", "A", "B", "Δ", "status"):
-            table.add_column(col, justify="right" if col in ("size", "A", "B", "Δ") else "left")
+        table = _table("Outline-atomic helpers (by |Δ|)", HELPER_COLUMNS, text=HELPER_TEXT)
         for h in diff.helpers[:top]:
             table.add_row(escape(h.symbol), h.op or "-", str(h.size or "-"), h.order or "-",
                           _pct(h.a), _pct(h.b), _pp(h.delta_pp), h.status)
         console.print(table)
     if diff.callers:
-        table = Table(title="Helper callers (by |Δ|)", title_justify="left")
-        for col in ("helper", "caller", "A", "B", "Δ", "status"):
-            table.add_column(col, justify="right" if col in ("A", "B", "Δ") else "left")
+        table = _table("Helper callers (by |Δ|)", ("helper", "caller", "A", "B", "Δ", "status"),
+                       text=("helper", "caller", "status"))
         for caller in diff.callers[:top]:
             table.add_row(escape(caller.helper), escape(caller.caller), _pct(caller.a),
                           _pct(caller.b), _pp(caller.delta_pp), caller.status)
@@ -142,16 +148,12 @@ def _render_static(diff: Diff, console: Console, top: int) -> None:
     assert s is not None
     console.print(f"verdict A: {escape(s.verdict_a)}")
     console.print(f"verdict B: {escape(s.verdict_b)}")
-    table = Table(title="Atomics in the binaries", title_justify="left")
-    for col in ("", "A", "B", "Δ"):
-        table.add_column(col, justify="right" if col else "left")
+    table = _table("Atomics in the binaries", ("", "A", "B", "Δ"), text=("",))
     for c in s.totals:
         table.add_row(c.name, str(c.a), str(c.b), f"{c.delta:+d}")
     console.print(table)
     if s.helpers:
-        table = Table(title="Call sites per helper (by |Δ|)", title_justify="left")
-        for col in ("helper", "op", "size", "order", "A", "B", "Δ", "status"):
-            table.add_column(col, justify="right" if col in ("size", "A", "B", "Δ") else "left")
+        table = _table("Call sites per helper (by |Δ|)", HELPER_COLUMNS, text=HELPER_TEXT)
         for h in s.helpers[:top]:
             table.add_row(h.symbol, h.op, str(h.size), h.order, str(h.a), str(h.b),
                           f"{h.delta:+d}", h.status)
