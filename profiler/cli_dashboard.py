@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -30,14 +29,8 @@ def dashboard_cmd(
     # Imported here: matplotlib takes a while to load, and other commands never need it.
     from reports.dashboard import build_dashboard
 
-    implicit = store is None and not os.environ.get(stores.STORE_ENV)
-    location = store if store is not None else stores.default_store_location()
-    if implicit and not Path(location).exists():
-        # Nothing profiled on this machine yet: a page saying so, not an error.
-        records: list[stores.RunRecord] = []
-    else:
-        with stores.open_store(location, create=False) as opened:
-            records = opened.runs()
+    # Nothing profiled on this machine yet: a page saying so, not an error.
+    location, records = stores.stored_runs(store)
     index = build_dashboard(records, out_dir, force=force)
     if not records:
         err.print(f"no runs in the store at {stores.display_location(location)}; "

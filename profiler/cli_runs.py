@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -74,14 +72,8 @@ def runs_cmd(
     )] = False,
 ) -> None:
     """List stored runs, newest first."""
-    implicit = store is None and not os.environ.get(stores.STORE_ENV)
-    location = store if store is not None else stores.default_store_location()
-    if implicit and not Path(location).exists():
-        # Nothing profiled yet on this machine: an empty list, not an error.
-        found: list[stores.RunRecord] = []
-    else:
-        with stores.open_store(location, create=False) as opened:
-            found = opened.runs(limit=limit, workload=workload)
+    # Nothing profiled yet on this machine: an empty list, not an error.
+    location, found = stores.stored_runs(store, limit=limit, workload=workload)
     if json_:
         sys.stdout.write(json.dumps([r.to_dict() for r in found], indent=2) + "\n")
         return

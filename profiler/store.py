@@ -544,6 +544,22 @@ def open_store(path: str | os.PathLike[str] | None = None, *,
     return RunStore(Path(location), create=create)
 
 
+def stored_runs(store: str | None, limit: int | None = None,
+                workload: str | None = None) -> tuple[str, list[RunRecord]]:
+    """Where the store is (`store`, else :func:`default_store_location`) and its runs,
+    newest first.
+
+    A default store that does not exist yet (nothing profiled on this machine) has no
+    runs; a store the user named must exist.
+    """
+    implicit = store is None and not os.environ.get(STORE_ENV)
+    location = store if store is not None else default_store_location()
+    if implicit and not Path(location).exists():
+        return location, []
+    with open_store(location, create=False) as opened:
+        return location, opened.runs(limit=limit, workload=workload)
+
+
 class DuplicateRunId(Exception):
     """Raised by a backend's ``_insert_rows`` when a run id is already stored."""
 
