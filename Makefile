@@ -46,7 +46,7 @@ test-native: system
 	$(BIN)/python -m pytest -q tests/test_native_unit.py
 
 lint: venv
-	$(BIN)/ruff check profiler workloads reports tests benchmarks scripts
+	$(BIN)/ruff check lseprof workloads tests benchmarks scripts
 	$(BIN)/mypy
 
 bench: setup

@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from profiler.build import require_build
+from lseprof.capture.build import require_build
 from workloads.bpe import EncodeOptions, run_encoder
 from workloads.data import require_data
 from workloads.oracle import hf_gpt2, rust_lines, tiktoken_gpt2

@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from profiler.inspect_elf import inspect
+from lseprof.symbols.inspect_elf import inspect
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST = REPO / "data" / "elf-fixtures" / "manifest.json"

@@ -28,11 +28,11 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from profiler.build import require_build
-from profiler.perf_env import choose_event, find_perf
-from profiler.record import RecordSpec, perf_record_argv
-from profiler.runner import DEFAULT_FREQ
-from profiler.stats import bootstrap_median_ci, median
+from lseprof.analysis.stats import bootstrap_median_ci, median
+from lseprof.capture.build import require_build
+from lseprof.capture.perf_env import choose_event, find_perf
+from lseprof.capture.record import RecordSpec, perf_record_argv
+from lseprof.jobs.runner import DEFAULT_FREQ
 from workloads.bpe import EncodeOptions, EncodeResult, encoder_argv
 from workloads.data import require_data
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from profiler.build import Build, require_build
+from lseprof.capture.build import Build, require_build
 from workloads.data import DataFiles, require_data
 from workloads.oracle import rust_lines, tiktoken_gpt2
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from profiler import changepoint
-from profiler.changepoint import detect, energy_statistic, regression_at_end
+from lseprof.analysis import changepoint
+from lseprof.analysis.changepoint import detect, energy_statistic, regression_at_end
 
 
 def noisy(n: int, seed: int, level: float = 100.0, sd: float = 1.0) -> np.ndarray:

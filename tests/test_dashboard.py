@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from profiler.errors import LseprofError
-from profiler.store import RunRecord, new_id, open_store
-from reports.dashboard import MARKER, SIZE_BUDGET, build_dashboard, group_file
+from lseprof.errors import LseprofError
+from lseprof.report.dashboard import MARKER, SIZE_BUDGET, build_dashboard, group_file
+from lseprof.store import RunRecord, new_id, open_store
 from tests.conftest import LSEPROF
 
 HOSTILE_HOST = "</script><script>alert(1)</script>"

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from reports.dashboard import build_dashboard, group_file
+from lseprof.report.dashboard import build_dashboard, group_file
 from tests.conftest import REPO
 from tests.test_dashboard import HOSTILE_HOST, RUST_SYMBOL, commit_of, history, stored
 

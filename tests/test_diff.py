@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from profiler.samples import CATEGORIES
+from lseprof.samples import CATEGORIES
 from tests.conftest import LSEPROF, run
 from workloads.data import DataFiles
 
@@ -348,8 +348,8 @@ def test_flamegraph_highlights_helpers(recorded: Recorded, tmp_path: Path) -> No
 
 
 def test_flamegraph_size_budget(recorded: Recorded, tmp_path: Path) -> None:
-    from profiler.folded import FoldedDiff
-    from reports.diff_report import flamegraph_html
+    from lseprof.analysis.folded import FoldedDiff
+    from lseprof.report.diff_report import flamegraph_html
 
     stacks = [(f"root;mid{i % 50};leaf{i}", 1 + i % 3, 1 + i % 3, 1 + i % 5) for i in range(3000)]
     folded = FoldedDiff(stacks, sum(s[1] for s in stacks), sum(s[3] for s in stacks),

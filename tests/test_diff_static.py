@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from profiler.inspect_elf import inspect
+from lseprof.symbols.inspect_elf import inspect
 from tests.conftest import LSEPROF, build_for, run
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from profiler import aarch64_decode as a64
-from profiler.elf import ElfImage
-from profiler.insn import InsnClass, classify_instruction
+from lseprof.symbols import aarch64_decode as a64
+from lseprof.symbols.elf import ElfImage
+from lseprof.symbols.insn import InsnClass, classify_instruction
 
 
 def _w(word: int) -> bytes:

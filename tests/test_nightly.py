@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from profiler.errors import LseprofError
-from profiler.nightly import load_config
+from lseprof.errors import LseprofError
+from lseprof.jobs.nightly import load_config
 from tests.conftest import LSEPROF, run
 from workloads.data import DataFiles
 

@@ -18,10 +18,10 @@ from report_fixtures import (
     needs_perf,
 )
 
-from profiler.classify import default_rules, load_rules
-from profiler.errors import LseprofError
-from profiler.report import build_report
-from profiler.samples import CATEGORIES
+from lseprof.analysis.classify import default_rules, load_rules
+from lseprof.analysis.pipeline import build_report
+from lseprof.errors import LseprofError
+from lseprof.samples import CATEGORIES
 
 ALL_TEXT = [*SCRIPT_TEXTS, *REPORT_TEXTS]
 
@@ -137,9 +137,9 @@ def test_classifying_distinct_rows_gives_what_row_by_row_gives(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Big tables are classified through their distinct (symbol, dso, caller, ip, ...)
     # combinations; the answers, and the order of every category list, must not change.
-    import profiler.classify as classify_module
-    from profiler.report_input import load
-    from profiler.symbolize import symbolize
+    import lseprof.analysis.classify as classify_module
+    from lseprof.readers.report_input import load
+    from lseprof.symbols.symbolize import symbolize
 
     def classified(threshold: int) -> object:
         capture = load(path)

@@ -126,13 +126,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: int) -> None:
 def test_lseprof_starts_without_pandas_or_numpy() -> None:
     # Every command's module is imported at start-up (lseprof --help included): the heavy
     # libraries load inside the commands that use them. For `report`, that is what lets
-    # perf start before pandas loads (profiler/report.py).
-    code = ("import sys, profiler.cli; print(sorted(m for m in ('pandas', 'numpy', "
+    # perf start before pandas loads (lseprof/analysis/pipeline.py).
+    code = ("import sys, lseprof.cli.main; print(sorted(m for m in ('pandas', 'numpy', "
             "'matplotlib', 'elftools', 'capstone', 'scipy') if m in sys.modules))")
     proc = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", code], cwd=REPO,
                           capture_output=True, text=True, timeout=60, check=True)
     assert proc.stdout.strip() == "[]"
-    code = ("import sys, profiler.report; print(sorted(m for m in ('pandas', 'numpy') "
+    code = ("import sys, lseprof.analysis.pipeline; print(sorted(m for m in ('pandas', 'numpy') "
             "if m in sys.modules))")
     proc = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", code], cwd=REPO,
                           capture_output=True, text=True, timeout=60, check=True)
@@ -141,8 +141,12 @@ def test_lseprof_starts_without_pandas_or_numpy() -> None:
 
 def test_option_defaults_spelled_out_in_the_cli_modules_agree() -> None:
     # The cli modules repeat a few constants instead of importing pandas-heavy modules.
-    from profiler import cli_diff, cli_inspect, cli_report, diff, report_input
-    from reports import diff_report, inspect_report
+    from lseprof.analysis import diff
+    from lseprof.cli import diff as cli_diff
+    from lseprof.cli import inspect as cli_inspect
+    from lseprof.cli import report as cli_report
+    from lseprof.readers import report_input
+    from lseprof.report import diff_report, inspect_report
 
     assert cli_report.FORMATS == report_input.FORMATS
     assert cli_inspect.DEFAULT_TOP == inspect_report.DEFAULT_TOP
@@ -151,11 +155,12 @@ def test_option_defaults_spelled_out_in_the_cli_modules_agree() -> None:
 
 
 def test_prefetch_parser_knows_the_report_options() -> None:
-    # profiler/report_prefetch.py starts perf before the CLI loads, from its own small
+    # lseprof/readers/prefetch.py starts perf before the CLI loads, from its own small
     # parser of `lseprof report`'s options: they must be the report command's.
     import inspect
 
-    from profiler import cli_report, report_prefetch
+    from lseprof.cli import report as cli_report
+    from lseprof.readers import prefetch
 
     flags, values = set(), set()
     for param in inspect.signature(cli_report.report_cmd).parameters.values():
@@ -164,8 +169,8 @@ def test_prefetch_parser_knows_the_report_options() -> None:
             continue  # the PATH argument
         (flags if param.annotation in (bool, "bool") else values).update(
             d for d in decls if d.startswith("--"))
-    assert flags == set(report_prefetch.FLAG_OPTIONS)
-    assert values == set(report_prefetch.VALUE_OPTIONS)
+    assert flags == set(prefetch.FLAG_OPTIONS)
+    assert values == set(prefetch.VALUE_OPTIONS)
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -184,7 +189,7 @@ def test_prefetch_parser_knows_the_report_options() -> None:
     ([], None),
 ])
 def test_prefetch_parser(args: list[str], expected: tuple[str, int | None] | None) -> None:
-    from profiler.report_prefetch import parse
+    from lseprof.readers.prefetch import parse
 
     got = parse(args)
     assert (None if got is None else (str(got[0]), got[1])) == expected
@@ -192,17 +197,17 @@ def test_prefetch_parser(args: list[str], expected: tuple[str, int | None] | Non
 
 @needs_perf
 def test_a_prefetched_reader_is_taken_only_for_what_was_asked() -> None:
-    from profiler import report_prefetch
+    from lseprof.readers import prefetch
 
     path = X86 / "perf.data"
-    report_prefetch.start_for(["/usr/bin/not-lseprof", "report", str(path)])
-    assert report_prefetch.take(path, None) is None  # only the lseprof script prefetches
-    report_prefetch.start_for(["/venv/bin/lseprof", "report", str(path)])
-    reader = report_prefetch.take(path, None)
-    assert reader is not None and report_prefetch.take(path, None) is None  # once
+    prefetch.start_for(["/usr/bin/not-lseprof", "report", str(path)])
+    assert prefetch.take(path, None) is None  # only the lseprof script prefetches
+    prefetch.start_for(["/venv/bin/lseprof", "report", str(path)])
+    reader = prefetch.take(path, None)
+    assert reader is not None and prefetch.take(path, None) is None  # once
     assert len(reader.finish().samples) > 400
-    report_prefetch.start_for(["/venv/bin/lseprof", "report", str(path), "--max-stack", "3"])
-    pending = report_prefetch._pending
+    prefetch.start_for(["/venv/bin/lseprof", "report", str(path), "--max-stack", "3"])
+    pending = prefetch._pending
     assert pending is not None
-    assert report_prefetch.take(path, None) is None  # another --max-stack: stopped
+    assert prefetch.take(path, None) is None  # another --max-stack: stopped
     assert pending[2].scripts == []

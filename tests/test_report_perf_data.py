@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from report_fixtures import LOST, STRIPPED, TWO, X86, X86_BIN, X86_OTHER_BUILD, needs_perf
 
-from profiler.errors import LseprofError
-from profiler.perf_data import read_perf_data
-from profiler.report import build_report
+from lseprof.analysis.pipeline import build_report
+from lseprof.errors import LseprofError
+from lseprof.readers.perf_data import read_perf_data
 
 pytestmark = needs_perf
 
@@ -60,7 +60,7 @@ def test_comm_comes_from_task_records_and_callers_from_two_frames() -> None:
     frame = read_perf_data(X86 / "perf.data").samples
     assert set(frame["comm"].astype(str)) == {"contend-x86_64"}
     assert (frame["caller"].astype(str) != "").mean() > 0.9
-    assert frame["time"].isna().all()  # not asked from perf: see profiler/perf_data.py
+    assert frame["time"].isna().all()  # not asked from perf: see lseprof/readers/perf_data.py
 
 
 def test_lost_samples_per_event() -> None:
@@ -163,7 +163,7 @@ def test_pid_comes_from_the_task_records() -> None:
                                            ("pid,tid,event,period,ip,sym,dso", None)])
 def test_deduplicated_blocks_give_what_the_bulk_parse_gives(
         fields: str, event: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
-    import profiler.perf_script_parse as psp
+    import lseprof.readers.perf_script as psp
 
     text = _script_text(X86 / "perf.data", fields)
 
@@ -192,7 +192,7 @@ def test_deduplicated_blocks_give_what_the_bulk_parse_gives(
 
 
 def test_lost_records_in_the_callchain_layout_are_counted() -> None:
-    from profiler.perf_script_parse import OwnScriptReader
+    from lseprof.readers.perf_script import OwnScriptReader
 
     text = (b" 4242 PERF_RECORD_COMM exec: work:4242/4242\n"
             b" 4242      20000 cpu-clock: \n\t          401136 mix (/tmp/work)\n"
@@ -210,7 +210,7 @@ def test_lost_records_in_the_callchain_layout_are_counted() -> None:
 
 def test_no_stats_pass_without_lost_records(monkeypatch: pytest.MonkeyPatch) -> None:
     # perf script is the only full pass over a file that lost nothing.
-    import profiler.perf_data as perf_data
+    import lseprof.readers.perf_data as perf_data
 
     def no(*_args: object) -> dict[str, int]:
         raise AssertionError("perf report --stats ran")

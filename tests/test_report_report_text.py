@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from report_fixtures import DWARF, LOST, REPORT_TEXTS, TWO, X86, X86_BIN
 
-from profiler.perf_report_parse import looks_like_report, parse_report_text
-from profiler.report import build_report
-from profiler.report_input import detect, load
+from lseprof.analysis.pipeline import build_report
+from lseprof.readers.perf_report import looks_like_report, parse_report_text
+from lseprof.readers.report_input import detect, load
 
 
 def _weights(path: Path) -> dict[str, float]:

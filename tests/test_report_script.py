@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from report_fixtures import A53, DWARF, RAYON, SCRIPT_TEXTS, TWO, X86, script_sample_count
 
-from profiler.errors import LseprofError
-from profiler.perf_script_parse import parse_script_text, split_frame_text
-from profiler.report_input import detect, load
-from profiler.samples import COLUMNS, UNKNOWN
+from lseprof.errors import LseprofError
+from lseprof.readers.perf_script import parse_script_text, split_frame_text
+from lseprof.readers.report_input import detect, load
+from lseprof.samples import COLUMNS, UNKNOWN
 
 
 def _symbol_weights(path: Path) -> dict[str, float]:

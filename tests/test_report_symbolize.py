@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from report_fixtures import A53, AARCH64_BIN, N1, STRIPPED, X86, X86_BIN, X86_STRIPPED_BIN
 
-from profiler.attribution import Attribution
-from profiler.elf import ElfImage
-from profiler.errors import LseprofError
-from profiler.perfmap import PerfMap
-from profiler.report import build_report
-from profiler.report_input import load
+from lseprof.analysis.attribution import Attribution
+from lseprof.analysis.pipeline import build_report
+from lseprof.errors import LseprofError
+from lseprof.readers.perfmap import PerfMap
+from lseprof.readers.report_input import load
+from lseprof.symbols.elf import ElfImage
 
 
 def _section(path: Path, binaries: list[Path]) -> Attribution:

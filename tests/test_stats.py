@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from profiler.stats import (
+from lseprof.analysis.stats import (
     bootstrap_delta_pct_ci,
     bootstrap_median_ci,
     compare_throughput,

@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from profiler import store as store_mod
-from profiler.errors import EXIT_FAILED, EXIT_USAGE, LseprofError
-from profiler.store import (
+from lseprof import store as store_mod
+from lseprof.errors import EXIT_FAILED, EXIT_USAGE, LseprofError
+from lseprof.store import (
     COLUMNS,
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -463,7 +463,7 @@ def test_closed_by_context_manager(store_path: Path) -> None:
 WRITER = """
 import random, sys, time
 from pathlib import Path
-from profiler.store import RunRecord, open_store
+from lseprof.store import RunRecord, open_store
 path, start, name, other = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 while not start.exists():
     time.sleep(0.001)

@@ -32,8 +32,8 @@ from typing import Any
 
 import pytest
 
-from profiler.errors import EXIT_USAGE, LseprofError
-from profiler.store import (
+from lseprof.errors import EXIT_USAGE, LseprofError
+from lseprof.store import (
     COLUMNS,
     PG_MIGRATIONS,
     SCHEMA_VERSION,

@@ -12,8 +12,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from profiler.build import Build
-from profiler.errors import LseprofError
+from lseprof.capture.build import Build
+from lseprof.errors import LseprofError
 from workloads.emulation import needs_emulation, qemu_prefix
 
 NAME = "bpe-encode"

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from profiler.errors import LseprofError
-from profiler.paths import data_dir
+from lseprof.errors import LseprofError
+from lseprof.paths import data_dir
 
 
 @dataclass(frozen=True)

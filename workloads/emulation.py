@@ -6,8 +6,8 @@ import re
 import shutil
 import subprocess
 
-from profiler.build import host_is_aarch64
-from profiler.errors import LseprofError
+from lseprof.capture.build import host_is_aarch64
+from lseprof.errors import LseprofError
 
 # -perfmap (guest code names for perf) arrived in qemu 8.1.
 MIN_QEMU = (8, 1)

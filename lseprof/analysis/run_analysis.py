@@ -1,0 +1,59 @@
+"""Attribution of one recorded run, through the same layers as `lseprof report`.
+
+A run whose perf.data cannot be analysed (a workload that died at once, a
+truncated file) still gets stored: the analysis failure becomes its message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lseprof.errors import LseprofError
+
+# Caller analysis needs the sampled frame and its caller only; a short stack
+# keeps `perf script` output (and parse time) small.
+RUN_MAX_STACK = 8
+
+
+@dataclass
+class RunAnalysis:
+    samples: int | None = None
+    lost_samples: int | None = None
+    atomic_helper_share: float | None = None
+    categories: dict[str, float] = field(default_factory=dict)
+    helpers: list[dict[str, Any]] = field(default_factory=list)
+    helper_callers: list[dict[str, Any]] = field(default_factory=list)
+    top_symbols: list[dict[str, Any]] = field(default_factory=list)
+    message: str = ""
+
+
+def analyze_run(perf_data: Path | None, binary: Path | None, perf_map: Path | None,
+                emulated: bool) -> RunAnalysis:
+    """Samples, category shares, helpers and their callers for one run."""
+    if perf_data is None:
+        return RunAnalysis()
+    from lseprof.analysis.pipeline import build_report  # pandas & co.: only when there is work
+
+    try:
+        report = build_report(perf_data, binaries=[binary] if binary else [],
+                              perf_maps=[perf_map] if perf_map else [],
+                              max_stack=RUN_MAX_STACK)
+    except LseprofError as exc:
+        return RunAnalysis(message=f"analysis failed: {exc.message}")
+    if not report.sections:
+        return RunAnalysis(message="perf recorded no samples")
+    section = report.sections[0]
+    message = ""
+    if emulated and section.emulated_share < 50.0:
+        message = (f"only {section.emulated_share:.0f}% of samples are emulated guest code; "
+                   "the rest is qemu itself")
+    return RunAnalysis(
+        samples=int(section.samples), lost_samples=section.lost_samples,
+        atomic_helper_share=section.atomic_helper_share, categories=dict(section.categories),
+        helpers=[asdict(h) for h in section.helpers],
+        helper_callers=[asdict(c) for c in section.helper_callers],
+        top_symbols=[asdict(s) for s in section.top_symbols[:10]],
+        message=message,
+    )

@@ -1,0 +1,149 @@
+"""One `perf record` of one workload command, with its artifacts in a run directory.
+
+perf and the workload run in their own process group: a timeout or Ctrl-C sends
+SIGINT to the whole group, so the workload stops and perf still finalizes
+perf.data. Whatever was captured is kept and the outcome says what happened.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lseprof.errors import LseprofError
+
+# Statuses shared with the run store.
+OK, FAILED, INTERRUPTED, TIMEOUT = "ok", "failed", "interrupted", "timeout"
+
+_PIDFILE = "workload.pid"
+_GRACE_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """How to sample: event, frequency, call-graph mode."""
+
+    event: str
+    freq: int
+    call_graph: str = "fp"  # "fp" or "dwarf"
+
+
+@dataclass
+class RecordOutcome:
+    status: str
+    returncode: int | None
+    stdout: str
+    stderr: str
+    seconds: float
+    perf_data: Path | None
+    perf_map: Path | None
+    message: str = ""
+
+
+def perf_record_argv(perf: str, spec: RecordSpec, output: Path) -> list[str]:
+    call_graph = ["--call-graph", "dwarf,16384"] if spec.call_graph == "dwarf" else ["-g"]
+    return [perf, "record", "-q", "-e", spec.event, "-F", str(spec.freq), *call_graph,
+            "-o", str(output), "--"]
+
+
+def _wrapped(argv: list[str], run_dir: Path) -> list[str]:
+    # `exec` keeps the pid, so the pid file names the workload process itself:
+    # qemu writes /tmp/perf-<that pid>.map, which must be copied next to perf.data.
+    return ["/bin/sh", "-c", f'echo $$ > "{run_dir / _PIDFILE}"; exec "$@"', "lseprof-run", *argv]
+
+
+def _stop_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _collect_map(run_dir: Path) -> Path | None:
+    try:
+        pid = int((run_dir / _PIDFILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    source = Path(f"/tmp/perf-{pid}.map")
+    if not source.exists():
+        return None
+    dest = run_dir / source.name
+    shutil.move(str(source), dest)
+    return dest
+
+
+def _disk_full(stderr: str) -> bool:
+    return "No space left on device" in stderr or "ENOSPC" in stderr
+
+
+def write_artifact(path: Path, text: str) -> str:
+    """Write one artifact; '' on success, else a message (the run is kept, marked failed)."""
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            return f"disk full while writing {path.parent}; free space and re-run"
+        return f"cannot write {path}: {exc.strerror}"
+    return ""
+
+
+def run_recorded(argv: list[str], run_dir: Path, perf: str | None, spec: RecordSpec | None,
+                 timeout: float | None = None, env: dict[str, str] | None = None) -> RecordOutcome:
+    """Run `argv` (under perf unless `perf` is None) and keep everything in `run_dir`."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    perf_data = run_dir / "perf.data" if perf and spec else None
+    full = _wrapped(argv, run_dir)
+    if perf and spec and perf_data:
+        full = [*perf_record_argv(perf, spec, perf_data), *full]
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True, env=env)
+    except OSError as exc:
+        raise LseprofError(f"cannot start {full[0]}: {exc.strerror}") from None
+    status, message = OK, ""
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc)
+        stdout, stderr = proc.communicate()
+        status, message = TIMEOUT, f"workload still running after --timeout {timeout:g} s; stopped"
+    except KeyboardInterrupt:
+        _stop_group(proc)
+        stdout, stderr = proc.communicate()
+        status, message = INTERRUPTED, "interrupted (Ctrl-C); kept what perf had captured"
+    seconds = time.monotonic() - start
+    write_errors = [write_artifact(run_dir / "workload.stdout", stdout),
+                    write_artifact(run_dir / "workload.stderr", stderr)]
+    try:
+        perf_map = _collect_map(run_dir)
+    except OSError as exc:
+        perf_map = None
+        write_errors.append(f"cannot keep qemu's perf map: {exc.strerror}")
+    if status == OK and proc.returncode != 0:
+        status = FAILED
+        last = [line for line in stderr.strip().splitlines() if line.strip()][-1:]
+        detail = last[0].strip() if last else f"exit code {proc.returncode}"
+        if proc.returncode < 0:
+            detail = f"killed by signal {-proc.returncode} ({detail})"
+        if _disk_full(stderr):
+            detail = f"disk full while writing {perf_data}; free space and re-run"
+        message = f"workload failed: {detail}"
+    problems = [m for m in write_errors if m]
+    if problems and status == OK:
+        status, message = FAILED, problems[0]
+    if perf_data is not None and not perf_data.exists():
+        perf_data = None
+    return RecordOutcome(status, proc.returncode, stdout, stderr, seconds, perf_data, perf_map,
+                         message)

@@ -1,0 +1,98 @@
+"""`lseprof report`: attribute a profile's time to atomic helpers, inline atomics,
+locks, futexes, spinning and work."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from lseprof.cli.console import err, out
+from lseprof.errors import LseprofError, require_at_least, require_one_format
+
+# lseprof.readers.report_input.FORMATS, spelled out here: that module loads pandas, and every
+# lseprof command (--help included) imports this one (tests/test_report_cli.py checks).
+FORMATS = ("auto", "perf-data", "perf-script", "perf-report")
+
+
+def report_cmd(
+    path: Path = typer.Argument(..., metavar="PATH",
+                                help="perf.data, `perf script` text or `perf report --stdio` "
+                                     "text (gzip is fine)."),
+    binary: list[Path] = typer.Option(
+        [], "--binary", metavar="FILE",
+        help="ELF to name addresses perf could not (stripped binaries, qemu guest code). "
+             "Repeatable."),
+    symfs: Path | None = typer.Option(
+        None, "--symfs", metavar="DIR", help="Look up each DSO path under DIR."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (a list for several events)."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables."),
+    top: int = typer.Option(15, "--top", metavar="N", help="Rows per table."),
+    fmt: str = typer.Option("auto", "--format",
+                            help=f"Input kind: {'|'.join(FORMATS)} (auto detects it)."),
+    rules: Path | None = typer.Option(
+        None, "--rules", metavar="FILE",
+        help="TOML classification rules tried before the defaults."),
+    perf_map: list[Path] = typer.Option(
+        [], "--perf-map", metavar="FILE",
+        help="qemu -perfmap file (/tmp/perf-PID.map) if it is not next to PATH."),
+    max_stack: int | None = typer.Option(
+        None, "--max-stack", metavar="N",
+        help="perf.data only: callchain frames to read (default 2, 64 for qemu runs)."),
+) -> None:
+    """Show how much time a profile spends in outline-atomic helpers (and on which
+    path: LSE or LL/SC), inline atomics, lock slow paths, futexes and spinning."""
+    try:
+        _report(path, binary, symfs, as_json, markdown, top, fmt, rules, perf_map, max_stack)
+    except LseprofError as exc:
+        # Same line as the app-wide handler prints, but never wrapped: paths are long
+        # and the message must stay one line.
+        err.print(f"[bold red]lseprof: error:[/] {escape(exc.message)}", soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, markdown: bool,
+            top: int, fmt: str, rules: Path | None, perf_map: list[Path],
+            max_stack: int | None) -> None:
+    require_one_format(as_json, markdown)
+    require_at_least("--top", top, 1)
+    require_at_least("--max-stack", max_stack, 1)
+    # No linear algebra here: without this numpy's OpenBLAS starts a thread per core at
+    # import, and they spin for CPU time that perf script and the parsers need.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # Not imported at start-up: lseprof.analysis.pipeline starts perf on a perf.data first, then
+    # loads pandas and the readers while perf runs. Only the renderer asked for loads.
+    from lseprof.analysis.pipeline import build_report
+
+    result = build_report(path, binaries=binary, symfs=symfs, fmt=fmt, rules_file=rules,
+                          top=top, perf_maps=perf_map, max_stack=max_stack)
+    capture = result.capture
+    if capture.unknown_lines:
+        example = f" (first: {capture.unknown_examples[0]!r})" if capture.unknown_examples else ""
+        err.print(f"[yellow]lseprof: warning:[/] {capture.unknown_lines} lines of "
+                  f"{escape(str(path))} were not understood and were skipped"
+                  f"{escape(example)}", soft_wrap=True)
+    if as_json:
+        from lseprof.report.json_report import to_json
+
+        # typer.echo, not rich: JSON must come out byte-exact, never wrapped or styled.
+        typer.echo(to_json(result.sections))
+    elif markdown:
+        from lseprof.report.markdown import to_markdown
+
+        typer.echo(to_markdown(result.sections, top))
+    else:
+        from lseprof.report.terminal import render
+
+        render(result.sections, out, top)
+    # All written and perf's processes and files are gone: exit without tearing down
+    # pandas & co. (only when run as `lseprof`, see lseprof.cli.main.main).
+    from lseprof.cli.teardown import skip_teardown
+
+    skip_teardown()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_cmd)

@@ -1,0 +1,69 @@
+"""Where each DSO was mapped while perf recorded: PERF_RECORD_MMAP/MMAP2 records.
+
+Samples recorded without callchains carry runtime addresses. perf turns them into
+symbols only if the DSO is at its recorded path on the reading machine; for a
+profile read elsewhere (`lseprof report --binary` on a laptop), the address has to
+be moved into the ELF file by hand: runtime address -> file offset through the
+mapping (start, pgoff), then file offset -> ELF virtual address through the
+program headers (:meth:`lseprof.symbols.elf.ElfImage.vaddr_of_offset`).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+# "PERF_RECORD_MMAP2 22738/22738: [0x555f0e93c000(0x1000) @ 0x1000 fe:00 5366307 0]: r-xp /path"
+# "PERF_RECORD_MMAP 1234/1234: [0x400000(0x1000) @ 0]: x /path"
+_MMAP_RE = re.compile(
+    r"PERF_RECORD_MMAP2? (?P<pid>-?\d+)/-?\d+: \[0x(?P<start>[0-9a-f]+)\(0x(?P<len>[0-9a-f]+)\)"
+    r" @ (?:0x)?(?P<pgoff>[0-9a-f]+)[^\]]*\]: (?P<prot>\S+) (?P<path>.+)$")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    pid: int
+    start: int
+    length: int
+    pgoff: int
+    path: str
+
+
+def parse_mmaps(text: str) -> list[Mapping]:
+    """The executable mappings in `perf script --show-mmap-events` text."""
+    found = []
+    for line in text.splitlines():
+        if "PERF_RECORD_MMAP" not in line:
+            continue
+        m = _MMAP_RE.search(line)
+        if m and "x" in m["prot"]:
+            found.append(Mapping(int(m["pid"]), int(m["start"], 16), int(m["len"], 16),
+                                 int(m["pgoff"], 16), m["path"].strip()))
+    return found
+
+
+def read_mmaps(perf: str, path: Path) -> list[Mapping]:
+    """Executable mappings recorded in a perf.data (one extra, cheap perf script pass:
+    one short line per sample besides the mmap records)."""
+    proc = subprocess.run([perf, "script", "-i", str(path), "--show-mmap-events", "-F", "pid"],
+                          capture_output=True, text=True, errors="replace", check=False)
+    return parse_mmaps(proc.stdout)
+
+
+def file_offsets(ips: npt.NDArray[np.uint64], pids: npt.NDArray[np.int64],
+                 mappings: list[Mapping]) -> npt.NDArray[np.int64]:
+    """Each runtime address's offset in the mapped file, or -1 where no mapping of the
+    sample's process covers it (the latest mapping wins, as in the process)."""
+    out = np.full(ips.size, -1, np.int64)
+    addresses = ips.astype(np.int64)
+    for m in mappings:  # recording order: later mappings replace earlier ones
+        inside = (addresses >= m.start) & (addresses < m.start + m.length)
+        if m.pid >= 0:
+            inside &= pids == m.pid
+        out[inside] = addresses[inside] - m.start + m.pgoff
+    return out

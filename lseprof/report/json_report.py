@@ -1,0 +1,43 @@
+"""`lseprof report --json`: the attribution as JSON.
+
+One event section gives one object; several give a list of objects, in the
+order the events appear. Keys: source_kind, path, event, samples, samples_exact,
+lost_samples, perf_version, categories {name: share%}, atomic_helper_share,
+helpers [{symbol, op, size, order, share, samples, lse_path_share,
+llsc_path_share, flag_path_share}], helper_callers [{helper, caller, share,
+basis}], inline_atomics, top_symbols, emulated_share, unknown_lines, notes.
+Shares are percentages of the section's samples (or weight).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from lseprof.analysis.attribution import Attribution
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def to_obj(section: Attribution) -> dict[str, Any]:
+    data = section.to_dict()
+    order = ["source_kind", "path", "event", "samples", "samples_exact", "lost_samples",
+             "perf_version", "categories", "atomic_helper_share", "helpers", "helper_callers",
+             "inline_atomics", "top_symbols", "emulated_share", "unknown_lines",
+             "unknown_examples", "notes"]
+    cleaned: dict[str, Any] = _clean({key: data[key] for key in order})
+    return cleaned
+
+
+def to_json(sections: list[Attribution]) -> str:
+    payload: Any = to_obj(sections[0]) if len(sections) == 1 else [to_obj(s) for s in sections]
+    return json.dumps(payload, indent=2)

@@ -1,0 +1,210 @@
+"""Tables for `lseprof run`: one row per run group, then the variant comparison.
+
+Works on stored run records only, so any stored session re-renders without
+re-running anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from lseprof.analysis.stats import MIN_REPS_FOR_TEST, bootstrap_median_ci, median
+
+CONTENTION = ("lock", "futex", "spin")
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """The repetitions of one variant x threads x target."""
+
+    group_id: str
+    variant: str
+    threads: int
+    target: str
+    emulated: bool
+    runs: int
+    failed: int
+    throughput: list[float]
+    median_mib_s: float | None
+    ci: tuple[float, float] | None
+    samples: int
+    categories: dict[str, float]
+    atomic_helper_share: float | None
+    helpers: list[dict[str, Any]]
+    helper_callers: list[dict[str, Any]]
+
+    @property
+    def contention_share(self) -> float:
+        return sum(self.categories.get(c, 0.0) for c in CONTENTION)
+
+
+def _mean_shares(records: Sequence[Any], attribute: str) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    counted = [r for r in records if getattr(r, attribute)]
+    for record in counted:
+        for key, value in getattr(record, attribute).items():
+            totals[key] = totals.get(key, 0.0) + float(value) / len(counted)
+    return totals
+
+
+def _merge_ranked(records: Sequence[Any], attribute: str, key: tuple[str, ...],
+                  limit: int) -> list[dict[str, Any]]:
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    counted = [r for r in records if getattr(r, attribute)]
+    for record in counted:
+        for entry in getattr(record, attribute):
+            ident = tuple(entry.get(k) for k in key)
+            slot = merged.setdefault(ident, {**entry, "share": 0.0})
+            slot["share"] += float(entry.get("share", 0.0)) / len(counted)
+    return sorted(merged.values(), key=lambda e: -e["share"])[:limit]
+
+
+def summarize_groups(records: Sequence[Any]) -> list[GroupSummary]:
+    """Group run records (store rows) by group_id, in first-seen order."""
+    groups: dict[str, list[Any]] = {}
+    for record in records:
+        groups.setdefault(record.group_id, []).append(record)
+    result = []
+    for group_id, rows in groups.items():
+        ok = [r for r in rows if r.status == "ok"]
+        values = [r.throughput_mib_s for r in ok if r.throughput_mib_s is not None]
+        shares = [r.atomic_helper_share for r in ok if r.atomic_helper_share is not None]
+        first = rows[0]
+        result.append(GroupSummary(
+            group_id=group_id, variant=first.variant, threads=first.threads,
+            target=first.target, emulated=bool(first.emulated), runs=len(rows),
+            failed=len(rows) - len(ok), throughput=values,
+            median_mib_s=median(values) if values else None,
+            ci=bootstrap_median_ci(values) if values else None,
+            samples=sum(r.samples or 0 for r in ok),
+            categories=_mean_shares(ok, "categories"),
+            atomic_helper_share=sum(shares) / len(shares) if shares else None,
+            helpers=_merge_ranked(ok, "helpers", ("symbol",), 3),
+            helper_callers=_merge_ranked(ok, "helper_callers", ("helper", "caller"), 3),
+        ))
+    return result
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def group_table(groups: Sequence[GroupSummary], event: str | None) -> Table:
+    """Throughput and category shares, one row per run group."""
+    emulated = any(g.emulated for g in groups)
+    title = "lseprof run" + (f" (event {event})" if event else " (no perf)")
+    if emulated:
+        title += " [EMULATED aarch64 under qemu: shares validate the pipeline, not hardware]"
+    table = Table(title=title, title_justify="left")
+    table.add_column("variant")
+    table.add_column("threads", justify="right")
+    table.add_column("target")
+    table.add_column("MiB/s", justify="right")
+    table.add_column("95% CI", justify="right")
+    table.add_column("runs", justify="right")
+    table.add_column("samples", justify="right")
+    for name in ("helper", "inline", "lock", "futex", "spin", "work"):
+        table.add_column(name, justify="right")
+    for g in groups:
+        ci = f"{g.ci[0]:.2f}-{g.ci[1]:.2f}" if g.ci else "-"
+        runs = f"{g.runs}" + (f" ({g.failed} bad)" if g.failed else "")
+        cats = g.categories
+        table.add_row(g.variant, str(g.threads), g.target + (" (emu)" if g.emulated else ""),
+                      "-" if g.median_mib_s is None else f"{g.median_mib_s:.2f}", ci, runs,
+                      str(g.samples), _pct(g.atomic_helper_share),
+                      _pct(cats.get("inline_atomic")), _pct(cats.get("lock")),
+                      _pct(cats.get("futex")), _pct(cats.get("spin")), _pct(cats.get("work")))
+    return table
+
+
+def helper_table(groups: Sequence[GroupSummary]) -> Table | None:
+    """Top helpers (op/size/order) and their top callers, per run group."""
+    rows = []
+    for g in groups:
+        for helper in g.helpers:
+            callers = [c for c in g.helper_callers if c["helper"] == helper["symbol"]]
+            caller = f"{callers[0]['caller']} ({callers[0]['share']:.2f}%)" if callers else "-"
+            rows.append((f"{g.variant} t={g.threads}", helper["symbol"],
+                         f"{helper.get('op')}/{helper.get('size')}/{helper.get('order')}",
+                         f"{helper['share']:.2f}%", caller))
+    if not rows:
+        return None
+    table = Table(title="atomic helpers and their top callers", title_justify="left")
+    for name in ("group", "helper", "op/size/order", "share", "top caller"):
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def comparison_lines(groups: Sequence[GroupSummary]) -> list[str]:
+    """window vs rayon per thread count: throughput ratio and share differences."""
+    lines = []
+    by_key = {(g.variant, g.threads, g.target): g for g in groups}
+    for (variant, threads, target), window in by_key.items():
+        if variant != "window":
+            continue
+        rayon = by_key.get(("rayon", threads, target))
+        if rayon is None or not rayon.median_mib_s or window.median_mib_s is None:
+            continue
+        ratio = window.median_mib_s / rayon.median_mib_s
+        line = f"threads {threads} ({target}): window/rayon throughput {ratio:.3f}"
+        if rayon.atomic_helper_share is not None and window.atomic_helper_share is not None:
+            diff = window.atomic_helper_share - rayon.atomic_helper_share
+            line += f", helper share {diff:+.2f} pp"
+        line += (f", contention (lock+futex+spin) rayon {rayon.contention_share:.1f}% vs "
+                 f"window {window.contention_share:.1f}%")
+        lines.append(line)
+    return lines
+
+
+def _bare_mib_s(record: Any) -> float | None:
+    """Throughput of the run made without perf just before `record` (`--overhead`)."""
+    value: float | None = ((record.extra or {}).get("no_perf") or {}).get("throughput_mib_s")
+    return value
+
+
+def overhead_lines(records: Sequence[Any]) -> list[str]:
+    """perf's cost per run group, from runs made with `--overhead` (each profiled run
+    has a run without perf just before it, in ``extra["no_perf"]``)."""
+    groups: dict[str, list[tuple[Any, float, float]]] = {}  # (record, with, without)
+    for r in records:
+        bare = _bare_mib_s(r)
+        if r.status == "ok" and r.throughput_mib_s and bare:
+            groups.setdefault(r.group_id, []).append((r, r.throughput_mib_s, bare))
+    lines = []
+    for rows in groups.values():
+        first = rows[0][0]
+        name = f"{first.variant} t={first.threads}" + (
+            f" {first.target}" if first.target and first.target != "host" else "")
+        got = [(p, b) for _, p, b in rows]
+        with_perf, without = [p for p, _ in got], [b for _, b in got]
+        if len(got) >= MIN_REPS_FOR_TEST:
+            low, high = bootstrap_median_ci([p / b for p, b in got])
+            spread = f"paired ratios, 95% interval {low:.3f}-{high:.3f}"
+        else:
+            spread = f"too few for an interval: --repeat {MIN_REPS_FOR_TEST} or more"
+        lines.append(f"perf overhead {name}: throughput with perf / without = "
+                     f"{median(with_perf) / median(without):.3f} over {len(got)} pair"
+                     f"{'s' if len(got) > 1 else ''} ({spread})")
+    return lines
+
+
+def render_run(records: Sequence[Any], event: str | None, console: Console) -> None:
+    groups = summarize_groups(records)
+    console.print(group_table(groups, event))
+    helpers = helper_table(groups)
+    if helpers is not None:
+        console.print(helpers)
+    for line in comparison_lines(groups):
+        console.print(line)
+    for line in overhead_lines(records):
+        console.print(line)
+    for record in records:
+        if record.status != "ok":
+            console.print(f"[red]{record.run_id}: {record.status}[/] {record.message or ''}")

@@ -1,0 +1,216 @@
+"""ELF files through pyelftools: architecture, build-id, code bytes and a
+vectorized symbol table.
+
+Symbol lookup is the hot path of symbolization (millions of sample addresses),
+so the table is kept as sorted numpy arrays and resolved with `searchsorted`,
+never one Python call per address.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from elftools.common.exceptions import ELFError, ELFParseError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import NoteSection, SymbolTableSection
+
+from lseprof.errors import LseprofError
+
+SHF_ALLOC = 0x2
+SHF_EXECINSTR = 0x4
+STT_FUNC = 2
+STT_GNU_IFUNC = 10
+
+_MACHINES = {"EM_AARCH64": "aarch64", "EM_X86_64": "x86_64", "EM_386": "i386", "EM_ARM": "arm"}
+
+_ELF64_SYM = np.dtype(
+    [
+        ("name", "<u4"),
+        ("info", "u1"),
+        ("other", "u1"),
+        ("shndx", "<u2"),
+        ("value", "<u8"),
+        ("size", "<u8"),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class CodeSection:
+    """An executable section: its name, load address and bytes."""
+
+    name: str
+    address: int
+    data: bytes
+
+
+class SymbolTable:
+    """Function symbols as sorted arrays: `starts`, `ends` (exclusive), `names`."""
+
+    def __init__(self, starts: npt.NDArray[np.uint64], sizes: npt.NDArray[np.uint64],
+                 names: list[str]) -> None:
+        order = np.argsort(starts, kind="stable")
+        self.starts = starts[order]
+        sizes = sizes[order]
+        names_arr = np.array(names, dtype=object)[order] if names else np.array([], dtype=object)
+        # A zero-size symbol (common for hand-written assembly) extends to the next one.
+        following = np.append(self.starts[1:], np.uint64(np.iinfo(np.uint64).max))
+        self.ends = np.where(sizes > 0, self.starts + sizes, following)
+        self.names: npt.NDArray[np.object_] = names_arr
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+    def lookup(self, addresses: npt.ArrayLike) -> tuple[npt.NDArray[np.object_],
+                                                       npt.NDArray[np.int64]]:
+        """Names (None where no symbol covers the address) and offsets into them."""
+        addrs = np.asarray(addresses, dtype=np.uint64)
+        idx = np.searchsorted(self.starts, addrs, side="right") - 1
+        valid = idx >= 0
+        safe = np.where(valid, idx, 0)
+        if len(self) == 0:
+            return (np.full(addrs.shape, None, dtype=object),
+                    np.zeros(addrs.shape, dtype=np.int64))
+        covered = valid & (addrs < self.ends[safe])
+        names = np.where(covered, self.names[safe], np.array(None, dtype=object))
+        offsets = np.where(covered, (addrs - self.starts[safe]).astype(np.int64), 0)
+        return names, offsets
+
+    def address_of(self, name: str) -> int | None:
+        hits = np.flatnonzero(self.names == name)
+        return int(self.starts[hits[0]]) if hits.size else None
+
+    def size_of(self, name: str) -> int | None:
+        hits = np.flatnonzero(self.names == name)
+        return int(self.ends[hits[0]] - self.starts[hits[0]]) if hits.size else None
+
+
+class ElfImage:
+    """One ELF file, read fully into memory (executables and shared objects)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            blob = self.path.read_bytes()
+        except FileNotFoundError:
+            raise LseprofError(f"{self.path}: no such file; check the path") from None
+        except IsADirectoryError:
+            raise LseprofError(f"{self.path} is a directory; give an ELF file") from None
+        except PermissionError:
+            raise LseprofError(f"{self.path}: permission denied; check its permissions") from None
+        if blob[:4] != b"\x7fELF":
+            raise LseprofError(
+                f"{self.path} is not an ELF file; give an executable or shared object"
+            )
+        self._blob = blob
+        try:
+            self._elf = ELFFile(io.BytesIO(blob))
+            self.arch = _MACHINES.get(self._elf["e_machine"], str(self._elf["e_machine"]))
+            self.is_pie_or_shared = self._elf["e_type"] == "ET_DYN"
+            self._sections = list(self._elf.iter_sections())
+            self.build_id = self._read_build_id()
+            self.stripped = self._elf.get_section_by_name(".symtab") is None
+            self.symbols = self._read_symbols()
+            self.code_sections = self._read_code_sections()
+            # PT_LOAD segments as (file offset, size in the file, virtual address).
+            self.loads = [(seg["p_offset"], seg["p_filesz"], seg["p_vaddr"])
+                          for seg in self._elf.iter_segments() if seg["p_type"] == "PT_LOAD"]
+        except (ELFError, ELFParseError, ValueError, KeyError, IndexError, OSError,
+                AssertionError) as exc:
+            raise LseprofError(
+                f"{self.path} is a truncated or damaged ELF file ({exc}); use an intact copy"
+            ) from None
+        except Exception as exc:  # pyelftools raises assorted errors on garbage
+            raise LseprofError(
+                f"{self.path} is a truncated or damaged ELF file ({type(exc).__name__}); "
+                "use an intact copy"
+            ) from None
+
+    def _read_build_id(self) -> str | None:
+        for section in self._sections:
+            if isinstance(section, NoteSection):
+                for note in section.iter_notes():
+                    if note["n_type"] == "NT_GNU_BUILD_ID":
+                        return str(note["n_desc"])
+        return None
+
+    def _read_symbols(self) -> SymbolTable:
+        table = self._elf.get_section_by_name(".symtab") or self._elf.get_section_by_name(".dynsym")
+        if not isinstance(table, SymbolTableSection):
+            return SymbolTable(np.array([], np.uint64), np.array([], np.uint64), [])
+        if self._elf.elfclass == 64 and self._elf.little_endian:
+            return self._read_symbols_fast(table)
+        starts, sizes, names = [], [], []
+        for sym in table.iter_symbols():
+            kind = sym["st_info"]["type"]
+            if kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym["st_value"] and sym.name:
+                starts.append(sym["st_value"])
+                sizes.append(sym["st_size"])
+                names.append(sym.name)
+        return SymbolTable(np.array(starts, np.uint64), np.array(sizes, np.uint64), names)
+
+    def _read_symbols_fast(self, table: SymbolTableSection) -> SymbolTable:
+        raw = np.frombuffer(table.data(), dtype=_ELF64_SYM)
+        kind = raw["info"] & 0xF
+        keep = raw[((kind == STT_FUNC) | (kind == STT_GNU_IFUNC)) & (raw["value"] != 0)]
+        strtab = self._sections[table["sh_link"]].data()
+        names = []
+        for offset in keep["name"].tolist():
+            end = strtab.find(b"\0", offset)
+            names.append(strtab[offset:end].decode("utf-8", "replace"))
+        return SymbolTable(keep["value"].astype(np.uint64), keep["size"].astype(np.uint64), names)
+
+    def _read_code_sections(self) -> list[CodeSection]:
+        result = []
+        for section in self._sections:
+            flags = section["sh_flags"]
+            if flags & SHF_EXECINSTR and flags & SHF_ALLOC and section["sh_type"] != "SHT_NOBITS":
+                result.append(CodeSection(section.name, section["sh_addr"], section.data()))
+        return result
+
+    def vaddr_of_offset(self, offsets: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The virtual address each file offset is loaded at; -1 outside every PT_LOAD."""
+        out = np.full(offsets.size, -1, np.int64)
+        for offset, size, vaddr in self.loads:
+            inside = (offsets >= offset) & (offsets < offset + size)
+            out[inside] = offsets[inside] - offset + vaddr
+        return out
+
+    def read(self, address: int, size: int) -> bytes | None:
+        """Bytes at a virtual address from an allocated section, or None if unmapped."""
+        for section in self._sections:
+            start = section["sh_addr"]
+            if (section["sh_flags"] & SHF_ALLOC and section["sh_type"] != "SHT_NOBITS"
+                    and start <= address < start + section["sh_size"]):
+                offset = section["sh_offset"] + (address - start)
+                return self._blob[offset:offset + size]
+        return None
+
+    def has_symbol(self, name: str) -> bool:
+        """True if any symbol (any type, .symtab or .dynsym) has this name."""
+        wanted = name.encode() + b"\0"
+        for section in self._sections:
+            if not isinstance(section, SymbolTableSection):
+                continue
+            strtab = self._sections[section["sh_link"]].data()
+            if wanted not in strtab:  # cheap reject, and most lookups end here
+                continue
+            if self._elf.elfclass == 64 and self._elf.little_endian:
+                # pyelftools parses every symbol to build its name index (slow on
+                # big tables); compare raw st_name offsets with where the name sits.
+                # Every occurrence counts: linkers share string tails ("foo" in "xfoo").
+                starts: list[int] = []
+                at = strtab.find(wanted)
+                while at >= 0:
+                    starts.append(at)
+                    at = strtab.find(wanted, at + 1)
+                raw = np.frombuffer(section.data(), dtype=_ELF64_SYM)
+                if np.isin(raw["name"], np.array(starts, dtype=np.uint32)).any():
+                    return True
+            elif section.get_symbol_by_name(name):
+                return True
+        return False

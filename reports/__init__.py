@@ -1,1 +1,0 @@
-"""Reporters: turn analysed results into terminal tables, JSON, Markdown and HTML."""
