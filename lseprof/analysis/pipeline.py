@@ -2,7 +2,7 @@
 
 Each step is its own module (:mod:`lseprof.readers.report_input`, :mod:`lseprof.symbols.symbolize`,
 :mod:`lseprof.analysis.classify`, :mod:`lseprof.analysis.attribution`); renderers live in
-``reports/`` and only read the :class:`~lseprof.analysis.attribution.Attribution` list.
+``lseprof/report/`` and only read the :class:`~lseprof.analysis.attribution.Attribution` list.
 
 This module imports none of them (nor pandas) at load time: for a perf.data,
 :func:`build_report` starts perf first and imports them while perf runs.
@@ -11,7 +11,7 @@ This module imports none of them (nor pandas) at load time: for a perf.data,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,12 +21,16 @@ from lseprof.readers.perf_data import PerfDataReader, is_perf_data, start_perf_d
 if TYPE_CHECKING:
     from lseprof import samples as S
     from lseprof.analysis.attribution import Attribution
+    from lseprof.symbols.elf import ElfImage
 
 
 @dataclass
 class Report:
     capture: S.Capture
     sections: list[Attribution]
+    # The ELF images the samples were named from (keyed by DSO): attribution reads
+    # them again for static callers, so a re-attribution needs no second load.
+    images: dict[str, ElfImage] = field(default_factory=dict)
 
 
 def build_report(path: Path, *, binaries: Sequence[Path] = (), symfs: Path | None = None,
@@ -60,4 +64,4 @@ def build_report(path: Path, *, binaries: Sequence[Path] = (), symfs: Path | Non
     classify(capture.samples, rules, symbolized.images)
     notes = [*capture.warnings, *symbolized.notes]
     sections = attribute(capture, symbolized.images, top=top, notes=notes)
-    return Report(capture, sections)
+    return Report(capture, sections, symbolized.images)

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from lseprof import __version__
+from lseprof._version import __version__
 from lseprof.errors import LseprofError
 from lseprof.readers import prefetch
 

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lseprof import __version__
+from lseprof._version import __version__
 from lseprof.analysis.changepoint import EndCheck
 from lseprof.analysis.stats import ThroughputComparison, compare_throughput, median
 from lseprof.errors import LseprofError

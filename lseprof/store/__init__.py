@@ -31,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self, get_args
 
-from lseprof import __version__
+from lseprof._version import __version__
 from lseprof.errors import EXIT_FAILED, LseprofError
 from lseprof.paths import user_data_dir
 

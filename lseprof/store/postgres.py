@@ -25,7 +25,7 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.string import TextLoader
 
-from lseprof import __version__
+from lseprof._version import __version__
 from lseprof.errors import EXIT_FAILED, LseprofError
 from lseprof.store import (
     BUSY_TIMEOUT_S,
