@@ -11,6 +11,9 @@ pid); columns padded or cut short with ``-w``; several ``# Samples: N of event
 'E'`` sections (one per event); graph call-graph sections in callee or caller
 order, including ``(inlined)`` frames. Lines that fit none of these are counted,
 not fatal.
+
+The parts live beside this module: histogram rows (``perf_report_rows``) and
+call graphs (``perf_report_graph``).
 """
 
 from __future__ import annotations
@@ -22,58 +25,24 @@ import numpy as np
 import pandas as pd
 
 from lseprof import samples as S
+from lseprof.readers.perf_report_graph import _caller_order, _callers_of, _parse_graph
+from lseprof.readers.perf_report_rows import (
+    _PCT_COLUMNS,
+    _SPLIT_RE,
+    _Entry,
+    _make_entry,
+    _row_values,
+    _Section,
+    _truncated_columns,
+)
 
 _SAMPLES_RE = re.compile(r"^#\s*Samples:\s*(?P<n>[\d.]+)\s*(?P<unit>[KMGT]?)\s+of event '"
                          r"(?P<event>[^']*)'")
 _LOST_RE = re.compile(r"^#\s*Total Lost Samples:\s*(\d+)")
 _VERSION_RE = re.compile(r"^#\s*perf version\s*:\s*(\S+)")
 _ARCH_RE = re.compile(r"^#\s*arch\s*:\s*(\S+)")
-_SPLIT_RE = re.compile(r"\s{2,}")
-_BRANCH_RE = re.compile(r"--(?P<pct>\d+(?:\.\d+)?)%--")
-_PCT_RE = re.compile(r"^-?\d+(?:\.\d+)?%$")
-_INT_RE = re.compile(r"^\d+$")
-_PRIV_RE = re.compile(r"^\[(?P<p>[.kgHuv])\]\s+")
 _UNITS = {"": 1, "K": 1_000, "M": 1_000_000, "G": 1_000_000_000, "T": 1_000_000_000_000}
-_PCT_COLUMNS = ("Children", "Self", "Overhead")
 MAX_EXAMPLES = 5
-# Functions a thread starts in: seeing them next to the root of a call graph means
-# the graph is printed caller-first.
-_OUTERMOST = re.compile(r"^(_start|__libc_start_main|__libc_start_call_main|start_thread|clone3?|"
-                        r"__clone3?|ret_from_fork|thread_start|std::sys::pal::unix::thread::"
-                        r"Thread::new::thread_start)")
-
-
-@dataclass
-class _Node:
-    name: str
-    parent: int  # index into the node list; -1 for the entry itself
-    weight: float
-    slot: int  # column where this node's children hang
-    depth: int
-
-
-@dataclass
-class _Entry:
-    values: dict[str, str]
-    weight: float  # Self% or Overhead%
-    total: float  # Children% when present (the call graph's own total), else weight
-    samples: int | None
-    symbol: str
-    dso: str
-    comm: str
-    pid: int
-    truncated: bool
-    graph: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Section:
-    event: str
-    samples_header: int | None = None
-    header_exact: bool = False  # perf prints "1K" above 999 samples
-    columns: list[str] = field(default_factory=list)
-    widths: list[int] = field(default_factory=list)
-    entries: list[_Entry] = field(default_factory=list)
 
 
 @dataclass
@@ -95,219 +64,6 @@ def looks_like_report(text: str) -> bool:
     head = text[:200_000]
     return bool(re.search(r"^#\s+(Overhead|Children|Samples|Self)\s", head, re.M)) and bool(
         re.search(r"^#\s*\.{3,}", head, re.M))
-
-
-def _split_row(line: str, ncols: int) -> list[str] | None:
-    parts = _SPLIT_RE.split(line.strip())
-    if len(parts) < ncols:
-        return None
-    return parts
-
-
-def _row_values(line: str, section: _Section) -> dict[str, str] | None:
-    """Column name -> text for a histogram row, or None if the line is not one."""
-    cols = section.columns
-    parts = _split_row(line, len(cols))
-    if parts is None:
-        return None
-    if len(parts) > len(cols):
-        # Extra splits can only come from the symbol column (names with double spaces).
-        sym_at = cols.index("Symbol") if "Symbol" in cols else len(cols) - 1
-        extra = len(parts) - len(cols)
-        parts = [*parts[:sym_at], "  ".join(parts[sym_at:sym_at + extra + 1]),
-                 *parts[sym_at + extra + 1:]]
-    values = dict(zip(cols, parts, strict=True))
-    for name, text in values.items():
-        if name in _PCT_COLUMNS and not _PCT_RE.match(text):
-            return None
-        if name in ("Samples", "Period") and not _INT_RE.match(text):
-            return None
-    return values
-
-
-def _symbol_and_priv(text: str) -> tuple[str, str]:
-    match = _PRIV_RE.match(text)
-    if match:
-        return text[match.end():].strip(), match["p"]
-    return text.strip(), ""
-
-
-def _make_entry(values: dict[str, str], section: _Section, truncated_cols: set[str]) -> _Entry:
-    pct = {k: float(v.rstrip("%")) for k, v in values.items() if k in _PCT_COLUMNS}
-    weight = pct.get("Self", pct.get("Overhead", 0.0))
-    total = pct.get("Children", weight)
-    symbol, priv = _symbol_and_priv(values.get("Symbol", S.UNKNOWN))
-    dso = values.get("Shared Object", "")
-    if not dso:
-        dso = "[kernel.kallsyms]" if priv == "k" else S.UNKNOWN
-    comm = values.get("Command", "")
-    pid = -1
-    for key in ("Pid:Command", "Pid"):
-        if key in values:
-            head, _, tail = values[key].strip().partition(":")
-            pid = int(head) if head.isdigit() else -1
-            comm = comm or tail
-    samples = int(values["Samples"]) if "Samples" in values else None
-    truncated = "Symbol" in truncated_cols and len(values.get("Symbol", "")) >= section.widths[
-        section.columns.index("Symbol")]
-    return _Entry(values, weight, total, samples, symbol or S.UNKNOWN, dso, comm, pid, truncated)
-
-
-def _truncated_columns(section: _Section) -> set[str]:
-    """Columns cut to their width by -w: several distinct values fill it exactly."""
-    out = set()
-    for name, width in zip(section.columns, section.widths, strict=False):
-        if name not in ("Symbol", "Shared Object", "Command"):
-            continue
-        full = {e.values.get(name, "") for e in section.entries
-                if len(e.values.get(name, "")) >= width}
-        if len(full) >= 2:
-            out.add(name)
-    return out
-
-
-def _parse_graph(lines: list[str], root_weight: float) -> tuple[list[_Node], int]:
-    """Call-graph lines under one entry -> nodes (index order = print order).
-
-    perf indents each level by a fixed step; a node's children hang at its "slot"
-    column: the name column of a continued chain, or 10 columns after a branch's
-    "--" (or 3 after a root's "---"). A branch `|--12.34%--name` attaches to the
-    node whose slot is the column of its `|`. Returns the nodes and the number of
-    lines that could not be placed.
-    """
-    nodes: list[_Node] = []
-    stack: list[int] = []  # current path, indices into nodes
-    root_slot: int | None = None
-    bad = 0
-    for raw in lines:
-        line = raw.rstrip()
-        body = line.lstrip(" ")
-        if not body.strip(" |"):
-            if root_slot is None and body:
-                root_slot = len(line) - len(body)
-            continue
-        lead = len(line) - len(body)
-        if root_slot is None:
-            root_slot = lead
-        branch = _BRANCH_RE.search(line)
-        root_pos = line.find("---")
-        if branch and (root_pos < 0 or branch.start() < root_pos):
-            attach = branch.start() - 1
-            name = line[branch.end():].strip()
-            weight = float(branch["pct"])
-            slot = branch.start() + 10
-        elif root_pos >= 0 and not line[:root_pos].strip(" |"):
-            attach = root_pos
-            name = line[root_pos + 3:].strip()
-            weight = -1.0  # inherits
-            slot = root_pos + 3
-        else:
-            col = len(line) - len(line.lstrip(" |"))
-            attach = col
-            name = line[col:].strip()
-            weight = -1.0
-            slot = col
-            # A continued chain: the new frame hangs below the node whose slot is `col`.
-        parent = -1
-        while stack and nodes[stack[-1]].slot != attach:
-            stack.pop()
-        if stack:
-            parent = stack[-1]
-        elif attach != root_slot:
-            bad += 1
-            continue
-        if weight < 0:
-            weight = nodes[parent].weight if parent >= 0 else root_weight
-        depth = nodes[parent].depth + 1 if parent >= 0 else 1
-        nodes.append(_Node(name, parent, weight, slot, depth))
-        if branch is None and root_pos < 0 and stack and nodes[stack[-1]].slot == slot:
-            # Continuation: replace the chain's tail so later lines find the new node.
-            stack.append(len(nodes) - 1)
-        else:
-            stack.append(len(nodes) - 1)
-    return nodes, bad
-
-
-def _inlined(name: str) -> bool:
-    return name.endswith(" (inlined)")
-
-
-def _callers_of(entry: _Entry, nodes: list[_Node], caller_order: bool) -> list[tuple[str, float]]:
-    """Immediate callers of the entry's own samples, with their percentages.
-
-    With `perf report --inline` the sampled frame is expanded into its inline
-    stack ("tally (inlined)" then "worker"): those frames are the entry itself,
-    not callers. A caller may itself be an inlined frame ("tally (inlined)" calling
-    note_visit) and is reported as perf printed it.
-    """
-    if not nodes:
-        return []
-    name = entry.symbol
-    edges: dict[str, float] = {}
-    children: dict[int, list[int]] = {}
-    for i, node in enumerate(nodes):
-        children.setdefault(node.parent, []).append(i)
-
-    def add(caller: str, weight: float) -> None:
-        if weight > 0:
-            edges[caller] = edges.get(caller, 0.0) + weight
-
-    if not caller_order:
-        # Paths run from the sampled frame outwards: skip the entry's own inline
-        # frames and the entry, and the next frame is the caller.
-        pending = [(top, False) for top in children.get(-1, [])]
-        while pending:
-            index, seen_entry = pending.pop()
-            node = nodes[index]
-            if not seen_entry and _inlined(node.name) and not _same(node.name, name):
-                pending.extend((c, False) for c in children.get(index, []))
-            elif not seen_entry and _same(node.name, name):
-                pending.extend((c, True) for c in children.get(index, []))
-            else:
-                add(node.name, node.weight)
-    else:
-        # Paths run from the thread's start to the sampled frame: a node's own
-        # samples (its weight less its children's) end there.
-        for i, node in enumerate(nodes):
-            own = node.weight - sum(nodes[c].weight for c in children.get(i, []))
-            if own <= 1e-9:
-                continue
-            path = [node.name]
-            parent = node.parent
-            while parent >= 0:
-                path.append(nodes[parent].name)
-                parent = nodes[parent].parent
-            path.reverse()
-            trailing = 0
-            while path and _inlined(path[-1]) and not _same(path[-1], name):
-                path.pop()
-                trailing += 1
-            if path and _same(path[-1], name):
-                if len(path) >= 2:
-                    add(path[-2], own)
-            elif trailing and path and not any(_same(p, name) for p in path):
-                add(path[-1], own)
-    return sorted(edges.items(), key=lambda kv: -kv[1])
-
-
-def _same(frame: str, symbol: str) -> bool:
-    return frame == symbol or frame.split(" (inlined)")[0] == symbol
-
-
-def _caller_order(section: _Section, graphs: list[list[_Node]]) -> bool:
-    """Whether graphs are printed caller-first (children mode default, `-g caller`)."""
-    if "Children" in section.columns:
-        return True
-    outer_at_root = outer_at_leaf = 0
-    for nodes in graphs:
-        parents = {n.parent for n in nodes}
-        for i, node in enumerate(nodes):
-            if _OUTERMOST.match(node.name):
-                if node.depth == 1:
-                    outer_at_root += 1
-                elif i not in parents:
-                    outer_at_leaf += 1
-    return outer_at_root > outer_at_leaf
 
 
 def parse_report_text(text: str) -> ParsedReport:

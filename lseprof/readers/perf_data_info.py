@@ -1,0 +1,114 @@
+"""What perf says about a perf.data besides its samples: the header (``perf report
+--header-only``), lost-sample counts (``perf report --stats``) and the recorded
+build-ids (``perf buildid-list``). Loads neither numpy nor pandas (see
+:mod:`lseprof.readers.perf_data`)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lseprof.errors import LseprofError
+
+_STATS_EVENT_RE = re.compile(r"^(?P<event>\S.*) stats:\s*$")
+_STATS_LOST_RE = re.compile(r"^\s*LOST_SAMPLES events:\s*(\d+)")
+_STATS_TOTAL_LOST_RE = re.compile(r"^\s*LOST events:\s*(\d+)")
+
+
+@dataclass
+class PerfDataHeader:
+    perf_version: str | None = None
+    arch: str | None = None
+    cmdline: str = ""
+    callchain: bool = False
+    has_time: bool = False
+    data_offset: int = 0
+    data_size: int = 0
+    events: list[str] = field(default_factory=list)
+
+
+def _run(argv: Sequence[str], what: str, timeout: float = 600) -> subprocess.CompletedProcess[
+        bytes]:
+    try:
+        return subprocess.run(list(argv), capture_output=True, check=False, timeout=timeout)
+    except OSError as exc:
+        raise LseprofError(f"cannot run {argv[0]} ({exc.strerror}); check the perf install"
+                           ) from None
+    except subprocess.TimeoutExpired:
+        raise LseprofError(f"{what} took longer than {timeout:.0f} s; try a smaller perf.data"
+                           ) from None
+
+
+def _first_error(stderr: bytes) -> str:
+    for line in stderr.decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        if line and not line.lower().startswith(("warning", "hint", "please use", "(if")):
+            return line
+    return "no message"
+
+
+def read_header(perf: str, path: Path) -> PerfDataHeader:
+    proc = _run([perf, "report", "--header-only", "-i", str(path)], "perf report --header-only")
+    text = proc.stdout.decode("utf-8", "replace")
+    if proc.returncode != 0 or "# ========" not in text:
+        raise LseprofError(f"{path}: perf cannot read it ({_first_error(proc.stderr)[:60]}); "
+                           "the file is damaged, record it again")
+    head = PerfDataHeader()
+    for line in text.splitlines():
+        key, _, value = line.lstrip("# ").partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "perf version":
+            head.perf_version = value
+        elif key == "arch":
+            head.arch = value
+        elif key == "cmdline":
+            head.cmdline = value
+        elif key == "data offset":
+            head.data_offset = int(value or 0)
+        elif key == "data size":
+            head.data_size = int(value or 0)
+        elif key == "event":
+            name = re.search(r"name = ([^,]+)", value)
+            if name:
+                head.events.append(name[1].strip())
+            sample_type = re.search(r"sample_type = ([A-Z_|]+)", value)
+            if sample_type:
+                kinds = set(sample_type[1].split("|"))
+                head.callchain = head.callchain or "CALLCHAIN" in kinds
+                head.has_time = head.has_time or "TIME" in kinds
+    return head
+
+
+def read_lost(perf: str, path: Path) -> dict[str, int]:
+    """LOST_SAMPLES per event from `perf report --stats` (counts only, no symbols: fast)."""
+    proc = _run([perf, "report", "--stats", "-i", str(path)], "perf report --stats")
+    lost: dict[str, int] = {}
+    event: str | None = None
+    total_lost_records = 0
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        if (m := _STATS_EVENT_RE.match(line)) is not None and m["event"] != "Aggregated":
+            event = m["event"].strip()
+            lost.setdefault(event, 0)
+        elif (m := _STATS_LOST_RE.match(line)) is not None and event is not None:
+            lost[event] = int(m[1])
+        elif (m := _STATS_TOTAL_LOST_RE.match(line)) is not None:
+            total_lost_records = int(m[1])
+    del total_lost_records  # LOST records count ring-buffer overruns, not samples
+    return lost
+
+
+def read_build_ids(perf: str, path: Path) -> dict[str, str]:
+    return _parse_build_ids(_run([perf, "buildid-list", "-i", str(path)],
+                                 "perf buildid-list").stdout)
+
+
+def _parse_build_ids(text: bytes) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for line in text.decode("utf-8", "replace").splitlines():
+        build_id, _, dso = line.strip().partition(" ")
+        if build_id and dso and re.fullmatch(r"[0-9a-f]{8,}", build_id):
+            ids[dso.strip()] = build_id
+    return ids

@@ -1,0 +1,109 @@
+"""Histogram rows of `perf report --stdio` text -> entries (symbol, DSO, command,
+pid, percentages), column by column as the section's header names them. Read by
+:func:`lseprof.readers.perf_report.parse_report_text`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from lseprof import samples as S
+
+_SPLIT_RE = re.compile(r"\s{2,}")
+_PCT_RE = re.compile(r"^-?\d+(?:\.\d+)?%$")
+_INT_RE = re.compile(r"^\d+$")
+_PRIV_RE = re.compile(r"^\[(?P<p>[.kgHuv])\]\s+")
+_PCT_COLUMNS = ("Children", "Self", "Overhead")
+
+
+@dataclass
+class _Entry:
+    values: dict[str, str]
+    weight: float  # Self% or Overhead%
+    total: float  # Children% when present (the call graph's own total), else weight
+    samples: int | None
+    symbol: str
+    dso: str
+    comm: str
+    pid: int
+    truncated: bool
+    graph: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Section:
+    event: str
+    samples_header: int | None = None
+    header_exact: bool = False  # perf prints "1K" above 999 samples
+    columns: list[str] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)
+    entries: list[_Entry] = field(default_factory=list)
+
+
+def _split_row(line: str, ncols: int) -> list[str] | None:
+    parts = _SPLIT_RE.split(line.strip())
+    if len(parts) < ncols:
+        return None
+    return parts
+
+
+def _row_values(line: str, section: _Section) -> dict[str, str] | None:
+    """Column name -> text for a histogram row, or None if the line is not one."""
+    cols = section.columns
+    parts = _split_row(line, len(cols))
+    if parts is None:
+        return None
+    if len(parts) > len(cols):
+        # Extra splits can only come from the symbol column (names with double spaces).
+        sym_at = cols.index("Symbol") if "Symbol" in cols else len(cols) - 1
+        extra = len(parts) - len(cols)
+        parts = [*parts[:sym_at], "  ".join(parts[sym_at:sym_at + extra + 1]),
+                 *parts[sym_at + extra + 1:]]
+    values = dict(zip(cols, parts, strict=True))
+    for name, text in values.items():
+        if name in _PCT_COLUMNS and not _PCT_RE.match(text):
+            return None
+        if name in ("Samples", "Period") and not _INT_RE.match(text):
+            return None
+    return values
+
+
+def _symbol_and_priv(text: str) -> tuple[str, str]:
+    match = _PRIV_RE.match(text)
+    if match:
+        return text[match.end():].strip(), match["p"]
+    return text.strip(), ""
+
+
+def _make_entry(values: dict[str, str], section: _Section, truncated_cols: set[str]) -> _Entry:
+    pct = {k: float(v.rstrip("%")) for k, v in values.items() if k in _PCT_COLUMNS}
+    weight = pct.get("Self", pct.get("Overhead", 0.0))
+    total = pct.get("Children", weight)
+    symbol, priv = _symbol_and_priv(values.get("Symbol", S.UNKNOWN))
+    dso = values.get("Shared Object", "")
+    if not dso:
+        dso = "[kernel.kallsyms]" if priv == "k" else S.UNKNOWN
+    comm = values.get("Command", "")
+    pid = -1
+    for key in ("Pid:Command", "Pid"):
+        if key in values:
+            head, _, tail = values[key].strip().partition(":")
+            pid = int(head) if head.isdigit() else -1
+            comm = comm or tail
+    samples = int(values["Samples"]) if "Samples" in values else None
+    truncated = "Symbol" in truncated_cols and len(values.get("Symbol", "")) >= section.widths[
+        section.columns.index("Symbol")]
+    return _Entry(values, weight, total, samples, symbol or S.UNKNOWN, dso, comm, pid, truncated)
+
+
+def _truncated_columns(section: _Section) -> set[str]:
+    """Columns cut to their width by -w: several distinct values fill it exactly."""
+    out = set()
+    for name, width in zip(section.columns, section.widths, strict=False):
+        if name not in ("Symbol", "Shared Object", "Command"):
+            continue
+        full = {e.values.get(name, "") for e in section.entries
+                if len(e.values.get(name, "")) >= width}
+        if len(full) >= 2:
+            out.add(name)
+    return out
