@@ -47,6 +47,13 @@ def run(argv: Sequence[str | os.PathLike[str]],
                           check=False, timeout=600, **kwargs)  # type: ignore[call-overload]
 
 
+@pytest.fixture()
+def store_path(tmp_path: Path) -> Path:
+    """Where the store under test lives (an SQLite file; test_store_pg.py overrides
+    it with a ``postgresql://`` URL, so the shared store tests run on both backends)."""
+    return tmp_path / "store" / "runs.sqlite"
+
+
 @pytest.fixture(scope="session")
 def data() -> DataFiles:
     return require_data()

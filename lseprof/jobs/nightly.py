@@ -20,12 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from lseprof.analysis import changepoint
-from lseprof.analysis.stats import median
+from lseprof.analysis.verdicts import SeriesVerdict, judge_series
 from lseprof.errors import LseprofError
 from lseprof.jobs.runner import DEFAULT_FREQ, RunPlan, execute
 from lseprof.store import RunRecord, RunStoreProtocol
-
-HELPER_NOISE_FLOOR_PP = 0.5
 
 
 @dataclass(frozen=True)
@@ -137,24 +135,6 @@ def plans(config: NightlyConfig) -> list[RunPlan]:
     return result
 
 
-SeriesKey = tuple[str, str, str, int, str, str]
-
-
-@dataclass
-class SeriesVerdict:
-    key: SeriesKey  # config_key, workload, variant, threads, target, hostname
-    nights: int
-    latest_mib_s: float | None
-    latest_helper_share: float | None
-    throughput: changepoint.EndCheck
-    helper_share: changepoint.EndCheck
-    commits: tuple[str | None, str | None] = (None, None)
-
-    @property
-    def regressed(self) -> bool:
-        return "regression" in (self.throughput.status, self.helper_share.status)
-
-
 @dataclass
 class NightlyResult:
     records: list[RunRecord] = field(default_factory=list)
@@ -166,49 +146,10 @@ class NightlyResult:
         return [v for v in self.verdicts if v.regressed]
 
 
-def _nights(records: Sequence[RunRecord]) -> list[list[RunRecord]]:
-    """A series' runs grouped into nights (one run group each), oldest first."""
-    groups: dict[str, list[RunRecord]] = {}
-    for record in records:
-        if record.status == "ok":
-            groups.setdefault(record.group_id, []).append(record)
-    return sorted(groups.values(), key=lambda rows: min(r.created_at for r in rows))
-
-
 def evaluate(records: Sequence[RunRecord], config: NightlyConfig) -> list[SeriesVerdict]:
     """Change-point verdicts for every series of the config's entries."""
-    names = {e.name for e in config.entries}
-    series: dict[SeriesKey, list[RunRecord]] = {}
-    for r in records:
-        if r.config_key in names:
-            key = (r.config_key, r.workload or "", r.variant or "", r.threads or 0,
-                   r.target or "", r.hostname or "")
-            series.setdefault(key, []).append(r)
-    verdicts = []
-    for key in sorted(series):
-        nights = _nights(series[key])
-        tp_nights = [n for n in nights if any(r.throughput_mib_s is not None for r in n)]
-        tp = [median([r.throughput_mib_s for r in n if r.throughput_mib_s is not None])
-              for n in tp_nights]
-        share_nights = [n for n in nights if any(r.atomic_helper_share is not None for r in n)]
-        share = [median([r.atomic_helper_share for r in n if r.atomic_helper_share is not None])
-                 for n in share_nights]
-        tp_check = changepoint.regression_at_end(
-            tp, bad="down", min_size=config.min_nights, noise_floor_pct=config.noise_floor_pct,
-            alpha=config.alpha)
-        share_check = changepoint.regression_at_end(
-            share, bad="up", min_size=config.min_nights, noise_floor_pct=0.0,
-            noise_floor_abs=HELPER_NOISE_FLOOR_PP, alpha=config.alpha)
-        commits: tuple[str | None, str | None] = (None, None)
-        tp_bad = tp_check.status == "regression"
-        point = tp_check.change_point if tp_bad else share_check.change_point
-        basis = tp_nights if tp_bad else share_nights
-        if point is not None and 0 < point.index < len(basis):
-            commits = (basis[point.index - 1][0].source_commit, basis[point.index][0].source_commit)
-        verdicts.append(SeriesVerdict(key, len(nights), tp[-1] if tp else None,
-                                      share[-1] if share else None, tp_check, share_check,
-                                      commits))
-    return verdicts
+    return judge_series(records, {e.name for e in config.entries}, min_nights=config.min_nights,
+                        noise_floor_pct=config.noise_floor_pct, alpha=config.alpha)
 
 
 def run_nightly(config: NightlyConfig, store: RunStoreProtocol, runs_root: Path,

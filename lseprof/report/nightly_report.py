@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.table import Table
 
 from lseprof.analysis.changepoint import EndCheck
-from lseprof.jobs.nightly import SeriesVerdict
+from lseprof.analysis.verdicts import SeriesVerdict
 
 
 def _check(check: EndCheck) -> str:

@@ -27,20 +27,17 @@ from psycopg.types.string import TextLoader
 
 from lseprof._version import __version__
 from lseprof.errors import EXIT_FAILED, LseprofError
-from lseprof.store import (
+from lseprof.store.base import DuplicateRunId, SqlRunStoreBase
+from lseprof.store.records import RunRecord, RunStoreProtocol, record_from_row
+from lseprof.store.schema import (
     BUSY_TIMEOUT_S,
     COLUMNS,
     PG_MIGRATIONS,
     SCHEMA_VERSION,
-    DuplicateRunId,
-    RunRecord,
-    RunStoreProtocol,
-    SqlRunStoreBase,
-    display_location,
-    record_from_row,
     split_sql,
     statements,
 )
+from lseprof.store.urls import display_location
 
 CONNECT_TIMEOUT_S = 10  # unless the URL sets connect_timeout
 LOCK_TIMEOUT_S = BUSY_TIMEOUT_S  # how long a write waits for a lock, as SQLite's busy timeout
