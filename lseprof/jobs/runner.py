@@ -63,6 +63,9 @@ class RunPlan:
     command: tuple[str, ...] = ()
     throughput_regex: str | None = None
     config_key: str | None = None
+    # How `lseprof nightly` judges this series (alpha, noise floors, min nights), stored
+    # with every run so the dashboard re-renders with the same judgement.
+    judgement: dict[str, float] | None = None
 
     def validate(self) -> None:
         if not self.threads or min(self.threads) < 1:
@@ -226,7 +229,8 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
                    "record_seconds": outcome.seconds, "perf_map": str(outcome.perf_map)
                    if outcome.perf_map else None, "top_symbols": analysis.top_symbols,
                    "freq": plan.freq, "call_graph": plan.call_graph,
-                   **({"no_perf": no_perf} if no_perf else {})},
+                   **({"no_perf": no_perf} if no_perf else {}),
+                   **({"judgement": plan.judgement} if plan.judgement else {})},
         )
         problem = write_artifact(run_dir / "run.json",
                                  json.dumps(record.to_dict(), indent=2, default=str))
