@@ -4,6 +4,7 @@ regression (a real workload option that adds contention) that must be detected."
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def test_injected_contention_is_a_regression(tmp_path: Path, tiny_corpus: Path) 
         assert proc.returncode == 0, proc.stderr
         (series,) = json.loads(proc.stdout)
         assert series["nights"] == night + 1 and series["regression"] is False
+    assert "data-regression" not in (tmp_path / "dash" / "index.html").read_text()
     # The "bad commit": every item now also hammers one shared atomic counter.
     write_config(config, tiny_corpus, 'workload_args = ["--contend", "400"]')
     verdicts = []
@@ -64,13 +66,18 @@ def test_injected_contention_is_a_regression(tmp_path: Path, tiny_corpus: Path) 
     assert code == 1, verdicts
     assert last["throughput"] == "regression" and last["regression"] is True
     assert "regression" in proc.stderr
-    index = (tmp_path / "dash" / "index.html").read_text()
-    assert "regression" in index.lower()
     with sqlite3.connect(tmp_path / "store" / "runs.sqlite") as db:
-        rows = db.execute("select config_key, source_commit, build_id, hostname from runs"
-                          ).fetchall()
+        rows = db.execute("select config_key, source_commit, build_id, hostname, group_id, "
+                          "extra from runs order by created_at").fetchall()
     assert len(rows) == NIGHTS_BEFORE + NIGHTS_AFTER
     assert all(r[0] == "bpe-tiny" and r[2] and r[3] for r in rows)
+    # Every run stores the judgement it was made with, for the dashboard to reuse.
+    assert all(json.loads(r[5])["judgement"]["alpha"] == 0.05 for r in rows)
+    # The dashboard flags that series at that night: the first contended one.
+    index = (tmp_path / "dash" / "index.html").read_text()
+    flagged = re.findall(r'<li data-regression="([^"]*)" data-config-key="([^"]*)" '
+                         r'data-night="([^"]*)"', index)
+    assert ("throughput", "bpe-tiny", rows[NIGHTS_BEFORE][4]) in flagged, flagged
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lseprof.analysis import changepoint
-from lseprof.analysis.verdicts import SeriesVerdict, judge_series
+from lseprof.analysis.verdicts import SeriesVerdict, Settings, judge_series
 from lseprof.errors import LseprofError
 from lseprof.jobs.runner import DEFAULT_FREQ, RunPlan, execute
 from lseprof.store import RunRecord, RunStoreProtocol
@@ -129,7 +129,7 @@ def plans(config: NightlyConfig) -> list[RunPlan]:
                            cpu=entry.cpu, duration=entry.duration, freq=entry.freq,
                            event=entry.event, timeout=entry.timeout, corpus=entry.corpus,
                            batch_size=entry.batch_size, workload_args=entry.workload_args,
-                           config_key=entry.name)
+                           config_key=entry.name, judgement=judgement(config).to_dict())
             plan.validate()
             result.append(plan)
     return result
@@ -148,8 +148,13 @@ class NightlyResult:
 
 def evaluate(records: Sequence[RunRecord], config: NightlyConfig) -> list[SeriesVerdict]:
     """Change-point verdicts for every series of the config's entries."""
-    return judge_series(records, {e.name for e in config.entries}, min_nights=config.min_nights,
-                        noise_floor_pct=config.noise_floor_pct, alpha=config.alpha)
+    return judge_series(records, [e.name for e in config.entries], judgement(config))
+
+
+def judgement(config: NightlyConfig) -> Settings:
+    """The verdict settings of a config, which every run of it stores."""
+    return Settings(noise_floor_pct=config.noise_floor_pct, min_size=config.min_nights,
+                    alpha=config.alpha)
 
 
 def run_nightly(config: NightlyConfig, store: RunStoreProtocol, runs_root: Path,
