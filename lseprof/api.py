@@ -109,8 +109,11 @@ def attribute(profile: Profile, top: int = DEFAULT_TOP) -> list[Attribution]:
     event, recomputed from ``profile.samples`` with ``top`` rows per table (edit or
     filter the table first to attribute a subset)."""
     from lseprof.analysis.attribution import attribute as _attribute
+    from lseprof.analysis.readable import make_readable
 
-    return _attribute(profile.capture, profile.images, top=top, notes=list(profile.notes))
+    sections = _attribute(profile.capture, profile.images, top=top, notes=list(profile.notes))
+    make_readable(sections)
+    return sections
 
 
 def inspect(path: str | os.PathLike[str]) -> Inventory:

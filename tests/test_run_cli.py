@@ -133,6 +133,10 @@ def test_emulated_aarch64_names_helpers(cpu: str, path_key: str, tmp_path: Path,
     assert sum(h[path_key] or 0 for h in entry["helpers"]) > 0
     assert Path(entry["perf_data"]).with_name("run.json").is_file()
     assert list(Path(entry["perf_data"]).parent.glob("perf-*.map"))
+    # Guest names come from the ELF's symbol table, mangled: shown demangled, raw kept.
+    tops = entry["extra"]["top_symbols"]
+    assert any(t["symbol"].startswith("bpe_encode::") and t["symbol_raw"].startswith("_ZN")
+               for t in tops), tops
 
 
 def test_command_mode_with_throughput_regex(tmp_path: Path) -> None:

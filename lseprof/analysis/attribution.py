@@ -51,6 +51,7 @@ class CallerShare:
     caller: str
     share: float | None
     basis: str  # "callchain", "call-graph" (perf report text) or "static" (bl sites in the ELF)
+    caller_raw: str | None = None  # the caller's name as recorded (mangled); see readable.py
 
 
 @dataclass
@@ -59,6 +60,7 @@ class SymbolShare:
     dso: str
     category: str
     share: float
+    symbol_raw: str | None = None  # the name as recorded (mangled); see readable.py
 
 
 @dataclass

@@ -46,6 +46,7 @@ def build_report(path: Path, *, binaries: Sequence[Path] = (), symfs: Path | Non
     try:
         from lseprof.analysis.attribution import attribute
         from lseprof.analysis.classify import classify, load_rules, warm_up
+        from lseprof.analysis.readable import make_readable
         from lseprof.symbols.symbolize import preload_local_images, symbolize
 
         rules = load_rules(rules_file)  # rules errors surface before any slow work
@@ -64,4 +65,5 @@ def build_report(path: Path, *, binaries: Sequence[Path] = (), symfs: Path | Non
     classify(capture.samples, rules, symbolized.images)
     notes = [*capture.warnings, *symbolized.notes]
     sections = attribute(capture, symbolized.images, top=top, notes=notes)
+    make_readable(sections)
     return Report(capture, sections, symbolized.images)
