@@ -18,24 +18,32 @@ def blocks() -> list[str]:
     return BLOCK.findall((REPO / "docs" / "api.md").read_text())
 
 
-def test_the_api_walkthrough_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(REPO)
-    code = blocks()
-    assert len(code) >= 8, "docs/api.md lost its examples"
+def run_walkthrough(markdown: str) -> str:
+    """Execute the Python blocks of `markdown` in order, in one namespace; return what they
+    printed. An exception in a block (a false assert included) propagates."""
     namespace: dict[str, object] = {}
     printed = io.StringIO()
-    for index, block in enumerate(code):
+    for index, block in enumerate(BLOCK.findall(markdown)):
         with contextlib.redirect_stdout(printed):
             exec(compile(block, f"docs/api.md block {index + 1}", "exec"), namespace)
-    text = printed.getvalue()
-    assert "['cpu-clock']" in text and "error: " in text
+    return printed.getvalue()
+
+
+def test_the_api_walkthrough_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    assert len(blocks()) >= 8, "docs/api.md lost its examples"
+    text = run_walkthrough((REPO / "docs" / "api.md").read_text())
+    assert "['cpu-clock']" in text and "error: no-such.data" in text
 
 
 def test_a_false_claim_in_a_block_fails() -> None:
-    # The harness must be able to fail: a block whose assert is false raises.
+    # The harness itself must be able to fail: a false assert in a later block, after a
+    # true one that shares its namespace, reaches the caller.
+    doc = ("```python\nimport lseprof\nversion = lseprof.__version__\n```\n\ntext\n\n"
+           "```python\nassert version == 'not a version'\n```\n")
     with pytest.raises(AssertionError):
-        exec(compile("import lseprof\nassert lseprof.__version__ == 'not a version'",
-                     "probe", "exec"), {})
+        run_walkthrough(doc)
+    assert run_walkthrough(doc.replace("==", "!=")) == ""
 
 
 def test_import_lseprof_is_cheap() -> None:

@@ -78,7 +78,8 @@ def test_glibc_lock_paths_and_inline_atomics_on_x86() -> None:
     bump = frame[frame["symbol"] == "bump_counter"]
     assert (bump["category"] == "inline_atomic").mean() > 0.9
     assert set(bump.loc[bump["category"] == "inline_atomic", "insn"].astype(str)) == {"lock add"}
-    assert (frame.loc[frame["symbol"] == "mix", "category"] == "work").all()
+    mix = frame.loc[frame["symbol"] == "mix", "category"]
+    assert len(mix) > 100 and (mix == "work").all()
 
 
 def test_user_rules_come_first_and_can_replace_the_defaults(tmp_path: Path) -> None:
@@ -127,6 +128,7 @@ def test_caller_rules_use_the_call_graph() -> None:
     frame = report.capture.samples
     kernel = frame[(frame["dso"] == "[kernel.kallsyms]") & frame["caller"].astype(str).str.match(
         r"^(futex_|__futex_|do_futex)")]
+    assert len(kernel) > 0  # else .all() below holds for no rows at all
     assert (kernel["category"] == "futex").all()
 
 

@@ -44,6 +44,7 @@ def test_default_layout_counts_every_sample_and_weighs_by_period() -> None:
     assert (frame["weight"] == frame["period"]).all()
     # Callchain frames carry DSO-relative addresses: mix+0x27 is at mix's ELF address + 0x27.
     mix = frame[frame["symbol"] == "mix"]
+    assert len(mix) > 100  # else the .all() checks hold for no rows at all
     assert (mix["ip"] < 0x10000).all() and (mix["symoff"] >= 0).all()
     assert (frame["caller"].astype(str) != "").mean() > 0.9
     assert "start_thread" in set(frame.loc[frame["symbol"] == "bump_counter", "caller"].astype(str))
@@ -56,7 +57,8 @@ def test_one_line_layout_gives_the_same_samples_without_callers() -> None:
     frame = load(X86 / "script-nocallchain.txt").samples
     assert (frame["caller"].astype(str) == "").all()
     # One-line samples print runtime (ASLR) addresses of the PIE.
-    assert (frame.loc[frame["symbol"] == "mix", "ip"] > 0x10000).all()
+    mix_ips = frame.loc[frame["symbol"] == "mix", "ip"]
+    assert len(mix_ips) > 100 and (mix_ips > 0x10000).all()
 
 
 def test_fields_without_period_or_event_weigh_each_sample_once() -> None:
@@ -126,7 +128,8 @@ def test_frame_text_splitting() -> None:
 def test_text_without_samples_is_refused(tmp_path: Path) -> None:
     only_frames = tmp_path / "frames.txt"
     only_frames.write_text("\tffffffff815c4a65 pcpu_alloc_noprof+0x5 ([kernel.kallsyms])\n" * 3)
-    with pytest.raises(LseprofError):
+    # The reason must be "no samples in it", not some other refusal (missing file, ...).
+    with pytest.raises(LseprofError, match=r"is not perf\.data, perf script or perf report"):
         load(only_frames)
     parsed = parse_script_text(only_frames.read_bytes())
     assert parsed.header_lines == 0

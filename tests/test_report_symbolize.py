@@ -65,8 +65,10 @@ def test_guest_instructions_are_exact_addresses_in_the_elf() -> None:
     start = symbols.address_of("__aarch64_ldadd8_acq_rel")
     size = symbols.size_of("__aarch64_ldadd8_acq_rel")
     assert start is not None and size is not None
+    assert len(helper) > 50  # else the checks below hold for no rows at all
     assert ((helper["ip"] >= start) & (helper["ip"] < start + size)).all()
-    assert set(helper["insn"].astype(str)) <= {"", "ldaxr", "stlxr"}
+    # cortex-a53 has no LSE: the helper's samples sit on its LL/SC loop, both halves seen.
+    assert set(helper["insn"].astype(str)) - {""} == {"ldaxr", "stlxr"}
 
 
 def test_without_the_elf_guest_code_stays_unnamed_with_a_hint() -> None:
