@@ -16,6 +16,7 @@ import pytest
 
 from lseprof.samples import CATEGORIES
 from tests.conftest import LSEPROF, run
+from tests.diff_checks import check_html, parse_folded
 from workloads.data import DataFiles
 
 CONTEND_AARCH64 = Path(__file__).resolve().parent / "fixtures" / "bin" / "contend-aarch64"
@@ -261,21 +262,6 @@ def test_helper_threshold_on_profiles() -> None:
 
 # --------------------------------------------------------------------------- folded stacks
 
-_FOLDED_LINE = re.compile(r"^(?P<stack>\S.*) (?P<a>\d+) (?P<b>\d+)$")
-
-
-def parse_folded(path: Path) -> list[tuple[list[str], int, int]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.startswith("#"):
-            assert not re.search(r"\d\.?$", line)  # FlameGraph would read it as a count
-            continue
-        match = _FOLDED_LINE.match(line)
-        assert match, line
-        rows.append((match["stack"].split(";"), int(match["a"]), int(match["b"])))
-    return rows
-
-
 def test_folded_export(recorded: Recorded, tmp_path: Path) -> None:
     out = tmp_path / "diff.folded"
     proc = diff(recorded, recorded.rayon8, recorded.window8, "--folded", out)
@@ -309,16 +295,6 @@ def test_folded_names_emulated_guest_frames(recorded: Recorded, tmp_path: Path) 
 
 
 # --------------------------------------------------------------------------- flame graph
-
-_ALLOWED_TAGS = {"!DOCTYPE", "html", "head", "meta", "title", "style", "body", "h1", "h2", "p",
-                 "b", "br", "span", "svg", "g", "rect", "text", "table", "tr", "th", "td"}
-
-
-def check_html(page: str) -> None:
-    assert "http" not in page and "<script" not in page and "src=" not in page
-    tags = {m for m in re.findall(r"</?([!A-Za-z0-9]+)", page)}
-    assert tags <= _ALLOWED_TAGS, tags - _ALLOWED_TAGS
-
 
 def test_flamegraph_escapes_rust_names(recorded: Recorded, tmp_path: Path) -> None:
     out = tmp_path / "host.html"
