@@ -84,7 +84,9 @@ def test_unknown_lines_are_a_warning(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["unknown_lines"] == 1
 
 
-def _bad_inputs(tmp: Path) -> list[tuple[str, list[str | Path], dict[str, str] | None]]:
+def _bad_inputs(tmp: Path) -> list[tuple[str, list[str | Path], dict[str, str] | None, str]]:
+    """(case, arguments, environment, what the one error line must say): each case must be
+    refused for its own reason, not merely refused."""
     data = (X86 / "perf.data").read_bytes()
     (tmp / "empty.data").write_bytes(b"")
     (tmp / "cut.data").write_bytes(data[:5000])
@@ -93,25 +95,38 @@ def _bad_inputs(tmp: Path) -> list[tuple[str, list[str | Path], dict[str, str] |
     no_perf = {**os.environ, "PATH": str(tmp / "nobin")}
     no_perf.pop("LSEPROF_PERF", None)
     return [
-        ("empty", [tmp / "empty.data"], None),
-        ("truncated perf.data", [tmp / "cut.data"], None),
-        ("not perf text", [tmp / "notes.txt"], None),
-        ("missing file", [tmp / "nope.data"], None),
-        ("binary not an ELF", [X86 / "script.txt", "--binary", tmp / "notes.txt"], None),
-        ("binary of another arch", [X86 / "script.txt", "--binary", AARCH64_BIN], None),
-        ("binary of another build", [X86 / "perf.data", "--binary", X86_OTHER_BUILD], None),
-        ("perf missing", [X86 / "perf.data"], no_perf),
-        ("bad rules", [X86 / "script.txt", "--rules", tmp / "notes.txt"], None),
-        ("bad format", [X86 / "script.txt", "--format", "csv"], None),
-        ("top 0", [X86 / "script.txt", "--top", "0"], None),
-        ("max-stack 0", [X86 / "perf.data", "--max-stack", "0"], None),
-        ("two formats", [X86 / "script.txt", "--json", "--markdown"], None),
+        ("empty", [tmp / "empty.data"], None,
+         "is empty"),
+        ("truncated perf.data", [tmp / "cut.data"], None,
+         "is truncated"),
+        ("not perf text", [tmp / "notes.txt"], None,
+         "is not perf.data, perf script or perf report"),
+        ("missing file", [tmp / "nope.data"], None,
+         "nope.data: no such file"),
+        ("binary not an ELF", [X86 / "script.txt", "--binary", tmp / "notes.txt"], None,
+         "is not an ELF file"),
+        ("binary of another arch", [X86 / "script.txt", "--binary", AARCH64_BIN], None,
+         "is aarch64 but the samples are x86_64"),
+        ("binary of another build", [X86 / "perf.data", "--binary", X86_OTHER_BUILD], None,
+         "is another build"),
+        ("perf missing", [X86 / "perf.data"], no_perf,
+         "perf is not on PATH"),
+        ("bad rules", [X86 / "script.txt", "--rules", tmp / "notes.txt"], None,
+         "not valid TOML"),
+        ("bad format", [X86 / "script.txt", "--format", "csv"], None,
+         "--format csv is not one of"),
+        ("top 0", [X86 / "script.txt", "--top", "0"], None,
+         "--top must be 1 or more"),
+        ("max-stack 0", [X86 / "perf.data", "--max-stack", "0"], None,
+         "--max-stack must be 1 or more"),
+        ("two formats", [X86 / "script.txt", "--json", "--markdown"], None,
+         "exclude each other"),
     ]
 
 
 @pytest.mark.parametrize("case", range(13))
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: int) -> None:
-    name, args, env = _bad_inputs(tmp_path)[case]
+    name, args, env, needle = _bad_inputs(tmp_path)[case]
     if name.startswith(("truncated", "binary of another build")) and os.system(
             "command -v perf >/dev/null") != 0:
         pytest.skip("needs perf")
@@ -120,6 +135,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: int) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, (name, proc.stderr)
     assert lines[0].startswith("lseprof: error: "), name
+    assert needle in lines[0], (name, lines[0])
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
