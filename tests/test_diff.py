@@ -304,7 +304,7 @@ def test_flamegraph_escapes_rust_names(recorded: Recorded, tmp_path: Path) -> No
     check_html(page)
     # Rust names such as <std::sys::thread::unix::Thread>::new::thread_start.
     assert "&lt;std::" in page and "<std::" not in page
-    assert "Frame width is B's samples" in page and "<svg" in page
+    assert len(re.findall(r'<g class="f[ "]', page)) > 20  # frames drawn, not just the frame
 
 
 def test_flamegraph_highlights_helpers(recorded: Recorded, tmp_path: Path) -> None:
