@@ -11,6 +11,9 @@ atomic makes the sample ``inline_atomic``.
 Outline-atomic helper samples also get ``helper_path``: whether the sampled
 instruction lies on the helper's LSE path, its LDXR/STXR retry loop, or the test
 of ``__aarch64_have_lse_atomics`` that picks between them.
+
+The rule table is loaded in :mod:`lseprof.analysis.classify_rules`; the
+instruction-level checks are in :mod:`lseprof.analysis.classify_decode`.
 """
 
 from __future__ import annotations
