@@ -180,7 +180,7 @@ def test_section_decoder_agrees_with_single_words(tmp_path: Path) -> None:
     words = a64.as_words(text.data)
     lse, excl = a64.find_lse(words), a64.find_exclusives(words)
     per_word = [classify_instruction("aarch64", _w(int(w)), 0) for w in words]
-    assert lse.index.size and excl.index.size  # both lists compared below must have something in them
+    assert lse.index.size and excl.index.size  # the lists compared below are not empty
     assert [i for i, c in enumerate(per_word) if c and c.family == "lse"] == lse.index.tolist()
     assert [i for i, c in enumerate(per_word) if c and c.family.startswith("exclusive")] == \
         excl.index.tolist()
