@@ -19,7 +19,13 @@ from rich.table import Table
 
 from lseprof.analysis.diff import Diff, ShareDelta, ThroughputDelta
 from lseprof.analysis.stats import MIN_REPS_FOR_TEST
-from lseprof.report.diff_flamegraph import flamegraph_html
+from lseprof.report.diff_flamegraph import (
+    FLAME_WIDTH,
+    FRAME_HEIGHT,
+    MAX_FRAMES,
+    MIN_FRAME_PX,
+    flamegraph_html,
+)
 
 DEFAULT_TOP = 15
 
@@ -252,5 +258,6 @@ def to_json(diff: Diff) -> str:
     return json.dumps(to_dict(diff), indent=2, ensure_ascii=False, allow_nan=False)
 
 
-__all__ = ["DEFAULT_TOP", "flamegraph_html", "render", "summary", "throughput_sentence",
+__all__ = ["DEFAULT_TOP", "FLAME_WIDTH", "FRAME_HEIGHT", "MAX_FRAMES", "MIN_FRAME_PX",
+           "flamegraph_html", "render", "summary", "throughput_sentence",
            "to_dict", "to_json", "to_markdown"]
