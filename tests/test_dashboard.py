@@ -143,7 +143,8 @@ def test_step_is_marked_with_its_commits(small: Path) -> None:
     label = f"{before[:10]}\u2192{after[:10]}"
     svg_texts = re.findall(r"<text[^>]*>([^<]*)</text>", index)
     assert sum(label in t for t in svg_texts) == 2  # throughput and helper-share panels
-    assert "-10." in index or "-9." in index
+    # The throughput step in the change-point table's delta cell (a 10% drop).
+    assert re.search(r'<td class="n">-(9|10)\.\d%</td>', index)
     assert re.search(r"\+(1\.9\d|2\.0\d) pp", index)  # helper share, percentage points
     # Ten nights after it, the step is history: no alert.
     assert "No regression at the newest nights" in index

@@ -115,9 +115,10 @@ def test_inlined_frames_are_not_mistaken_for_callers() -> None:
     # worker sampled inside inlined tally(): tally is part of worker, start_thread calls it.
     assert set(_callers(DWARF / "report-inline.txt", "worker")) == {"start_thread"}
     # Callers are never the entry's own inline frames.
-    frame = load(DWARF / "report-inline.txt").samples
-    own = frame[frame["caller"].astype(str).str.endswith("(inlined)")]
-    assert not (own["symbol"].astype(str) + " (inlined)" == own["caller"].astype(str)).any()
+    # The text has inline frames; none of them may come out as a caller.
+    assert "(inlined)" in (DWARF / "report-inline.txt").read_text()
+    callers = load(DWARF / "report-inline.txt").samples["caller"].astype(str)
+    assert (callers != "").any() and not callers.str.endswith("(inlined)").any()
 
 
 def test_a_report_cut_short_keeps_100_percent(tmp_path: Path) -> None:
