@@ -32,6 +32,10 @@ class RecordSpec:
     event: str
     freq: int
     call_graph: str = "fp"  # "fp" or "dwarf"
+    # Emulated runs: qemu maps the guest's ELF files without PROT_EXEC, so perf records
+    # them only with -d; --buildid-mmap puts each file's build-id in its MMAP2 record,
+    # which is how a report later tells a replaced guest object from the profiled one.
+    guest_mmaps: bool = False
 
 
 @dataclass
@@ -48,7 +52,8 @@ class RecordOutcome:
 
 def perf_record_argv(perf: str, spec: RecordSpec, output: Path) -> list[str]:
     call_graph = ["--call-graph", "dwarf,16384"] if spec.call_graph == "dwarf" else ["-g"]
-    return [perf, "record", "-q", "-e", spec.event, "-F", str(spec.freq), *call_graph,
+    guest = ["-d", "--buildid-mmap"] if spec.guest_mmaps else []
+    return [perf, "record", "-q", "-e", spec.event, "-F", str(spec.freq), *call_graph, *guest,
             "-o", str(output), "--"]
 
 

@@ -163,7 +163,8 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
         if problem:
             raise LseprofError(problem)
     event = choose_event(plan.event) if perf else None
-    spec = RecordSpec(event, plan.freq, plan.call_graph) if event else None
+    spec = (RecordSpec(event, plan.freq, plan.call_graph,
+                       guest_mmaps=needs_emulation(plan.target)) if event else None)
     session = RunSession(f"{_stamp()}-{secrets.token_hex(3)}", event)
     facts = host_facts()
     commit = source_commit()
