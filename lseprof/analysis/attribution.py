@@ -23,6 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from lseprof import samples as S
+from lseprof.analysis.emulation_shares import emulation_shares, guest_mask, of_guest
 from lseprof.symbols import aarch64_decode as a64
 from lseprof.symbols.elf import ElfImage
 
@@ -43,6 +44,9 @@ class HelperShare:
     lse_path_share: float | None = None
     llsc_path_share: float | None = None
     flag_path_share: float | None = None
+    # The object holding this copy (each executable and shared object links its own).
+    dso: str | None = None
+    guest_share: float | None = None  # emulated runs: percent of guest samples
 
 
 @dataclass
@@ -52,6 +56,7 @@ class CallerShare:
     share: float | None
     basis: str  # "callchain", "call-graph" (perf report text) or "static" (bl sites in the ELF)
     caller_raw: str | None = None  # the caller's name as recorded (mangled); see readable.py
+    dso: str | None = None  # the helper's object, for static callers (read from its bl sites)
 
 
 @dataclass
@@ -61,6 +66,7 @@ class SymbolShare:
     category: str
     share: float
     symbol_raw: str | None = None  # the name as recorded (mangled); see readable.py
+    guest_share: float | None = None  # emulated guest code: percent of guest samples
 
 
 @dataclass
@@ -79,6 +85,10 @@ class Attribution:
     top_symbols: list[SymbolShare] = field(default_factory=list)
     inline_atomics: list[dict[str, Any]] = field(default_factory=list)
     emulated_share: float = 0.0  # samples in emulated guest code (qemu -perfmap runs)
+    # Emulated runs only (None otherwise); see lseprof.analysis.emulation_shares.
+    emulator_share: float | None = None  # qemu's own code, percent of all samples
+    guest_named_share: float | None = None  # percent of guest samples with a symbol
+    guest_categories: dict[str, float] = field(default_factory=dict)  # percent of guest
     unknown_lines: int = 0
     unknown_examples: list[str] = field(default_factory=list)
     perf_version: str | None = None
@@ -199,7 +209,7 @@ def _one(capture: S.Capture, part: pd.DataFrame, event: str, images: dict[str, E
     helper_rows = part.loc[is_helper, ["symbol", "dso", "caller", "weight", "helper_path",
                                        "helper_op", "helper_size", "helper_order"]]
     helpers: list[HelperShare] = []
-    for symbol, rows in helper_rows.groupby("symbol", observed=True):
+    for (symbol, dso), rows in helper_rows.groupby(["symbol", "dso"], observed=True):
         w = rows["weight"].to_numpy(dtype=np.float64)
         paths = rows["helper_path"].astype(object).to_numpy()
         known_path = bool((paths != "").any())
@@ -219,15 +229,22 @@ def _one(capture: S.Capture, part: pd.DataFrame, event: str, images: dict[str, E
             lse_path_share=path_share("lse"),
             llsc_path_share=path_share("llsc"),
             flag_path_share=path_share("flag"),
+            dso=str(dso),
         ))
     helpers.sort(key=lambda h: -h.share)
 
     callers = _helper_callers(capture, helper_rows, helpers, total, images, part)
 
+    emu = emulation_shares(part)
     sym = _sum_by(part, ["symbol", "dso", "category"])
     sym = sym.sort_values(ascending=False).head(top)
-    top_symbols = [SymbolShare(str(k[0]), str(k[1]), str(k[2]), _pct(float(w), total))
+    in_guest = dict(_items(_sum_by(part, ["symbol", "dso", "category"], guest_mask(part))))
+    top_symbols = [SymbolShare(str(k[0]), str(k[1]), str(k[2]), _pct(float(w), total),
+                               guest_share=of_guest(_pct(in_guest[k], total), emu)
+                               if k in in_guest else None)
                    for k, w in _items(sym)]
+    for helper in helpers:
+        helper.guest_share = of_guest(helper.share, emu)
 
     is_inline = category == names.index("inline_atomic") if "inline_atomic" in names else \
         np.zeros(len(part), np.bool_)
@@ -257,6 +274,9 @@ def _one(capture: S.Capture, part: pd.DataFrame, event: str, images: dict[str, E
         top_symbols=top_symbols,
         inline_atomics=inline_list,
         emulated_share=_pct(emulated, total),
+        emulator_share=emu.emulator_share if emu else None,
+        guest_named_share=emu.guest_named_share if emu else None,
+        guest_categories=emu.guest_categories if emu else {},
         unknown_lines=capture.unknown_lines,
         unknown_examples=list(capture.unknown_examples),
         perf_version=capture.perf_version,
@@ -286,8 +306,7 @@ def _helper_callers(capture: S.Capture, rows: pd.DataFrame, helpers: list[Helper
     for helper in helpers:
         if helper.symbol in covered:
             continue
-        dsos = rows.loc[rows["symbol"].astype(object) == helper.symbol, "dso"].astype(object)
-        image = next((images[d] for d in pd.unique(dsos) if d in images), None)
+        image = images.get(helper.dso or "")
         if image is None:
             continue
         sites = static_callers(image, helper.symbol)
@@ -296,5 +315,5 @@ def _helper_callers(capture: S.Capture, rows: pd.DataFrame, helpers: list[Helper
         hot = [kv for kv in ranked if float(own.get(kv[0], 0.0)) > 0]
         for caller, _count in (hot or ranked)[:MAX_STATIC_CALLERS]:
             out.append(CallerShare(helper.symbol, caller, helper.share if single else None,
-                                   "static"))
+                                   "static", dso=helper.dso))
     return out

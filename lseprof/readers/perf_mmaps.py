@@ -20,9 +20,12 @@ import numpy.typing as npt
 
 # "PERF_RECORD_MMAP2 22738/22738: [0x555f0e93c000(0x1000) @ 0x1000 fe:00 5366307 0]: r-xp /path"
 # "PERF_RECORD_MMAP 1234/1234: [0x400000(0x1000) @ 0]: x /path"
+# "PERF_RECORD_MMAP2 29434/29434: [0x7fa1e5550000(0x2000) @ 0 <f609bf24...>]: r--p /path"
+#   (recorded with --buildid-mmap: the file's build-id instead of device and inode)
 _MMAP_RE = re.compile(
     r"PERF_RECORD_MMAP2? (?P<pid>-?\d+)/-?\d+: \[0x(?P<start>[0-9a-f]+)\(0x(?P<len>[0-9a-f]+)\)"
-    r" @ (?:0x)?(?P<pgoff>[0-9a-f]+)[^\]]*\]: (?P<prot>\S+) (?P<path>.+)$")
+    r" @ (?:0x)?(?P<pgoff>[0-9a-f]+)(?: <(?P<build_id>[0-9a-f]+)>)?[^\]]*\]: (?P<prot>\S+)"
+    r" (?P<path>.+)$")
 
 
 @dataclass(frozen=True)
@@ -32,27 +35,32 @@ class Mapping:
     length: int
     pgoff: int
     path: str
+    prot: str = "x"
+    build_id: str | None = None  # only in MMAP2 records of `perf record --buildid-mmap`
 
 
-def parse_mmaps(text: str) -> list[Mapping]:
-    """The executable mappings in `perf script --show-mmap-events` text."""
+def parse_mmaps(text: str, executable_only: bool = True) -> list[Mapping]:
+    """The mappings in `perf script --show-mmap-events` text: executable ones only, or
+    (for qemu's file mappings of guest objects, which are not executable on the host)
+    every one."""
     found = []
     for line in text.splitlines():
         if "PERF_RECORD_MMAP" not in line:
             continue
         m = _MMAP_RE.search(line)
-        if m and "x" in m["prot"]:
+        if m and (not executable_only or "x" in m["prot"]):
             found.append(Mapping(int(m["pid"]), int(m["start"], 16), int(m["len"], 16),
-                                 int(m["pgoff"], 16), m["path"].strip()))
+                                 int(m["pgoff"], 16), m["path"].strip(), m["prot"],
+                                 m["build_id"]))
     return found
 
 
-def read_mmaps(perf: str, path: Path) -> list[Mapping]:
-    """Executable mappings recorded in a perf.data (one extra, cheap perf script pass:
-    one short line per sample besides the mmap records)."""
+def read_mmaps(perf: str, path: Path, executable_only: bool = True) -> list[Mapping]:
+    """Mappings recorded in a perf.data (one extra, cheap perf script pass: one short
+    line per sample besides the mmap records)."""
     proc = subprocess.run([perf, "script", "-i", str(path), "--show-mmap-events", "-F", "pid"],
                           capture_output=True, text=True, errors="replace", check=False)
-    return parse_mmaps(proc.stdout)
+    return parse_mmaps(proc.stdout, executable_only)
 
 
 def file_offsets(ips: npt.NDArray[np.uint64], pids: npt.NDArray[np.int64],

@@ -4,9 +4,12 @@ One event section gives one object; several give a list of objects, in the
 order the events appear. Keys: source_kind, path, event, samples, samples_exact,
 lost_samples, perf_version, categories {name: share%}, atomic_helper_share,
 helpers [{symbol, op, size, order, share, samples, lse_path_share,
-llsc_path_share, flag_path_share}], helper_callers [{helper, caller, share,
-basis}], inline_atomics, top_symbols, emulated_share, unknown_lines, notes.
-Shares are percentages of the section's samples (or weight).
+llsc_path_share, flag_path_share, dso, guest_share}], helper_callers [{helper,
+caller, share, basis, dso}], inline_atomics, top_symbols [{symbol, dso, category,
+share, guest_share}], emulated_share, emulator_share, guest_named_share,
+guest_categories, unknown_lines, notes. Shares are percentages of the section's
+samples (or weight); ``guest_*`` ones, for emulated runs (None otherwise), of its
+guest samples.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ def to_obj(section: Attribution) -> dict[str, Any]:
     data = section.to_dict()
     order = ["source_kind", "path", "event", "samples", "samples_exact", "lost_samples",
              "perf_version", "categories", "atomic_helper_share", "helpers", "helper_callers",
-             "inline_atomics", "top_symbols", "emulated_share", "unknown_lines",
-             "unknown_examples", "notes"]
+             "inline_atomics", "top_symbols", "emulated_share", "emulator_share",
+             "guest_named_share", "guest_categories", "unknown_lines", "unknown_examples",
+             "notes"]
     cleaned: dict[str, Any] = _clean({key: data[key] for key in order})
     return cleaned
 

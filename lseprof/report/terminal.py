@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -17,6 +19,13 @@ _CATEGORY_HELP = {
     "spin": "yielding and spinning (sched_yield, rayon, crossbeam)",
     "work": "everything else",
 }
+
+
+_EMULATOR = "emulator (qemu) itself"
+
+
+def _is_qemu(dso: str) -> bool:
+    return Path(dso).name.startswith("qemu-")
 
 
 def _pct(value: float | None) -> str:
@@ -42,25 +51,40 @@ def _render_one(s: Attribution, console: Console, top: int) -> None:
                   f"[bold]{_samples(s)}[/]   lost {lost}   atomic helpers "
                   f"[bold]{s.atomic_helper_share:.2f}%[/]"
                   + (f"   emulated {s.emulated_share:.2f}%" if s.emulated_share else ""))
+    emulated = s.emulator_share is not None
+    if emulated:
+        console.print(f"emulated run: guest code [bold]{s.emulated_share:.2f}%[/] of samples "
+                      f"({_pct(s.guest_named_share).strip()} of them named), emulator (qemu) "
+                      f"itself [bold]{_pct(s.emulator_share).strip()}[/]; the 'of guest' "
+                      "columns read like a hardware profile")
 
     cats = Table(title="Where the time goes", title_justify="left")
     cats.add_column("category")
     cats.add_column("share", justify="right")
+    if emulated:
+        cats.add_column("of guest", justify="right")
     cats.add_column("what", style="dim")
     for name in CATEGORIES:
-        cats.add_row(name, _pct(s.categories.get(name, 0.0)), _CATEGORY_HELP[name])
+        guest = [_pct(s.guest_categories.get(name, 0.0))] if emulated else []
+        cats.add_row(name, _pct(s.categories.get(name, 0.0)), *guest, _CATEGORY_HELP[name])
     console.print(cats)
 
     if s.helpers:
         helpers = Table(title="Outline-atomic helpers", title_justify="left")
-        for col, just in (("helper", "left"), ("op", "left"), ("size", "right"),
-                          ("order", "left"), ("share", "right"), ("LSE path", "right"),
-                          ("LL/SC path", "right"), ("flag test", "right")):
+        # Each object links its own helper copies: name the object once there are several.
+        objects = len({h.dso for h in s.helpers}) > 1 or emulated
+        columns = [("helper", "left"), *([("object", "left")] if objects else []),
+                   ("op", "left"), ("size", "right"), ("order", "left"), ("share", "right"),
+                   *([("of guest", "right")] if emulated else []), ("LSE path", "right"),
+                   ("LL/SC path", "right"), ("flag test", "right")]
+        for col, just in columns:
             helpers.add_column(col, justify=just)  # type: ignore[arg-type]
         for h in s.helpers[:top]:
-            helpers.add_row(escape(h.symbol), h.op or "-", str(h.size or "-"), h.order or "-",
-                            _pct(h.share), _pct(h.lse_path_share), _pct(h.llsc_path_share),
-                            _pct(h.flag_path_share))
+            where = [escape(Path(h.dso or "-").name)] if objects else []
+            guest = [_pct(h.guest_share)] if emulated else []
+            helpers.add_row(escape(h.symbol), *where, h.op or "-", str(h.size or "-"),
+                            h.order or "-", _pct(h.share), *guest, _pct(h.lse_path_share),
+                            _pct(h.llsc_path_share), _pct(h.flag_path_share))
         console.print(helpers)
     if s.helper_callers:
         callers = Table(title="Helper callers", title_justify="left")
@@ -85,8 +109,12 @@ def _render_one(s: Attribution, console: Console, top: int) -> None:
     syms.add_column("dso", style="dim")
     syms.add_column("category")
     syms.add_column("share", justify="right")
+    if emulated:
+        syms.add_column("of guest", justify="right")
     for t in s.top_symbols[:top]:
-        syms.add_row(escape(t.symbol), escape(t.dso), t.category, _pct(t.share))
+        label = _EMULATOR if emulated and _is_qemu(t.dso) else escape(t.symbol)
+        syms.add_row(label, escape(t.dso), t.category, _pct(t.share),
+                     *([_pct(t.guest_share)] if emulated else []))
     console.print(syms)
     if s.unknown_lines:
         console.print(f"[yellow]{s.unknown_lines} input lines were not understood[/]"

@@ -16,12 +16,14 @@ import numpy as np
 import numpy.typing as npt
 from elftools.common.exceptions import ELFError, ELFParseError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import NoteSection, SymbolTableSection
 
 from lseprof.errors import LseprofError
 
 SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
+PF_X = 0x1
 STT_FUNC = 2
 STT_GNU_IFUNC = 10
 
@@ -117,8 +119,10 @@ class ElfImage:
             self.symbols = self._read_symbols()
             self.code_sections = self._read_code_sections()
             # PT_LOAD segments as (file offset, size in the file, virtual address).
-            self.loads = [(seg["p_offset"], seg["p_filesz"], seg["p_vaddr"])
-                          for seg in self._elf.iter_segments() if seg["p_type"] == "PT_LOAD"]
+            segments = [seg for seg in self._elf.iter_segments() if seg["p_type"] == "PT_LOAD"]
+            self.loads = [(seg["p_offset"], seg["p_filesz"], seg["p_vaddr"]) for seg in segments]
+            self.code_loads = [(seg["p_offset"], seg["p_filesz"], seg["p_vaddr"])
+                               for seg in segments if seg["p_flags"] & PF_X]
         except (ELFError, ELFParseError, ValueError, KeyError, IndexError, OSError,
                 AssertionError) as exc:
             raise LseprofError(
@@ -144,14 +148,63 @@ class ElfImage:
             return SymbolTable(np.array([], np.uint64), np.array([], np.uint64), [])
         if self._elf.elfclass == 64 and self._elf.little_endian:
             return self._read_symbols_fast(table)
-        starts, sizes, names = [], [], []
+        starts, sizes, names, shndx = [], [], [], []
         for sym in table.iter_symbols():
             kind = sym["st_info"]["type"]
             if kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym["st_value"] and sym.name:
                 starts.append(sym["st_value"])
                 sizes.append(sym["st_size"])
                 names.append(sym.name)
-        return SymbolTable(np.array(starts, np.uint64), np.array(sizes, np.uint64), names)
+                index = sym["st_shndx"]
+                shndx.append(index if isinstance(index, int) else 0)
+        start_arr = np.array(starts, np.uint64)
+        return self._with_plt(self._clipped(start_arr, np.array(sizes, np.uint64), shndx),
+                              names, start_arr)
+
+    def _clipped(self, starts: npt.NDArray[np.uint64], sizes: npt.NDArray[np.uint64],
+                 shndx: list[int]) -> npt.NDArray[np.uint64]:
+        """Sizes with each zero-size symbol (crti's _init, hand-written assembly) ended at
+        its section's end, so that it does not swallow the section after it (.plt after
+        .init): code there is someone else's."""
+        out = sizes.copy()
+        for i in np.flatnonzero(sizes == 0).tolist():
+            index = shndx[i]
+            if 0 < index < len(self._sections):
+                section = self._sections[index]
+                end = int(section["sh_addr"]) + int(section["sh_size"])
+                if int(section["sh_addr"]) <= int(starts[i]) < end:
+                    out[i] = end - int(starts[i])
+        return out
+
+    def _with_plt(self, sizes: npt.NDArray[np.uint64], names: list[str],
+                  starts: npt.NDArray[np.uint64] | None = None) -> SymbolTable:
+        """The table plus ``name@plt`` for each aarch64 PLT entry, as perf names them."""
+        if starts is None:
+            starts = np.zeros(0, np.uint64)
+        plt = self._elf.get_section_by_name(".plt")
+        rela = self._elf.get_section_by_name(".rela.plt")
+        extra: list[tuple[int, str]] = []
+        if self.arch == "aarch64" and plt is not None and isinstance(rela, RelocationSection):
+            dynsym = self._sections[rela["sh_link"]] if rela["sh_link"] else None
+            # bfd and lld lay out 16 bytes per entry in .rela.plt order, after a 32-byte
+            # header in a dynamically linked object; a static executable's .plt holds only
+            # IFUNC entries (IRELATIVE relocations, no symbol) and no header.
+            header = 32 if self._elf.get_section_by_name(".dynamic") is not None else 0
+            by_start = dict(zip(starts.tolist(), names, strict=False))
+            for i, reloc in enumerate(rela.iter_relocations()):
+                name = ""
+                if reloc["r_info_sym"] and isinstance(dynsym, SymbolTableSection):
+                    name = dynsym.get_symbol(reloc["r_info_sym"]).name
+                elif reloc.is_RELA():
+                    # IRELATIVE: the addend is the IFUNC resolver, which carries its name.
+                    name = by_start.get(int(reloc["r_addend"]), "")
+                if name:
+                    extra.append((int(plt["sh_addr"]) + header + 16 * i, f"{name}@plt"))
+        if not extra:
+            return SymbolTable(starts, sizes, names)
+        return SymbolTable(np.concatenate([starts, np.array([a for a, _ in extra], np.uint64)]),
+                           np.concatenate([sizes, np.full(len(extra), 16, np.uint64)]),
+                           [*names, *(n for _, n in extra)])
 
     def _read_symbols_fast(self, table: SymbolTableSection) -> SymbolTable:
         raw = np.frombuffer(table.data(), dtype=_ELF64_SYM)
@@ -162,7 +215,9 @@ class ElfImage:
         for offset in keep["name"].tolist():
             end = strtab.find(b"\0", offset)
             names.append(strtab[offset:end].decode("utf-8", "replace"))
-        return SymbolTable(keep["value"].astype(np.uint64), keep["size"].astype(np.uint64), names)
+        starts = keep["value"].astype(np.uint64)
+        sizes = self._clipped(starts, keep["size"].astype(np.uint64), keep["shndx"].tolist())
+        return self._with_plt(sizes, names, starts)
 
     def _read_code_sections(self) -> list[CodeSection]:
         result = []
@@ -176,6 +231,15 @@ class ElfImage:
         """The virtual address each file offset is loaded at; -1 outside every PT_LOAD."""
         out = np.full(offsets.size, -1, np.int64)
         for offset, size, vaddr in self.loads:
+            inside = (offsets >= offset) & (offsets < offset + size)
+            out[inside] = offsets[inside] - offset + vaddr
+        return out
+
+    def code_vaddr_of_offset(self, offsets: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """As :meth:`vaddr_of_offset`, but -1 outside the executable segments: an
+        offset there is data, and naming it after the nearest function would be wrong."""
+        out = np.full(offsets.size, -1, np.int64)
+        for offset, size, vaddr in self.code_loads:
             inside = (offsets >= offset) & (offsets < offset + size)
             out[inside] = offsets[inside] - offset + vaddr
         return out

@@ -163,6 +163,14 @@ def _decode_aarch64(image: ElfImage) -> _Decoded:
     return out
 
 
+def fingerprinted_helpers(image: ElfImage) -> list[Helper]:
+    """Helpers found by code shape where no helper symbol is (stripped objects)."""
+    if image.arch != "aarch64":
+        return []
+    known = {h.address for h in _symbol_helpers(image.symbols)}
+    return [h for h in _decode_aarch64(image).fingerprints if h.address not in known]
+
+
 def _symbol_helpers(symbols: SymbolTable) -> list[Helper]:
     helpers: dict[int, Helper] = {}
     for name, start, end in zip(symbols.names.tolist(), symbols.starts.tolist(),

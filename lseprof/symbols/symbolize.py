@@ -28,8 +28,11 @@ from lseprof import samples as S
 from lseprof.capture.perf_env import find_perf
 from lseprof.errors import LseprofError
 from lseprof.readers.perf_mmaps import Mapping, file_offsets, read_mmaps
-from lseprof.readers.perfmap import GUEST_PREFIX, PerfMap
 from lseprof.symbols.elf import ElfImage
+from lseprof.symbols.guest import has_guest, resolve_guest, set_values
+
+__all__ = ["KERNEL_DSOS", "Symbolized", "has_guest", "infer_host_arch", "load_local_images",
+           "preload_local_images", "symbolize"]
 
 KERNEL_DSOS = ("[kernel.kallsyms]", "[kernel.vmlinux]", "[vdso]", "[vsyscall]")
 
@@ -65,34 +68,6 @@ def infer_host_arch(frame: pd.DataFrame) -> str | None:
     return None
 
 
-def has_guest(frame: pd.DataFrame) -> bool:
-    return any(str(s).startswith(GUEST_PREFIX) for s in frame["symbol"].cat.categories) or any(
-        str(c).startswith("qemu-aarch64") for c in frame["comm"].cat.categories)
-
-
-def _set_values(frame: pd.DataFrame, column: str, rows: npt.NDArray[np.int64],
-                values: npt.NDArray[np.object_]) -> None:
-    if rows.size == 0:
-        return
-    current = frame[column].astype(object).to_numpy(copy=True)
-    current[rows] = values
-    frame[column] = pd.Categorical(current)
-
-
-def _find_map(dso: str, perf_maps: Sequence[Path], input_dir: Path | None) -> Path | None:
-    name = Path(dso).name
-    for candidate in perf_maps:
-        if Path(candidate).name == name:
-            return Path(candidate)
-    if len(perf_maps) == 1:
-        return Path(perf_maps[0])
-    if input_dir is not None and (input_dir / name).is_file():
-        return input_dir / name
-    if Path(dso).is_file():
-        return Path(dso)
-    return None
-
-
 def _check_arch(images: list[ElfImage], host: str | None, guest: str | None) -> None:
     allowed = {a for a in (host, guest) if a}
     if not allowed:
@@ -102,88 +77,6 @@ def _check_arch(images: list[ElfImage], host: str | None, guest: str | None) -> 
             seen = " and ".join(sorted(allowed))
             raise LseprofError(f"--binary {image.path} is {image.arch} but the samples are {seen}; "
                                "pass the binary that was profiled")
-
-
-def _resolve_guest(frame: pd.DataFrame, result: Symbolized, images: list[ElfImage],
-                   perf_maps: Sequence[Path], input_dir: Path | None) -> None:
-    guest_images = [im for im in images if im.arch == "aarch64"]
-    # A static (ET_EXEC) binary's virtual addresses are the guest addresses.
-    guest_images.sort(key=lambda im: im.is_pie_or_shared)
-    for sym_col, ip_col, dso_col, off_col in (("symbol", "ip", "dso", "symoff"),
-                                              ("caller", "caller_ip", "caller_dso", None)):
-        names = frame[sym_col].astype(object).to_numpy()
-        # perf names guest code `guest-0x...` only while /tmp/perf-PID.map still exists;
-        # for a stored run (map kept beside perf.data) it prints [unknown] in that dso.
-        in_map = np.char.endswith(frame[dso_col].astype(object).to_numpy().astype(str), ".map")
-        guest_rows = np.flatnonzero(np.char.startswith(names.astype(str), GUEST_PREFIX)
-                                    | (in_map & np.char.startswith(
-                                        np.char.rpartition(frame[dso_col].astype(object)
-                                                           .to_numpy().astype(str), "/")[:, 2],
-                                        "perf-")))
-        if guest_rows.size == 0:
-            continue
-        dsos = frame[dso_col].astype(object).to_numpy()[guest_rows].astype(str)
-        host_ip = frame[ip_col].to_numpy()[guest_rows]
-        guest_ip = np.zeros(guest_rows.size, np.uint64)
-        known = np.zeros(guest_rows.size, np.bool_)
-        for dso in np.unique(dsos).tolist():
-            part = dsos == dso
-            map_path = _find_map(dso, perf_maps, input_dir)
-            if map_path is not None:
-                pmap = PerfMap(map_path)
-                addrs, ok = pmap.guest_addresses(host_ip[part])
-                guest_ip[part] = addrs
-                known[part] = ok
-                if sym_col == "symbol":
-                    result.notes.append(
-                        f"guest addresses re-read from {map_path} ({len(pmap)} entries; "
-                        "for overlapping entries the latest wins)")
-        # Without a map (or outside it), the name perf printed is the guest address.
-        for i in np.flatnonzero(~known).tolist():
-            try:
-                guest_ip[i] = int(str(names[guest_rows[i]])[len(GUEST_PREFIX):], 16)
-            except ValueError:
-                guest_ip[i] = 0
-        new_names = np.array([f"{GUEST_PREFIX}{a:x}" for a in guest_ip.tolist()], dtype=object)
-        new_dsos = dsos.astype(object)
-        new_off = np.full(guest_rows.size, -1, np.int64)
-        if guest_images:
-            uniq, inverse = np.unique(guest_ip, return_inverse=True)
-            best_names = np.full(uniq.size, None, dtype=object)
-            best_off = np.zeros(uniq.size, np.int64)
-            best_dso = np.full(uniq.size, None, dtype=object)
-            for image in guest_images:
-                got, offs = image.symbols.lookup(uniq)
-                fill = (best_names == None) & (got != None)  # noqa: E711  (object arrays)
-                best_names[fill] = got[fill]
-                best_off[fill] = offs[fill]
-                best_dso[fill] = str(image.path)
-                result.images[str(image.path)] = image
-            hit = best_names[inverse] != None  # noqa: E711
-            new_names[hit] = best_names[inverse][hit]
-            new_off[hit] = best_off[inverse][hit]
-            new_dsos[hit] = best_dso[inverse][hit]
-        ip_values = frame[ip_col].to_numpy().copy()
-        ip_values[guest_rows] = guest_ip
-        frame[ip_col] = ip_values
-        _set_values(frame, sym_col, guest_rows, new_names)
-        _set_values(frame, dso_col, guest_rows, new_dsos)
-        if off_col is not None:
-            offs_all = frame[off_col].to_numpy().copy()
-            offs_all[guest_rows] = new_off
-            frame[off_col] = offs_all
-            # qemu's map has one entry per guest instruction: the address is exact.
-            precise = frame["precise"].to_numpy().copy()
-            precise[guest_rows] = True
-            frame["precise"] = precise
-    result.guest_arch = "aarch64"
-    if frame["source_kind"].astype(object).eq("perf-report").any():
-        result.notes.append(
-            "report text charges qemu's own work (emulating atomics, the TLB) to qemu, not to "
-            "the guest instruction; perf script text of a DWARF recording can")
-    if not guest_images:
-        result.notes.append("emulated guest-0x samples stay unnamed: pass the aarch64 ELF "
-                            "that ran under qemu with --binary")
 
 
 def _image_for(dso: str, images: list[ElfImage], build_ids: dict[str, str],
@@ -268,7 +161,7 @@ def _resolve_native(frame: pd.DataFrame, result: Symbolized, images: list[ElfIma
             all_offs.append(offs[inverse][hit])
         if all_rows:
             rows = np.concatenate(all_rows)
-            _set_values(frame, sym_col, rows, np.concatenate(all_names))
+            set_values(frame, sym_col, rows, np.concatenate(all_names))
             if off_col is not None:
                 offs_all = frame[off_col].to_numpy().copy()
                 offs_all[rows] = np.concatenate(all_offs)
@@ -339,7 +232,16 @@ def symbolize(capture: S.Capture, binaries: Sequence[Path] = (), symfs: Path | N
     if frame.empty:
         return result
     if guest:
-        _resolve_guest(frame, result, images, perf_maps, input_dir)
+        guest_maps = (functools.cache(lambda: read_mmaps(find_perf(), Path(capture.path),
+                                                         executable_only=False))
+                      if capture.source_kind == "perf-data" else None)
+        resolve_guest(frame, result.images, result.notes, images, perf_maps, input_dir,
+                      Path(symfs) if symfs else None, guest_maps)
+        result.guest_arch = "aarch64"
+        if frame["source_kind"].astype(object).eq("perf-report").any():
+            result.notes.append(
+                "report text charges qemu's own work (emulating atomics, the TLB) to qemu, not "
+                "to the guest instruction; perf script text of a DWARF recording can")
     _resolve_native(frame, result, [im for im in images if im.arch != "aarch64" or not guest
                                     or im.is_pie_or_shared], capture.build_ids,
                     Path(symfs) if symfs else None, _mappings_of(capture))
