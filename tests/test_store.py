@@ -133,7 +133,10 @@ def test_to_dict_keys() -> None:
         assert key in d
     assert "repeat_index" not in d
     assert d["repeat"] == 2
-    assert len(d) == len(COLUMNS)
+    # Every column once, plus the emulated-run figures read out of `extra`.
+    assert set(d) - set(COLUMNS) - {"repeat_index"} == {"repeat", "top_symbols",
+                                                          "emulator_share", "guest_named_share"}
+    assert len(d) == len(COLUMNS) + 3
     json.dumps(d)  # JSON-ready
 
 

@@ -26,6 +26,9 @@ class RunAnalysis:
     helpers: list[dict[str, Any]] = field(default_factory=list)
     helper_callers: list[dict[str, Any]] = field(default_factory=list)
     top_symbols: list[dict[str, Any]] = field(default_factory=list)
+    # Emulated runs (see lseprof.analysis.emulation_shares); None for native ones.
+    emulator_share: float | None = None
+    guest_named_share: float | None = None
     message: str = ""
 
 
@@ -55,5 +58,6 @@ def analyze_run(perf_data: Path | None, binary: Path | None, perf_map: Path | No
         helpers=[asdict(h) for h in section.helpers],
         helper_callers=[asdict(c) for c in section.helper_callers],
         top_symbols=[asdict(s) for s in section.top_symbols[:10]],
+        emulator_share=section.emulator_share, guest_named_share=section.guest_named_share,
         message=message,
     )

@@ -229,6 +229,9 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
             extra={"argv": argv, "workload_report": workload_report,
                    "record_seconds": outcome.seconds, "perf_map": str(outcome.perf_map)
                    if outcome.perf_map else None, "top_symbols": analysis.top_symbols,
+                   **({"emulator_share": analysis.emulator_share,
+                       "guest_named_share": analysis.guest_named_share}
+                      if analysis.emulator_share is not None else {}),
                    "freq": plan.freq, "call_graph": plan.call_graph,
                    **({"no_perf": no_perf} if no_perf else {}),
                    **({"judgement": plan.judgement} if plan.judgement else {})},

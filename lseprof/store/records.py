@@ -110,6 +110,10 @@ class RunRecord:
             "status": self.status,
             "message": self.message,
             "created_at": self.created_at,
+            # Kept in `extra` (no store column); named here so run JSON reads like report JSON.
+            "top_symbols": self.extra.get("top_symbols", []),
+            "emulator_share": self.extra.get("emulator_share"),
+            "guest_named_share": self.extra.get("guest_named_share"),
         }
         for name in COLUMNS:
             if name != "repeat_index" and name not in result:
