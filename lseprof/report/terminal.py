@@ -22,6 +22,7 @@ _CATEGORY_HELP = {
 
 
 _EMULATOR = "emulator (qemu) itself"
+_NAME_WIDTH = 72
 
 
 def _is_qemu(dso: str) -> bool:
@@ -89,7 +90,7 @@ def _render_one(s: Attribution, console: Console, top: int) -> None:
     if s.helper_callers:
         callers = Table(title="Helper callers", title_justify="left")
         callers.add_column("helper")
-        callers.add_column("caller")
+        callers.add_column("caller", max_width=_NAME_WIDTH, no_wrap=True, overflow="ellipsis")
         callers.add_column("share", justify="right")
         callers.add_column("from", style="dim")
         for c in s.helper_callers[:top]:
@@ -105,7 +106,9 @@ def _render_one(s: Attribution, console: Console, top: int) -> None:
                            _pct(float(item["share"])))
         console.print(inline)
     syms = Table(title="Top symbols", title_justify="left")
-    syms.add_column("symbol")
+    # Demangled Rust generics run to hundreds of characters: one line each, cut short
+    # (the JSON and Markdown keep them whole).
+    syms.add_column("symbol", max_width=_NAME_WIDTH, no_wrap=True, overflow="ellipsis")
     syms.add_column("dso", style="dim")
     syms.add_column("category")
     syms.add_column("share", justify="right")

@@ -16,9 +16,11 @@ An object is read from ``--binary`` (matched by build-id, else file name),
 ``--symfs DIR`` or its recorded path, and only if its build-id matches the one
 recorded (``perf record --buildid-mmap``); otherwise its samples stay unnamed,
 counted, with a note naming the object and what to pass. A stripped object keeps
-its dynamic symbols, and its outline-atomic helpers are found by their code shape
-(the fingerprints ``lseprof inspect`` uses), so helpers in a stripped libc are
-still named.
+the full symbol table of its separate debug file where one is installed (Debian's
+``-dbg`` packages, by build-id under ``usr/lib/debug/.build-id``); without one it
+keeps its dynamic symbols, and its outline-atomic helpers are found by their code
+shape (the fingerprints ``lseprof inspect`` uses), so helpers in a stripped libc
+are still named.
 """
 
 from __future__ import annotations
@@ -73,6 +75,37 @@ class GuestNames:
     offsets: npt.NDArray[np.int64]
     covered: float  # share of addresses inside a guest mapping
     notes: list[str] = field(default_factory=list)
+
+
+def debug_file(image: ElfImage, roots: Sequence[Path]) -> Path | None:
+    """The separate debug file of a stripped object, where Debian's -dbg packages (and
+    perf, gdb) keep it: ``ROOT/usr/lib/debug/.build-id/ab/cdef....debug``. Roots are
+    ``--symfs``, every directory above the object (an unpacked sysroot) and /."""
+    if not image.build_id or len(image.build_id) < 3:
+        return None
+    tail = Path("usr/lib/debug/.build-id") / image.build_id[:2] / f"{image.build_id[2:]}.debug"
+    for root in (*roots, *image.path.resolve().parents):
+        candidate = root / tail
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _with_debug_symbols(image: ElfImage, roots: Sequence[Path]) -> bool:
+    """Replace a stripped object's symbols by its debug file's full table, if one is
+    installed with the same build-id; True if it was."""
+    found = debug_file(image, roots)
+    if found is None:
+        return False
+    try:
+        debug = ElfImage(found)
+    except LseprofError:
+        return False
+    if debug.build_id != image.build_id or len(debug.symbols) == 0:
+        return False
+    image.symbols = debug.symbols
+    image.stripped = False
+    return True
 
 
 def _with_fingerprints(image: ElfImage) -> None:
@@ -132,7 +165,9 @@ class GuestResolver:
             if image.arch != "aarch64":
                 obj.problem = f"{image.path} ({origin}) is {image.arch}, not aarch64"
                 return obj
-            _with_fingerprints(image)
+            if image.stripped and not _with_debug_symbols(
+                    image, [r for r in (self.symfs, Path("/")) if r is not None]):
+                _with_fingerprints(image)
             if len(image.symbols) == 0:
                 obj.problem = f"{image.path} has no symbols left to name code by"
                 return obj
