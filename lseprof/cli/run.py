@@ -88,12 +88,17 @@ def run_cmd(
     # numpy (statistics) and the plot load here, not at lseprof's start-up.
     from lseprof.report.run_plot import write_scaling_plot
     from lseprof.report.run_table import render_run
+    from lseprof.report.scaling import fit_lines, sweep_fits
 
-    plot = write_scaling_plot(session.records, runs_root / f"{session.session_id}-scaling.svg")
+    fits = sweep_fits(session.records)
+    plot = write_scaling_plot(session.records, runs_root / f"{session.session_id}-scaling.svg",
+                              {f.variant: f.fit for f in fits if f.fit is not None})
     if json_:
         out.print_json(json.dumps([r.to_dict() for r in session.records], default=str))
     else:
         render_run(session.records, session.event, out)
+        for line in fit_lines(fits):
+            out.print(line, soft_wrap=True)
         if plot is not None:
             err.print(f"scaling plot (throughput and helper share against threads): {plot}")
         where = display_location(store or default_store_location())

@@ -16,17 +16,19 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
 import matplotlib as mpl
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.typing import RcKeyType
 
 from lseprof.analysis.stats import median
+from lseprof.analysis.usl import UslFit
 from lseprof.report.dashboard_series import Mark, Night, Series
 
 CATEGORIES = ("atomic_helper", "inline_atomic", "lock", "futex", "spin", "work")
@@ -146,12 +148,24 @@ def series_svg(job: tuple[Series, Sequence[int], str]) -> str:
         return _svg(fig, salt)
 
 
-def scaling_svg(series: Sequence[Series], salt: str) -> str:
-    """Newest night of each series: throughput and helper share against threads, per variant."""
+def scaling_svg(series: Sequence[Series], salt: str,
+                fits: Mapping[str, UslFit] | None = None) -> str:
+    """Newest night of each series: throughput and helper share against threads, per
+    variant; with ``fits`` (variant -> USL fit) the fitted curve over the measured one,
+    drawn on to the predicted peak."""
     with _style():
         fig = Figure(figsize=(10.5, 3.2), layout="constrained")
         tp_ax, share_ax = fig.subplots(1, 2)
         for variant in sorted({s.key[1] for s in series}):
+            fit = (fits or {}).get(str(variant))
+            threads = [s.key[2] for s in series if s.key[1] == variant and s.key[2]]
+            if fit is not None and threads:
+                top = max(max(threads), min(fit.peak_threads or 0, 4 * max(threads)))
+                grid = np.geomspace(1, top, 80)
+                tp_ax.plot(grid, fit.predict(grid), linestyle="--", linewidth=1,
+                           label=_mpl(f"{variant} USL σ={fit.sigma:.3f} κ={fit.kappa:.1e}"))  # noqa: RUF001
+                if fit.peak_threads and fit.peak_threads <= top:
+                    tp_ax.axvline(fit.peak_threads, linestyle=":", linewidth=0.8, color="grey")
             rows = sorted(((s.key[2] or 0, s.nights[-1]) for s in series
                            if s.key[1] == variant and s.key[2] is not None),
                           key=lambda row: row[0])

@@ -6,14 +6,17 @@ helper share against threads, per variant), written as a standalone SVG.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lseprof.analysis.usl import UslFit
 from lseprof.store import RunRecord
 
 
-def write_scaling_plot(records: Sequence[RunRecord], path: Path) -> Path | None:
-    """Write the plot if the runs cover at least two thread counts; returns its path."""
+def write_scaling_plot(records: Sequence[RunRecord], path: Path,
+                       fits: Mapping[str, UslFit] | None = None) -> Path | None:
+    """Write the plot if the runs cover at least two thread counts; returns its path.
+    ``fits`` (variant -> USL fit) are drawn over the measured throughput."""
     ok = [r for r in records if r.status == "ok"]
     if len({r.threads for r in ok}) < 2:
         return None
@@ -25,5 +28,5 @@ def write_scaling_plot(records: Sequence[RunRecord], path: Path) -> Path | None:
     if not series:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(scaling_svg(series, salt=path.stem))
+    path.write_text(scaling_svg(series, salt=path.stem, fits=fits))
     return path
