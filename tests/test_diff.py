@@ -10,6 +10,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import pytest
@@ -130,13 +131,19 @@ def test_rayon_vs_window_groups(recorded: Recorded) -> None:
                                                        abs=1e-5)
     assert result["regression"] == {"checked": False, "failed": False, "reasons": [],
                                     "notes": []}
+    # Why: the parts add up to the change in thread time per MiB, which is the throughput's.
+    d = result["decomposition"]
+    assert sum(d["points"].values()) == pytest.approx(d["tau_change_pts"], abs=1e-6)
+    tau = [median([8 / r["throughput_mib_s"] for r in rs]) for rs in (runs_a, runs_b)]
+    assert d["tau_change_pts"] == pytest.approx(100 * (tau[1] - tau[0]) / tau[0], rel=1e-6)
+    assert 0 < d["a"]["on_cpu"] <= 1 and d["points"]["offcpu_wait"] == 0.0  # no --sched here
 
 
 def test_terminal_report(recorded: Recorded) -> None:
     proc = diff(recorded, recorded.rayon8, recorded.window8)
     assert proc.returncode == 0, proc.stderr
     for text in ("Throughput (MiB/s)", "Samples by category", "atomic_helper", "median A",
-                 recorded.rayon8, recorded.window8):
+                 recorded.rayon8, recorded.window8, "why (thread time per MiB", "helpers "):
         assert text in proc.stdout, text
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from lseprof.analysis.diff_explain import decompose
 from lseprof.analysis.diff_results import (
     DEFAULT_ALPHA,
     DEFAULT_HELPER_THRESHOLD_PP,
@@ -163,6 +164,9 @@ def _compare_runs(diff: Diff, a: Side, b: Side) -> None:
         return
     result = compare_throughput(a.throughput, b.throughput, alpha=diff.alpha)
     diff.throughput = result
+    diff.decomposition = decompose(a.runs, b.runs)
+    if diff.decomposition is not None:
+        diff.notes.extend(diff.decomposition.notes)
     if result.verdict == "unresolved":
         diff.notes.append(
             f"throughput cannot be resolved: fewer than {MIN_REPS_FOR_TEST} repetitions on a "

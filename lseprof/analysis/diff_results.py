@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from lseprof.analysis.diff_explain import Decomposition
 from lseprof.analysis.folded import ProfileSource
 from lseprof.analysis.stats import ThroughputComparison
 
@@ -118,6 +119,8 @@ class Diff:
     helpers: list[HelperDelta] = field(default_factory=list)
     callers: list[CallerDelta] = field(default_factory=list)
     static: StaticDiff | None = None
+    # Run groups: the throughput change split into what moved (diff_explain.py).
+    decomposition: Decomposition | None = None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     regression: Regression = field(default_factory=Regression)
@@ -138,6 +141,8 @@ class Diff:
             "helpers": [asdict(h) for h in self.helpers],
             "callers": [asdict(c) for c in self.callers],
             "static": None if self.static is None else asdict(self.static),
+            "decomposition": None if self.decomposition is None
+            else asdict(self.decomposition),
             "warnings": list(self.warnings), "notes": list(self.notes),
             "regression": {"checked": self.regression.checked,
                            "failed": self.regression.failed,

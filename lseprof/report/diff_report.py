@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lseprof.analysis.diff import Diff, ShareDelta, ThroughputDelta
+from lseprof.analysis.diff_explain import Decomposition
 from lseprof.analysis.stats import MIN_REPS_FOR_TEST
 from lseprof.report.diff_flamegraph import (
     FLAME_WIDTH,
@@ -67,6 +68,16 @@ def throughput_sentence(t: ThroughputDelta, alpha: float) -> str:
         return (f"no significant throughput change: {t.delta_pct:+.1f}% ({detail} >= "
                 f"alpha {alpha:g}), verdict unchanged")
     return f"B is {t.verdict} than A: throughput {t.delta_pct:+.1f}% ({detail})"
+
+
+def decomposition_sentence(d: Decomposition) -> str:
+    """"Why: helpers -4.6 pts, off-CPU wait -9.0 pts, ..." in points of A's thread time."""
+    labels = {"atomic_helper": "helpers", "inline_atomic": "inline atomics", "lock": "locks",
+              "futex": "futex/scheduler", "spin": "spin", "work": "work",
+              "offcpu_wait": "off-CPU wait", "residual": "residual"}
+    moved = ", ".join(f"{labels[p]} {v:+.1f} pts" for p, v in d.points.items())
+    return (f"why (thread time per MiB, points of A's; {d.tau_change_pts:+.1f} pts in all = "
+            f"throughput {d.throughput_change_pct:+.1f}%): {moved}")
 
 
 def _helper_sentence(share: ShareDelta) -> str:
@@ -119,6 +130,8 @@ def render(diff: Diff, console: Console, top: int = DEFAULT_TOP) -> None:
                       f"{t.ci_low:+.1f}% .. {t.ci_high:+.1f}%", _p(t.p_value),
                       f"{t.reps_a}/{t.reps_b}", t.verdict)
         console.print(table)
+    if diff.decomposition is not None:
+        console.print(escape(decomposition_sentence(diff.decomposition)), soft_wrap=True)
     if diff.categories:
         table = _table(f"Samples by category ({escape(diff.event or 'event unknown')}; "
                        "% of all samples, Δ in pp)", ("category", "A", "B", "Δ"),
@@ -201,6 +214,8 @@ def to_markdown(diff: Diff, top: int = DEFAULT_TOP) -> str:
                          [[f"{t.median_a:.2f}", f"{t.median_b:.2f}", f"{t.delta_pct:+.1f}%",
                            f"{t.ci_low:+.1f}% .. {t.ci_high:+.1f}%", _p(t.p_value),
                            f"{t.reps_a}/{t.reps_b}", f"**{t.verdict}**"]])
+    if diff.decomposition is not None:
+        out += [decomposition_sentence(diff.decomposition), ""]
     if diff.categories:
         out.append(f"Samples by category ({diff.event or 'event unknown'}; % of all samples, "
                    "Δ in percentage points):")
