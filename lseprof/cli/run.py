@@ -35,11 +35,13 @@ def parse_threads(text: str) -> tuple[int, ...]:
 
 def run_cmd(
     command: list[str] = typer.Argument(None, help="After `--`: any command to profile instead."),
-    workload: str = typer.Option("bpe-encode", help="Built-in workload to run."),
-    variant: str = typer.Option("both", help="rayon, window or both."),
+    workload: str = typer.Option("bpe-encode", help="Built-in workload: bpe-encode (ours) or "
+                                 "hf-tokenizers (upstream Hugging Face tokenizers)."),
+    variant: str = typer.Option("both", help="rayon, window or both (hf-tokenizers: upstream)."),
     threads: str = typer.Option("88", help="Thread count, or a list for a sweep: 1,2,8,88."),
     repeat: int = typer.Option(3, help="Repetitions of each variant x threads (interleaved)."),
-    target: str = typer.Option("host", help="host, aarch64 or aarch64-lse (emulated off-arm)."),
+    target: str = typer.Option("host", help="host, aarch64 or aarch64-lse (emulated off-arm; "
+                               "`-- CMD` runs an aarch64 CMD under qemu with the sysroot)."),
     cpu: str = typer.Option(None, help="qemu CPU model for emulated runs (cortex-a53: no LSE)."),
     duration: float = typer.Option(DEFAULT_DURATION, help="Seconds each workload run encodes."),
     freq: int = typer.Option(DEFAULT_FREQ, help="Sampling frequency (Hz)."),
@@ -59,7 +61,10 @@ def run_cmd(
     json_: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
 ) -> None:
     """Run the workload's variants under perf record and attribute the samples."""
-    variants = ("rayon", "window") if variant == "both" else (variant,)
+    if workload == "hf-tokenizers":
+        variants: tuple[str, ...] = ("upstream",) if variant == "both" else (variant,)
+    else:
+        variants = ("rayon", "window") if variant == "both" else (variant,)
     plan = RunPlan(
         workload="command" if command else workload, variants=variants,
         threads=parse_threads(threads), repeat=repeat, target=target, cpu=cpu,

@@ -30,8 +30,9 @@ from lseprof.errors import LseprofError
 from lseprof.paths import REPO_ROOT
 from lseprof.store import RunRecord, RunStoreProtocol
 from workloads import bpe
+from workloads import hf_tokenizers as hf
 from workloads.data import require_data
-from workloads.emulation import needs_emulation
+from workloads.emulation import emulated_command, needs_emulation
 
 # Hz: enough samples in a few seconds. A PMU or a bare-metal timer sample costs a few µs
 # (well under 1% at this rate); a cpu-clock sample in a nested VM costs 30-40 µs, ~3-4%
@@ -78,14 +79,19 @@ class RunPlan:
             raise LseprofError("--freq must be at least 1 Hz")
         if self.call_graph not in ("fp", "dwarf"):
             raise LseprofError("--call-graph must be fp or dwarf")
-        if self.workload not in (bpe.NAME, "command"):
+        if self.workload not in (bpe.NAME, hf.NAME, "command"):
             raise LseprofError(
                 f"unknown workload {self.workload!r}; "
-                "use bpe-encode, or `-- CMD ARGS` for a command"
+                f"use {bpe.NAME}, {hf.NAME}, or `-- CMD ARGS` for a command"
             )
         if self.workload == "command" and not self.command:
             raise LseprofError("give the command to profile after `--`")
         builds.expand(self.target, builds.TARGETS, "target")
+        if self.workload == hf.NAME:
+            if set(self.variants) != {hf.VARIANT}:
+                raise LseprofError(f"{hf.NAME} has one variant, {hf.VARIANT}; leave out "
+                                   "--variant or pass --variant upstream")
+            return
         for variant in self.variants:
             builds.expand(variant, builds.VARIANTS, "variant")
         if self.throughput_regex:
@@ -170,12 +176,16 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
     commit = source_commit()
     hostname = socket.gethostname()
     is_bpe = plan.workload == bpe.NAME
-    files = require_data() if is_bpe else None
+    is_hf = plan.workload == hf.NAME
+    reports_json = is_bpe or is_hf  # both print the native encoder's one-line JSON
+    files = require_data() if reports_json else None
     corpus = plan.corpus or (files.corpus if files else None)
     if corpus is not None and not corpus.is_file():
         raise LseprofError(f"corpus {corpus} does not exist; pass an existing file to --corpus")
-    variants = plan.variants if is_bpe else ("command",)
-    emulated = is_bpe and needs_emulation(plan.target)
+    variants = plan.variants if reports_json else ("command",)
+    emulated = needs_emulation(plan.target)
+    command = emulated_command(plan.command, plan.cpu, perf is not None) if (
+        emulated and not reports_json) else list(plan.command)
     build_for = {v: _ensure_build(plan.target, v) for v in variants} if is_bpe else {}
     build_ids = {v: _build_id(b.path) for v, b in build_for.items()}
     order = plan_order(RunPlan(**{**plan.__dict__, "variants": variants}))
@@ -183,6 +193,7 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
         group_id = f"{session.session_id}-{variant}-t{threads}-{plan.target}"
         run_id = f"{group_id}-r{rep}"
         run_dir = runs_root / run_id
+        env: dict[str, str] | None = None
         if is_bpe:
             assert files is not None and corpus is not None
             options = bpe.EncodeOptions(threads, corpus, files.vocab_dir, duration=plan.duration,
@@ -190,33 +201,41 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
                                         extra_args=plan.workload_args)
             argv = bpe.encoder_argv(build_for[variant], options, plan.cpu,
                                     perfmap=emulated and perf is not None)
+        elif is_hf:
+            assert files is not None and corpus is not None
+            argv, extra_env = hf.encoder_argv(plan.target, corpus, files.vocab_dir,
+                                              plan.duration, plan.batch_size, plan.cpu,
+                                              perfmap=emulated and perf is not None)
+            env = hf.environment(extra_env, threads)
         else:
-            argv = list(plan.command)
+            argv = command
         on_progress(f"[{index}/{len(order)}] {variant} threads={threads} rep={rep + 1}")
         no_perf = None
         if plan.overhead and perf:
             # The same run without perf, right before the profiled one: perf's cost.
-            bare = run_recorded(argv, run_dir / "no-perf", None, None, plan.timeout)
+            bare = run_recorded(argv, run_dir / "no-perf", None, None, plan.timeout, env)
             no_perf = {"status": bare.status, "run_dir": str(run_dir / "no-perf"),
-                       "throughput_mib_s": _workload_throughput(is_bpe, plan, bare.stdout)
+                       "throughput_mib_s": _workload_throughput(reports_json, plan, bare.stdout)
                        if bare.status == OK else None}
-        outcome = run_recorded(argv, run_dir, perf, spec, plan.timeout)
+        outcome = run_recorded(argv, run_dir, perf, spec, plan.timeout, env)
         throughput, workload_report = None, None
         if outcome.status == OK:
-            throughput = _workload_throughput(is_bpe, plan, outcome.stdout)
-            if is_bpe:
+            throughput = _workload_throughput(reports_json, plan, outcome.stdout)
+            if reports_json:
                 workload_report = json.loads(outcome.stdout.strip().splitlines()[-1])
         analysis = analyze_run(outcome.perf_data, build_for[variant].path if is_bpe else None,
                                outcome.perf_map, emulated)
         message = "; ".join(m for m in (outcome.message, analysis.message) if m)
         build_facts = ({"target": plan.target, "atomics": build_for[variant].atomics,
                         "build_id": build_ids[variant], "path": str(build_for[variant].path),
-                        "source_commit": commit} if is_bpe else {"command": argv})
+                        "source_commit": commit} if is_bpe else
+                       {"target": plan.target, "tokenizers": hf.VERSION} if is_hf else
+                       {"command": argv})
         record = RunRecord(
             run_id=run_id, group_id=group_id,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             status=outcome.status, message=message or None, workload=plan.workload,
-            variant=variant, target=plan.target if is_bpe else "host", emulated=emulated,
+            variant=variant, target=plan.target, emulated=emulated,
             cpu_model=plan.cpu, threads=threads, repeat_index=rep,
             throughput_mib_s=throughput, samples=analysis.samples,
             lost_samples=analysis.lost_samples, event=event,
