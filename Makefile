@@ -23,6 +23,7 @@ $(VENV)/.installed: pyproject.toml
 
 data: venv
 	$(LSEPROF) data fetch
+	$(LSEPROF) sysroot
 
 native: venv
 	$(LSEPROF) build --target all --variant all

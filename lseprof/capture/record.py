@@ -113,7 +113,9 @@ def run_recorded(argv: list[str], run_dir: Path, perf: str | None, spec: RecordS
         full = [*perf_record_argv(perf, spec, perf_data), *full]
     start = time.monotonic()
     try:
+        # errors="replace": a command may write binary (compressed data) to its stdout.
         proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                errors="replace",
                                 start_new_session=True, env=env)
     except OSError as exc:
         raise LseprofError(f"cannot start {full[0]}: {exc.strerror}") from None

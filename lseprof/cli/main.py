@@ -79,9 +79,11 @@ def _register_all() -> None:
         report,
         run,
         runs,
+        sysroot,
     )
 
-    for module in (build, dashboard, data, diff, doctor, inspect, nightly, report, run, runs):
+    for module in (build, dashboard, data, diff, doctor, inspect, nightly, report, run, runs,
+                   sysroot):
         module.register(app)
 
 

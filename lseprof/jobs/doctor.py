@@ -19,6 +19,7 @@ from lseprof.capture.perf_env import (
 from lseprof.errors import LseprofError
 from workloads.data import missing_data
 from workloads.emulation import MIN_QEMU, qemu_version
+from workloads.sysroot import problems, sysroot_dir
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,12 @@ def _project_checks() -> list[Check]:
     checks.append(Check("native builds", not absent, "all 6 built" if not absent else
                         f"missing: {', '.join(absent)}", ".venv/bin/lseprof build",
                         required=False))
+    if not builds.host_is_aarch64():
+        root = sysroot_dir()
+        found = problems(root) if root.exists() else [f"{root} is not made yet"]
+        checks.append(Check("aarch64 sysroot (dynamic programs under qemu)", not found,
+                            str(root) if not found else found[0], ".venv/bin/lseprof sysroot",
+                            required=False))
     return checks
 
 

@@ -72,7 +72,11 @@ def _guest_rows(frame: pd.DataFrame, sym_col: str, dso_col: str) -> npt.NDArray[
 
 def _guest_addresses(frame: pd.DataFrame, rows: npt.NDArray[np.int64], sym_col: str,
                      ip_col: str, dso_col: str, perf_maps: Sequence[Path],
-                     input_dir: Path | None, notes: list[str] | None) -> npt.NDArray[np.uint64]:
+                     input_dir: Path | None, notes: list[str] | None
+                     ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
+    """Each row's guest address, and which rows are no guest instruction at all:
+    host code in qemu's JIT buffer that no map entry covers (the glue between
+    translated blocks), which is qemu's own time."""
     names = frame[sym_col].astype(object).to_numpy()
     dsos = frame[dso_col].astype(object).to_numpy()[rows].astype(str)
     host_ip = frame[ip_col].to_numpy()[rows]
@@ -88,12 +92,14 @@ def _guest_addresses(frame: pd.DataFrame, rows: npt.NDArray[np.int64], sym_col: 
                 notes.append(f"guest addresses re-read from {map_path} ({len(pmap)} entries; "
                              "for overlapping entries the latest wins)")
     # Without a map (or outside it), the name perf printed is the guest address.
+    glue = np.zeros(rows.size, np.bool_)
     for i in np.flatnonzero(~known).tolist():
         try:
             guest_ip[i] = int(str(names[rows[i]])[len(GUEST_PREFIX):], 16)
         except ValueError:
             guest_ip[i] = 0
-    return guest_ip
+            glue[i] = True
+    return guest_ip, glue
 
 
 def _static_lookup(guest_ip: npt.NDArray[np.uint64], statics: list[ElfImage],
@@ -145,8 +151,15 @@ def resolve_guest(frame: pd.DataFrame, images: dict[str, ElfImage], notes: list[
         rows = _guest_rows(frame, sym_col, dso_col)
         if rows.size == 0:
             continue
-        guest_ip = _guest_addresses(frame, rows, sym_col, ip_col, dso_col, perf_maps,
-                                    input_dir, notes if sym_col == "symbol" else None)
+        guest_ip, glue = _guest_addresses(frame, rows, sym_col, ip_col, dso_col, perf_maps,
+                                          input_dir, notes if sym_col == "symbol" else None)
+        if glue.any():
+            # qemu's JIT glue: not guest code; it stays [unknown] in the map, not precise.
+            set_values(frame, sym_col, rows[glue], np.full(int(glue.sum()), S.UNKNOWN,
+                                                           dtype=object))
+            rows, guest_ip = rows[~glue], guest_ip[~glue]
+            if rows.size == 0:
+                continue
         new_names = np.array([f"{GUEST_PREFIX}{a:x}" for a in guest_ip.tolist()], dtype=object)
         new_dsos = frame[dso_col].astype(object).to_numpy()[rows].copy()
         new_off = np.full(rows.size, -1, np.int64)
