@@ -17,9 +17,11 @@ ip              uint64      sample address as perf printed it: the DSO-relative 
                             callchain frames, the runtime address on one-line samples, the
                             guest virtual address for emulated (``guest-0x...``) code once
                             symbolized; 0 where unknown
-symbol          category    function name; ``[unknown]`` where nobody could name it
+symbol          category    function name; ``[unknown]`` where nobody could name it,
+                            ``[qemu-jit]`` for qemu's code between translated blocks
 symoff          int64       offset of ``ip`` into ``symbol``; -1 where unknown
-dso             category    shared object (path, ``[kernel.kallsyms]``, ``[unknown]``)
+dso             category    shared object (path, ``[kernel.kallsyms]``, ``[unknown]``,
+                            ``[qemu-jit]``)
 period          float64     the sample's period (event count it stands for); NaN if not given
 weight          float64     what shares are computed from: ``period`` when every sample of
                             the event has one, else 1 per sample; for ``perf report`` rows
@@ -54,6 +56,8 @@ import pandas as pd
 Cat: TypeAlias = "pd.Categorical[Any]"
 
 UNKNOWN = "[unknown]"
+# qemu's generated code between translated blocks (no perf-map entry): qemu's own time.
+QEMU_JIT = "[qemu-jit]"
 SOURCE_KINDS = ("perf-data", "perf-script", "perf-report")
 CATEGORIES = ("atomic_helper", "inline_atomic", "lock", "futex", "spin", "work")
 

@@ -133,10 +133,12 @@ def test_to_dict_keys() -> None:
         assert key in d
     assert "repeat_index" not in d
     assert d["repeat"] == 2
-    # Every column once, plus the emulated-run figures read out of `extra`.
-    assert set(d) - set(COLUMNS) - {"repeat_index"} == {"repeat", "top_symbols",
-                                                          "emulator_share", "guest_named_share"}
-    assert len(d) == len(COLUMNS) + 3
+    # Every column once, plus the emulated-run and --sched figures read out of `extra`.
+    from_extra = {"top_symbols", "emulator_share", "guest_named_share", "offcpu_share",
+                  "wakeups_per_item", "wakeups_per_s", "wakeup_latency_us"}
+    assert set(d) - set(COLUMNS) - {"repeat_index"} == {"repeat", *from_extra}
+    assert len(d) == len(COLUMNS) + len(from_extra)
+    assert d["offcpu_share"] is None  # a run without --sched
     json.dumps(d)  # JSON-ready
 
 

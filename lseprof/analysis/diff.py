@@ -43,6 +43,7 @@ from lseprof.analysis.diff_results import (
     HelperSites,
     HelperStatus,
     Regression,
+    SchedDelta,
     ShareDelta,
     SideKind,
     StaticDiff,
@@ -60,6 +61,7 @@ from lseprof.analysis.diff_sides import (
 from lseprof.analysis.stats import MIN_REPS_FOR_TEST, compare_throughput
 from lseprof.errors import LseprofError
 from lseprof.samples import CATEGORIES
+from lseprof.store.records import RunRecord
 from lseprof.symbols.inspect_elf import Inventory
 
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
     "HelperSites",
     "HelperStatus",
     "Regression",
+    "SchedDelta",
     "ShareDelta",
     "Shares",
     "Side",
@@ -147,6 +150,33 @@ def _compare_shares(diff: Diff, sa: Shares, sb: Shares) -> None:
     diff.callers = sorted(callers, key=lambda c: (-abs(c.delta_pp), c.helper, c.caller))
 
 
+SCHED_FIGURES = ("offcpu_share", "wakeups_per_item", "wakeups_per_s", "wakeup_latency_p50_us",
+                 "wakeup_latency_p99_us")
+
+
+def _sched_figure(record: RunRecord, name: str) -> float | None:
+    if name.startswith("wakeup_latency_"):
+        latency = record.offcpu_value("wakeup_latency_us") or {}
+        value = latency.get(name.split("_")[2])
+    else:
+        value = record.offcpu_value(name)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def sched_deltas(a: Sequence[RunRecord], b: Sequence[RunRecord]) -> list[SchedDelta]:
+    """Mean scheduler figures of both groups, where every run of both has them."""
+    out = []
+    for name in SCHED_FIGURES:
+        va = [_sched_figure(r, name) for r in a]
+        vb = [_sched_figure(r, name) for r in b]
+        if not va or not vb or None in va or None in vb:
+            continue
+        ma = sum(v for v in va if v is not None) / len(va)
+        mb = sum(v for v in vb if v is not None) / len(vb)
+        out.append(SchedDelta(name, ma, mb, mb - ma, 100.0 * (mb - ma) / ma if ma else None))
+    return out
+
+
 def _compare_runs(diff: Diff, a: Side, b: Side) -> None:
     wa, wb = a.config("workload"), b.config("workload")
     if wa != wb:
@@ -162,6 +192,7 @@ def _compare_runs(diff: Diff, a: Side, b: Side) -> None:
         diff.notes.append("throughput is unknown on "
                           f"{'A' if not a.throughput else 'B'}; no throughput comparison")
         return
+    diff.scheduler = sched_deltas(a.runs, b.runs)
     result = compare_throughput(a.throughput, b.throughput, alpha=diff.alpha)
     diff.throughput = result
     diff.decomposition = decompose(a.runs, b.runs)

@@ -69,6 +69,17 @@ class CountDelta:
 
 
 @dataclass(frozen=True)
+class SchedDelta:
+    """A scheduler figure of two run groups (means of their --sched runs)."""
+
+    name: str  # offcpu_share, wakeups_per_item, wakeups_per_s, wakeup_latency_p50_us, ...
+    a: float
+    b: float
+    delta: float
+    delta_pct: float | None  # None when A is 0
+
+
+@dataclass(frozen=True)
 class HelperSites:
     """One outline-atomic helper's call sites in binary A and binary B."""
 
@@ -121,6 +132,8 @@ class Diff:
     static: StaticDiff | None = None
     # Run groups: the throughput change split into what moved (diff_explain.py).
     decomposition: Decomposition | None = None
+    # Run groups recorded with --sched: off-CPU share, wake-ups, latency, A vs B.
+    scheduler: list[SchedDelta] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     regression: Regression = field(default_factory=Regression)
@@ -143,6 +156,7 @@ class Diff:
             "static": None if self.static is None else asdict(self.static),
             "decomposition": None if self.decomposition is None
             else asdict(self.decomposition),
+            "scheduler": [asdict(d) for d in self.scheduler],
             "warnings": list(self.warnings), "notes": list(self.notes),
             "regression": {"checked": self.regression.checked,
                            "failed": self.regression.failed,

@@ -47,7 +47,8 @@ def emulator_mask(part: pd.DataFrame, guest: npt.NDArray[np.bool_]) -> npt.NDArr
         len(part), np.bool_)
     dsos = part["dso"].astype(object).to_numpy().astype(str)
     kernel = np.isin(dsos, _KERNEL)
-    named_qemu = np.char.startswith(np.char.rpartition(dsos, "/")[:, 2], "qemu-")
+    named_qemu = np.char.startswith(np.char.rpartition(dsos, "/")[:, 2], "qemu-") | (
+        dsos == S.QEMU_JIT)
     mask: npt.NDArray[np.bool_] = ((emulating & ~kernel) | named_qemu) & ~guest
     return mask
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lseprof.readers import prefetch
 from lseprof.readers.perf_data import PerfDataReader, is_perf_data, start_perf_data
@@ -31,11 +31,17 @@ class Report:
     # The ELF images the samples were named from (keyed by DSO): attribution reads
     # them again for static callers, so a re-attribution needs no second load.
     images: dict[str, ElfImage] = field(default_factory=dict)
+    # Scheduler view (lseprof.analysis.offcpu's dict), when the profile has its events.
+    offcpu: dict[str, Any] | None = None
+    offcpu_note: str = ""
 
 
 def build_report(path: Path, *, binaries: Sequence[Path] = (), symfs: Path | None = None,
                  fmt: str = "auto", rules_file: Path | None = None, top: int = 15,
-                 perf_maps: Sequence[Path] = (), max_stack: int | None = None) -> Report:
+                 perf_maps: Sequence[Path] = (), max_stack: int | None = None,
+                 offcpu: bool | None = None) -> Report:
+    """`offcpu`: None reads scheduler events where the profile has them, True also
+    says why when it has none, False skips them."""
     path = Path(path)
     reader: PerfDataReader | None = None
     if fmt in ("auto", "perf-data") and is_perf_data(path):
@@ -66,4 +72,13 @@ def build_report(path: Path, *, binaries: Sequence[Path] = (), symfs: Path | Non
     notes = [*capture.warnings, *symbolized.notes]
     sections = attribute(capture, symbolized.images, top=top, notes=notes)
     make_readable(sections)
-    return Report(capture, sections, symbolized.images)
+    result = Report(capture, sections, symbolized.images)
+    if offcpu is not False and reader is not None:
+        from lseprof.analysis.offcpu_source import offcpu_for
+
+        pids = capture.samples["pid"].unique().tolist() if len(capture.samples) else []
+        result.offcpu, note = offcpu_for(path, pids)
+        # "No scheduler events" is news only to whoever asked for them.
+        if offcpu or note.startswith("scheduler events not read"):
+            result.offcpu_note = note
+    return result

@@ -61,3 +61,24 @@ def analyze_run(perf_data: Path | None, binary: Path | None, perf_map: Path | No
         emulator_share=section.emulator_share, guest_named_share=section.guest_named_share,
         message=message,
     )
+
+
+
+def analyze_sched(sched_data: Path | None, root_pid: int | None,
+                  items: float | None) -> tuple[dict[str, Any] | None, str]:
+    """Off-CPU time and wake-ups of the workload's processes from a run's sched.data
+    (see lseprof.analysis.offcpu); (None, why) when there is nothing to analyse."""
+    if sched_data is None or not sched_data.exists():
+        return None, ""
+    from lseprof.analysis.offcpu import analyze_offcpu
+    from lseprof.capture.perf_env import find_perf
+    from lseprof.readers.perf_data_info import read_header
+    from lseprof.readers.sched_events import read_sched_events
+
+    try:
+        perf = find_perf()
+        events = read_sched_events(sched_data, perf, read_header(perf, sched_data))
+    except LseprofError as exc:
+        return None, f"scheduler events not analysed: {exc.message}"
+    pids = events.descendants(root_pid) if root_pid else None
+    return analyze_offcpu(events, pids, items).to_dict(), ""

@@ -21,7 +21,7 @@ from lseprof.errors import LseprofError
 # Statuses shared with the run store.
 OK, FAILED, INTERRUPTED, TIMEOUT = "ok", "failed", "interrupted", "timeout"
 
-_PIDFILE = "workload.pid"
+WORKLOAD_PIDFILE = "workload.pid"
 _GRACE_SECONDS = 20.0
 
 
@@ -60,7 +60,8 @@ def perf_record_argv(perf: str, spec: RecordSpec, output: Path) -> list[str]:
 def _wrapped(argv: list[str], run_dir: Path) -> list[str]:
     # `exec` keeps the pid, so the pid file names the workload process itself:
     # qemu writes /tmp/perf-<that pid>.map, which must be copied next to perf.data.
-    return ["/bin/sh", "-c", f'echo $$ > "{run_dir / _PIDFILE}"; exec "$@"', "lseprof-run", *argv]
+    return ["/bin/sh", "-c", f'echo $$ > "{run_dir / WORKLOAD_PIDFILE}"; exec "$@"',
+            "lseprof-run", *argv]
 
 
 def _stop_group(proc: subprocess.Popen[str]) -> None:
@@ -77,7 +78,7 @@ def _stop_group(proc: subprocess.Popen[str]) -> None:
 
 def _collect_map(run_dir: Path) -> Path | None:
     try:
-        pid = int((run_dir / _PIDFILE).read_text().strip())
+        pid = int((run_dir / WORKLOAD_PIDFILE).read_text().strip())
     except (OSError, ValueError):
         return None
     source = Path(f"/tmp/perf-{pid}.map")

@@ -41,11 +41,16 @@ def report_cmd(
     max_stack: int | None = typer.Option(
         None, "--max-stack", metavar="N",
         help="perf.data only: callchain frames to read (default 2, 64 for qemu runs)."),
+    sched: bool | None = typer.Option(
+        None, "--sched/--no-sched",
+        help="Scheduler view (off-CPU time, wake-ups) from the file's sched events or the "
+             "run's sched.data; default: shown when present."),
 ) -> None:
     """Show how much time a profile spends in outline-atomic helpers (and on which
     path: LSE or LL/SC), inline atomics, lock slow paths, futexes and spinning."""
     try:
-        _report(path, binary, symfs, as_json, markdown, top, fmt, rules, perf_map, max_stack)
+        _report(path, binary, symfs, as_json, markdown, top, fmt, rules, perf_map, max_stack,
+                sched)
     except LseprofError as exc:
         # Same line as the app-wide handler prints, but never wrapped: paths are long
         # and the message must stay one line.
@@ -55,7 +60,7 @@ def report_cmd(
 
 def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, markdown: bool,
             top: int, fmt: str, rules: Path | None, perf_map: list[Path],
-            max_stack: int | None) -> None:
+            max_stack: int | None, sched: bool | None = None) -> None:
     require_one_format(as_json, markdown)
     require_at_least("--top", top, 1)
     require_at_least("--max-stack", max_stack, 1)
@@ -67,8 +72,10 @@ def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, m
     from lseprof.analysis.pipeline import build_report
 
     result = build_report(path, binaries=binary, symfs=symfs, fmt=fmt, rules_file=rules,
-                          top=top, perf_maps=perf_map, max_stack=max_stack)
+                          top=top, perf_maps=perf_map, max_stack=max_stack, offcpu=sched)
     capture = result.capture
+    if result.offcpu_note:
+        err.print(f"[yellow]lseprof: warning:[/] {escape(result.offcpu_note)}", soft_wrap=True)
     if capture.unknown_lines:
         example = f" (first: {capture.unknown_examples[0]!r})" if capture.unknown_examples else ""
         err.print(f"[yellow]lseprof: warning:[/] {capture.unknown_lines} lines of "
@@ -78,15 +85,15 @@ def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, m
         from lseprof.report.json_report import to_json
 
         # typer.echo, not rich: JSON must come out byte-exact, never wrapped or styled.
-        typer.echo(to_json(result.sections))
+        typer.echo(to_json(result.sections, result.offcpu))
     elif markdown:
         from lseprof.report.markdown import to_markdown
 
-        typer.echo(to_markdown(result.sections, top))
+        typer.echo(to_markdown(result.sections, top, result.offcpu))
     else:
         from lseprof.report.terminal import render
 
-        render(result.sections, out, top)
+        render(result.sections, out, top, result.offcpu)
     # All written and perf's processes and files are gone: exit without tearing down
     # pandas & co. (only when run as `lseprof`, see lseprof.cli.main.main).
     from lseprof.cli.teardown import skip_teardown

@@ -55,6 +55,8 @@ def run_cmd(
     throughput_regex: str = typer.Option(None, help="For `-- CMD`: regex whose group 1 is MiB/s."),
     overhead: bool = typer.Option(False, help="Also run each config without perf: perf's cost."),
     no_perf: bool = typer.Option(False, "--no-perf", help="Throughput only, no perf."),
+    sched: bool = typer.Option(False, help="Also record scheduler events system-wide "
+                               "(root): off-CPU time, wake-ups per item, wake-up latency."),
     store: str = typer.Option(None, help="Run store: a SQLite file or postgresql:// URL."),
     runs_dir: Path = typer.Option(None, help="Where run artifacts go (default: beside the "
                                   "store, or the user data dir)."),
@@ -72,7 +74,7 @@ def run_cmd(
         perf=not no_perf, overhead=overhead, corpus=corpus, batch_size=batch_size,
         workload_args=tuple(workload_arg or ()),
         command=tuple(command or ()),
-        throughput_regex=throughput_regex,
+        throughput_regex=throughput_regex, sched=sched,
     )
     plan.validate()
     with open_store(store) as run_store:
@@ -85,6 +87,9 @@ def run_cmd(
             task = progress.add_task("profiling", total=total)
 
             def step(message: str) -> None:
+                if not message.startswith("["):  # a warning, not a step
+                    err.print(f"[yellow]lseprof: {message}[/]")
+                    return
                 progress.update(task, description=message, completed=int(
                     message.split("/")[0].strip("[")) - 1)
 

@@ -22,10 +22,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lseprof.analysis.run_analysis import analyze_run
+from lseprof.analysis.run_analysis import analyze_run, analyze_sched
 from lseprof.capture import build as builds
 from lseprof.capture.perf_env import check_recording_allowed, choose_event, find_perf, host_facts
-from lseprof.capture.record import FAILED, INTERRUPTED, OK, RecordSpec, run_recorded, write_artifact
+from lseprof.capture.record import (
+    FAILED,
+    INTERRUPTED,
+    OK,
+    WORKLOAD_PIDFILE,
+    RecordSpec,
+    run_recorded,
+    write_artifact,
+)
+from lseprof.capture.sched_record import sched_recording, sched_tracepoints_problem
 from lseprof.errors import LseprofError
 from lseprof.paths import REPO_ROOT
 from lseprof.store import RunRecord, RunStoreProtocol
@@ -67,6 +76,8 @@ class RunPlan:
     # How `lseprof nightly` judges this series (alpha, noise floors, min nights), stored
     # with every run so the dashboard re-renders with the same judgement.
     judgement: dict[str, float] | None = None
+    # Scheduler events (off-CPU time, wake-ups) recorded system-wide beside the samples.
+    sched: bool = False
 
     def validate(self) -> None:
         if not self.threads or min(self.threads) < 1:
@@ -169,6 +180,11 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
         if problem:
             raise LseprofError(problem)
     event = choose_event(plan.event) if perf else None
+    sched, sched_note = bool(plan.sched and perf), ""
+    if sched and (problem := sched_tracepoints_problem()):
+        # The on-CPU profile still runs; the runs say why they have no off-CPU view.
+        on_progress(f"--sched: {problem}")
+        sched, sched_note = False, f"no scheduler events: {problem}"
     spec = (RecordSpec(event, plan.freq, plan.call_graph,
                        guest_mmaps=needs_emulation(plan.target)) if event else None)
     session = RunSession(f"{_stamp()}-{secrets.token_hex(3)}", event)
@@ -217,7 +233,12 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
             no_perf = {"status": bare.status, "run_dir": str(run_dir / "no-perf"),
                        "throughput_mib_s": _workload_throughput(reports_json, plan, bare.stdout)
                        if bare.status == OK else None}
-        outcome = run_recorded(argv, run_dir, perf, spec, plan.timeout, env)
+        if sched and perf:
+            with sched_recording(perf, run_dir) as sched_data:
+                outcome = run_recorded(argv, run_dir, perf, spec, plan.timeout, env)
+        else:
+            sched_data = None
+            outcome = run_recorded(argv, run_dir, perf, spec, plan.timeout, env)
         throughput, workload_report = None, None
         if outcome.status == OK:
             throughput = _workload_throughput(reports_json, plan, outcome.stdout)
@@ -225,7 +246,11 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
                 workload_report = json.loads(outcome.stdout.strip().splitlines()[-1])
         analysis = analyze_run(outcome.perf_data, build_for[variant].path if is_bpe else None,
                                outcome.perf_map, emulated)
-        message = "; ".join(m for m in (outcome.message, analysis.message) if m)
+        offcpu, offcpu_message = analyze_sched(
+            sched_data, _workload_pid(run_dir),
+            _items(workload_report if reports_json else _last_json(outcome.stdout)))
+        message = "; ".join(m for m in (outcome.message, analysis.message, offcpu_message,
+                                        sched_note) if m)
         build_facts = ({"target": plan.target, "atomics": build_for[variant].atomics,
                         "build_id": build_ids[variant], "path": str(build_for[variant].path),
                         "source_commit": commit} if is_bpe else
@@ -252,6 +277,7 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
                        "guest_named_share": analysis.guest_named_share}
                       if analysis.emulator_share is not None else {}),
                    "freq": plan.freq, "call_graph": plan.call_graph,
+                   **({"offcpu": offcpu, "sched_data": str(sched_data)} if offcpu else {}),
                    **({"no_perf": no_perf} if no_perf else {}),
                    **({"judgement": plan.judgement} if plan.judgement else {})},
         )
@@ -267,6 +293,29 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
             break
         time.sleep(0)  # a cancellation point between runs
     return session
+
+
+def _workload_pid(run_dir: Path) -> int | None:
+    try:
+        return int((run_dir / WORKLOAD_PIDFILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _last_json(stdout: str) -> dict[str, Any] | None:
+    """A command's last stdout line, if it is a JSON object (its own report)."""
+    lines = stdout.strip().splitlines()
+    try:
+        value = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _items(report: dict[str, Any] | None) -> float | None:
+    """Work items the workload reports (its JSON's "items"): wake-ups per item."""
+    value = (report or {}).get("items")
+    return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
 def _workload_throughput(is_bpe: bool, plan: RunPlan, stdout: str) -> float | None:

@@ -107,11 +107,13 @@ class PerfDataReader:
         self.scripts: list[_ScriptProc] = []
         self._children: list[int] = []  # forked parsers, reaped in abort()
         # One event in the file: perf need not print its name on every sample.
-        self.event = head.events[0] if len(head.events) == 1 else None
+        sampling = head.sampling_events
+        self.event = sampling[0] if len(sampling) == 1 else None
         try:
             for time_slice in _slices(jobs):
                 self.scripts.append(_start_script(_script_argv(
-                    perf, path, max_stack, time_slice, head.callchain, self.event is not None)))
+                    perf, path, max_stack, time_slice, head.callchain, self.event is not None,
+                    bool(head.tracepoints))))
             # Two quick perf calls (they read the header only), collected when needed.
             self._ids = subprocess.Popen([perf, "buildid-list", "-i", str(path)],
                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)

@@ -28,6 +28,16 @@ class PerfDataHeader:
     data_offset: int = 0
     data_size: int = 0
     events: list[str] = field(default_factory=list)
+    event_types: list[int] = field(default_factory=list)  # perf_event_attr.type, per event
+
+    @property
+    def sampling_events(self) -> list[str]:
+        """The events that are not tracepoints (type 2): what attribution reads."""
+        return [e for e, t in zip(self.events, self.event_types, strict=True) if t != 2]
+
+    @property
+    def tracepoints(self) -> list[str]:
+        return [e for e, t in zip(self.events, self.event_types, strict=True) if t == 2]
 
 
 def _run(argv: Sequence[str], what: str, timeout: float = 600) -> subprocess.CompletedProcess[
@@ -72,10 +82,14 @@ def read_header(perf: str, path: Path) -> PerfDataHeader:
             head.data_size = int(value or 0)
         elif key == "event":
             name = re.search(r"name = ([^,]+)", value)
+            kind = re.search(r"\btype = (\d+)", value)
             if name:
                 head.events.append(name[1].strip())
+                head.event_types.append(int(kind[1]) if kind else -1)
             sample_type = re.search(r"sample_type = ([A-Z_|]+)", value)
-            if sample_type:
+            # Tracepoints (scheduler events) are read apart; their callchains say
+            # nothing about the sampling event's layout.
+            if sample_type and not (kind and kind[1] == "2"):
                 kinds = set(sample_type[1].split("|"))
                 head.callchain = head.callchain or "CALLCHAIN" in kinds
                 head.has_time = head.has_time or "TIME" in kinds

@@ -29,7 +29,8 @@ MAX_JOBS = 4  # perf script processes at most (see default_jobs)
 
 
 def _script_argv(perf: str, path: Path, max_stack: int, time_slice: str | None,
-                 callchain: bool, one_event: bool = False) -> list[str]:
+                 callchain: bool, one_event: bool = False,
+                 tracepoints: bool = False) -> list[str]:
     # Without callchains perf prints the location on the header line; that layout
     # goes through the general reader, with comm and sym+offset (one-line samples
     # carry runtime addresses; sym+offset finds the instruction in the ELF).
@@ -39,6 +40,9 @@ def _script_argv(perf: str, path: Path, max_stack: int, time_slice: str | None,
     # the frames that --max-stack keeps.
     argv = [perf, "script", "-i", str(path), "-F", fields, "--max-stack", str(max_stack),
             "--no-inline", "--show-task-events", "--show-lost-events"]
+    if tracepoints:
+        # Scheduler events recorded beside the samples: read by readers.sched_events.
+        argv += ["-F", "trace:"]
     if time_slice:
         argv += ["--time", time_slice]
     return argv

@@ -30,7 +30,7 @@ from lseprof.readers.perf_data import PerfDataReader, is_perf_data, start_perf_d
 # that the two agree): those that take a value, and flags.
 VALUE_OPTIONS = frozenset({"--binary", "--symfs", "--top", "--format", "--rules", "--perf-map",
                            "--max-stack"})
-FLAG_OPTIONS = frozenset({"--json", "--markdown"})
+FLAG_OPTIONS = frozenset({"--json", "--markdown", "--sched", "--no-sched"})
 
 _pending: tuple[Path, int | None, PerfDataReader] | None = None
 

@@ -115,6 +115,18 @@ def _verdict_style(diff: Diff) -> str:
     return {"faster": "bold green", "slower": "bold red"}.get(verdict, "bold")
 
 
+_SCHED_LABELS = {"offcpu_share": "off-CPU share of thread time (%)",
+                 "wakeups_per_item": "wake-ups per item", "wakeups_per_s": "wake-ups per s",
+                 "wakeup_latency_p50_us": "wake-up latency p50 (µs)",
+                 "wakeup_latency_p99_us": "wake-up latency p99 (µs)"}
+
+
+def _sched_rows(diff: Diff) -> list[list[str]]:
+    return [[_SCHED_LABELS.get(d.name, d.name), f"{d.a:.4g}", f"{d.b:.4g}",
+             f"{d.delta:+.4g}" + (f" ({d.delta_pct:+.1f}%)" if d.delta_pct is not None else "")]
+            for d in diff.scheduler]
+
+
 def render(diff: Diff, console: Console, top: int = DEFAULT_TOP) -> None:
     """The diff as rich tables on ``console``."""
     console.print(f"[bold]A[/] {escape(diff.a)}")
@@ -132,6 +144,12 @@ def render(diff: Diff, console: Console, top: int = DEFAULT_TOP) -> None:
         console.print(table)
     if diff.decomposition is not None:
         console.print(escape(decomposition_sentence(diff.decomposition)), soft_wrap=True)
+    if diff.scheduler:
+        table = _table("Scheduler (--sched runs, means)", ("figure", "A", "B", "Δ"),
+                       text=("figure",))
+        for row in _sched_rows(diff):
+            table.add_row(*row)
+        console.print(table)
     if diff.categories:
         table = _table(f"Samples by category ({escape(diff.event or 'event unknown')}; "
                        "% of all samples, Δ in pp)", ("category", "A", "B", "Δ"),
@@ -184,7 +202,8 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-_MD_TEXT_COLUMNS = ("", "category", "helper", "caller", "op", "order", "status", "verdict")
+_MD_TEXT_COLUMNS = ("", "category", "helper", "caller", "op", "order", "status", "verdict",
+                    "scheduler (means)")
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -216,6 +235,8 @@ def to_markdown(diff: Diff, top: int = DEFAULT_TOP) -> str:
                            f"{t.reps_a}/{t.reps_b}", f"**{t.verdict}**"]])
     if diff.decomposition is not None:
         out += [decomposition_sentence(diff.decomposition), ""]
+    if diff.scheduler:
+        out += _md_table(["scheduler (means)", "A", "B", "Δ"], _sched_rows(diff))
     if diff.categories:
         out.append(f"Samples by category ({diff.event or 'event unknown'}; % of all samples, "
                    "Δ in percentage points):")

@@ -7,9 +7,12 @@ helpers [{symbol, op, size, order, share, samples, lse_path_share,
 llsc_path_share, flag_path_share, dso, guest_share}], helper_callers [{helper,
 caller, share, basis, dso}], inline_atomics, top_symbols [{symbol, dso, category,
 share, guest_share}], emulated_share, emulator_share, guest_named_share,
-guest_categories, unknown_lines, notes. Shares are percentages of the section's
-samples (or weight); ``guest_*`` ones, for emulated runs (None otherwise), of its
-guest samples.
+guest_categories, unknown_lines, notes, and offcpu (the scheduler view, see
+lseprof.analysis.offcpu.OffCpu.to_dict: offcpu_share, wakeups_per_item,
+wakeups_per_s, wakeup_latency_us {p50, p99}, threads, wakers, blocking_paths;
+None without scheduler events; a file with only those gives {"offcpu": ...}).
+Shares are percentages of the section's samples (or weight); ``guest_*`` ones,
+for emulated runs (None otherwise), of its guest samples.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ def to_obj(section: Attribution) -> dict[str, Any]:
     return cleaned
 
 
-def to_json(sections: list[Attribution]) -> str:
-    payload: Any = to_obj(sections[0]) if len(sections) == 1 else [to_obj(s) for s in sections]
+def to_json(sections: list[Attribution], offcpu: dict[str, Any] | None = None) -> str:
+    objs = [{**to_obj(s), "offcpu": _clean(offcpu)} for s in sections]
+    payload: Any = objs[0] if len(objs) == 1 else objs
+    if not sections and offcpu is not None:
+        payload = {"offcpu": _clean(offcpu)}
     return json.dumps(payload, indent=2)

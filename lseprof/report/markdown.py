@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lseprof.analysis.attribution import Attribution
+from lseprof.report.offcpu_view import headline
 from lseprof.samples import CATEGORIES
 
 
@@ -21,7 +24,24 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def to_markdown(sections: list[Attribution], top: int = 15) -> str:
+def offcpu_markdown(data: dict[str, Any], top: int = 10) -> list[str]:
+    """The scheduler view (see lseprof.report.offcpu_view) as Markdown."""
+    out = ["### Scheduler view", "", headline(data), ""]
+    out += _table(["reason", "share of thread time"],
+                  [[name, _pct(share)] for name, share in
+                   (data.get("offcpu_by_reason") or {}).items()])
+    if paths := data.get("blocking_paths") or []:
+        out += ["", *_table(["reason", "where threads went to sleep", "seconds", "times"],
+                            [[p["reason"], f"`{' <- '.join(p['frames'])}`",
+                              f"{p['seconds']:.3f}", str(p["count"])] for p in paths[:top]])]
+    if wakers := data.get("wakers") or []:
+        out += ["", *_table(["waker", "wakee", "wake-ups"],
+                            [[w["waker"], w["wakee"], str(w["count"])] for w in wakers[:top]])]
+    return [*out, ""]
+
+
+def to_markdown(sections: list[Attribution], top: int = 15,
+                offcpu: dict[str, Any] | None = None) -> str:
     out: list[str] = []
     for s in sections:
         samples = f"{s.samples:,.0f}" if s.samples_exact else f"~{s.samples:,.0f}"
@@ -58,4 +78,6 @@ def to_markdown(sections: list[Attribution], top: int = 15) -> str:
             out.append("")
             out.append(f"_note: {note}_")
         out.append("")
+    if offcpu is not None:
+        out += offcpu_markdown(offcpu, top)
     return "\n".join(out)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from lseprof.analysis.attribution import Attribution
-from lseprof.samples import CATEGORIES
+from lseprof.report.offcpu_view import render_offcpu
+from lseprof.samples import CATEGORIES, QEMU_JIT
 
 _CATEGORY_HELP = {
     "atomic_helper": "outline-atomic helper calls (__aarch64_*)",
@@ -26,7 +28,7 @@ _NAME_WIDTH = 72
 
 
 def _is_qemu(dso: str) -> bool:
-    return Path(dso).name.startswith("qemu-")
+    return Path(dso).name.startswith("qemu-") or dso == QEMU_JIT
 
 
 def _pct(value: float | None) -> str:
@@ -38,9 +40,12 @@ def _samples(section: Attribution) -> str:
     return count if section.samples_exact else f"~{count}"
 
 
-def render(sections: list[Attribution], console: Console, top: int = 15) -> None:
+def render(sections: list[Attribution], console: Console, top: int = 15,
+           offcpu: dict[str, Any] | None = None) -> None:
     for section in sections:
         _render_one(section, console, top)
+    if offcpu is not None:
+        render_offcpu(offcpu, console, top)
 
 
 def _render_one(s: Attribution, console: Console, top: int) -> None:

@@ -86,6 +86,11 @@ class RunRecord:
         # Stored and compared in one form, so that text order is time order.
         self.created_at = normalize_timestamp(self.created_at)
 
+    def offcpu_value(self, key: str) -> Any:
+        """One figure of the run's off-CPU analysis (``extra["offcpu"]``), or None."""
+        offcpu = self.extra.get("offcpu")
+        return offcpu.get(key) if isinstance(offcpu, dict) else None
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``repeat_index`` is spelled ``repeat``."""
         result: dict[str, Any] = {
@@ -114,6 +119,11 @@ class RunRecord:
             "top_symbols": self.extra.get("top_symbols", []),
             "emulator_share": self.extra.get("emulator_share"),
             "guest_named_share": self.extra.get("guest_named_share"),
+            # --sched runs (lseprof.analysis.offcpu); None without scheduler events.
+            "offcpu_share": self.offcpu_value("offcpu_share"),
+            "wakeups_per_item": self.offcpu_value("wakeups_per_item"),
+            "wakeups_per_s": self.offcpu_value("wakeups_per_s"),
+            "wakeup_latency_us": self.offcpu_value("wakeup_latency_us"),
         }
         for name in COLUMNS:
             if name != "repeat_index" and name not in result:

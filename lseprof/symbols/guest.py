@@ -154,8 +154,10 @@ def resolve_guest(frame: pd.DataFrame, images: dict[str, ElfImage], notes: list[
         guest_ip, glue = _guest_addresses(frame, rows, sym_col, ip_col, dso_col, perf_maps,
                                           input_dir, notes if sym_col == "symbol" else None)
         if glue.any():
-            # qemu's JIT glue: not guest code; it stays [unknown] in the map, not precise.
-            set_values(frame, sym_col, rows[glue], np.full(int(glue.sum()), S.UNKNOWN,
+            # qemu's JIT glue: not guest code but qemu's own time, named as such (a
+            # "[unknown] in perf-PID.map" row would read as an unnamed guest sample).
+            for col in (sym_col, dso_col):
+                set_values(frame, col, rows[glue], np.full(int(glue.sum()), S.QEMU_JIT,
                                                            dtype=object))
             rows, guest_ip = rows[~glue], guest_ip[~glue]
             if rows.size == 0:

@@ -1,0 +1,75 @@
+"""Which scheduler events go with a profile, and whose threads to look at.
+
+``lseprof run --sched`` keeps them in ``sched.data`` beside ``perf.data`` (with the
+workload's pid in ``workload.pid`` and its work items in ``run.json``); a perf.data
+recorded by hand may hold them itself (``perf record -e sched:sched_switch ...``,
+``perf sched record``). :func:`offcpu_for` finds either.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from lseprof.capture.record import WORKLOAD_PIDFILE
+from lseprof.capture.sched_record import SCHED_FILE
+from lseprof.errors import LseprofError
+
+
+def sched_file_for(path: Path) -> Path | None:
+    """The file with the scheduler events for the profile at `path`, if any."""
+    from lseprof.capture.perf_env import find_perf
+    from lseprof.readers.perf_data_info import read_header
+    from lseprof.readers.sched_events import has_sched_events
+
+    if has_sched_events(read_header(find_perf(), path)):
+        return path
+    beside = path.parent / SCHED_FILE
+    return beside if beside.is_file() and beside != path else None
+
+
+def _root_pid(run_dir: Path) -> int | None:
+    try:
+        return int((run_dir / WORKLOAD_PIDFILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _items(run_dir: Path) -> float | None:
+    """The work items the run counted (its workload's JSON, kept in run.json)."""
+    try:
+        extra = json.loads((run_dir / "run.json").read_text())["extra"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    for source in (extra.get("offcpu"), extra.get("workload_report")):
+        if isinstance(source, dict) and isinstance(source.get("items"), int | float):
+            return float(source["items"])
+    return None
+
+
+def offcpu_for(path: Path, sample_pids: Iterable[int] = ()) -> tuple[dict[str, Any] | None, str]:
+    """The off-CPU analysis for the profile at `path` as a dict (see
+    :meth:`lseprof.analysis.offcpu.OffCpu.to_dict`), or None and why not.
+
+    Threads analysed: the run's workload and its descendants when the run directory
+    says which; else the processes that have samples; else every process."""
+    from lseprof.analysis.offcpu import analyze_offcpu
+    from lseprof.capture.perf_env import find_perf
+    from lseprof.readers.perf_data_info import read_header
+    from lseprof.readers.sched_events import read_sched_events
+
+    try:
+        sched = sched_file_for(path)
+        if sched is None:
+            return None, (f"{path.name} has no scheduler events (and no {SCHED_FILE} beside "
+                          "it); record with lseprof run --sched, or perf record -e "
+                          "sched:sched_switch -e sched:sched_wakeup")
+        perf = find_perf()
+        events = read_sched_events(sched, perf, read_header(perf, sched))
+    except LseprofError as exc:
+        return None, f"scheduler events not read: {exc.message}"
+    root = _root_pid(sched.parent)
+    pids = events.descendants(root) if root else ({p for p in sample_pids if p > 0} or None)
+    return analyze_offcpu(events, pids, _items(sched.parent)).to_dict(), ""
