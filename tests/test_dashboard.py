@@ -288,3 +288,20 @@ def test_cli_empty_store(tmp_path: Path) -> None:
     done = lseprof("--store", tmp_path / "runs.sqlite", "--out", tmp_path / "out")
     assert done.returncode == 0, done.stderr
     assert "no runs in the store yet" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_wakeups_per_item_is_plotted_for_sched_nights(tmp_path: Path) -> None:
+    """Nights recorded with --sched carry wake-ups per item; the series plots them,
+    and a store without them has no such line."""
+    records = history(12, series=[("rayon", 8), ("rayon", 88)])
+    plain = build_dashboard(stored(tmp_path / "plain", records)[1], tmp_path / "d1").read_text()
+    assert "wake-ups per 1,000 items" not in plain
+    for i, r in enumerate(records):
+        r.extra["offcpu"] = {"wakeups_per_item": 0.0015 + 0.0001 * (i % 3),
+                             "offcpu_share": 70.0}
+    _, runs = stored(tmp_path / "sched", records)
+    text = build_dashboard(runs, tmp_path / "d2").read_text()
+    svg_texts = re.findall(r"<text[^>]*>([^<]*)</text>", text)
+    # Each series' panel (legend) and the scaling plot's third panel (axis label).
+    assert sum("wake-ups per 1,000 items" in t for t in svg_texts) == 3, svg_texts
+    assert sum("wake-ups/kitem" in t for t in svg_texts) == 2

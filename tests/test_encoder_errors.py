@@ -124,7 +124,9 @@ def test_build_reports_a_missing_cargo_in_one_line() -> None:
 def test_build_rejects_unknown_names(args: list[str]) -> None:
     proc = run([LSEPROF, "build", *args])
     assert proc.returncode == 2
-    assert "unknown" in proc.stderr and "Traceback" not in proc.stderr
+    # The message names the bad value, not just "unknown".
+    assert f"unknown {args[0][2:]} {args[1]!r}" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_data_path_reports_missing_data(tmp_path: Path) -> None:

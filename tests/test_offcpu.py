@@ -212,3 +212,53 @@ def test_rayon_wakes_more_per_item_than_window(tmp_path: Path) -> None:
     assert figures["wakeups_per_item"]["delta"] < 0
     text = run([LSEPROF, "diff", "--store", store, groups["rayon"], groups["window"]]).stdout
     assert "wake-ups per item" in text
+
+
+@needs_tracepoints
+def test_offcpu_folded_stacks_are_time_weighted(handoff: HandoffRun, tmp_path: Path) -> None:
+    out = tmp_path / "off.folded"
+    proc = run([LSEPROF, "report", "--offcpu-folded", out, handoff.run_dir / "perf.data"])
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    stacks = {}
+    for line in lines:
+        stack, _, micros = line.rpartition(" ")
+        stacks[stack] = int(micros)
+    total_s = sum(stacks.values()) / 1e6
+    off = handoff.run["extra"]["offcpu"]["off_cpu_s"]
+    # Every off-CPU period is in one stack (rounded to µs per stack).
+    assert total_s == pytest.approx(off, rel=0.01), (total_s, off)
+    futex = [s for s in stacks if "futex" in s and s.startswith("handoff;")]
+    assert futex and all(s.split(";")[-1].endswith("_[k]") for s in futex)
+
+
+def test_offcpu_folded_without_events_is_an_error(tmp_path: Path) -> None:
+    proc = run([LSEPROF, "report", "--offcpu-folded", tmp_path / "x",
+                REPO / "tests/fixtures/perf/x86-contend/perf.data"])
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert any("needs scheduler events" in ln for ln in lines) and "Traceback" not in proc.stderr
+
+
+@needs_tracepoints
+def test_per_task_file_with_samples_and_sched_events(handoff_bin: Path, tmp_path: Path) -> None:
+    """perf record -e cpu-clock -e sched:... -- CMD, as people record it by hand: the
+    tracepoints are no sampling section, the scheduler view says what per-task
+    recording misses, and the flame-graph stacks hold no scheduler events."""
+    data = tmp_path / "perf.data"
+    subprocess.run(["perf", "record", "-q", "-g", "-e", "cpu-clock", "-e", "sched:sched_switch",
+                    "-e", "sched:sched_wakeup", "-o", str(data), "--", str(handoff_bin), "400",
+                    str(SLEEP_US)], check=True, capture_output=True)
+    proc = run([LSEPROF, "report", "--json", data])
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert isinstance(report, dict) and report["event"] == "cpu-clock", report.get("event")
+    offcpu = report["offcpu"]
+    assert offcpu["system_wide"] is False
+    assert any("per task" in n for n in offcpu["notes"])
+    # Only the wake-ups the program did itself are seen: the producer's 400 futex
+    # wake-ups of the consumer, not the 400 timer wake-ups of the producer.
+    assert offcpu["wakeups"] == pytest.approx(400, rel=0.10)
+    from lseprof.analysis.folded import _script_records
+    stacks = _script_records("perf", data)
+    assert stacks and not any("sched:" in k for k in stacks)

@@ -96,8 +96,12 @@ def _script_records(perf: str, path: Path) -> Counter[str]:
     The text is counted chunk by chunk as perf writes it (cut at a record boundary),
     so memory holds the distinct records, not the whole text.
     """
+    from lseprof.readers.perf_data_info import read_header
+
     argv = [perf, "script", "-i", str(path), "-F", FOLD_FIELDS, "--no-inline",
             "--max-stack", str(FULL_STACK)]
+    if read_header(perf, path).tracepoints:
+        argv += ["-F", "trace:"]  # scheduler events are not samples of time on CPU
     records: Counter[str] = Counter()
     # stderr to a file: a pipe nobody reads could fill up and stall perf.
     with tempfile.TemporaryFile() as errors:

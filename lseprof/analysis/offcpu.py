@@ -41,6 +41,7 @@ _IO_HINTS = ("poll", "select", "epoll", "pipe_", "sock", "tcp_", "unix_", "wait_
              "read", "write", "io_", "blk", "folio", "filemap")
 _TIMER_HINTS = ("nanosleep", "hrtimer", "schedule_timeout", "msleep")
 PERF_CHILD = "perf-exec"
+FOLDED_MAX = 5000  # stacks kept with a stored run (the rest is the long tail)
 USER_FRAMES = 4  # user frames kept per blocking path
 
 
@@ -90,6 +91,8 @@ class OffCpu:
     system_wide: bool = True
     unobserved_s: float = 0.0  # per-task recordings: off periods with no switch in seen
     notes: list[str] = field(default_factory=list)
+    # Off-CPU time per whole blocking stack, folded ("comm;root;...;leaf"), µs.
+    folded_us: dict[str, float] = field(default_factory=dict)
 
     @property
     def on_cpu_s(self) -> float:
@@ -136,6 +139,7 @@ class OffCpu:
             "threads": [t.to_dict() for t in self.threads],
             "wakers": [{"waker": a, "wakee": b, "count": n} for a, b, n in self.wakers[:top]],
             "blocking_paths": [p.to_dict() for p in self.paths[:top]],
+            "folded_us": dict(sorted(self.folded_us.items(), key=lambda kv: -kv[1])[:FOLDED_MAX]),
             "notes": list(self.notes),
         }
 
@@ -160,6 +164,13 @@ def _path(stack: tuple[Frame, ...]) -> tuple[str, ...]:
     kernel = [s for s, d in stack if d in _KERNEL_DSOS and not s.startswith(_SCHED_FRAMES)]
     user = [s for s, d in stack if d not in _KERNEL_DSOS and s != "[unknown]"]
     return (*kernel[:1], *user[:USER_FRAMES])
+
+
+def fold(comm: str, stack: tuple[Frame, ...]) -> str:
+    """One folded line's stack, root first, kernel frames marked ``_[k]`` (the
+    convention of offcputime and flamegraph.pl's --color=io)."""
+    names = [f"{s}_[k]" if d in _KERNEL_DSOS else s for s, d in reversed(stack)]
+    return ";".join([comm, *names]).replace(" ", "_") if names else f"{comm};[no callchain]"
 
 
 def _label(events: SchedEvents, tid: int) -> str:
@@ -204,7 +215,8 @@ def analyze_offcpu(events: SchedEvents, pids: set[int] | None = None,
 
     threads: dict[int, ThreadTime] = {}
     running: dict[int, float] = {}
-    off_since: dict[int, tuple[float, str, tuple[str, ...]]] = {}
+    off_since: dict[int, tuple[float, str, tuple[str, ...], int]] = {}
+    folded: dict[str, float] = {}
     woken_at: dict[int, float] = {}
     waking: dict[int, int] = {}  # wakee -> the thread that started waking it
     latencies: list[float] = []
@@ -238,13 +250,15 @@ def analyze_offcpu(events: SchedEvents, pids: set[int] | None = None,
                 # Exiting threads never come back; perf's forked child ("perf-exec")
                 # waits for perf to be ready before it execs the workload: perf's wait.
                 if not state.startswith(("X", "Z")) and prev_comms[i] != PERF_CHILD:
-                    off_since[prev] = (t, _reason(state, stack), _path(stack))
+                    off_since[prev] = (t, _reason(state, stack), _path(stack), sid)
             if nxt in tids:
                 first, last = min(first, t), max(last, t)
                 rec = thread(nxt)
                 if nxt in off_since:
-                    since, reason, path = off_since.pop(nxt)
+                    since, reason, path, sid = off_since.pop(nxt)
                     rec.off_cpu_s[reason] += t - since
+                    key = fold(rec.comm, events.stacks[sid] if sid >= 0 else ())
+                    folded[key] = folded.get(key, 0.0) + (t - since) * 1e6
                     slot = path_time[(reason, path)]
                     slot[0] += t - since
                     slot[1] += 1
@@ -273,7 +287,7 @@ def analyze_offcpu(events: SchedEvents, pids: set[int] | None = None,
         latencies_us=np.asarray(latencies, dtype=np.float64),
         wakers=[(a, b, n) for (a, b), n in pair_counts.most_common()],
         paths=paths, items=items, system_wide=events.system_wide,
-        unobserved_s=unobserved,
+        unobserved_s=unobserved, folded_us=folded,
     )
     if not result.system_wide:
         result.notes.append(

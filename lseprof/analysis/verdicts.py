@@ -77,6 +77,7 @@ class Night:
     share: float | None  # median atomic-helper share, percent
     categories: dict[str, float]  # mean over ok repetitions, percent
     commit: str | None  # the most common source_commit
+    wakeups_per_item: float | None = None  # median over ok --sched repetitions
 
 
 @dataclass(frozen=True)
@@ -150,12 +151,15 @@ def night_of(group_id: str, runs: list[RunRecord]) -> Night:
     ok = [r for r in runs if r.status == "ok"]
     shares = [r.atomic_helper_share for r in ok if r.atomic_helper_share is not None]
     commits = [r.source_commit for r in runs if r.source_commit]
+    wakeups = [float(v) for r in ok
+               if isinstance(v := r.offcpu_value("wakeups_per_item"), int | float)]
     return Night(
         group_id=group_id, when=min(created(r) for r in runs),
         throughput=[r.throughput_mib_s for r in ok if r.throughput_mib_s is not None],
         share=median(shares) if shares else None, categories=mean_categories(ok),
         # most common, ties to the smallest id, so that pages re-render identically
         commit=min(set(commits), key=lambda c: (-commits.count(c), c)) if commits else None,
+        wakeups_per_item=median(wakeups) if wakeups else None,
     )
 
 

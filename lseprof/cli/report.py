@@ -45,12 +45,15 @@ def report_cmd(
         None, "--sched/--no-sched",
         help="Scheduler view (off-CPU time, wake-ups) from the file's sched events or the "
              "run's sched.data; default: shown when present."),
+    offcpu_folded: Path | None = typer.Option(
+        None, "--offcpu-folded", metavar="FILE",
+        help="Write off-CPU folded stacks (time-weighted, µs; flamegraph.pl input)."),
 ) -> None:
     """Show how much time a profile spends in outline-atomic helpers (and on which
     path: LSE or LL/SC), inline atomics, lock slow paths, futexes and spinning."""
     try:
         _report(path, binary, symfs, as_json, markdown, top, fmt, rules, perf_map, max_stack,
-                sched)
+                sched, offcpu_folded)
     except LseprofError as exc:
         # Same line as the app-wide handler prints, but never wrapped: paths are long
         # and the message must stay one line.
@@ -60,7 +63,8 @@ def report_cmd(
 
 def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, markdown: bool,
             top: int, fmt: str, rules: Path | None, perf_map: list[Path],
-            max_stack: int | None, sched: bool | None = None) -> None:
+            max_stack: int | None, sched: bool | None = None,
+            offcpu_folded: Path | None = None) -> None:
     require_one_format(as_json, markdown)
     require_at_least("--top", top, 1)
     require_at_least("--max-stack", max_stack, 1)
@@ -72,10 +76,18 @@ def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, m
     from lseprof.analysis.pipeline import build_report
 
     result = build_report(path, binaries=binary, symfs=symfs, fmt=fmt, rules_file=rules,
-                          top=top, perf_maps=perf_map, max_stack=max_stack, offcpu=sched)
+                          top=top, perf_maps=perf_map, max_stack=max_stack,
+                          offcpu=True if offcpu_folded is not None else sched)
     capture = result.capture
     if result.offcpu_note:
         err.print(f"[yellow]lseprof: warning:[/] {escape(result.offcpu_note)}", soft_wrap=True)
+    if offcpu_folded is not None:
+        if result.offcpu is None:
+            raise LseprofError(f"--offcpu-folded needs scheduler events; {result.offcpu_note}")
+        from lseprof.report.offcpu_view import write_offcpu_folded
+
+        write_offcpu_folded(offcpu_folded, result.offcpu)
+        err.print(f"off-CPU folded stacks: {escape(str(offcpu_folded))}", soft_wrap=True)
     if capture.unknown_lines:
         example = f" (first: {capture.unknown_examples[0]!r})" if capture.unknown_examples else ""
         err.print(f"[yellow]lseprof: warning:[/] {capture.unknown_lines} lines of "

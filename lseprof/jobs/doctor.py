@@ -16,6 +16,7 @@ from lseprof.capture.perf_env import (
     paranoid_level,
     perf_version,
 )
+from lseprof.capture.sched_record import sched_tracepoints_problem
 from lseprof.errors import LseprofError
 from workloads.data import missing_data
 from workloads.emulation import MIN_QEMU, qemu_version
@@ -56,6 +57,10 @@ def _perf_checks() -> list[Check]:
                             "works" if proc.returncode == 0 else proc.stderr.strip()[:80],
                             "see `perf record --call-graph` in man perf-record",
                             required=mode == "fp"))
+    sched = sched_tracepoints_problem()
+    checks.append(Check("scheduler tracepoints (--sched)", sched is None,
+                        "recordable system-wide" if sched is None else sched.split("; ")[0],
+                        "; ".join(sched.split("; ")[1:]) if sched else "", required=False))
     return checks
 
 

@@ -138,6 +138,16 @@ def series_svg(job: tuple[Series, Sequence[int], str]) -> str:
         share_ax.plot([n.when for n in sh], [n.share for n in sh], color="#884ea0",
                       linewidth=1.2)
         share_ax.set_ylabel("helper %")
+        woke = [n for n in nights if n.wakeups_per_item is not None]
+        if woke:
+            # --sched nights: the mechanism beside its symptom, on its own scale.
+            wake_ax = share_ax.twinx()
+            wake_ax.plot([n.when for n in woke], [1000.0 * (n.wakeups_per_item or 0.0)
+                                                 for n in woke],
+                         color="#d35400", linewidth=1.0, linestyle="--", marker=".",
+                         label="wake-ups per 1,000 items")
+            wake_ax.set_ylabel("wake-ups/kitem", color="#d35400")
+            wake_ax.legend(loc="upper left", fontsize=7)
         _categories(cat_ax, nights)
         for mark in series.marks:
             if mark.metric == "throughput":
@@ -154,8 +164,11 @@ def scaling_svg(series: Sequence[Series], salt: str,
     variant; with ``fits`` (variant -> USL fit) the fitted curve over the measured one,
     drawn on to the predicted peak."""
     with _style():
-        fig = Figure(figsize=(10.5, 3.2), layout="constrained")
-        tp_ax, share_ax = fig.subplots(1, 2)
+        woke_any = any(n.wakeups_per_item is not None for s in series for n in s.nights[-1:])
+        fig = Figure(figsize=(14.0 if woke_any else 10.5, 3.2), layout="constrained")
+        axes = fig.subplots(1, 3 if woke_any else 2)
+        tp_ax, share_ax = axes[0], axes[1]
+        wake_ax = axes[2] if woke_any else None
         for variant in sorted({s.key[1] for s in series}):
             fit = (fits or {}).get(str(variant))
             threads = [s.key[2] for s in series if s.key[1] == variant and s.key[2]]
@@ -180,7 +193,15 @@ def scaling_svg(series: Sequence[Series], salt: str,
             if sh:
                 share_ax.plot([t for t, _ in sh], [v for _, v in sh], marker="o",
                               label=_mpl(variant))
-        for ax, label in ((tp_ax, "MiB/s (median, min-max)"), (share_ax, "helper share %")):
+            wk = [(t, 1000.0 * n.wakeups_per_item) for t, n in rows
+                  if n.wakeups_per_item is not None]
+            if wake_ax is not None and wk:
+                wake_ax.plot([t for t, _ in wk], [v for _, v in wk], marker="o",
+                             label=_mpl(variant))
+        panels = [(tp_ax, "MiB/s (median, min-max)"), (share_ax, "helper share %")]
+        if wake_ax is not None:
+            panels.append((wake_ax, "wake-ups per 1,000 items"))
+        for ax, label in panels:
             ax.set_xlabel("threads")
             ax.set_ylabel(label)
             if ax.has_data():

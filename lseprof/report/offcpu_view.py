@@ -6,11 +6,14 @@ Both read the stored dict, never the events: a stored run re-renders without per
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from lseprof.errors import LseprofError
 
 REASON_HELP = {
     "futex": "mutexes, condition variables, thread parking (futex wait)",
@@ -70,3 +73,14 @@ def render_offcpu(data: dict[str, Any], console: Console, top: int = 10) -> None
     for note in data.get("notes") or []:
         console.print(f"[dim]note: {escape(note)}[/]")
 
+
+
+def write_offcpu_folded(path: Path, data: dict[str, Any]) -> None:
+    """The off-CPU flavour of folded stacks: ``comm;root;...;leaf MICROSECONDS`` per
+    line, as offcputime prints them (kernel frames end in ``_[k]``)."""
+    lines = [f"{stack} {round(us)}" for stack, us in (data.get("folded_us") or {}).items()
+             if round(us) > 0]
+    try:
+        path.write_text("".join(f"{line}\n" for line in lines))
+    except OSError as exc:
+        raise LseprofError(f"cannot write {path}: {exc.strerror}; pick another path") from None

@@ -37,6 +37,11 @@ class GroupSummary:
     atomic_helper_share: float | None
     helpers: list[dict[str, Any]]
     helper_callers: list[dict[str, Any]]
+    # --sched runs (means over the ok runs that have them; None without)
+    offcpu_share: float | None = None
+    wakeups_per_item: float | None = None
+    wakeups_per_s: float | None = None
+    wakeup_p50_us: float | None = None
 
     @property
     def contention_share(self) -> float:
@@ -64,6 +69,18 @@ def _merge_ranked(records: Sequence[Any], attribute: str, key: tuple[str, ...],
     return sorted(merged.values(), key=lambda e: -e["share"])[:limit]
 
 
+def _mean_figure(records: Sequence[Any], key: str, sub: str | None = None) -> float | None:
+    values = []
+    for record in records:
+        offcpu = (getattr(record, "extra", None) or {}).get("offcpu")
+        value = offcpu.get(key) if isinstance(offcpu, dict) else None
+        if sub is not None:
+            value = value.get(sub) if isinstance(value, dict) else None
+        if isinstance(value, int | float):
+            values.append(float(value))
+    return sum(values) / len(values) if values else None
+
+
 def summarize_groups(records: Sequence[Any]) -> list[GroupSummary]:
     """Group run records (store rows) by group_id, in first-seen order."""
     groups: dict[str, list[Any]] = {}
@@ -86,6 +103,10 @@ def summarize_groups(records: Sequence[Any]) -> list[GroupSummary]:
             atomic_helper_share=sum(shares) / len(shares) if shares else None,
             helpers=_merge_ranked(ok, "helpers", ("symbol",), 3),
             helper_callers=_merge_ranked(ok, "helper_callers", ("helper", "caller"), 3),
+            offcpu_share=_mean_figure(ok, "offcpu_share"),
+            wakeups_per_item=_mean_figure(ok, "wakeups_per_item"),
+            wakeups_per_s=_mean_figure(ok, "wakeups_per_s"),
+            wakeup_p50_us=_mean_figure(ok, "wakeup_latency_us", "p50"),
         ))
     return result
 
@@ -110,6 +131,10 @@ def group_table(groups: Sequence[GroupSummary], event: str | None) -> Table:
     table.add_column("samples", justify="right")
     for name in ("helper", "inline", "lock", "futex", "spin", "work"):
         table.add_column(name, justify="right")
+    sched = any(g.offcpu_share is not None for g in groups)
+    if sched:
+        for name in ("off-CPU", "wake/kitem", "wake/s", "wake p50"):
+            table.add_column(name, justify="right")
     for g in groups:
         ci = f"{g.ci[0]:.2f}-{g.ci[1]:.2f}" if g.ci else "-"
         runs = f"{g.runs}" + (f" ({g.failed} bad)" if g.failed else "")
@@ -118,8 +143,18 @@ def group_table(groups: Sequence[GroupSummary], event: str | None) -> Table:
                       "-" if g.median_mib_s is None else f"{g.median_mib_s:.2f}", ci, runs,
                       str(g.samples), _pct(g.atomic_helper_share),
                       _pct(cats.get("inline_atomic")), _pct(cats.get("lock")),
-                      _pct(cats.get("futex")), _pct(cats.get("spin")), _pct(cats.get("work")))
+                      _pct(cats.get("futex")), _pct(cats.get("spin")), _pct(cats.get("work")),
+                      *(_sched_cells(g) if sched else []))
     return table
+
+
+def _sched_cells(g: GroupSummary) -> list[str]:
+    def num(value: float | None, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+    # Per thousand items: a batch of 1,000 items costs a handful of wake-ups.
+    per_k = None if g.wakeups_per_item is None else 1000.0 * g.wakeups_per_item
+    return [_pct(g.offcpu_share), num(per_k, ".3g"), num(g.wakeups_per_s, ",.0f"),
+            num(g.wakeup_p50_us, ".0f") + (" µs" if g.wakeup_p50_us is not None else "")]
 
 
 def helper_table(groups: Sequence[GroupSummary]) -> Table | None:
