@@ -79,6 +79,11 @@ def load_config(path: Path) -> NightlyConfig:
         data = tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
         raise LseprofError(f"{path}: no such config file") from None
+    except UnicodeDecodeError as exc:
+        raise LseprofError(f"{path} is not UTF-8 text (byte {exc.start}); save the config "
+                           "as UTF-8") from None
+    except OSError as exc:
+        raise LseprofError(f"{path}: cannot read it ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise LseprofError(f"{path} is not valid TOML ({exc})") from None
     unknown = set(data) - _TOP_KEYS
