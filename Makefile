@@ -35,9 +35,13 @@ demo: setup
 	$(LSEPROF) run --threads 88 --repeat 3
 	$(LSEPROF) run --target aarch64 --threads 8 --repeat 1 --duration 3
 
-# Real third-party ELF files (manylinux aarch64 wheels), pinned by sha256.
+# Real third-party ELF files (manylinux aarch64 wheels), pinned by sha256; and the
+# speedscope viewer (pinned npm release) that the export tests open offline in Chromium.
+SPEEDSCOPE := speedscope@1.25.0
 fixtures: venv
 	$(BIN)/python scripts/fetch_elf_fixtures.py
+	test -f data/viewers/node_modules/speedscope/package.json || \
+	  npm install --prefix data/viewers --no-audit --no-fund --silent $(SPEEDSCOPE)
 
 test: setup fixtures
 	$(BIN)/python -m pytest -q

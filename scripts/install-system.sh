@@ -15,10 +15,11 @@ want() { for p in "$@"; do have "$p" || need+=("$p"); done; }
 # Python venv support, Rust from Debian (rustc-web is the current Rust in bookworm), the packaged crates the encoder builds
 # from when crates.io is unreachable, and PostgreSQL: tests/test_store_pg.py
 # runs initdb/pg_ctl from /usr/lib/postgresql/*/bin to start its own throwaway
-# server (this script enables and starts no service).
+# server (this script enables and starts no service). golang-go gives `go tool
+# pprof`, which the tests use to read lseprof's pprof exports.
 want linux-perf make gcc binutils python3 python3-venv python3-dev git rustc-web cargo-web \
      librust-rayon-dev librust-serde-json-dev librust-regex-syntax-dev librust-rustc-hash-dev chromium \
-     postgresql
+     postgresql golang-go
 command -v npm >/dev/null 2>&1 || want npm
 
 backports=0

@@ -125,10 +125,19 @@ class DevTools:
 
     def load(self, path: Path) -> dict[str, Any]:
         """Navigate to a file, wait for its load event, and return the probe's result."""
+        return self.load_url(path.as_uri())
+
+    def load_url(self, url: str, probe: str = PROBE, settle_s: float = 0.0) -> dict[str, Any]:
+        """Navigate to `url`, wait for its load event (and `settle_s` more, for pages
+        that render after it), and return `probe`'s JSON result."""
         self.events.clear()
-        self.call("Page.navigate", url=path.as_uri())
+        self.call("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
-        value = self.call("Runtime.evaluate", expression=PROBE, returnByValue=True)
+        end = time.monotonic() + settle_s
+        while time.monotonic() < end:  # keep reading events (console errors) meanwhile
+            with contextlib.suppress(TimeoutError):
+                self.events.append(self._read(min(end, time.monotonic() + 0.2)))
+        value = self.call("Runtime.evaluate", expression=probe, returnByValue=True)
         probe: dict[str, Any] = json.loads(value["result"]["value"])
         return probe
 

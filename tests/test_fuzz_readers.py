@@ -15,6 +15,7 @@ property they broke. ``LSEPROF_FUZZ_EXAMPLES`` sets the inputs per reader (defau
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import subprocess
@@ -128,6 +129,10 @@ def test_perf_report_text(fmt: str, data: bytes, tmp_path_factory: pytest.TempPa
 @pytest.mark.parametrize("fmt", ["auto", "perf-script"])
 @FUZZ
 @given(data=damaged([_head(_text(p)) for p in SCRIPT_SEEDS]))
+# Once an OverflowError: two lines run together into a 17-digit "address".
+@example(data=b"bpe-encode 20063  2579.617793:    2004008 cpu-clock: \n"
+              b"\tffffffff81360092 handle_softirqs+0x72 ([kernel.kallsyms])\n"
+              b"\tffffffff812004008 cpu-clock: \n\tffffffff81360092 x+0x72 ([kernel.kallsyms])\n\n")
 def test_perf_script_text(fmt: str, data: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
     path = tmp_path_factory.mktemp("s") / "script.txt"
     path.write_bytes(data)
@@ -136,6 +141,7 @@ def test_perf_script_text(fmt: str, data: bytes, tmp_path_factory: pytest.TempPa
 
 @FUZZ
 @given(data=damaged([_head(p.read_bytes()) for p in MAP_SEEDS]))
+@example(data=b"ffffffffffffffff 10 guest-0x1\n7fc2c8000100 f guest-0x1ffffffffffffffff\n")
 def test_qemu_perf_maps(data: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
     from lseprof.readers.perfmap import PerfMap
 
@@ -157,10 +163,8 @@ def test_elf_objects(data: bytes, tmp_path_factory: pytest.TempPathFactory) -> N
 
     path = tmp_path_factory.mktemp("e") / "object"
     path.write_bytes(data)
-    try:
+    with contextlib.suppress(LseprofError):  # a user error is a fine outcome
         inspect(path)
-    except LseprofError:
-        pass
 
 
 @FUZZ
@@ -171,10 +175,8 @@ def test_nightly_toml(data: bytes, tmp_path_factory: pytest.TempPathFactory) -> 
 
     path = tmp_path_factory.mktemp("n") / "nightly.toml"
     path.write_bytes(data)
-    try:
+    with contextlib.suppress(LseprofError):
         load_config(path)
-    except LseprofError:
-        pass
 
 
 RUN_JSON_SEED = (b'{"run_id": "a", "group_id": "g", "status": "ok", "threads": 8, "extra": '
@@ -210,11 +212,8 @@ def test_damaged_store(data: st.DataObject, tmp_path_factory: pytest.TempPathFac
         i = data.draw(st.integers(0, len(raw) - 1))
         raw[i:i + 16] = data.draw(st.binary(min_size=16, max_size=16))
     path.write_bytes(bytes(raw[: data.draw(st.integers(0, len(raw)))]))
-    try:
-        with open_store(path) as store:
-            store.runs()
-    except LseprofError:
-        pass
+    with contextlib.suppress(LseprofError), open_store(path) as store:
+        store.runs()
 
 
 SCHED_SEED = PERF / "sched-handoff/script.txt.gz"

@@ -192,7 +192,7 @@ def test_prefetch_parser_knows_the_report_options() -> None:
         decls = getattr(param.default, "param_decls", None)
         if not decls or not any(d.startswith("--") for d in decls):
             continue  # the PATH argument
-        names = {n for d in decls if d.startswith("--") for n in d.split("/")}
+        names = {n for d in decls if d.startswith("-") for n in d.split("/")}
         (flags if param.annotation in (bool, "bool", "bool | None") else values).update(names)
     assert flags == set(prefetch.FLAG_OPTIONS)
     assert values == set(prefetch.VALUE_OPTIONS)

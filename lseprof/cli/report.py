@@ -15,6 +15,7 @@ from lseprof.errors import LseprofError, require_at_least, require_one_format
 # lseprof.readers.report_input.FORMATS, spelled out here: that module loads pandas, and every
 # lseprof command (--help included) imports this one (tests/test_report_cli.py checks).
 FORMATS = ("auto", "perf-data", "perf-script", "perf-report")
+EXPORTS = ("pprof", "speedscope")  # --format values that write a file (-o) instead
 
 
 def report_cmd(
@@ -31,7 +32,11 @@ def report_cmd(
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables."),
     top: int = typer.Option(15, "--top", metavar="N", help="Rows per table."),
     fmt: str = typer.Option("auto", "--format",
-                            help=f"Input kind: {'|'.join(FORMATS)} (auto detects it)."),
+                            help=f"Input kind: {'|'.join(FORMATS)} (auto detects it); or "
+                                 f"{'|'.join(EXPORTS)} to export to -o FILE."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", metavar="FILE",
+        help="With --format pprof (FILE.pb.gz, go tool pprof) or speedscope (FILE.json)."),
     rules: Path | None = typer.Option(
         None, "--rules", metavar="FILE",
         help="TOML classification rules tried before the defaults."),
@@ -52,8 +57,13 @@ def report_cmd(
     """Show how much time a profile spends in outline-atomic helpers (and on which
     path: LSE or LL/SC), inline atomics, lock slow paths, futexes and spinning."""
     try:
-        _report(path, binary, symfs, as_json, markdown, top, fmt, rules, perf_map, max_stack,
-                sched, offcpu_folded)
+        export = fmt if fmt in EXPORTS else None
+        if export and output is None:
+            raise LseprofError(f"--format {fmt} writes a file: add -o FILE")
+        if output is not None and not export:
+            raise LseprofError(f"-o FILE goes with --format {' or '.join(EXPORTS)}")
+        _report(path, binary, symfs, as_json, markdown, top, "auto" if export else fmt, rules,
+                perf_map, max_stack, sched, offcpu_folded, (export, output) if export else None)
     except LseprofError as exc:
         # Same line as the app-wide handler prints, but never wrapped: paths are long
         # and the message must stay one line.
@@ -64,7 +74,8 @@ def report_cmd(
 def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, markdown: bool,
             top: int, fmt: str, rules: Path | None, perf_map: list[Path],
             max_stack: int | None, sched: bool | None = None,
-            offcpu_folded: Path | None = None) -> None:
+            offcpu_folded: Path | None = None,
+            export: tuple[str, Path | None] | None = None) -> None:
     require_one_format(as_json, markdown)
     require_at_least("--top", top, 1)
     require_at_least("--max-stack", max_stack, 1)
@@ -93,7 +104,12 @@ def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, m
         err.print(f"[yellow]lseprof: warning:[/] {capture.unknown_lines} lines of "
                   f"{escape(str(path))} were not understood and were skipped"
                   f"{escape(example)}", soft_wrap=True)
-    if as_json:
+    if export is not None and export[1] is not None:
+        from lseprof.report.exports import export_profile
+
+        written = export_profile(result, path, export[0], export[1], binary, perf_map)
+        err.print(f"{export[0]}: {escape(written)}", soft_wrap=True)
+    elif as_json:
         from lseprof.report.json_report import to_json
 
         # typer.echo, not rich: JSON must come out byte-exact, never wrapped or styled.

@@ -38,6 +38,8 @@ class Frame:
         return f"{self.symbol} (inlined)" if self.inlined else self.symbol
 
 
+U64_MAX = (1 << 64) - 1  # addresses above this are damaged text, not addresses
+
 def split_frame_text(text: str) -> tuple[str, int, str]:
     """`sym+0x1f (dso)` -> (sym, 0x1f, dso); missing parts are [unknown], -1, [unknown]."""
     text = text.strip()
@@ -77,6 +79,8 @@ def parse_frame_text(text: str) -> Frame | None:
         ip = int(head, 16)
     except ValueError:
         return None
+    if ip > U64_MAX:  # not an address (a paste that ran two lines together)
+        return None
     sym, off, dso = split_frame_text(tail)
     if dso == INLINED:
         return Frame(ip, sym, off, S.UNKNOWN, inlined=True)
@@ -87,9 +91,10 @@ def guest_address(symbol: str) -> int | None:
     """The guest address in a qemu perf-map name (`guest-0x400aac`), else None."""
     if symbol.startswith(GUEST_PREFIX):
         try:
-            return int(symbol[len(GUEST_PREFIX):], 16)
+            value = int(symbol[len(GUEST_PREFIX):], 16)
         except ValueError:
             return None
+        return value if value <= U64_MAX else None
     return None
 
 

@@ -39,6 +39,8 @@ class PerfMap:
                         start, size = int(parts[0], 16), int(parts[1], 16)
                     except ValueError:
                         continue
+                    if start + size >= 1 << 64:  # no address range: a damaged line
+                        continue
                     starts.append(start)
                     sizes.append(size)
                     names.append(parts[2])
@@ -62,10 +64,11 @@ class PerfMap:
         for i, name in enumerate(names):
             if name.startswith(GUEST_PREFIX):
                 try:
-                    guest[i] = int(name[len(GUEST_PREFIX):], 16)
-                    is_guest[i] = True
+                    value = int(name[len(GUEST_PREFIX):], 16)
                 except ValueError:
-                    pass
+                    continue
+                if value < 1 << 64:
+                    guest[i], is_guest[i] = value, True
         self._guest = guest
         self._is_guest = is_guest
 
