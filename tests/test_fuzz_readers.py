@@ -243,3 +243,22 @@ def test_cli_gives_one_line_and_exit_2(data: bytes, tmp_path: Path) -> None:
             assert proc.returncode == 2, (argv, proc.returncode, proc.stderr)
             lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
             assert len([ln for ln in lines if ln.startswith("lseprof: error")]) == 1, lines
+
+
+def test_store_with_text_that_is_not_utf8(tmp_path: Path) -> None:
+    """Regression (found by test_damaged_store): bytes that are not UTF-8 in a text
+    column raised UnicodeDecodeError from sqlite3 on read."""
+    import sqlite3
+
+    from lseprof.store import RunRecord, open_store
+
+    path = tmp_path / "runs.sqlite"
+    with open_store(path) as store:
+        store.add(RunRecord(run_id="r1", group_id="g1", status="ok", message="fine"))
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE runs SET message = CAST(x'80ff41' AS TEXT)")
+    conn.commit()
+    conn.close()
+    with open_store(path) as store:
+        runs = store.runs()
+    assert runs[0].message is not None and runs[0].message.endswith("A")

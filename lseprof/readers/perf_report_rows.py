@@ -100,8 +100,8 @@ def _truncated_columns(section: _Section) -> set[str]:
     """Columns cut to their width by -w: several distinct values fill it exactly."""
     out = set()
     for name, width in zip(section.columns, section.widths, strict=False):
-        if name not in ("Symbol", "Shared Object", "Command"):
-            continue
+        if name not in ("Symbol", "Shared Object", "Command") or width <= 0:
+            continue  # width 0: no dotted rule (a pasted header), no widths known
         full = {e.values.get(name, "") for e in section.entries
                 if len(e.values.get(name, "")) >= width}
         if len(full) >= 2:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from lseprof import samples as S
 from lseprof.errors import LseprofError
+from lseprof.readers.paste_shapes import looks_like_pasted_report, normalize_paste
 from lseprof.readers.perf_data import MAGIC, read_perf_data
 from lseprof.readers.perf_report import looks_like_report, parse_report_text
 from lseprof.readers.perf_script import HEADER_RE, parse_script_text
@@ -66,6 +67,8 @@ def detect(path: Path, data: bytes) -> str:
         return "perf-report"
     if looks_like_script(text):
         return "perf-script"
+    if looks_like_pasted_report(text):  # the interactive report's screen, or rows alone
+        return "perf-report"
     raise LseprofError(f"{path} is not perf.data, perf script or perf report text; "
                        "give one of those")
 
@@ -87,7 +90,9 @@ def load(path: Path, fmt: str = "auto", max_stack: int | None = None) -> S.Captu
         return read_perf_data(path, max_stack=max_stack)
     text_bytes = data
     if kind == "perf-report":
-        parsed = parse_report_text(text_bytes.decode("utf-8", "replace"))
+        text, paste_notes = normalize_paste(text_bytes.decode("utf-8", "replace"))
+        parsed = parse_report_text(text)
+        parsed.warnings[:0] = paste_notes
         if not parsed.events:
             raise LseprofError(f"{path} has no perf report histogram (no '# Overhead' column "
                                "header and rows); give `perf report --stdio` output")

@@ -133,6 +133,9 @@ class RunStore(SqlRunStoreBase):
             conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as exc:
             raise _user_error(exc, path) or _cannot_write(path, str(exc)) from None
+        # Text a damaged file holds may not be UTF-8: read it replaced, not as a crash
+        # (the rows' JSON checks then report what is wrong with them).
+        conn.text_factory = lambda raw: raw.decode("utf-8", "replace")
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             mode = _switch_to_wal(conn)
