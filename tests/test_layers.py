@@ -138,3 +138,21 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     found = [t for _, t in imports_of(source, {"lseprof.report.terminal"})]
     assert found == ["lseprof.report.terminal", "lseprof.cli.main"]
     assert layer_of("lseprof.readers.perf_data") < layer_of("lseprof.report.terminal")  # type: ignore[operator]
+
+
+def test_perf_is_started_in_one_place() -> None:
+    """Every perf process goes through lseprof.capture.perf_cli (issue #13): no other
+    module hands a perf command line to subprocess itself."""
+    import re
+
+    pattern = re.compile(r"subprocess\.(run|Popen)\(\s*\[\s*(perf|binary)\b|\[\s*perf,\s*\"")
+    offenders = []
+    for path in sorted((REPO / "lseprof").rglob("*.py")):
+        if path.name == "perf_cli.py":
+            continue
+        # Command lines are built with perf_argv; a literal [perf, "sub", ...] list is
+        # a second way in.
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if pattern.search(line):
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert offenders == [], offenders

@@ -39,6 +39,7 @@ import numpy.typing as npt
 
 from lseprof import samples as S
 from lseprof.analysis.folded_frames import JIT_FRAME, ProfileSource, _FrameNamer, _images
+from lseprof.capture.perf_cli import perf_argv, start_perf
 from lseprof.capture.perf_env import find_perf
 from lseprof.errors import LseprofError
 from lseprof.readers.perf_data import is_perf_data
@@ -98,18 +99,14 @@ def _script_records(perf: str, path: Path) -> Counter[str]:
     """
     from lseprof.readers.perf_data_info import read_header
 
-    argv = [perf, "script", "-i", str(path), "-F", FOLD_FIELDS, "--no-inline",
-            "--max-stack", str(FULL_STACK)]
+    argv = perf_argv(perf, "script", "-i", path, "-F", FOLD_FIELDS, "--no-inline",
+                     "--max-stack", str(FULL_STACK))
     if read_header(perf, path).tracepoints:
         argv += ["-F", "trace:"]  # scheduler events are not samples of time on CPU
     records: Counter[str] = Counter()
     # stderr to a file: a pipe nobody reads could fill up and stall perf.
     with tempfile.TemporaryFile() as errors:
-        try:
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors)
-        except OSError as exc:
-            raise LseprofError(f"cannot run {perf} ({exc.strerror}); check the perf install"
-                               ) from None
+        proc = start_perf(argv, stdout=subprocess.PIPE, stderr=errors)
         assert proc.stdout is not None
         # A perf that hangs is killed; reading then ends, and the timeout is reported.
         fired = threading.Event()

@@ -11,10 +11,10 @@ import functools
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from lseprof.capture.perf_cli import perf_argv, run_perf
 from lseprof.errors import LseprofError
 
 PARANOID_PATH = "/proc/sys/kernel/perf_event_paranoid"
@@ -36,11 +36,7 @@ def find_perf() -> str:
 def perf_version(perf: str | None = None) -> str:
     """`perf --version`'s version number, e.g. '6.1.187'."""
     binary = perf or find_perf()
-    try:
-        text = subprocess.run([binary, "--version"], capture_output=True, text=True,
-                              check=False, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise LseprofError(f"cannot run {binary} --version ({exc}); reinstall perf") from None
+    text = run_perf(perf_argv(binary, "--version"), "perf --version", timeout=30, text=True).stdout
     match = re.search(r"(\d+\.\d+(?:\.\d+)?)", text)
     return match[1] if match else text.strip() or "unknown"
 
@@ -78,9 +74,9 @@ def event_supported(event: str, perf: str | None = None) -> bool:
     """Whether `perf stat` can count `event` on this machine."""
     binary = perf or find_perf()
     try:
-        proc = subprocess.run([binary, "stat", "-x", ",", "-e", event, "true"],
-                              capture_output=True, text=True, check=False, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
+        proc = run_perf(perf_argv(binary, "stat", "-x", ",", "-e", event, "true"),
+                        "perf stat", timeout=30, text=True)
+    except LseprofError:
         return False
     if proc.returncode != 0:
         return False

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lseprof.errors import LseprofError
+from lseprof.capture.perf_cli import perf_argv, start_perf
 
 # Statuses shared with the run store.
 OK, FAILED, INTERRUPTED, TIMEOUT = "ok", "failed", "interrupted", "timeout"
@@ -53,8 +53,8 @@ class RecordOutcome:
 def perf_record_argv(perf: str, spec: RecordSpec, output: Path) -> list[str]:
     call_graph = ["--call-graph", "dwarf,16384"] if spec.call_graph == "dwarf" else ["-g"]
     guest = ["-d", "--buildid-mmap"] if spec.guest_mmaps else []
-    return [perf, "record", "-q", "-e", spec.event, "-F", str(spec.freq), *call_graph, *guest,
-            "-o", str(output), "--"]
+    return perf_argv(perf, "record", "-q", "-e", spec.event, "-F", str(spec.freq), *call_graph,
+                     *guest, "-o", output, "--")
 
 
 def _wrapped(argv: list[str], run_dir: Path) -> list[str]:
@@ -113,13 +113,10 @@ def run_recorded(argv: list[str], run_dir: Path, perf: str | None, spec: RecordS
     if perf and spec and perf_data:
         full = [*perf_record_argv(perf, spec, perf_data), *full]
     start = time.monotonic()
-    try:
-        # errors="replace": a command may write binary (compressed data) to its stdout.
-        proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                errors="replace",
-                                start_new_session=True, env=env)
-    except OSError as exc:
-        raise LseprofError(f"cannot start {full[0]}: {exc.strerror}") from None
+    # text: undecodable bytes replaced (a command may write compressed data to stdout).
+    # Without perf (--no-perf, --overhead's bare runs) this starts the wrapper alone.
+    proc = start_perf(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                      start_new_session=True, env=env)
     status, message = OK, ""
     try:
         stdout, stderr = proc.communicate(timeout=timeout)

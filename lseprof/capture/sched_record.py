@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from lseprof.capture.perf_cli import perf_argv, start_perf
 from lseprof.capture.perf_env import paranoid_level
 from lseprof.errors import LseprofError
 
@@ -74,8 +75,8 @@ def sched_record_argv(perf: str, output: Path, ctl: Path, ack: Path) -> list[str
     # -m 1024: switch storms at high thread counts overflow perf's default buffer.
     events = ["-e", "sched:sched_switch", "-e", "sched:sched_waking",
               "-e", "sched:sched_wakeup/call-graph=no/"]
-    return [perf, "record", "-q", "-a", "-g", "-m", "1024", *events, "-D", "-1",
-            "--control", f"fifo:{ctl},{ack}", "-o", str(output)]
+    return perf_argv(perf, "record", "-q", "-a", "-g", "-m", "1024", *events, "-D", "-1",
+                     "--control", f"fifo:{ctl},{ack}", "-o", output)
 
 
 @contextmanager
@@ -93,12 +94,11 @@ def sched_recording(perf: str, run_dir: Path) -> Iterator[Path]:
         os.mkfifo(ack)
         errors = tempfile.TemporaryFile()  # noqa: SIM115  (closed below)
         try:
-            proc = subprocess.Popen(sched_record_argv(perf, output, ctl, ack),
-                                    stdout=subprocess.DEVNULL, stderr=errors,
-                                    start_new_session=True)
-        except OSError as exc:
+            proc = start_perf(sched_record_argv(perf, output, ctl, ack),
+                              stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True)
+        except LseprofError:
             errors.close()
-            raise LseprofError(f"cannot start {perf} for --sched: {exc.strerror}") from None
+            raise
         try:
             _enable(proc, ctl, ack, errors)
             yield output

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from lseprof.capture import build as builds
+from lseprof.capture.perf_cli import perf_argv, run_perf
 from lseprof.capture.perf_env import (
     check_recording_allowed,
     event_supported,
@@ -50,9 +50,9 @@ def _perf_checks() -> list[Check]:
                         "check `perf stat -e cpu-clock true`"))
     for mode, flags in (("fp", ["-g"]), ("dwarf", ["--call-graph", "dwarf"])):
         with tempfile.TemporaryDirectory() as tmp:
-            proc = subprocess.run([perf, "record", "-q", "-e", "cpu-clock", *flags, "-o",
-                                   str(Path(tmp) / "p.data"), "--", "true"],
-                                  capture_output=True, text=True, check=False, timeout=60)
+            proc = run_perf(perf_argv(perf, "record", "-q", "-e", "cpu-clock", *flags, "-o",
+                                      Path(tmp) / "p.data", "--", "true"),
+                            "perf record", timeout=60, text=True)
         checks.append(Check(f"call graph {mode}", proc.returncode == 0,
                             "works" if proc.returncode == 0 else proc.stderr.strip()[:80],
                             "see `perf record --call-graph` in man perf-record",

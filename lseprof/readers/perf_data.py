@@ -43,12 +43,12 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lseprof.capture.perf_cli import first_error, perf_argv, start_perf
 from lseprof.capture.perf_env import find_perf
 from lseprof.errors import LseprofError
 from lseprof.readers.forked_calls import _in_processes, _reap
 from lseprof.readers.perf_data_info import (
     PerfDataHeader,
-    _first_error,
     _parse_build_ids,
     read_build_ids,
     read_header,
@@ -115,14 +115,10 @@ class PerfDataReader:
                     perf, path, max_stack, time_slice, head.callchain, self.event is not None,
                     bool(head.tracepoints))))
             # Two quick perf calls (they read the header only), collected when needed.
-            self._ids = subprocess.Popen([perf, "buildid-list", "-i", str(path)],
-                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            self._version = subprocess.Popen([perf, "--version"], stdout=subprocess.PIPE,
-                                             stderr=subprocess.DEVNULL)
-        except OSError as exc:
-            self.abort()
-            raise LseprofError(f"cannot run {perf} ({exc.strerror}); check the perf install"
-                               ) from None
+            self._ids = start_perf(perf_argv(perf, "buildid-list", "-i", path),
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self._version = start_perf(perf_argv(perf, "--version"), stdout=subprocess.PIPE,
+                                       stderr=subprocess.DEVNULL)
         except BaseException:
             self.abort()
             raise
@@ -185,7 +181,7 @@ class PerfDataReader:
             if script.proc.returncode != 0:
                 script.errors.seek(0)
                 raise LseprofError(f"{path}: perf script failed ("
-                                   f"{_first_error(script.errors.read())[:60]}); the file is "
+                                   f"{first_error(script.errors.read())[:60]}); the file is "
                                    "damaged, record it again")
         if head.callchain:
             parts = [s.parts for s in slices if s.parts is not None]

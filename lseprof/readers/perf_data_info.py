@@ -6,11 +6,10 @@ build-ids (``perf buildid-list``). Loads neither numpy nor pandas (see
 from __future__ import annotations
 
 import re
-import subprocess
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lseprof.capture.perf_cli import first_error, perf_argv, run_perf
 from lseprof.errors import LseprofError
 
 _STATS_EVENT_RE = re.compile(r"^(?P<event>\S.*) stats:\s*$")
@@ -40,31 +39,12 @@ class PerfDataHeader:
         return [e for e, t in zip(self.events, self.event_types, strict=True) if t == 2]
 
 
-def _run(argv: Sequence[str], what: str, timeout: float = 600) -> subprocess.CompletedProcess[
-        bytes]:
-    try:
-        return subprocess.run(list(argv), capture_output=True, check=False, timeout=timeout)
-    except OSError as exc:
-        raise LseprofError(f"cannot run {argv[0]} ({exc.strerror}); check the perf install"
-                           ) from None
-    except subprocess.TimeoutExpired:
-        raise LseprofError(f"{what} took longer than {timeout:.0f} s; try a smaller perf.data"
-                           ) from None
-
-
-def _first_error(stderr: bytes) -> str:
-    for line in stderr.decode("utf-8", "replace").splitlines():
-        line = line.strip()
-        if line and not line.lower().startswith(("warning", "hint", "please use", "(if")):
-            return line
-    return "no message"
-
-
 def read_header(perf: str, path: Path) -> PerfDataHeader:
-    proc = _run([perf, "report", "--header-only", "-i", str(path)], "perf report --header-only")
+    proc = run_perf(perf_argv(perf, "report", "--header-only", "-i", path),
+                    "perf report --header-only")
     text = proc.stdout.decode("utf-8", "replace")
     if proc.returncode != 0 or "# ========" not in text:
-        raise LseprofError(f"{path}: perf cannot read it ({_first_error(proc.stderr)[:60]}); "
+        raise LseprofError(f"{path}: perf cannot read it ({first_error(proc.stderr)[:60]}); "
                            "the file is damaged, record it again")
     head = PerfDataHeader()
     for line in text.splitlines():
@@ -98,7 +78,7 @@ def read_header(perf: str, path: Path) -> PerfDataHeader:
 
 def read_lost(perf: str, path: Path) -> dict[str, int]:
     """LOST_SAMPLES per event from `perf report --stats` (counts only, no symbols: fast)."""
-    proc = _run([perf, "report", "--stats", "-i", str(path)], "perf report --stats")
+    proc = run_perf(perf_argv(perf, "report", "--stats", "-i", path), "perf report --stats")
     lost: dict[str, int] = {}
     event: str | None = None
     total_lost_records = 0
@@ -115,7 +95,7 @@ def read_lost(perf: str, path: Path) -> dict[str, int]:
 
 
 def read_build_ids(perf: str, path: Path) -> dict[str, str]:
-    return _parse_build_ids(_run([perf, "buildid-list", "-i", str(path)],
+    return _parse_build_ids(run_perf(perf_argv(perf, "buildid-list", "-i", path),
                                  "perf buildid-list").stdout)
 
 

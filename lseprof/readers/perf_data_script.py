@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from lseprof.capture.perf_cli import perf_argv, start_perf
 from lseprof.errors import LseprofError
 
 if TYPE_CHECKING:
@@ -38,8 +39,8 @@ def _script_argv(perf: str, path: Path, max_stack: int, time_slice: str | None,
         "comm,pid,tid,time,event,period,ip,sym,symoff,dso"
     # --no-inline: inline expansion runs addr2line per address (slow) and would use up
     # the frames that --max-stack keeps.
-    argv = [perf, "script", "-i", str(path), "-F", fields, "--max-stack", str(max_stack),
-            "--no-inline", "--show-task-events", "--show-lost-events"]
+    argv = perf_argv(perf, "script", "-i", path, "-F", fields, "--max-stack", str(max_stack),
+                     "--no-inline", "--show-task-events", "--show-lost-events")
     if tracepoints:
         # Scheduler events recorded beside the samples: read by readers.sched_events.
         argv += ["-F", "trace:"]
@@ -102,13 +103,12 @@ def _start_script(argv: list[str]) -> _ScriptProc:
     errors = tempfile.TemporaryFile()  # noqa: SIM115
     done, done_w = os.pipe()
     try:
-        proc = subprocess.Popen(argv, stdout=text, stderr=errors, pass_fds=(done_w,))
-    except OSError as exc:
+        proc = start_perf(argv, stdout=text, stderr=errors, pass_fds=(done_w,))
+    except LseprofError:
         os.close(done)
         text.close()
         errors.close()
-        raise LseprofError(f"cannot run {argv[0]} ({exc.strerror}); check the perf "
-                           "install") from None
+        raise
     finally:
         os.close(done_w)
     return _ScriptProc(proc, text, errors, done)

@@ -11,12 +11,13 @@ program headers (:meth:`lseprof.symbols.elf.ElfImage.vaddr_of_offset`).
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+from lseprof.capture.perf_cli import perf_argv, run_perf
 
 # "PERF_RECORD_MMAP2 22738/22738: [0x555f0e93c000(0x1000) @ 0x1000 fe:00 5366307 0]: r-xp /path"
 # "PERF_RECORD_MMAP 1234/1234: [0x400000(0x1000) @ 0]: x /path"
@@ -58,8 +59,8 @@ def parse_mmaps(text: str, executable_only: bool = True) -> list[Mapping]:
 def read_mmaps(perf: str, path: Path, executable_only: bool = True) -> list[Mapping]:
     """Mappings recorded in a perf.data (one extra, cheap perf script pass: one short
     line per sample besides the mmap records)."""
-    proc = subprocess.run([perf, "script", "-i", str(path), "--show-mmap-events", "-F", "pid"],
-                          capture_output=True, text=True, errors="replace", check=False)
+    proc = run_perf(perf_argv(perf, "script", "-i", path, "--show-mmap-events", "-F", "pid"),
+                    "perf script --show-mmap-events", text=True)
     return parse_mmaps(proc.stdout, executable_only)
 
 

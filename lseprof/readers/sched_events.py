@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lseprof.capture.perf_cli import first_error, perf_argv, start_perf
 from lseprof.errors import LseprofError
 from lseprof.readers.perf_data_info import PerfDataHeader
 
@@ -220,7 +221,7 @@ def sched_script_argv(perf: str, path: Path, head: PerfDataHeader) -> list[str]:
     silence = sorted({f"{_TYPE_NAMES[t]}:" for e, t in zip(head.events, head.event_types,
                                                            strict=True)
                       if t in _TYPE_NAMES and not e.startswith("dummy")})
-    argv = [perf, "script", "-i", str(path), "-F", f"trace:{FIELDS}"]
+    argv = perf_argv(perf, "script", "-i", path, "-F", f"trace:{FIELDS}")
     for kind in silence:
         argv += ["-F", kind]
     # Task events: the forks tell which processes descend from the workload's.
@@ -232,19 +233,13 @@ def read_sched_events(path: Path, perf: str, head: PerfDataHeader) -> SchedEvent
     argv = sched_script_argv(perf, path, head)
     # stderr to a file: a pipe read only at the end could fill up and stall perf.
     with tempfile.TemporaryFile() as errors:
-        try:
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, text=True,
-                                    errors="replace")
-        except OSError as exc:
-            raise LseprofError(f"cannot run {perf} ({exc.strerror}); check the perf "
-                               "install") from None
+        proc = start_perf(argv, stdout=subprocess.PIPE, stderr=errors, text=True)
         assert proc.stdout is not None
         events = parse_sched_script(proc.stdout)
         code = proc.wait()
         errors.seek(0)
         stderr = errors.read().decode("utf-8", "replace")
     if code != 0:
-        first = next((ln for ln in stderr.splitlines() if ln.strip()), "no message")
         raise LseprofError(f"{path}: perf script cannot read its scheduler events "
-                           f"({first.strip()[:100]}); record them again")
+                           f"({first_error(stderr)[:100]}); record them again")
     return events

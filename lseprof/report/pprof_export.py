@@ -140,8 +140,12 @@ def build_pprof(samples: pd.DataFrame, event: str | None, readable: dict[str, st
                 profile.mapping.add(id=mappings[dso], filename=s(dso or "[unknown]"),
                                     has_functions=True)
             fid = len(locations) + 1
-            profile.function.add(id=fid, name=s(readable.get(name, name) or "[unknown]"),
-                                 system_name=s(name), filename=s(dso))
+            shown = readable.get(name, name) or "[unknown]"
+            if shown == "[unknown]" and dso:
+                # pprof merges functions by name: unnamed code stays apart per object
+                # (qemu's own half of an emulated run is "[unknown in qemu-aarch64]").
+                shown = f"[unknown in {Path(dso).name}]"
+            profile.function.add(id=fid, name=s(shown), system_name=s(name), filename=s(dso))
             loc = profile.location.add(id=fid, mapping_id=mappings[dso])
             loc.line.add(function_id=fid)
             locations[key] = fid
