@@ -145,6 +145,10 @@ class RunStore(SqlRunStoreBase):
         except sqlite3.Error as exc:
             conn.close()
             raise _user_error(exc, path) or _cannot_write(path, str(exc)) from None
+        except UnicodeDecodeError:
+            # sqlite3 decodes its error messages, which quote a damaged file's bytes.
+            conn.close()
+            raise _not_a_store(path, "a damaged SQLite file") from None
         except BaseException:
             conn.close()
             raise
@@ -185,6 +189,8 @@ class RunStore(SqlRunStoreBase):
                     self._conn.execute(_SQL_SET_META, ("created_by", f"lseprof {__version__}"))
         except sqlite3.Error as exc:
             raise self._translate(exc) from None
+        except UnicodeDecodeError:  # an error message quoting a damaged file's bytes
+            raise self._not_a_store("a damaged SQLite file") from None
 
     # -- transactions and errors
 
@@ -205,6 +211,8 @@ class RunStore(SqlRunStoreBase):
             return list(self._conn.execute(sql, params))
         except sqlite3.Error as exc:
             raise self._translate(exc) from None
+        except UnicodeDecodeError:
+            raise self._not_a_store("a damaged SQLite file") from None
 
     def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
         try:
