@@ -11,30 +11,27 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lseprof.capture.record import WORKLOAD_PIDFILE
+from lseprof.capture.record import workload_pid
 from lseprof.capture.sched_record import SCHED_FILE
 from lseprof.errors import LseprofError
 
+if TYPE_CHECKING:
+    from lseprof.readers.perf_data_info import PerfDataHeader
 
-def sched_file_for(path: Path) -> Path | None:
-    """The file with the scheduler events for the profile at `path`, if any."""
+
+def sched_file_for(path: Path, head: PerfDataHeader | None = None) -> Path | None:
+    """The file with the scheduler events for the profile at `path`, if any (`head`:
+    its header, when the caller has read it already)."""
     from lseprof.capture.perf_env import find_perf
     from lseprof.readers.perf_data_info import read_header
     from lseprof.readers.sched_events import has_sched_events
 
-    if has_sched_events(read_header(find_perf(), path)):
+    if has_sched_events(head if head is not None else read_header(find_perf(), path)):
         return path
     beside = path.parent / SCHED_FILE
     return beside if beside.is_file() and beside != path else None
-
-
-def _root_pid(run_dir: Path) -> int | None:
-    try:
-        return int((run_dir / WORKLOAD_PIDFILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def _items(run_dir: Path) -> float | None:
@@ -49,27 +46,34 @@ def _items(run_dir: Path) -> float | None:
     return None
 
 
-def offcpu_for(path: Path, sample_pids: Iterable[int] = ()) -> tuple[dict[str, Any] | None, str]:
-    """The off-CPU analysis for the profile at `path` as a dict (see
-    :meth:`lseprof.analysis.offcpu.OffCpu.to_dict`), or None and why not.
-
-    Threads analysed: the run's workload and its descendants when the run directory
-    says which; else the processes that have samples; else every process."""
+def analyze_sched_file(sched: Path, root_pid: int | None, items: float | None,
+                       other_pids: Iterable[int] = ()) -> dict[str, Any]:
+    """The off-CPU analysis of one file of scheduler events, as a dict (see
+    :meth:`lseprof.analysis.offcpu.OffCpu.to_dict`). Threads analysed: `root_pid`
+    and its descendants when given; else `other_pids`; else every user process."""
     from lseprof.analysis.offcpu import analyze_offcpu
     from lseprof.capture.perf_env import find_perf
     from lseprof.readers.perf_data_info import read_header
     from lseprof.readers.sched_events import read_sched_events
 
+    perf = find_perf()
+    events = read_sched_events(sched, perf, read_header(perf, sched))
+    pids = events.descendants(root_pid) if root_pid else ({p for p in other_pids if p > 0}
+                                                          or None)
+    return analyze_offcpu(events, pids, items).to_dict()
+
+
+def offcpu_for(path: Path, sample_pids: Iterable[int] = (),
+               head: PerfDataHeader | None = None) -> tuple[dict[str, Any] | None, str]:
+    """The off-CPU analysis for the profile at `path`, or None and why not: the run's
+    workload when its directory says which, else the processes that have samples."""
     try:
-        sched = sched_file_for(path)
+        sched = sched_file_for(path, head)
         if sched is None:
             return None, (f"{path.name} has no scheduler events (and no {SCHED_FILE} beside "
                           "it); record with lseprof run --sched, or perf record -e "
                           "sched:sched_switch -e sched:sched_wakeup")
-        perf = find_perf()
-        events = read_sched_events(sched, perf, read_header(perf, sched))
+        return analyze_sched_file(sched, workload_pid(sched.parent), _items(sched.parent),
+                                  sample_pids), ""
     except LseprofError as exc:
         return None, f"scheduler events not read: {exc.message}"
-    root = _root_pid(sched.parent)
-    pids = events.descendants(root) if root else ({p for p in sample_pids if p > 0} or None)
-    return analyze_offcpu(events, pids, _items(sched.parent)).to_dict(), ""

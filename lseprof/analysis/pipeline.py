@@ -77,7 +77,7 @@ def build_report(path: Path, *, binaries: Sequence[Path] = (), symfs: Path | Non
         from lseprof.analysis.offcpu_source import offcpu_for
 
         pids = capture.samples["pid"].unique().tolist() if len(capture.samples) else []
-        result.offcpu, note = offcpu_for(path, pids)
+        result.offcpu, note = offcpu_for(path, pids, reader.head)
         # "No scheduler events" is news only to whoever asked for them.
         if offcpu or note.startswith("scheduler events not read"):
             result.offcpu_note = note

@@ -70,15 +70,9 @@ def analyze_sched(sched_data: Path | None, root_pid: int | None,
     (see lseprof.analysis.offcpu); (None, why) when there is nothing to analyse."""
     if sched_data is None or not sched_data.exists():
         return None, ""
-    from lseprof.analysis.offcpu import analyze_offcpu
-    from lseprof.capture.perf_env import find_perf
-    from lseprof.readers.perf_data_info import read_header
-    from lseprof.readers.sched_events import read_sched_events
+    from lseprof.analysis.offcpu_source import analyze_sched_file
 
     try:
-        perf = find_perf()
-        events = read_sched_events(sched_data, perf, read_header(perf, sched_data))
+        return analyze_sched_file(sched_data, root_pid, items), ""
     except LseprofError as exc:
         return None, f"scheduler events not analysed: {exc.message}"
-    pids = events.descendants(root_pid) if root_pid else None
-    return analyze_offcpu(events, pids, items).to_dict(), ""

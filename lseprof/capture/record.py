@@ -76,10 +76,17 @@ def _stop_group(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
-def _collect_map(run_dir: Path) -> Path | None:
+def workload_pid(run_dir: Path) -> int | None:
+    """The pid the run's workload had (its wrapper exec'd it), if it was written."""
     try:
-        pid = int((run_dir / WORKLOAD_PIDFILE).read_text().strip())
+        return int((run_dir / WORKLOAD_PIDFILE).read_text().strip())
     except (OSError, ValueError):
+        return None
+
+
+def _collect_map(run_dir: Path) -> Path | None:
+    pid = workload_pid(run_dir)
+    if pid is None:
         return None
     source = Path(f"/tmp/perf-{pid}.map")
     if not source.exists():

@@ -29,9 +29,9 @@ from lseprof.capture.record import (
     FAILED,
     INTERRUPTED,
     OK,
-    WORKLOAD_PIDFILE,
     RecordSpec,
     run_recorded,
+    workload_pid,
     write_artifact,
 )
 from lseprof.capture.sched_record import sched_recording, sched_tracepoints_problem
@@ -247,7 +247,7 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
         analysis = analyze_run(outcome.perf_data, build_for[variant].path if is_bpe else None,
                                outcome.perf_map, emulated)
         offcpu, offcpu_message = analyze_sched(
-            sched_data, _workload_pid(run_dir),
+            sched_data, workload_pid(run_dir),
             _items(workload_report if reports_json else _last_json(outcome.stdout)))
         message = "; ".join(m for m in (outcome.message, analysis.message, offcpu_message,
                                         sched_note) if m)
@@ -293,13 +293,6 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
             break
         time.sleep(0)  # a cancellation point between runs
     return session
-
-
-def _workload_pid(run_dir: Path) -> int | None:
-    try:
-        return int((run_dir / WORKLOAD_PIDFILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def _last_json(stdout: str) -> dict[str, Any] | None:

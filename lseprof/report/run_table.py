@@ -72,8 +72,7 @@ def _merge_ranked(records: Sequence[Any], attribute: str, key: tuple[str, ...],
 def _mean_figure(records: Sequence[Any], key: str, sub: str | None = None) -> float | None:
     values = []
     for record in records:
-        offcpu = (getattr(record, "extra", None) or {}).get("offcpu")
-        value = offcpu.get(key) if isinstance(offcpu, dict) else None
+        value = record.offcpu_value(key)
         if sub is not None:
             value = value.get(sub) if isinstance(value, dict) else None
         if isinstance(value, int | float):
