@@ -19,7 +19,7 @@ import pytest
 
 from lseprof.errors import LseprofError
 from lseprof.report.dashboard import MARKER, SIZE_BUDGET, build_dashboard, group_file
-from lseprof.store import RunRecord, new_id, open_store
+from lseprof.store import OffCpuFigures, RunRecord, new_id, open_store
 from tests.conftest import LSEPROF
 
 HOSTILE_HOST = "</script><script>alert(1)</script>"
@@ -297,8 +297,8 @@ def test_wakeups_per_item_is_plotted_for_sched_nights(tmp_path: Path) -> None:
     plain = build_dashboard(stored(tmp_path / "plain", records)[1], tmp_path / "d1").read_text()
     assert "wake-ups per 1,000 items" not in plain
     for i, r in enumerate(records):
-        r.extra["offcpu"] = {"wakeups_per_item": 0.0015 + 0.0001 * (i % 3),
-                             "offcpu_share": 70.0}
+        r.extra.offcpu = OffCpuFigures.from_value(
+            {"wakeups_per_item": 0.0015 + 0.0001 * (i % 3), "offcpu_share": 70.0})
     _, runs = stored(tmp_path / "sched", records)
     text = build_dashboard(runs, tmp_path / "d2").read_text()
     svg_texts = re.findall(r"<text[^>]*>([^<]*)</text>", text)

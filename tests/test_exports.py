@@ -104,16 +104,71 @@ def test_pprof_of_a_perf_data_matches_the_table(tmp_path: Path) -> None:
     assert sum(t["symbol"] in flat for t in ours["top_symbols"][:6]) >= 4, (flat, names)
 
 
-@needs_go
-def test_pprof_of_a_stored_run(tmp_path: Path) -> None:
-    proc = run([LSEPROF, "run", "--store", tmp_path / "runs.sqlite", "--variant", "window",
-                "--threads", "2", "--repeat", "1", "--duration", "1", "--json"])
+@pytest.fixture(scope="module")
+def stored_group(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    """A store with one group of two profiled runs of our encoder."""
+    store = tmp_path_factory.mktemp("stored") / "runs.sqlite"
+    proc = run([LSEPROF, "run", "--store", store, "--variant", "window", "--threads", "2",
+                "--repeat", "2", "--duration", "0.5", "--json"])
     assert proc.returncode == 0, proc.stderr
-    perf_data = Path(json.loads(proc.stdout)[0]["perf_data"])
-    out = tmp_path / "run.pb.gz"
-    _export("pprof", out, perf_data)
-    flat = _pprof_top(out)
-    assert any("merge_word" in name or "encode" in name for name in flat), flat
+    runs: list[dict[str, Any]] = json.loads(proc.stdout)
+    return store, runs
+
+
+@needs_go
+def test_pprof_of_a_stored_run(tmp_path: Path,
+                               stored_group: tuple[Path, list[dict[str, Any]]]) -> None:
+    """By run id, by run directory and by its run.json: the same profile as the
+    run's perf.data, and the note says which file that was."""
+    store, runs = stored_group
+    entry = runs[0]
+    by_path = tmp_path / "path.pb.gz"
+    _export("pprof", by_path, entry["perf_data"])
+    expected = _pprof_top(by_path)
+    assert any("merge_word" in name or "encode" in name for name in expected), expected
+    for ident in (entry["run_id"], entry["run_dir"], str(Path(entry["run_dir"]) / "run.json")):
+        out = tmp_path / "by-id.pb.gz"
+        proc = run([LSEPROF, "report", "--store", store, "--format", "pprof", "-o", out, ident])
+        assert proc.returncode == 0, proc.stderr
+        assert f"run {entry['run_id']}" in proc.stderr and entry["perf_data"] in proc.stderr
+        assert _pprof_top(out) == expected
+    table = run([LSEPROF, "report", "--store", store, "--json", entry["run_id"]])
+    assert json.loads(table.stdout) == _report_json(entry["perf_data"])
+
+
+def test_speedscope_of_a_stored_run(tmp_path: Path,
+                                    stored_group: tuple[Path, list[dict[str, Any]]]) -> None:
+    store, runs = stored_group
+    out = tmp_path / "run.speedscope.json"
+    _export("speedscope", out, runs[1]["run_id"], "--store", store)
+    document = json.loads(out.read_text())
+    names = {f["name"] for f in document["shared"]["frames"]}
+    assert any("merge_word" in n for n in names), sorted(names)[:20]
+    assert document["profiles"][0]["weights"] and sum(document["profiles"][0]["weights"]) > 0
+
+
+def test_stored_run_mistakes_are_one_line(tmp_path: Path,
+                                          stored_group: tuple[Path, list[dict[str, Any]]]
+                                          ) -> None:
+    store, runs = stored_group
+    gone = tmp_path / "copy.sqlite"
+    shutil.copy(store, gone)
+    moved = tmp_path / "moved-run"
+    shutil.copytree(runs[1]["run_dir"], moved)
+    (moved / "perf.data").unlink()
+    cases = [
+        ([runs[0]["group_id"], "--store", store], "is a group of 2 runs"),
+        (["0123456789abcdef", "--store", store], "no run or group '0123456789abcdef'"),
+        (["0123456789abcdef", "--store", tmp_path / "none.sqlite"], "no run store"),
+        ([str(tmp_path)], "directory without run.json"),
+        ([str(moved)], "is gone"),
+    ]
+    for args, needle in cases:
+        proc = run([LSEPROF, "report", *args])
+        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("lseprof: error")]
+        assert proc.returncode == 2 and len(errors) == 1 and needle in errors[0], (
+            args, proc.stderr)
+        assert "Traceback" not in proc.stderr
 
 
 def test_speedscope_document(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from lseprof.capture.sched_record import sched_tracepoints_problem
+from lseprof.store import OffCpuFigures, open_store
 from tests.conftest import LSEPROF, REPO, run
 
 HANDOFF_SRC = REPO / "tests/fixtures/src/handoff.c"
@@ -31,6 +32,7 @@ class HandoffRun:
     run: dict[str, Any]  # lseprof run --json's entry
     program: dict[str, Any]  # the program's own counts
     run_dir: Path
+    store: Path
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def handoff(handoff_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Hand
     entry = json.loads(proc.stdout)[0]
     run_dir = Path(entry["run_dir"])
     program = json.loads((run_dir / "workload.stdout").read_text().strip().splitlines()[-1])
-    return HandoffRun(entry, program, run_dir)
+    return HandoffRun(entry, program, run_dir, store)
 
 
 @needs_tracepoints
@@ -62,6 +64,24 @@ def test_wakeups_per_item_match_the_programs_own_count(handoff: HandoffRun) -> N
     assert handoff.run["offcpu_share"] > 50.0  # both threads mostly wait, by design
     lat = handoff.run["wakeup_latency_us"]
     assert 0 < lat["p50"] <= lat["p99"]
+
+
+@needs_tracepoints
+def test_stored_sched_run_reads_back_typed(handoff: HandoffRun) -> None:
+    """The store gives the off-CPU figures as typed attributes, equal to what run
+    --json printed, and knows every key the run wrote (none left in ``other``)."""
+    with open_store(handoff.store) as store:
+        record = store.get(handoff.run["run_id"])
+    figures = record.extra.offcpu
+    assert isinstance(figures, OffCpuFigures)
+    assert figures.wakeups_per_item == handoff.run["wakeups_per_item"]
+    assert figures.offcpu_share == handoff.run["offcpu_share"]
+    assert figures.wakeup_p50_us == handoff.run["wakeup_latency_us"]["p50"]
+    assert figures.wakeup_p99_us == handoff.run["wakeup_latency_us"]["p99"]
+    assert figures.data["threads"] == handoff.run["extra"]["offcpu"]["threads"]
+    assert record.extra.sched_data and Path(record.extra.sched_data).is_file()
+    assert record.extra.argv and record.extra.argv[-2:] == [str(ITEMS), str(SLEEP_US)]
+    assert record.extra.other == {}, "run wrote keys RunExtra does not read"
 
 
 @needs_tracepoints

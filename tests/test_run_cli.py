@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from lseprof.store import StoredCaller, StoredHelper, open_store
 from tests.conftest import LSEPROF, run
 from workloads.data import DataFiles
 
@@ -71,6 +72,18 @@ def test_host_both_variants(tmp_path: Path, small_corpus: Path) -> None:
         assert db.execute("select count(*) from runs").fetchone()[0] == 8
     listed = run([LSEPROF, "runs", "--store", tmp_path / "store" / "runs.sqlite", "--json"])
     assert {r["run_id"] for r in json.loads(listed.stdout)} == {r["run_id"] for r in runs}
+    # Read back as typed records: the same figures as printed, and every key the run
+    # wrote is one the records read (a key renamed on one side lands in `other`).
+    with open_store(tmp_path / "store" / "runs.sqlite") as store:
+        for entry in runs:
+            record = store.get(entry["run_id"])
+            # (x86 host builds have no outline helpers: see the emulated test for those)
+            assert record.extra.top_symbols and all(
+                s.other == {} for s in record.extra.top_symbols)
+            assert record.extra.other == {}, "run wrote keys RunExtra does not read"
+            assert record.extra.freq and record.extra.record_seconds
+            assert record.extra.workload_report == json.loads(
+                (Path(entry["run_dir"]) / "workload.stdout").read_text().splitlines()[-1])
 
 
 def test_table_output_names_the_event_and_ratio(tmp_path: Path, small_corpus: Path) -> None:
@@ -132,6 +145,16 @@ def test_emulated_aarch64_names_helpers(cpu: str, path_key: str, tmp_path: Path,
     assert all(h["op"] and h["size"] and h["order"] for h in entry["helpers"])
     assert sum(h[path_key] or 0 for h in entry["helpers"]) > 0
     assert Path(entry["perf_data"]).with_name("run.json").is_file()
+    with open_store(tmp_path / "store" / "runs.sqlite") as store:
+        record = store.get(entry["run_id"])
+    assert record.helpers and all(isinstance(h, StoredHelper) for h in record.helpers)
+    assert [h.to_dict() for h in record.helpers] == entry["helpers"]
+    # every key the analysis wrote is read (a field renamed on one side lands in `other`)
+    assert all(h.other == {} and h.dso for h in record.helpers), record.helpers
+    assert record.helper_callers and all(isinstance(c, StoredCaller) and c.other == {}
+                                         for c in record.helper_callers)
+    assert record.extra.emulator_share is not None and record.extra.perf_map
+    assert record.extra.other == {}
     assert list(Path(entry["perf_data"]).parent.glob("perf-*.map"))
     # Guest names come from the ELF's symbol table, mangled: shown demangled, raw kept.
     tops = entry["extra"]["top_symbols"]

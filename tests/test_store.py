@@ -24,6 +24,7 @@ from lseprof.errors import EXIT_FAILED, EXIT_USAGE, LseprofError
 from lseprof.store import (
     COLUMNS,
     SCHEMA_VERSION,
+    RunExtra,
     RunRecord,
     RunStore,
     new_id,
@@ -97,7 +98,7 @@ def test_unset_fields_round_trip_as_none_or_empty(store_path: Path) -> None:
         back = store.get("r1")
     assert asdict(back) == asdict(record)
     assert back.throughput_mib_s is None and back.emulated is None
-    assert back.categories == {} and back.helpers == [] and back.extra == {}
+    assert back.categories == {} and back.helpers == [] and back.extra == RunExtra()
 
 
 def test_emulated_false_is_not_none(store_path: Path) -> None:
@@ -117,7 +118,7 @@ def test_awkward_values_are_stored_as_strict_json(store_path: Path) -> None:
         raw = store._conn.execute("SELECT categories, extra FROM runs").fetchone()
     assert back.throughput_mib_s is None and back.atomic_helper_share is None
     assert back.categories == {"x": None}
-    assert back.extra == {"path": "/a/b", "t": [1, 2]}
+    assert back.extra.other == {"path": "/a/b", "t": [1, 2]}
     for text in raw:
         assert "NaN" not in text
         json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
@@ -342,4 +343,5 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
     env["COLUMNS"] = "80"
     return env
+
 

@@ -213,7 +213,7 @@ def test_nul_characters_do_not_break_a_write(store_path: str) -> None:
         store.add(full_record(run_id="nul", message="out\x00put", extra={"raw": "a\x00b"}))
         back = store.get("nul")
     assert back.message == "out\ufffdput"  # PostgreSQL text cannot hold NUL
-    assert back.extra == {"raw": "a\x00b"}  # JSON escapes it
+    assert back.extra.other == {"raw": "a\x00b"}  # JSON escapes it
 
 
 # ------------------------------------------------------------------ concurrency

@@ -52,8 +52,8 @@ from lseprof.analysis.diff_results import (
 from lseprof.analysis.diff_sides import (
     Shares,
     Side,
+    StoreAccess,
     _kind_of,
-    _Store,
     average_shares,
     load_side,
     shares_of,
@@ -155,12 +155,12 @@ SCHED_FIGURES = ("offcpu_share", "wakeups_per_item", "wakeups_per_s", "wakeup_la
 
 
 def _sched_figure(record: RunRecord, name: str) -> float | None:
-    if name.startswith("wakeup_latency_"):
-        latency = record.offcpu_value("wakeup_latency_us") or {}
-        value = latency.get(name.split("_")[2])
-    else:
-        value = record.offcpu_value(name)
-    return float(value) if isinstance(value, int | float) else None
+    figures = record.extra.offcpu
+    if figures is None:
+        return None
+    return {"offcpu_share": figures.offcpu_share, "wakeups_per_item": figures.wakeups_per_item,
+            "wakeups_per_s": figures.wakeups_per_s, "wakeup_latency_p50_us": figures.wakeup_p50_us,
+            "wakeup_latency_p99_us": figures.wakeup_p99_us}[name]
 
 
 def sched_deltas(a: Sequence[RunRecord], b: Sequence[RunRecord]) -> list[SchedDelta]:
@@ -243,7 +243,7 @@ def build_diff(a_text: str, b_text: str, *, store: str | None = None,
         what = "run group" if other == "group" else "profile"
         raise LseprofError(f"cannot compare a binary with a {what}; give two binaries, or "
                            "two runs or profiles")
-    access = _Store(store)
+    access = StoreAccess(store)
     try:
         a = load_side(a_text, access, binaries)
         b = load_side(b_text, access, binaries)

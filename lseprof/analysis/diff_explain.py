@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from lseprof.analysis.stats import median
 from lseprof.samples import CATEGORIES
+from lseprof.store import RunRecord
 
 PARTS = (*CATEGORIES, "offcpu_wait", "residual")
 
@@ -54,23 +54,22 @@ class Decomposition:
     notes: list[str] = field(default_factory=list)
 
 
-def _offcpu_share(record: Any) -> float | None:
-    offcpu = (record.extra or {}).get("offcpu") or {}
-    value = offcpu.get("offcpu_share") if isinstance(offcpu, dict) else None
-    return float(value) / 100.0 if isinstance(value, int | float) else None
+def _offcpu_share(record: RunRecord) -> float | None:
+    offcpu = record.extra.offcpu
+    value = offcpu.offcpu_share if offcpu else None
+    return value / 100.0 if value is not None else None
 
 
-def side_time(runs: Sequence[Any]) -> SideTime | None:
+def side_time(runs: Sequence[RunRecord]) -> SideTime | None:
     """A group's thread time per MiB, split into parts; None without throughput."""
     taus, ons, offs = [], [], []
     for r in runs:
         if not r.throughput_mib_s or not r.threads:
             continue
         taus.append(r.threads / r.throughput_mib_s)
-        extra = r.extra or {}
-        freq, seconds = extra.get("freq"), extra.get("record_seconds")
+        freq, seconds = r.extra.freq, r.extra.record_seconds
         if r.samples and freq and seconds:
-            ons.append(min(1.0, r.samples / float(freq) / (r.threads * float(seconds))))
+            ons.append(min(1.0, r.samples / freq / (r.threads * seconds)))
         off = _offcpu_share(r)
         if off is not None:
             offs.append(off)
@@ -89,7 +88,7 @@ def side_time(runs: Sequence[Any]) -> SideTime | None:
     return SideTime(tau, on, off, parts)
 
 
-def decompose(runs_a: Sequence[Any], runs_b: Sequence[Any]) -> Decomposition | None:
+def decompose(runs_a: Sequence[RunRecord], runs_b: Sequence[RunRecord]) -> Decomposition | None:
     """B against A; None when a side has no throughput."""
     a, b = side_time(runs_a), side_time(runs_b)
     if a is None or b is None:

@@ -67,7 +67,7 @@ class Side:
         return values.pop() if len(values) == 1 else None
 
 
-class _Store:
+class StoreAccess:
     """The run store, opened on first use (a diff of two files never opens it)."""
 
     def __init__(self, location: str | None) -> None:
@@ -87,12 +87,12 @@ class _Store:
             self._store.close()
 
 
-def _looks_like_path(text: str) -> bool:
+def looks_like_path(text: str) -> bool:
     # Run and group ids are hex, digits, letters and '-': never a '/' or a '.'.
     return "/" in text or "." in text or text.startswith("~")
 
 
-def _record_from_run_json(path: Path) -> RunRecord:
+def record_from_run_json(path: Path) -> RunRecord:
     try:
         facts = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -126,7 +126,7 @@ def _group_runs(records: list[RunRecord], what: str, binaries: Sequence[Path] = 
     side = Side("group", "", runs=ok)
     side.throughput = [float(r.throughput_mib_s) for r in ok if r.throughput_mib_s is not None]
     side.shares = average_shares(ok)
-    side.profiles = [_profile_of(r, binaries) for r in ok if r.perf_data]
+    side.profiles = [profile_of(r, binaries) for r in ok if r.perf_data]
     threads = side.config("threads")
     config = ", ".join(str(v) for v in (
         first.workload, first.variant if first.variant != "command" else None,
@@ -141,10 +141,10 @@ def _group_runs(records: list[RunRecord], what: str, binaries: Sequence[Path] = 
     return side
 
 
-def _profile_of(run: RunRecord, binaries: Sequence[Path]) -> ProfileSource:
+def profile_of(run: RunRecord, binaries: Sequence[Path]) -> ProfileSource:
     """The run's perf.data with its perf map, and the ELFs that name its frames: the
     user's --binary files, then the build the run recorded (when it is still there)."""
-    perf_map = run.extra.get("perf_map") if isinstance(run.extra, dict) else None
+    perf_map = run.extra.perf_map
     built = run.build.get("path") if isinstance(run.build, dict) else None
     elves = [Path(p) for p in binaries]
     # A binary rebuilt since the run would name its frames wrongly: only the same build.
@@ -177,14 +177,13 @@ def average_shares(runs: Sequence[RunRecord]) -> Shares | None:
     caller_sum: dict[tuple[str, str], float] = {}
     for run in sampled:
         for h in run.helpers:
-            symbol = str(h.get("symbol"))
-            helper_sum[symbol] = helper_sum.get(symbol, 0.0) + float(h.get("share") or 0.0)
-            helper_info.setdefault(symbol, (h.get("op"), h.get("size"), h.get("order")))
+            helper_sum[h.symbol] = helper_sum.get(h.symbol, 0.0) + h.share
+            helper_info.setdefault(h.symbol, (h.op, h.size, h.order))
         for c in run.helper_callers:
-            if c.get("share") is None:
+            if c.share is None:
                 continue  # static call sites without a share: nothing to average
-            key = (str(c.get("helper")), str(c.get("caller")))
-            caller_sum[key] = caller_sum.get(key, 0.0) + float(c["share"])
+            key = (c.helper, c.caller)
+            caller_sum[key] = caller_sum.get(key, 0.0) + c.share
     events = sorted({str(r.event) for r in sampled if r.event})
     helper_share = sum(float(r.atomic_helper_share if r.atomic_helper_share is not None
                              else r.categories.get("atomic_helper", 0.0)) for r in sampled) / n
@@ -223,8 +222,8 @@ def _load_profile(path: Path, binaries: Sequence[Path]) -> Side:
     return side
 
 
-def _load_run_dir(directory: Path, store: _Store, binaries: Sequence[Path]) -> Side:
-    record = _record_from_run_json(directory / "run.json")
+def _load_run_dir(directory: Path, store: StoreAccess, binaries: Sequence[Path]) -> Side:
+    record = record_from_run_json(directory / "run.json")
     records = [record]
     where = f"run directory {directory}"
     stored = False
@@ -254,7 +253,7 @@ def _kind_of(text: str) -> SideKind:
         return "profile"
 
 
-def load_side(text: str, store: _Store, binaries: Sequence[Path] = ()) -> Side:
+def load_side(text: str, store: StoreAccess, binaries: Sequence[Path] = ()) -> Side:
     """Recognize what ``text`` names (see the module doc) and load it."""
     path = Path(text).expanduser()
     if path.is_dir():
@@ -274,7 +273,7 @@ def load_side(text: str, store: _Store, binaries: Sequence[Path] = ()) -> Side:
             inventory = inspect(path)
             return Side("binary", f"binary {path} ({inventory.arch})", inventory=inventory)
         return _load_profile(path, binaries)
-    if _looks_like_path(text):
+    if looks_like_path(text):
         raise LseprofError(f"{text}: no such file or directory; give a run or group id, a run "
                            "directory, a perf.data or a binary")
     if not store.exists():

@@ -11,6 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from lseprof.errors import LseprofError
+from lseprof.store.run_results import (
+    StoredCaller,
+    StoredHelper,
+    StoredSymbol,
+    callers_from,
+    helpers_from,
+    symbols_from,
+)
 
 # Caller analysis needs the sampled frame and its caller only; a short stack
 # keeps `perf script` output (and parse time) small.
@@ -23,9 +31,9 @@ class RunAnalysis:
     lost_samples: int | None = None
     atomic_helper_share: float | None = None
     categories: dict[str, float] = field(default_factory=dict)
-    helpers: list[dict[str, Any]] = field(default_factory=list)
-    helper_callers: list[dict[str, Any]] = field(default_factory=list)
-    top_symbols: list[dict[str, Any]] = field(default_factory=list)
+    helpers: list[StoredHelper] = field(default_factory=list)
+    helper_callers: list[StoredCaller] = field(default_factory=list)
+    top_symbols: list[StoredSymbol] = field(default_factory=list)
     # Emulated runs (see lseprof.analysis.emulation_shares); None for native ones.
     emulator_share: float | None = None
     guest_named_share: float | None = None
@@ -55,9 +63,9 @@ def analyze_run(perf_data: Path | None, binary: Path | None, perf_map: Path | No
     return RunAnalysis(
         samples=int(section.samples), lost_samples=section.lost_samples,
         atomic_helper_share=section.atomic_helper_share, categories=dict(section.categories),
-        helpers=[asdict(h) for h in section.helpers],
-        helper_callers=[asdict(c) for c in section.helper_callers],
-        top_symbols=[asdict(s) for s in section.top_symbols[:10]],
+        helpers=helpers_from([asdict(h) for h in section.helpers]),
+        helper_callers=callers_from([asdict(c) for c in section.helper_callers]),
+        top_symbols=symbols_from([asdict(s) for s in section.top_symbols[:10]]),
         emulator_share=section.emulator_share, guest_named_share=section.guest_named_share,
         message=message,
     )

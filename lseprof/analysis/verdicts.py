@@ -30,6 +30,7 @@ from lseprof.analysis.changepoint import (
     detect,
     regression_at_end,
 )
+from lseprof.analysis.run_means import mean_categories
 from lseprof.analysis.stats import median
 from lseprof.store import RunRecord
 
@@ -136,23 +137,12 @@ def sort_key(key: SeriesKey) -> tuple[str, str, int, str, str]:
     return (key[0], key[1], -1 if key[2] is None else key[2], key[3], key[4])
 
 
-def mean_categories(runs: Iterable[RunRecord]) -> dict[str, float]:
-    """Category shares averaged over the ok runs that have them."""
-    with_cats = [r for r in runs if r.status == "ok" and r.categories]
-    result: dict[str, float] = {}
-    for r in with_cats:
-        for name, value in r.categories.items():
-            if isinstance(value, int | float) and math.isfinite(value):
-                result[str(name)] = result.get(str(name), 0.0) + float(value) / len(with_cats)
-    return result
-
-
 def night_of(group_id: str, runs: list[RunRecord]) -> Night:
     ok = [r for r in runs if r.status == "ok"]
     shares = [r.atomic_helper_share for r in ok if r.atomic_helper_share is not None]
     commits = [r.source_commit for r in runs if r.source_commit]
-    wakeups = [float(v) for r in ok
-               if isinstance(v := r.offcpu_value("wakeups_per_item"), int | float)]
+    wakeups = [v for r in ok
+               if r.extra.offcpu and (v := r.extra.offcpu.wakeups_per_item) is not None]
     return Night(
         group_id=group_id, when=min(created(r) for r in runs),
         throughput=[r.throughput_mib_s for r in ok if r.throughput_mib_s is not None],
@@ -206,11 +196,11 @@ def one_series(job: SeriesJob) -> Series | None:
 
 def stored_settings(runs: Iterable[RunRecord], default: Settings) -> Settings:
     """The judgement stored with the newest run that has one, else ``default``."""
-    judged = [r for r in runs if isinstance(r.extra.get("judgement"), dict)]
+    judged = [r for r in runs if r.extra.judgement is not None]
     if not judged:
         return default
     newest = max(judged, key=lambda r: (created(r), r.run_id))
-    return default.updated(newest.extra["judgement"])
+    return default.updated(newest.extra.judgement or {})
 
 
 def series_jobs(records: Iterable[RunRecord], settings: Settings, *,

@@ -19,9 +19,10 @@ EXPORTS = ("pprof", "speedscope")  # --format values that write a file (-o) inst
 
 
 def report_cmd(
-    path: Path = typer.Argument(..., metavar="PATH",
+    path: Path = typer.Argument(..., metavar="PATH|RUN",
                                 help="perf.data, `perf script` text or `perf report --stdio` "
-                                     "text (gzip is fine)."),
+                                     "text (gzip is fine); or a stored run: its id, run "
+                                     "directory or run.json."),
     binary: list[Path] = typer.Option(
         [], "--binary", metavar="FILE",
         help="ELF to name addresses perf could not (stripped binaries, qemu guest code). "
@@ -53,6 +54,8 @@ def report_cmd(
     offcpu_folded: Path | None = typer.Option(
         None, "--offcpu-folded", metavar="FILE",
         help="Write off-CPU folded stacks (time-weighted, µs; flamegraph.pl input)."),
+    store: str | None = typer.Option(
+        None, "--store", help="Run store to look RUN up in: a SQLite file or postgresql:// URL."),
 ) -> None:
     """Show how much time a profile spends in outline-atomic helpers (and on which
     path: LSE or LL/SC), inline atomics, lock slow paths, futexes and spinning."""
@@ -62,6 +65,8 @@ def report_cmd(
             raise LseprofError(f"--format {fmt} writes a file: add -o FILE")
         if output is not None and not export:
             raise LseprofError(f"-o FILE goes with --format {' or '.join(EXPORTS)}")
+        if not path.is_file() or path.name == "run.json":
+            path, binary, perf_map = _stored_run(path, store, binary, perf_map)
         _report(path, binary, symfs, as_json, markdown, top, "auto" if export else fmt, rules,
                 perf_map, max_stack, sched, offcpu_folded, (export, output) if export else None)
     except LseprofError as exc:
@@ -69,6 +74,20 @@ def report_cmd(
         # and the message must stay one line.
         err.print(f"[bold red]lseprof: error:[/] {escape(exc.message)}", soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
+
+
+def _stored_run(path: Path, store: str | None, binary: list[Path], perf_map: list[Path]
+                ) -> tuple[Path, list[Path], list[Path]]:
+    """A stored run's perf.data, with the build and perf map that name its frames;
+    ``path`` as it was when it names no stored run (a missing file is reported later)."""
+    from lseprof.analysis.stored_profile import stored_profile
+
+    found = stored_profile(str(path), store, tuple(binary))
+    if found is None:
+        return path, binary, perf_map
+    err.print(escape(found.note), soft_wrap=True)
+    maps = perf_map or ([found.source.perf_map] if found.source.perf_map else [])
+    return found.source.perf_data, list(found.source.binaries), maps
 
 
 def _report(path: Path, binary: list[Path], symfs: Path | None, as_json: bool, markdown: bool,

@@ -38,6 +38,7 @@ from lseprof.capture.sched_record import sched_recording, sched_tracepoints_prob
 from lseprof.errors import LseprofError
 from lseprof.paths import REPO_ROOT
 from lseprof.store import RunRecord, RunStoreProtocol
+from lseprof.store.run_results import NoPerfRun, OffCpuFigures, RunExtra
 from workloads import bpe
 from workloads import hf_tokenizers as hf
 from workloads.data import require_data
@@ -226,13 +227,13 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
         else:
             argv = command
         on_progress(f"[{index}/{len(order)}] {variant} threads={threads} rep={rep + 1}")
-        no_perf = None
+        no_perf: NoPerfRun | None = None
         if plan.overhead and perf:
             # The same run without perf, right before the profiled one: perf's cost.
             bare = run_recorded(argv, run_dir / "no-perf", None, None, plan.timeout, env)
-            no_perf = {"status": bare.status, "run_dir": str(run_dir / "no-perf"),
-                       "throughput_mib_s": _workload_throughput(reports_json, plan, bare.stdout)
-                       if bare.status == OK else None}
+            no_perf = NoPerfRun(bare.status, str(run_dir / "no-perf"),
+                                _workload_throughput(reports_json, plan, bare.stdout)
+                                if bare.status == OK else None)
         if sched and perf:
             with sched_recording(perf, run_dir) as sched_data:
                 outcome = run_recorded(argv, run_dir, perf, spec, plan.timeout, env)
@@ -270,16 +271,16 @@ def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
             run_dir=str(run_dir), hostname=hostname, host=facts.to_dict(), build=build_facts,
             source_commit=commit, build_id=build_ids.get(variant),
             config_key=plan.config_key,
-            extra={"argv": argv, "workload_report": workload_report,
-                   "record_seconds": outcome.seconds, "perf_map": str(outcome.perf_map)
-                   if outcome.perf_map else None, "top_symbols": analysis.top_symbols,
-                   **({"emulator_share": analysis.emulator_share,
-                       "guest_named_share": analysis.guest_named_share}
-                      if analysis.emulator_share is not None else {}),
-                   "freq": plan.freq, "call_graph": plan.call_graph,
-                   **({"offcpu": offcpu, "sched_data": str(sched_data)} if offcpu else {}),
-                   **({"no_perf": no_perf} if no_perf else {}),
-                   **({"judgement": plan.judgement} if plan.judgement else {})},
+            extra=RunExtra(
+                argv=argv, workload_report=workload_report, record_seconds=outcome.seconds,
+                perf_map=str(outcome.perf_map) if outcome.perf_map else None,
+                top_symbols=analysis.top_symbols,
+                emulator_share=analysis.emulator_share,
+                guest_named_share=analysis.guest_named_share,
+                freq=plan.freq, call_graph=plan.call_graph,
+                offcpu=OffCpuFigures.from_value(offcpu),
+                sched_data=str(sched_data) if offcpu else None,
+                no_perf=no_perf, judgement=plan.judgement or None),
         )
         problem = write_artifact(run_dir / "run.json",
                                  json.dumps(record.to_dict(), indent=2, default=str))

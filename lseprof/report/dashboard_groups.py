@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Sequence
-from typing import Any
 
+from lseprof.analysis.run_means import mean_callers, mean_categories, mean_helpers
 from lseprof.report.dashboard_html import _code, _date, _num, _table, _td, esc, page
 from lseprof.report.dashboard_plots import group_svg
 from lseprof.report.dashboard_series import (
     created,
-    mean_categories,
     series_key,
     sort_key,
     threads_text,
@@ -25,33 +22,16 @@ def _config_label(record: RunRecord, workloads: int) -> str:
     return f"{record.workload or '-'} {label}" if workloads > 1 else label
 
 
-def _entries(runs: Sequence[RunRecord], attribute: str) -> list[dict[str, Any]]:
-    """Helper (or caller) entries of the ok runs, shares averaged over those runs."""
-    merged: dict[str, dict[str, Any]] = {}
-    counted = [r for r in runs if r.status == "ok" and getattr(r, attribute)]
-    for record in counted:
-        for entry in getattr(record, attribute):
-            item = entry if isinstance(entry, dict) else {"symbol": entry}
-            ident = json.dumps([item.get("symbol") or item.get("name"), item.get("caller"),
-                                item.get("helper")], default=str)
-            slot = merged.setdefault(ident, {**item, "_share": 0.0})
-            share = item.get("share", item.get("percent"))
-            if isinstance(share, int | float) and math.isfinite(share):
-                slot["_share"] += float(share) / len(counted)
-    return sorted(merged.values(), key=lambda e: -e["_share"])
-
-
 def _helpers_html(configs: Sequence[tuple[str, list[RunRecord]]]) -> str:
     helpers: list[tuple[str, list[str]]] = []
     callers: list[tuple[str, list[str]]] = []
     for label, runs in configs:
-        for h in _entries(runs, "helpers")[:8]:
-            kind = "/".join(str(h[k]) for k in ("op", "size", "order") if h.get(k))
-            helpers.append(("", [_td(label), _code(h.get("symbol") or h.get("name")),
-                                 _td(kind or "-"), _td(_num(h["_share"]), True)]))
-        for c in _entries(runs, "helper_callers")[:8]:
-            callers.append(("", [_td(label), _code(c.get("caller")), _code(c.get("helper")),
-                                 _td(_num(c["_share"]), True), _td(c.get("basis"))]))
+        for h in mean_helpers(runs)[:8]:
+            helpers.append(("", [_td(label), _code(h.symbol), _td(h.kind),
+                                 _td(_num(h.share), True)]))
+        for c in mean_callers(runs)[:8]:
+            callers.append(("", [_td(label), _code(c.caller), _code(c.helper),
+                                 _td(_num(c.share), True), _td(c.basis)]))
     out = "<h2>Atomic helpers</h2>" + (
         _table(("configuration", "helper", "op/size/order", "% of samples"), helpers)
         if helpers else "<p>No helper samples recorded.</p>")
@@ -62,10 +42,7 @@ def _helpers_html(configs: Sequence[tuple[str, list[RunRecord]]]) -> str:
 
 
 def _command(record: RunRecord) -> str | None:
-    command = record.extra.get("argv") or record.extra.get("command")
-    if isinstance(command, list):
-        return " ".join(str(a) for a in command)
-    return None if command is None else str(command)
+    return record.extra.command_text
 
 
 def _ident(value: str | None, keep: int = 12) -> str:

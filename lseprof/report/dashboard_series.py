@@ -8,6 +8,7 @@ downsampled (:func:`kept_nights`).
 from __future__ import annotations
 
 from lseprof.analysis.changepoint import DEFAULT_MIN_SIZE
+from lseprof.analysis.run_means import mean_categories
 from lseprof.analysis.verdicts import (
     DEFAULT_SHARE_FLOOR_PP,
     Mark,
@@ -17,7 +18,6 @@ from lseprof.analysis.verdicts import (
     Settings,
     build_series,
     created,
-    mean_categories,
     night_of,
     one_series,
     series_jobs,

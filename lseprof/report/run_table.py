@@ -6,14 +6,16 @@ re-running anything.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from lseprof.analysis.run_means import mean_callers, mean_categories, mean_helpers
 from lseprof.analysis.stats import MIN_REPS_FOR_TEST, bootstrap_median_ci, median
+from lseprof.store import OffCpuFigures, RunRecord, StoredCaller, StoredHelper
 
 CONTENTION = ("lock", "futex", "spin")
 
@@ -23,9 +25,9 @@ class GroupSummary:
     """The repetitions of one variant x threads x target."""
 
     group_id: str
-    variant: str
-    threads: int
-    target: str
+    variant: str | None  # None: a stored run that did not say (hand-made records)
+    threads: int | None
+    target: str | None
     emulated: bool
     runs: int
     failed: int
@@ -35,8 +37,8 @@ class GroupSummary:
     samples: int
     categories: dict[str, float]
     atomic_helper_share: float | None
-    helpers: list[dict[str, Any]]
-    helper_callers: list[dict[str, Any]]
+    helpers: list[StoredHelper]  # shares: means over the group's ok runs
+    helper_callers: list[StoredCaller]
     # --sched runs (means over the ok runs that have them; None without)
     offcpu_share: float | None = None
     wakeups_per_item: float | None = None
@@ -48,41 +50,16 @@ class GroupSummary:
         return sum(self.categories.get(c, 0.0) for c in CONTENTION)
 
 
-def _mean_shares(records: Sequence[Any], attribute: str) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    counted = [r for r in records if getattr(r, attribute)]
-    for record in counted:
-        for key, value in getattr(record, attribute).items():
-            totals[key] = totals.get(key, 0.0) + float(value) / len(counted)
-    return totals
-
-
-def _merge_ranked(records: Sequence[Any], attribute: str, key: tuple[str, ...],
-                  limit: int) -> list[dict[str, Any]]:
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    counted = [r for r in records if getattr(r, attribute)]
-    for record in counted:
-        for entry in getattr(record, attribute):
-            ident = tuple(entry.get(k) for k in key)
-            slot = merged.setdefault(ident, {**entry, "share": 0.0})
-            slot["share"] += float(entry.get("share", 0.0)) / len(counted)
-    return sorted(merged.values(), key=lambda e: -e["share"])[:limit]
-
-
-def _mean_figure(records: Sequence[Any], key: str, sub: str | None = None) -> float | None:
-    values = []
-    for record in records:
-        value = record.offcpu_value(key)
-        if sub is not None:
-            value = value.get(sub) if isinstance(value, dict) else None
-        if isinstance(value, int | float):
-            values.append(float(value))
+def _mean_figure(records: Sequence[RunRecord],
+                 figure: Callable[[OffCpuFigures], float | None]) -> float | None:
+    values = [value for r in records if r.extra.offcpu is not None
+              and (value := figure(r.extra.offcpu)) is not None]
     return sum(values) / len(values) if values else None
 
 
-def summarize_groups(records: Sequence[Any]) -> list[GroupSummary]:
+def summarize_groups(records: Sequence[RunRecord]) -> list[GroupSummary]:
     """Group run records (store rows) by group_id, in first-seen order."""
-    groups: dict[str, list[Any]] = {}
+    groups: dict[str, list[RunRecord]] = {}
     for record in records:
         groups.setdefault(record.group_id, []).append(record)
     result = []
@@ -98,14 +75,14 @@ def summarize_groups(records: Sequence[Any]) -> list[GroupSummary]:
             median_mib_s=median(values) if values else None,
             ci=bootstrap_median_ci(values) if values else None,
             samples=sum(r.samples or 0 for r in ok),
-            categories=_mean_shares(ok, "categories"),
+            categories=mean_categories(ok),
             atomic_helper_share=sum(shares) / len(shares) if shares else None,
-            helpers=_merge_ranked(ok, "helpers", ("symbol",), 3),
-            helper_callers=_merge_ranked(ok, "helper_callers", ("helper", "caller"), 3),
-            offcpu_share=_mean_figure(ok, "offcpu_share"),
-            wakeups_per_item=_mean_figure(ok, "wakeups_per_item"),
-            wakeups_per_s=_mean_figure(ok, "wakeups_per_s"),
-            wakeup_p50_us=_mean_figure(ok, "wakeup_latency_us", "p50"),
+            helpers=mean_helpers(ok)[:3],
+            helper_callers=mean_callers(ok)[:3],
+            offcpu_share=_mean_figure(ok, lambda o: o.offcpu_share),
+            wakeups_per_item=_mean_figure(ok, lambda o: o.wakeups_per_item),
+            wakeups_per_s=_mean_figure(ok, lambda o: o.wakeups_per_s),
+            wakeup_p50_us=_mean_figure(ok, lambda o: o.wakeup_p50_us),
         ))
     return result
 
@@ -138,7 +115,8 @@ def group_table(groups: Sequence[GroupSummary], event: str | None) -> Table:
         ci = f"{g.ci[0]:.2f}-{g.ci[1]:.2f}" if g.ci else "-"
         runs = f"{g.runs}" + (f" ({g.failed} bad)" if g.failed else "")
         cats = g.categories
-        table.add_row(g.variant, str(g.threads), g.target + (" (emu)" if g.emulated else ""),
+        table.add_row(g.variant or "-", str(g.threads),
+                      (g.target or "-") + (" (emu)" if g.emulated else ""),
                       "-" if g.median_mib_s is None else f"{g.median_mib_s:.2f}", ci, runs,
                       str(g.samples), _pct(g.atomic_helper_share),
                       _pct(cats.get("inline_atomic")), _pct(cats.get("lock")),
@@ -161,11 +139,11 @@ def helper_table(groups: Sequence[GroupSummary]) -> Table | None:
     rows = []
     for g in groups:
         for helper in g.helpers:
-            callers = [c for c in g.helper_callers if c["helper"] == helper["symbol"]]
-            caller = f"{callers[0]['caller']} ({callers[0]['share']:.2f}%)" if callers else "-"
-            rows.append((f"{g.variant} t={g.threads}", helper["symbol"],
-                         f"{helper.get('op')}/{helper.get('size')}/{helper.get('order')}",
-                         f"{helper['share']:.2f}%", caller))
+            callers = [c for c in g.helper_callers if c.helper == helper.symbol]
+            caller = (f"{callers[0].caller} ({callers[0].share or 0.0:.2f}%)" if callers
+                      else "-")
+            rows.append((f"{g.variant} t={g.threads}", helper.symbol, helper.kind,
+                         f"{helper.share:.2f}%", caller))
     if not rows:
         return None
     table = Table(title="atomic helpers and their top callers", title_justify="left")
@@ -197,13 +175,12 @@ def comparison_lines(groups: Sequence[GroupSummary]) -> list[str]:
     return lines
 
 
-def _bare_mib_s(record: Any) -> float | None:
+def _bare_mib_s(record: RunRecord) -> float | None:
     """Throughput of the run made without perf just before `record` (`--overhead`)."""
-    value: float | None = ((record.extra or {}).get("no_perf") or {}).get("throughput_mib_s")
-    return value
+    return record.extra.no_perf.throughput_mib_s if record.extra.no_perf else None
 
 
-def overhead_lines(records: Sequence[Any]) -> list[str]:
+def overhead_lines(records: Sequence[RunRecord]) -> list[str]:
     """perf's cost per run group, from runs made with `--overhead` (each profiled run
     has a run without perf just before it, in ``extra["no_perf"]``)."""
     groups: dict[str, list[tuple[Any, float, float]]] = {}  # (record, with, without)
@@ -229,7 +206,7 @@ def overhead_lines(records: Sequence[Any]) -> list[str]:
     return lines
 
 
-def render_run(records: Sequence[Any], event: str | None, console: Console) -> None:
+def render_run(records: Sequence[RunRecord], event: str | None, console: Console) -> None:
     groups = summarize_groups(records)
     console.print(group_table(groups, event))
     helpers = helper_table(groups)

@@ -13,9 +13,10 @@ column values, and the queries of :class:`SqlRunStoreBase`; each brings its own
 connection, transactions, error messages and SQL dialect.
 
 Modules: ``schema`` (tables, migrations, shared queries), ``records``
-(RunRecord and the backend protocol), ``base`` (backend-independent store
-logic), ``sqlite`` and ``postgres`` (the backends), ``urls`` (URL or path,
-masked passwords), ``location`` (default path, :func:`open_store`). This
+(RunRecord and the backend protocol), ``run_results`` (typed entries of its JSON
+columns: helpers, callers, top symbols, off-CPU figures, ``extra``), ``base``
+(backend-independent store logic), ``sqlite`` and ``postgres`` (the backends),
+``urls`` (URL or path, masked passwords), ``location`` (default path, :func:`open_store`). This
 package re-exports their public names; the modules import each other, never
 this ``__init__``. It may import only the core modules (``lseprof.errors``,
 ``lseprof.paths``, ``lseprof._version``).
@@ -40,6 +41,14 @@ from lseprof.store.records import (
     record_to_row,
     utc_now,
 )
+from lseprof.store.run_results import (
+    NoPerfRun,
+    OffCpuFigures,
+    RunExtra,
+    StoredCaller,
+    StoredHelper,
+    StoredSymbol,
+)
 from lseprof.store.schema import (
     BUSY_TIMEOUT_S,
     COLUMNS,
@@ -60,8 +69,9 @@ from lseprof.store.urls import display_location, is_store_url
 __all__ = [
     "BUSY_TIMEOUT_S", "COLUMNS", "JSON_COLUMNS", "MIGRATIONS", "MIN_PREFIX", "PG_MIGRATIONS",
     "RUN_STATUSES", "SCHEMA_VERSION", "STORE_ENV", "URL_SCHEMES", "DuplicateRunId",
-    "GroupSummary", "RunRecord", "RunStatus", "RunStore", "RunStoreProtocol", "SqlRunStoreBase",
-    "Statements", "default_store_location", "default_store_path", "display_location",
-    "is_store_url", "new_id", "normalize_timestamp", "open_store", "record_from_row",
-    "record_to_row", "split_sql", "statements", "stored_runs", "utc_now",
+    "GroupSummary", "NoPerfRun", "OffCpuFigures", "RunExtra", "RunRecord", "RunStatus",
+    "RunStore", "RunStoreProtocol", "SqlRunStoreBase", "Statements", "StoredCaller",
+    "StoredHelper", "StoredSymbol", "default_store_location", "default_store_path",
+    "display_location", "is_store_url", "new_id", "normalize_timestamp", "open_store",
+    "record_from_row", "record_to_row", "split_sql", "statements", "stored_runs", "utc_now",
 ]

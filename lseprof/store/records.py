@@ -16,6 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, get_args
 if TYPE_CHECKING:
     import pandas as pd
 
+from lseprof.store.run_results import (
+    RunExtra,
+    StoredCaller,
+    StoredHelper,
+    callers_from,
+    helpers_from,
+)
 from lseprof.store.schema import COLUMNS, JSON_COLUMNS
 
 RunStatus = Literal["ok", "failed", "interrupted", "timeout"]
@@ -70,29 +77,33 @@ class RunRecord:
     event: str | None = None
     atomic_helper_share: float | None = None  # percent of all samples of the event
     categories: dict[str, float] = field(default_factory=dict)  # name -> percent
-    helpers: list[Any] = field(default_factory=list)
-    helper_callers: list[Any] = field(default_factory=list)
+    # Typed entries (lseprof.store.run_results); dicts given here are converted.
+    helpers: list[StoredHelper] = field(default_factory=list)
+    helper_callers: list[StoredCaller] = field(default_factory=list)
     perf_data: str | None = None
     run_dir: str | None = None
     hostname: str | None = None
+    # Facts of the machine and the build, shown as they were recorded, not computed on:
+    # kept as dicts.
     host: dict[str, Any] = field(default_factory=dict)
     build: dict[str, Any] = field(default_factory=dict)
     source_commit: str | None = None
     build_id: str | None = None
     config_key: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: RunExtra = field(default_factory=RunExtra)  # a dict given here is converted
 
     def __post_init__(self) -> None:
         # Stored and compared in one form, so that text order is time order.
         self.created_at = normalize_timestamp(self.created_at)
-
-    def offcpu_value(self, key: str) -> Any:
-        """One figure of the run's off-CPU analysis (``extra["offcpu"]``), or None."""
-        offcpu = self.extra.get("offcpu")
-        return offcpu.get(key) if isinstance(offcpu, dict) else None
+        # Records come from JSON of any lseprof version and from callers' dicts: read
+        # into typed entries once, here, so that no reader needs .get().
+        self.helpers = helpers_from(self.helpers)
+        self.helper_callers = callers_from(self.helper_callers)
+        self.extra = RunExtra.from_value(self.extra)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``repeat_index`` is spelled ``repeat``."""
+        offcpu = self.extra.offcpu
         result: dict[str, Any] = {
             "run_id": self.run_id,
             "group_id": self.group_id,
@@ -109,21 +120,22 @@ class RunRecord:
             "event": self.event,
             "atomic_helper_share": self.atomic_helper_share,
             "categories": self.categories,
-            "helpers": self.helpers,
-            "helper_callers": self.helper_callers,
+            "helpers": [h.to_dict() for h in self.helpers],
+            "helper_callers": [c.to_dict() for c in self.helper_callers],
             "perf_data": self.perf_data,
             "status": self.status,
             "message": self.message,
             "created_at": self.created_at,
             # Kept in `extra` (no store column); named here so run JSON reads like report JSON.
-            "top_symbols": self.extra.get("top_symbols", []),
-            "emulator_share": self.extra.get("emulator_share"),
-            "guest_named_share": self.extra.get("guest_named_share"),
+            "top_symbols": [t.to_dict() for t in self.extra.top_symbols],
+            "emulator_share": self.extra.emulator_share,
+            "guest_named_share": self.extra.guest_named_share,
             # --sched runs (lseprof.analysis.offcpu); None without scheduler events.
-            "offcpu_share": self.offcpu_value("offcpu_share"),
-            "wakeups_per_item": self.offcpu_value("wakeups_per_item"),
-            "wakeups_per_s": self.offcpu_value("wakeups_per_s"),
-            "wakeup_latency_us": self.offcpu_value("wakeup_latency_us"),
+            "offcpu_share": offcpu.offcpu_share if offcpu else None,
+            "wakeups_per_item": offcpu.wakeups_per_item if offcpu else None,
+            "wakeups_per_s": offcpu.wakeups_per_s if offcpu else None,
+            "wakeup_latency_us": offcpu.data.get("wakeup_latency_us") if offcpu else None,
+            "extra": self.extra.to_dict(),
         }
         for name in COLUMNS:
             if name != "repeat_index" and name not in result:
@@ -147,6 +159,13 @@ def _to_json(value: Any) -> str:
     return json.dumps(_json_safe(value), ensure_ascii=False, allow_nan=False, default=str)
 
 
+def _plain(value: Any) -> Any:
+    """A JSON column's value as plain dicts and lists (typed entries via to_dict)."""
+    if isinstance(value, list):
+        return [v.to_dict() if hasattr(v, "to_dict") else v for v in value]
+    return value.to_dict() if hasattr(value, "to_dict") else value
+
+
 def record_to_row(record: RunRecord) -> tuple[Any, ...]:
     """Column values for ``record`` in :data:`COLUMNS` order (JSON columns as text)."""
     if record.status not in RUN_STATUSES:
@@ -155,7 +174,7 @@ def record_to_row(record: RunRecord) -> tuple[Any, ...]:
     for name in COLUMNS:
         value = getattr(record, name)
         if name in JSON_COLUMNS:
-            value = _to_json(value)
+            value = _to_json(_plain(value))
         elif name == "emulated" and value is not None:
             value = int(bool(value))
         elif isinstance(value, float) and not math.isfinite(value):
