@@ -51,7 +51,7 @@ def _head(data: bytes, limit: int = 60_000) -> bytes:
     return data[: data.rfind(b"\n", 0, limit) + 1]
 
 
-REPORT_SEEDS = sorted(PERF.glob("*/report*.txt"))
+REPORT_SEEDS = sorted(PERF.glob("*/report*.txt")) + sorted((PERF / "pastes").rglob("*.txt"))
 SCRIPT_SEEDS = sorted(PERF.glob("*/script*.txt*"))
 MAP_SEEDS = sorted(PERF.glob("*/perf-*.map"))
 ELF_SEEDS = sorted((REPO / "tests/fixtures/bin").iterdir())

@@ -101,3 +101,53 @@ def test_top_rows_short_of_100_keep_their_absolute_shares(tmp_path: Path) -> Non
     tops = {t["symbol"]: t["share"] for t in _report(paste)["top_symbols"]}
     assert tops["[not listed]"] == pytest.approx(100.0 - total, abs=0.005)
     assert tops["mix"] == pytest.approx(49.09, abs=0.005)
+
+
+def test_wrapped_lines_are_joined_again() -> None:
+    """A mail client's wrap at spaces and a terminal's hard cut at its width give the
+    rows perf printed: the same table as the same report sorted otherwise (made in the
+    same capture), every line understood, and a note that lines were joined."""
+    reference = _report(PASTES / "stdio-sort-sym-pid-dso.txt")
+    expected = {}
+    for t in reference["top_symbols"]:  # that report has a row per thread: add them up
+        expected[t["symbol"]] = expected.get(t["symbol"], 0.0) + t["share"]
+    for name, width in (("stdio-wrapped-mail.txt", 60), ("stdio-wrapped-terminal.txt", 64)):
+        proc = run([LSEPROF, "report", "--json", PASTES / name])
+        assert proc.returncode == 0 and "not understood" not in proc.stderr, proc.stderr
+        data = json.loads(proc.stdout)
+        got = {t["symbol"]: t["share"] for t in data["top_symbols"]}
+        assert "[not listed]" not in got and data["samples"] == 438
+        for symbol, share in got.items():
+            assert share == pytest.approx(expected[symbol], abs=0.05), (name, symbol)
+        assert any(f"wrapped at {width} columns" in n for n in data["notes"]), data["notes"]
+
+
+def test_sort_by_pid_reads_thread_ids() -> None:
+    """perf's `pid` sort key prints TID:comm (one row per thread of the one process)."""
+    from lseprof.readers.report_input import load
+
+    for name in ("stdio-sort-pid-first.txt", "stdio-sort-sym-pid-dso.txt"):
+        frame = load(PASTES / name).samples
+        mix = frame[frame["symbol"] == "mix"]
+        assert mix["tid"].nunique() == 4 and (mix["tid"] > 0).all(), name  # 4 workers
+        assert set(frame["comm"].astype(str)) == {"contend-x86_64"}
+        assert set(mix["dso"].astype(str)) == {"contend-x86_64"}
+
+
+def test_two_events_screens_of_the_interactive_report() -> None:
+    """Both events' screens pasted one after the other: one section per event, each
+    with its own shares as printed and the rest of its samples not listed."""
+    path = PASTES / "two-events/tui-screens.txt"
+    proc = run([LSEPROF, "report", "--json", path])
+    assert proc.returncode == 0 and "not understood" not in proc.stderr, proc.stderr
+    sections = json.loads(proc.stdout)
+    assert [s["event"] for s in sections] == ["cpu-clock", "task-clock"]
+    screens = path.read_text().split("\n\n")
+    for section, screen, mix in zip(sections, screens, (63.08, 61.54), strict=True):
+        tops = {t["symbol"]: t["share"] for t in section["top_symbols"]}
+        assert tops["mix"] == pytest.approx(mix, abs=0.02), tops
+        assert section["samples"] == 130
+        rows = sum(float(ln.split()[1].rstrip("%")) for ln in screen.splitlines()
+                   if ln.startswith("+"))
+        assert tops.get("[not listed]", 0.0) == pytest.approx(max(0.0, 100.0 - rows),
+                                                              abs=0.05), (rows, tops)

@@ -10,6 +10,10 @@ The shapes (each has a fixture cut from real perf 6.1 output, tests/fixtures/per
   order (``--sort comm,dso,sym``), after any percentage and ``Samples`` columns;
 * the ``+``/``-`` expander column in front of the percentages (children view);
 * CRLF line ends and tabs where a chat client squeezed runs of spaces;
+* lines wrapped by a mail client (at spaces) or cut hard at a terminal's width:
+  the pieces are joined again (see :func:`_unwrap`);
+* several events' screens of the interactive report, one after the other, each
+  with its title and column header;
 * a paste cut in the middle of its last row.
 
 Normalising proper ``--stdio`` text changes nothing in it. Shares stay as printed:
@@ -52,6 +56,48 @@ def _header_lines(columns: list[str]) -> list[str]:
     return ["# " + "  ".join(columns), "# ..."]
 
 
+_GRAPH_RE = re.compile(r"\||---")  # call-graph lines: never the rest of a wrapped line
+
+
+def _shape_of(line: str) -> bool:
+    """Whether ``line`` is something perf prints on a line of its own."""
+    return bool(line.startswith("#") or _ROW_RE.match(line) or _TITLE_RE.match(line)
+                or _COUNT_RE.match(line) or _HEADER_RE.match(line) or _GRAPH_RE.search(line))
+
+
+def _unwrap(lines: list[str]) -> tuple[list[str], int, int]:
+    """Lines wrapped at a width joined again: (lines, pieces joined, the width).
+
+    Pasted through mail, a long row goes on in the next line at a space (``fold -s``);
+    copied from a terminal that does not rejoin what it wrapped, it is cut at the
+    width itself, maybe in a word or before spaces. A piece is a line of no shape
+    of its own (not a row, comment, title, header or call-graph line) following a
+    line about as long as the paste's longest line (the wrap width): then it is the
+    rest of that line. A piece that starts with spaces (a hard cut just before a
+    column gap) counts only after a line exactly that long. Whitespace-only pieces
+    (the spaces perf pads its header with, wrapped over) are dropped.
+    """
+    width = max((len(line) for line in lines), default=0)
+    out: list[str] = []
+    joined = 0
+    for line in lines:
+        prev = out[-1] if out else ""
+        if out and prev.strip() and line and not _shape_of(line):
+            if not line.strip():
+                if len(prev) >= width - 30:
+                    joined += 1
+                    continue
+            elif (not line[0].isspace() and len(prev) >= width - 30) or len(prev) == width:
+                # A client that strips trailing spaces glued "[.]" to its symbol's gap.
+                gap = "  " if re.match(r"\[[.kgHuv]\]\s", line) and not prev[-1].isspace() \
+                    else ""
+                out[-1] = prev + gap + line
+                joined += 1
+                continue
+        out.append(line)
+    return out, joined, width
+
+
 def normalize_paste(text: str) -> tuple[str, list[str]]:
     """The text in --stdio layout, and notes on what was assumed or repaired."""
     notes: list[str] = []
@@ -59,9 +105,14 @@ def normalize_paste(text: str) -> tuple[str, list[str]]:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\t" in text:
         text = text.replace("\t", "    ")  # tabs stand for column gaps in chat pastes
-    lines = text.split("\n")
+    lines, joined, width = _unwrap(text.split("\n"))
+    if joined:
+        notes.append(f"{joined} lines of the paste went on in the next line (wrapped at "
+                     f"{width} columns); joined again")
     out: list[str] = []
     has_header = any(line.startswith("#") and _HEADER_RE.match(line[1:]) for line in lines)
+    screen_header = has_header  # the interactive report: one header per event's screen
+    any_header = has_header
     need_rule = False
     first_row: int | None = None
     for line in lines:
@@ -73,6 +124,7 @@ def normalize_paste(text: str) -> tuple[str, list[str]]:
             out.append(line)
             continue
         if (m := _TITLE_RE.match(line)) is not None:
+            screen_header = has_header  # a new event's screen: its own header follows
             out.append(f"# {m[1]}")
             if count := re.search(r"Event count \(approx\.\):\s*\d+", m[2]):
                 out.append(f"# {count[0]}")
@@ -80,9 +132,9 @@ def normalize_paste(text: str) -> tuple[str, list[str]]:
         if _COUNT_RE.match(line):
             out.append(f"# {line.strip()}")
             continue
-        if not has_header and _HEADER_RE.match(line):
+        if not screen_header and _HEADER_RE.match(line):
             out.append(f"# {line.strip()}")
-            has_header, need_rule = True, True
+            screen_header = need_rule = any_header = True
             continue
         if (row := _ROW_RE.match(line)) is not None:
             if row["mark"] is not None:
@@ -90,7 +142,7 @@ def normalize_paste(text: str) -> tuple[str, list[str]]:
             if first_row is None:
                 first_row = len(out)
         out.append(line)
-    if not has_header and first_row is not None:
+    if not any_header and first_row is not None:
         columns = _columns_of(out[first_row])
         out[first_row:first_row] = _header_lines(columns)
         notes.append("the paste has no column header; columns taken as "

@@ -135,7 +135,7 @@ def parse_report_text(text: str) -> ParsedReport:
         note(line)
 
     rows: dict[str, list[object]] = {k: [] for k in (
-        "event", "comm", "pid", "symbol", "dso", "weight", "caller", "truncated")}
+        "event", "comm", "tid", "symbol", "dso", "weight", "caller", "truncated")}
     events: list[str] = []
     counts: dict[str, int] = {}
     exact: dict[str, bool] = {}
@@ -179,7 +179,7 @@ def parse_report_text(text: str) -> ParsedReport:
             for caller, w in parts:
                 rows["event"].append(event)
                 rows["comm"].append(e.comm)
-                rows["pid"].append(e.pid)
+                rows["tid"].append(e.tid)
                 rows["symbol"].append(e.symbol)
                 rows["dso"].append(e.dso)
                 rows["weight"].append(w)
@@ -191,7 +191,7 @@ def parse_report_text(text: str) -> ParsedReport:
         if sec.entries and 100.0 - listed > 0.005 * len(sec.entries) + 0.01:
             warnings.append(f"event {event!r}: the listed rows cover {listed:.2f}% of samples; "
                             f"the rest ({100 - listed:.2f}%) is counted as [not listed] work")
-            for key, value in (("event", event), ("comm", ""), ("pid", -1),
+            for key, value in (("event", event), ("comm", ""), ("tid", -1),
                                ("symbol", "[not listed]"), ("dso", S.UNKNOWN),
                                ("weight", 100.0 - listed), ("caller", ""), ("truncated", False)):
                 rows[key].append(value)
@@ -202,7 +202,7 @@ def parse_report_text(text: str) -> ParsedReport:
         symbol=pd.Categorical(rows["symbol"]), dso=pd.Categorical(rows["dso"]),
         caller=pd.Categorical(rows["caller"]),
         caller_dso=pd.Categorical([""] * n),
-        pid=np.array(rows["pid"], dtype=np.int64),
+        tid=np.array(rows["tid"], dtype=np.int64),
         weight=np.array(rows["weight"], dtype=np.float64),
         truncated=np.array(rows["truncated"], dtype=np.bool_),
     )

@@ -25,7 +25,7 @@ class _Entry:
     symbol: str
     dso: str
     comm: str
-    pid: int
+    tid: int  # perf's `pid` sort key prints the thread's id (Pid:Command), -1 without
     truncated: bool
     graph: list[str] = field(default_factory=list)
 
@@ -84,16 +84,18 @@ def _make_entry(values: dict[str, str], section: _Section, truncated_cols: set[s
     if not dso:
         dso = "[kernel.kallsyms]" if priv == "k" else S.UNKNOWN
     comm = values.get("Command", "")
-    pid = -1
+    tid = -1
+    # --sort pid prints "TID:comm" under "Pid:Command": one row per thread, not per
+    # process (perf's thread sort key), so the number is a tid.
     for key in ("Pid:Command", "Pid"):
         if key in values:
             head, _, tail = values[key].strip().partition(":")
-            pid = int(head) if head.isdigit() else -1
+            tid = int(head) if head.isdigit() else -1
             comm = comm or tail
     samples = int(values["Samples"]) if "Samples" in values else None
     truncated = "Symbol" in truncated_cols and len(values.get("Symbol", "")) >= section.widths[
         section.columns.index("Symbol")]
-    return _Entry(values, weight, total, samples, symbol or S.UNKNOWN, dso, comm, pid, truncated)
+    return _Entry(values, weight, total, samples, symbol or S.UNKNOWN, dso, comm, tid, truncated)
 
 
 def _truncated_columns(section: _Section) -> set[str]:
