@@ -18,6 +18,7 @@ usage: .venv/bin/python scripts/capture_pastes.py
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fcntl
 import json
@@ -78,10 +79,8 @@ def drive_tui(data: Path, keys: list[bytes], cwd: Path, buildid_dir: Path) -> st
     for key in keys:
         os.write(fd, key)
         drain(1.5)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, 9)
-    except ProcessLookupError:
-        pass
     os.waitpid(pid, 0)
     return screen.decode("utf-8", "replace")
 

@@ -53,6 +53,20 @@ def _exported(obj: Path) -> set[str]:
     return {m[1] for m in re.finditer(r"\s(?:\(\S+\)|\S+)\s+(\S+)$", out, re.M)}
 
 
+def _debug_symbols(sysroot: Path, obj: Path) -> set[str]:
+    """The function names in ``obj``'s debug file in the sysroot (by build-id), if any."""
+    notes = subprocess.run(["aarch64-linux-gnu-readelf", "-n", str(obj)], capture_output=True,
+                           text=True, check=True).stdout
+    found = re.search(r"Build ID: ([0-9a-f]+)", notes)
+    debug = (sysroot / "usr/lib/debug/.build-id" / found[1][:2] / f"{found[1][2:]}.debug"
+             if found else None)
+    if debug is None or not debug.is_file():
+        return set()
+    out = subprocess.run(["aarch64-linux-gnu-nm", str(debug)], capture_output=True, text=True,
+                         check=True).stdout
+    return {m[1] for m in re.finditer(r"^\S*\s+[tTwW]\s+(\S+)$", out, re.M)}
+
+
 def test_sysroot_is_reused_and_checked(sysroot: Path, tmp_path: Path) -> None:
     manifest = (sysroot / MANIFEST).stat().st_mtime_ns
     assert ensure_sysroot() == sysroot and (sysroot / MANIFEST).stat().st_mtime_ns == manifest
@@ -123,10 +137,12 @@ def test_debian_arm64_program_emulated(sysroot: Path, text: Path, tmp_path: Path
         found = {s for s, d in named if Path(d).name in {*objects, "libc.so.6"}}
         assert found & names, named
     # Every name in a sysroot object other than glibc's (libc and the loader are named
-    # from their debug files, libc6-dbg) is one of that object's own exported symbols.
+    # from their debug files, libc6-dbg) is one of that object's own exported symbols,
+    # or a function of its debug file (python3.11: python3.11-dbg).
     for symbol, dso in named:
         if dso.startswith(str(sysroot)) and Path(dso).name not in GLIBC_DEBUG:
-            assert symbol.removesuffix("@plt") in _exported(Path(dso)), (symbol, dso)
+            known = _exported(Path(dso)) | _debug_symbols(sysroot, Path(dso))
+            assert symbol.removesuffix("@plt") in known, (symbol, dso)
 
 
 @pytest.mark.parametrize("name", list(PROGRAMS))
@@ -171,5 +187,10 @@ def test_hf_tokenizers_run(data: DataFiles, tmp_path: Path, target: str) -> None
     tops = {(t["symbol"], Path(t["dso"]).name) for t in entry["top_symbols"]}
     assert any(d == "tokenizers.abi3.so" and s != "[unknown]" for s, d in tops), tops
     if target == "aarch64":
-        # Python's interpreter is stripped; the extension and libc are named.
-        assert entry["guest_named_share"] > 80, entry["guest_named_share"]
+        # The interpreter is named from python3.11-dbg's debug file, libc from libc6-dbg's,
+        # the extension from its own symbols: issue #10's target is 95% of guest samples.
+        assert entry["guest_named_share"] >= 95.0, entry["guest_named_share"]
+        proc = run([LSEPROF, "report", "--json", "--top", "60", entry["perf_data"]])
+        symbols = {(t["symbol"], Path(t["dso"]).name) for t in json.loads(proc.stdout)[
+            "top_symbols"]}
+        assert any(d == "python3.11" and s.startswith(("_Py", "Py")) for s, d in symbols), symbols

@@ -5,7 +5,14 @@ dynamic loader and libraries to load (``qemu-aarch64 -L DIR``). This builds DIR
 from a pinned list of this Debian release's arm64 packages, fetched with
 ``apt-get download PKG:arm64`` and unpacked with ``dpkg -x`` (nothing is
 installed): libc with its loader and debug symbols, CPython 3.11 with its standard
-library, and two multi-threaded programs (zstd, xz) used by the tests.
+library and the debug symbols of that interpreter, and two multi-threaded programs
+(zstd, xz) used by the tests.
+
+Debian ships the interpreter stripped; its symbols are in ``python3.11-dbg`` as
+``/usr/lib/debug/.build-id/NN/REST.debug``, where lseprof's guest symbolizer looks
+them up by build-id. Only that directory of the package is kept (the rest is a
+debug build of CPython that nothing runs): without it about a fifth of the guest
+samples of a Python program stay unnamed.
 
 One consistent copy of libc and loader comes with it on purpose: mixing the cross
 toolchain's loader with the multiarch libc hangs ``pthread_create``.
@@ -35,8 +42,10 @@ PACKAGES = (
     "libnsl2", "libtirpc3", "libgssapi-krb5-2", "libkrb5-3", "libk5crypto3",
     "libkrb5support0", "libcom-err2", "libkeyutils1", "media-types",
     "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib",
-    "zstd", "liblz4-1", "xz-utils",
+    "zstd", "liblz4-1", "xz-utils", "python3.11-dbg",
 )
+# Packages wanted for their debug files only: just this directory of each is kept.
+DEBUG_ONLY = {"python3.11-dbg": "usr/lib/debug/.build-id"}
 ARCH_ALL = ("media-types",)  # architecture-independent: no ":arm64" suffix
 MANIFEST = "manifest.json"
 PYTHON = "usr/bin/python3.11"
@@ -111,6 +120,14 @@ def problems(root: Path, full: bool = False) -> list[str]:
     return found
 
 
+def _unpack_part(deb: Path, part: str, scratch: Path, tree: Path) -> None:
+    subprocess.run(["dpkg", "-x", str(deb), str(scratch)], check=True)
+    if not (scratch / part).is_dir():
+        raise _fix(f"{deb.name} has no {part}; run `sudo apt-get update` and `lseprof sysroot`")
+    shutil.copytree(scratch / part, tree / part, dirs_exist_ok=True)
+    shutil.rmtree(scratch)
+
+
 def ensure_sysroot(report: Callable[[str], None] = lambda _m: None,
                    root: Path | None = None) -> Path:
     """The sysroot, made on first use (a minute: ~40 MB of packages); reused after."""
@@ -135,7 +152,10 @@ def ensure_sysroot(report: Callable[[str], None] = lambda _m: None,
         for deb in sorted(debs.glob("*.deb")):
             name, version = deb.name.split("_")[:2]
             packages[name] = {"version": version.replace("%3a", ":"), "sha256": _sha256(deb)}
-            subprocess.run(["dpkg", "-x", str(deb), str(tree)], check=True)
+            if name in DEBUG_ONLY:
+                _unpack_part(deb, DEBUG_ONLY[name], work / name, tree)
+            else:
+                subprocess.run(["dpkg", "-x", str(deb), str(tree)], check=True)
         missing = sorted(set(PACKAGES) - set(packages))
         if missing:
             raise _fix(f"apt-get download gave no {', '.join(missing)}; run "

@@ -29,7 +29,7 @@ from lseprof.readers.perf_data import PerfDataReader, is_perf_data, start_perf_d
 # The report command's options (lseprof/cli/report.py; tests/test_report_cli.py checks
 # that the two agree): those that take a value, and flags.
 VALUE_OPTIONS = frozenset({"--binary", "--symfs", "--top", "--format", "--rules", "--perf-map",
-                           "--max-stack", "--offcpu-folded", "-o", "--output"})
+                           "--max-stack", "--offcpu-folded", "-o", "--output", "--store"})
 FLAG_OPTIONS = frozenset({"--json", "--markdown", "--sched", "--no-sched"})
 
 _pending: tuple[Path, int | None, PerfDataReader] | None = None
