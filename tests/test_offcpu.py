@@ -282,3 +282,28 @@ def test_per_task_file_with_samples_and_sched_events(handoff_bin: Path, tmp_path
     from lseprof.analysis.folded import _script_records
     stacks = _script_records("perf", data)
     assert stacks and not any("sched:" in k for k in stacks)
+
+
+@needs_tracepoints
+def test_damaged_sched_data_keeps_the_on_cpu_report(handoff: HandoffRun, tmp_path: Path) -> None:
+    """A sched.data cut in half: one warning naming it, the on-CPU report still made."""
+    copy = tmp_path / "run"
+    shutil.copytree(handoff.run_dir, copy)
+    data = (copy / "sched.data").read_bytes()
+    (copy / "sched.data").write_bytes(data[: len(data) // 2])
+    proc = run([LSEPROF, "report", "--sched", "--json", copy / "perf.data"])
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("lseprof: warning")]
+    assert len(warnings) == 1 and "sched.data" in warnings[0] and "damaged" in warnings[0], (
+        proc.stderr)
+    assert json.loads(proc.stdout)["samples"] > 0
+    assert "Traceback" not in proc.stderr
+
+
+@needs_tracepoints
+def test_unwritable_offcpu_folded_path_is_one_line(handoff: HandoffRun, tmp_path: Path) -> None:
+    out = tmp_path / "no-such-dir" / "off.folded"
+    proc = run([LSEPROF, "report", "--offcpu-folded", out, handoff.run_dir / "perf.data"])
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("lseprof: error")]
+    assert proc.returncode == 2 and len(errors) == 1 and "cannot write" in errors[0], proc.stderr
+    assert not out.parent.exists()
