@@ -17,8 +17,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from lseprof.symbols.elf import ElfImage
+from lseprof.symbols.guest_objects import use_debug_symbols
 from tests.conftest import LSEPROF, run
 from workloads import hf_tokenizers as hf
 from workloads.data import DataFiles
@@ -116,6 +119,23 @@ PROGRAMS = {
            {"lzma_crc64", "memcmp", "memcpy", "memmove"}),
     "python-bz2": (("python3.11", "-c", BZ2_JOB), {"libbz2.so.1.0.4"}, {"BZ2_compressBlock"}),
 }
+
+
+def test_plt_entries_keep_their_names_with_a_debug_file(sysroot: Path) -> None:
+    """python3.11 takes libc functions' addresses, so its debug file's symbol table gives
+    undefined symbols (malloc@GLIBC_2.17) the values of their PLT entries. The entries
+    must still be named as objdump and perf name them (malloc@plt): found in CI, where a
+    sample in the PLT was named malloc@GLIBC_2.17."""
+    exe = sysroot / "usr/bin/python3.11"
+    out = subprocess.run(["aarch64-linux-gnu-objdump", "-d", "--section=.plt", str(exe)],
+                         capture_output=True, text=True, check=True).stdout
+    labels = {int(m[1], 16): m[2] for m in re.finditer(r"^([0-9a-f]+) <(\S+@plt)>:$", out, re.M)}
+    assert len(labels) > 400
+    image = ElfImage(exe)
+    assert image.stripped and use_debug_symbols(image, [sysroot]) and not image.stripped
+    names, _ = image.symbols.lookup(np.array(sorted(labels), np.uint64))
+    assert dict(zip(sorted(labels), names.tolist(), strict=True)) == labels
+    assert not any("@GLIBC" in str(n) for n in image.symbols.names)
 
 
 @pytest.mark.parametrize("name", list(PROGRAMS))

@@ -67,6 +67,13 @@ class SymbolTable:
     def __len__(self) -> int:
         return int(self.starts.size)
 
+    def plus(self, starts: npt.NDArray[np.uint64], sizes: npt.NDArray[np.uint64],
+             names: list[str]) -> SymbolTable:
+        """This table with more symbols added."""
+        return SymbolTable(np.concatenate([self.starts, starts]),
+                           np.concatenate([self.ends - self.starts, sizes]),
+                           [*self.names.tolist(), *names])
+
     def lookup(self, addresses: npt.ArrayLike) -> tuple[npt.NDArray[np.object_],
                                                        npt.NDArray[np.int64]]:
         """Names (None where no symbol covers the address) and offsets into them."""
@@ -151,11 +158,15 @@ class ElfImage:
         starts, sizes, names, shndx = [], [], [], []
         for sym in table.iter_symbols():
             kind = sym["st_info"]["type"]
-            if kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym["st_value"] and sym.name:
+            index = sym["st_shndx"]
+            # An undefined symbol with a value is a canonical PLT address (an executable
+            # that takes a libc function's address), not code of this object: its PLT
+            # entry is named below, as perf names it (malloc@plt).
+            if (kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym["st_value"] and sym.name
+                    and index != "SHN_UNDEF"):
                 starts.append(sym["st_value"])
                 sizes.append(sym["st_size"])
                 names.append(sym.name)
-                index = sym["st_shndx"]
                 shndx.append(index if isinstance(index, int) else 0)
         start_arr = np.array(starts, np.uint64)
         return self._with_plt(self._clipped(start_arr, np.array(sizes, np.uint64), shndx),
@@ -209,7 +220,9 @@ class ElfImage:
     def _read_symbols_fast(self, table: SymbolTableSection) -> SymbolTable:
         raw = np.frombuffer(table.data(), dtype=_ELF64_SYM)
         kind = raw["info"] & 0xF
-        keep = raw[((kind == STT_FUNC) | (kind == STT_GNU_IFUNC)) & (raw["value"] != 0)]
+        # Undefined symbols with a value are canonical PLT addresses (see _read_symbols).
+        keep = raw[((kind == STT_FUNC) | (kind == STT_GNU_IFUNC)) & (raw["value"] != 0)
+                   & (raw["shndx"] != 0)]
         strtab = self._sections[table["sh_link"]].data()
         names = []
         for offset in keep["name"].tolist():

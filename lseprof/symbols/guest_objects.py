@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from lseprof.errors import LseprofError
 from lseprof.readers.perf_mmaps import Mapping, file_offsets
-from lseprof.symbols.elf import ElfImage, SymbolTable
+from lseprof.symbols.elf import ElfImage
 from lseprof.symbols.inspect_elf import fingerprinted_helpers
 
 # Below this share of guest samples inside recorded guest mappings, the mappings are
@@ -91,7 +91,7 @@ def debug_file(image: ElfImage, roots: Sequence[Path]) -> Path | None:
     return None
 
 
-def _with_debug_symbols(image: ElfImage, roots: Sequence[Path]) -> bool:
+def use_debug_symbols(image: ElfImage, roots: Sequence[Path]) -> bool:
     """Replace a stripped object's symbols by its debug file's full table, if one is
     installed with the same build-id; True if it was."""
     found = debug_file(image, roots)
@@ -103,7 +103,12 @@ def _with_debug_symbols(image: ElfImage, roots: Sequence[Path]) -> bool:
         return False
     if debug.build_id != image.build_id or len(debug.symbols) == 0:
         return False
-    image.symbols = debug.symbols
+    # A debug file's .plt and .rela.plt are empty (NOBITS), so the PLT entries come from
+    # the object itself.
+    own = image.symbols
+    plt = np.array([str(n).endswith("@plt") for n in own.names], dtype=bool)
+    image.symbols = debug.symbols.plus(own.starts[plt], (own.ends - own.starts)[plt],
+                                       own.names[plt].tolist())
     image.stripped = False
     return True
 
@@ -115,12 +120,9 @@ def _with_fingerprints(image: ElfImage) -> None:
     helpers = fingerprinted_helpers(image)
     if not helpers:
         return
-    table = image.symbols
-    starts = np.concatenate([table.starts, np.array([h.address for h in helpers], np.uint64)])
-    sizes = np.concatenate([table.ends - table.starts,
-                            np.array([h.size_bytes for h in helpers], np.uint64)])
-    names = [*table.names.tolist(), *(h.symbol for h in helpers)]
-    image.symbols = SymbolTable(starts, sizes, names)
+    image.symbols = image.symbols.plus(np.array([h.address for h in helpers], np.uint64),
+                                       np.array([h.size_bytes for h in helpers], np.uint64),
+                                       [h.symbol for h in helpers])
 
 
 class GuestResolver:
@@ -165,7 +167,7 @@ class GuestResolver:
             if image.arch != "aarch64":
                 obj.problem = f"{image.path} ({origin}) is {image.arch}, not aarch64"
                 return obj
-            if image.stripped and not _with_debug_symbols(
+            if image.stripped and not use_debug_symbols(
                     image, [r for r in (self.symfs, Path("/")) if r is not None]):
                 _with_fingerprints(image)
             if len(image.symbols) == 0:
