@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lseprof.errors import LseprofError
 from lseprof.symbols.elf import ElfImage
 from lseprof.symbols.guest_objects import use_debug_symbols
 from tests.conftest import LSEPROF, run
 from workloads import hf_tokenizers as hf
 from workloads.data import DataFiles
-from workloads.sysroot import MANIFEST, ensure_sysroot, problems
+from workloads.sysroot import MANIFEST, _unpack, _unpack_part, ensure_sysroot, problems
 
 pytestmark = pytest.mark.qemu
 
@@ -85,6 +86,32 @@ def test_sysroot_is_reused_and_checked(sysroot: Path, tmp_path: Path) -> None:
     assert problems(copy, full=True) == ["usr/bin/zstd has changed"]
     (copy / "usr/bin/xz").unlink()
     assert "usr/bin/xz is missing" in problems(copy)
+
+
+def test_sysroot_package_errors_are_one_line(tmp_path: Path) -> None:
+    """A package without the part the sysroot takes from it, and a package cut short,
+    are one-line errors naming the package (real .deb files made by dpkg-deb)."""
+    src = tmp_path / "src"
+    (src / "DEBIAN").mkdir(parents=True)
+    (src / "DEBIAN" / "control").write_text(
+        "Package: demo\nVersion: 1\nArchitecture: arm64\nMaintainer: t <t@t>\n"
+        "Description: d\n")
+    (src / "usr/share/doc/demo").mkdir(parents=True)
+    (src / "usr/share/doc/demo/README").write_text("x")
+    deb = tmp_path / "demo_1_arm64.deb"
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(src), str(deb)],
+                   check=True, capture_output=True)
+    with pytest.raises(LseprofError) as missing:
+        _unpack_part(deb, "usr/lib/debug/.build-id", tmp_path / "scratch", tmp_path / "tree")
+    assert missing.value.exit_code == 2 and "\n" not in missing.value.message
+    assert "demo_1_arm64.deb has no usr/lib/debug/.build-id" in missing.value.message
+    cut = tmp_path / "cut_1_arm64.deb"
+    cut.write_bytes(deb.read_bytes()[: deb.stat().st_size // 2])
+    with pytest.raises(LseprofError) as damaged:
+        _unpack(cut, tmp_path / "tree")
+    assert damaged.value.exit_code == 2 and "\n" not in damaged.value.message
+    assert damaged.value.message.startswith("dpkg -x cut_1_arm64.deb failed (")
+    assert "lseprof sysroot" in damaged.value.message
 
 
 def test_non_aarch64_command_is_refused(tmp_path: Path) -> None:

@@ -120,8 +120,18 @@ def problems(root: Path, full: bool = False) -> list[str]:
     return found
 
 
+def _unpack(deb: Path, into: Path) -> None:
+    proc = subprocess.run(["dpkg", "-x", str(deb), str(into)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        # A download cut short, or a disk that is full: say which package, not a traceback.
+        detail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise _fix(f"dpkg -x {deb.name} failed ({detail}); run `sudo apt-get update` and "
+                   "`lseprof sysroot` again")
+
+
 def _unpack_part(deb: Path, part: str, scratch: Path, tree: Path) -> None:
-    subprocess.run(["dpkg", "-x", str(deb), str(scratch)], check=True)
+    """Only ``part`` of the package (python3.11-dbg: its build-id debug files)."""
+    _unpack(deb, scratch)
     if not (scratch / part).is_dir():
         raise _fix(f"{deb.name} has no {part}; run `sudo apt-get update` and `lseprof sysroot`")
     shutil.copytree(scratch / part, tree / part, dirs_exist_ok=True)
@@ -155,7 +165,7 @@ def ensure_sysroot(report: Callable[[str], None] = lambda _m: None,
             if name in DEBUG_ONLY:
                 _unpack_part(deb, DEBUG_ONLY[name], work / name, tree)
             else:
-                subprocess.run(["dpkg", "-x", str(deb), str(tree)], check=True)
+                _unpack(deb, tree)
         missing = sorted(set(PACKAGES) - set(packages))
         if missing:
             raise _fix(f"apt-get download gave no {', '.join(missing)}; run "

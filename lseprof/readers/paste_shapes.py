@@ -89,7 +89,7 @@ def _unwrap(lines: list[str]) -> tuple[list[str], int, int]:
                     continue
             elif (not line[0].isspace() and len(prev) >= width - 30) or len(prev) == width:
                 # A client that strips trailing spaces glued "[.]" to its symbol's gap.
-                gap = "  " if re.match(r"\[[.kgHuv]\]\s", line) and not prev[-1].isspace() \
+                gap = "  " if _PRIV_RE.match(line) and not prev[-1].isspace() \
                     else ""
                 out[-1] = prev + gap + line
                 joined += 1

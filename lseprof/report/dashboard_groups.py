@@ -41,10 +41,6 @@ def _helpers_html(configs: Sequence[tuple[str, list[RunRecord]]]) -> str:
     return out
 
 
-def _command(record: RunRecord) -> str | None:
-    return record.extra.command_text
-
-
 def _ident(value: str | None, keep: int = 12) -> str:
     """A long id shortened in the cell, whole in its tooltip (and in the page source)."""
     if value is None or len(value) <= keep:
@@ -58,7 +54,7 @@ def _runs_table(runs: Sequence[RunRecord]) -> str:
         _td(r.variant), _td(r.threads, True), _td(r.target), _td(r.repeat_index, True),
         _td(_num(r.throughput_mib_s), True), _td(_num(r.atomic_helper_share), True),
         _td(r.samples, True), _td(r.hostname), _ident(r.source_commit, 10), _ident(r.build_id, 8),
-        _td(r.config_key), _code(_command(r)), _td(r.message),
+        _td(r.config_key), _code(r.extra.command_text), _td(r.message),
     ]) for r in runs]
     return _table(("run", "created (UTC)", "status", "variant", "threads", "target", "rep",
                    "MiB/s", "helper %", "samples", "host", "source commit", "build id",
