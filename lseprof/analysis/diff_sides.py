@@ -17,6 +17,7 @@ from lseprof.analysis.attribution import Attribution
 from lseprof.analysis.diff_results import ELF_MAGIC, SideKind
 from lseprof.analysis.folded import ProfileSource
 from lseprof.analysis.pipeline import build_report
+from lseprof.analysis.run_means import mean_callers, mean_categories, mean_helpers, sampled_runs
 from lseprof.errors import LseprofError
 from lseprof.readers.perf_data import is_perf_data
 from lseprof.samples import CATEGORIES
@@ -165,35 +166,23 @@ def _build_id_of(path: str) -> str | None:
 
 
 def average_shares(runs: Sequence[RunRecord]) -> Shares | None:
-    """The mean of the runs' stored shares; a helper or caller a run lacks counts as 0."""
-    sampled = [r for r in runs if r.categories]
+    """The mean of the runs' stored shares; a helper or caller a run lacks counts as 0
+    (the means of lseprof.analysis.run_means, as in the run table and the dashboard)."""
+    sampled = sampled_runs(runs)
     if not sampled:
         return None
-    n = float(len(sampled))
-    categories = {c: sum(float(r.categories.get(c, 0.0)) for r in sampled) / n
-                  for c in CATEGORIES}
-    helper_sum: dict[str, float] = {}
-    helper_info: dict[str, tuple[str | None, int | None, str | None]] = {}
-    caller_sum: dict[tuple[str, str], float] = {}
-    for run in sampled:
-        for h in run.helpers:
-            helper_sum[h.symbol] = helper_sum.get(h.symbol, 0.0) + h.share
-            helper_info.setdefault(h.symbol, (h.op, h.size, h.order))
-        for c in run.helper_callers:
-            if c.share is None:
-                continue  # static call sites without a share: nothing to average
-            key = (c.helper, c.caller)
-            caller_sum[key] = caller_sum.get(key, 0.0) + c.share
+    means = mean_categories(sampled)
     events = sorted({str(r.event) for r in sampled if r.event})
     helper_share = sum(float(r.atomic_helper_share if r.atomic_helper_share is not None
-                             else r.categories.get("atomic_helper", 0.0)) for r in sampled) / n
+                             else r.categories.get("atomic_helper", 0.0))
+                       for r in sampled) / len(sampled)
     return Shares(
         event=events[0] if len(events) == 1 else None,
         samples=float(sum(r.samples or 0 for r in sampled)),
-        categories=categories,
+        categories={c: means.get(c, 0.0) for c in CATEGORIES},
         atomic_helper_share=helper_share,
-        helpers={s: (*helper_info[s], v / n) for s, v in helper_sum.items()},
-        callers={k: v / n for k, v in caller_sum.items()},
+        helpers={h.symbol: (h.op, h.size, h.order, h.share) for h in mean_helpers(sampled)},
+        callers={(c.helper, c.caller): c.share or 0.0 for c in mean_callers(sampled)},
     )
 
 

@@ -57,6 +57,8 @@ def _header_lines(columns: list[str]) -> list[str]:
 
 
 _GRAPH_RE = re.compile(r"\||---")  # call-graph lines: never the rest of a wrapped line
+# A line wrapped at a space (fold -s) ends up to a word's length short of the width.
+_WRAP_SLACK = 30
 
 
 def _shape_of(line: str) -> bool:
@@ -84,10 +86,10 @@ def _unwrap(lines: list[str]) -> tuple[list[str], int, int]:
         prev = out[-1] if out else ""
         if out and prev.strip() and line and not _shape_of(line):
             if not line.strip():
-                if len(prev) >= width - 30:
+                if len(prev) >= width - _WRAP_SLACK:
                     joined += 1
                     continue
-            elif (not line[0].isspace() and len(prev) >= width - 30) or len(prev) == width:
+            elif (not line[0].isspace() and len(prev) >= width - _WRAP_SLACK) or len(prev) == width:
                 # A client that strips trailing spaces glued "[.]" to its symbol's gap.
                 gap = "  " if _PRIV_RE.match(line) and not prev[-1].isspace() \
                     else ""
