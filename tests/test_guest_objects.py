@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 import lseprof
 from tests.conftest import LSEPROF, REPO, run
@@ -73,6 +75,23 @@ def _report(path: Path, *args: str | Path) -> dict[str, object]:
     return data
 
 
+def _has_symtab(path: Path) -> bool:
+    with path.open("rb") as f:
+        return ELFFile(f).get_section_by_name(".symtab") is not None
+
+
+def _function_ranges(path: Path) -> list[tuple[int, int]]:
+    """[start, end) of every sized function symbol, from .symtab and .dynsym."""
+    with path.open("rb") as f:
+        elf = ELFFile(f)
+        return [(sym["st_value"], sym["st_value"] + sym["st_size"])
+                for name in (".symtab", ".dynsym")
+                if isinstance(table := elf.get_section_by_name(name), SymbolTableSection)
+                for sym in table.iter_symbols()
+                if sym["st_info"]["type"] == "STT_FUNC" and sym["st_size"] > 0
+                and sym["st_shndx"] != "SHN_UNDEF"]
+
+
 _LABEL = re.compile(r"^([0-9a-f]+) <(.+)>:$")
 
 
@@ -101,12 +120,15 @@ def test_pie_and_libc_named_in_their_objects(pie: Recording) -> None:
     assert any(dso == LIBC and sym.startswith(("__pthread_mutex", "pthread_mutex", "__lll"))
                for sym, dso in tops), tops
     assert not any(sym in ("_fini", "_init") for sym, _ in tops), tops
-    # The arm64 libc is stripped: its internal functions (the mutex unlock path) have no
-    # symbol left, and only they may stay unnamed; every sample of the PIE is named.
+    # The arm64 libc and dynamic loader are stripped: their internal functions (the mutex
+    # unlock path, relocation at start-up) have no symbol left, and only code of objects
+    # without a symbol table may stay unnamed; every sample of the PIE is named.
     assert data["guest_named_share"] is not None and data["guest_named_share"] >= 75.0, data
-    unnamed = {Path(t["dso"]).name for t in data["top_symbols"]  # type: ignore[index,union-attr]
+    unnamed = {t["dso"] for t in data["top_symbols"]  # type: ignore[index,union-attr]
                if t["symbol"] == "[unknown]" or t["symbol"].startswith("guest-0x")}
-    assert unnamed <= {LIBC, "qemu-aarch64", "[unknown]"}, unnamed
+    guest_unnamed = {d for d in unnamed if Path(d).name not in ("qemu-aarch64", "[unknown]")}
+    assert str(pie.exe) not in guest_unnamed, unnamed
+    assert all(not _has_symtab(Path(d)) for d in guest_unnamed), unnamed
     # qemu's own code: about half of an emulated run, shown for what it is.
     assert data["emulator_share"] is not None and 20.0 < data["emulator_share"] < 90.0
     callers = {(c["helper"], c["caller"]) for c in data["helper_callers"]}  # type: ignore[index,union-attr]
@@ -119,10 +141,18 @@ def test_every_guest_name_agrees_with_objdump(pie: Recording) -> None:
     frame = lseprof.load(pie.perf_data).samples
     guest = frame["precise"].to_numpy()
     checked = 0
-    for obj in (str(pie.exe), *sorted({d for d in frame["dso"].astype(str)[guest]
-                                       if d.endswith(LIBC)})):
-        rows = frame[guest & (frame["dso"].astype(str) == obj).to_numpy()
-                     & (frame["symbol"].astype(str) != "[unknown]").to_numpy()]
+    objects = {d for d in frame["dso"].astype(str)[guest] if d.startswith("/")}
+    assert str(pie.exe) in objects and any(d.endswith(LIBC) for d in objects), objects
+    for obj in sorted(objects):
+        in_obj = guest & (frame["dso"].astype(str) == obj).to_numpy()
+        unknown = (frame["symbol"].astype(str) == "[unknown]").to_numpy()
+        # An unnamed sample is one that no function symbol of the object covers (stripped
+        # internals), not one a symbol was missed for.
+        ranges = _function_ranges(Path(obj))
+        missed = [hex(a) for a in frame["ip"].to_numpy(np.uint64)[in_obj & unknown].tolist()
+                  if any(lo <= a < hi for lo, hi in ranges)]
+        assert not missed, (obj, missed[:5])
+        rows = frame[in_obj & ~unknown]
         if rows.empty:
             continue
         starts, names = _objdump_labels(Path(obj))
@@ -130,10 +160,10 @@ def test_every_guest_name_agrees_with_objdump(pie: Recording) -> None:
         ours = vaddr - rows["symoff"].to_numpy().astype(np.uint64)
         idx = np.searchsorted(starts, vaddr, side="right") - 1
         theirs = starts[idx]
-        # objdump labels stripped libc by exported symbols only; a helper we found by
-        # its code shape sits inside some exported label there: check it by bytes.
+        # objdump labels a stripped object (libc, the loader) by exported symbols only; a
+        # helper we found by its code shape sits inside some exported label there.
         fingerprinted = rows["symbol"].astype(str).str.startswith("__aarch64_").to_numpy() & (
-            obj.endswith(LIBC))
+            not _has_symtab(Path(obj)))
         bad = ~fingerprinted & (ours != theirs)
         assert not bad.any(), [(hex(int(v)), s, names[i]) for v, s, i in zip(
             vaddr[bad][:5], rows["symbol"].astype(str).to_numpy()[bad][:5], idx[bad][:5],
