@@ -143,9 +143,9 @@ def test_every_guest_name_agrees_with_objdump(pie: Recording) -> None:
     checked = 0
     objects = {d for d in frame["dso"].astype(str)[guest] if d.startswith("/")}
     assert str(pie.exe) in objects and any(d.endswith(LIBC) for d in objects), objects
+    unknown = (frame["symbol"].astype(str) == "[unknown]").to_numpy()
     for obj in sorted(objects):
         in_obj = guest & (frame["dso"].astype(str) == obj).to_numpy()
-        unknown = (frame["symbol"].astype(str) == "[unknown]").to_numpy()
         # An unnamed sample is one that no function symbol of the object covers (stripped
         # internals), not one a symbol was missed for.
         ranges = _function_ranges(Path(obj))

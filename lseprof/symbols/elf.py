@@ -69,7 +69,8 @@ class SymbolTable:
 
     def plus(self, starts: npt.NDArray[np.uint64], sizes: npt.NDArray[np.uint64],
              names: list[str]) -> SymbolTable:
-        """This table with more symbols added."""
+        """This table with more symbols added. Its zero-size symbols keep the extent they
+        got here (up to this table's next symbol), not one cut at the added symbols."""
         return SymbolTable(np.concatenate([self.starts, starts]),
                            np.concatenate([self.ends - self.starts, sizes]),
                            [*self.names.tolist(), *names])
