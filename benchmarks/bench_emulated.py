@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--threads", default="2,8")
     ap.add_argument("--corpus-bytes", type=int, default=300_000)
     args = ap.parse_args()
-    from workloads.data import require_data
+    from lseprof.workloads.data import require_data
 
     data = require_data()
     table = Table(title=f"hf-tokenizers vs bpe-encode ({args.duration:g} s per run)")

@@ -23,13 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from lseprof.capture.build import require_build
+from lseprof.workloads.bpe import EncodeOptions, run_encoder
+from lseprof.workloads.data import require_data
 from rich.console import Console
 from rich.table import Table
 
-from lseprof.capture.build import require_build
-from workloads.bpe import EncodeOptions, run_encoder
-from workloads.data import require_data
-from workloads.oracle import hf_gpt2, rust_lines, tiktoken_gpt2
+from tests.oracle import hf_gpt2, rust_lines, tiktoken_gpt2
 
 console = Console(width=200)  # tables are read in logs, not an 80-column terminal
 

@@ -15,10 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+from lseprof import inspect
 from rich.console import Console
 from rich.table import Table
-
-from lseprof.symbols.inspect_elf import inspect
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST = REPO / "data" / "elf-fixtures" / "manifest.json"

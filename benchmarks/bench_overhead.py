@@ -24,17 +24,16 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
-
 from lseprof.analysis.stats import bootstrap_median_ci, median
 from lseprof.capture.build import require_build
 from lseprof.capture.perf_env import choose_event, find_perf
 from lseprof.capture.record import RecordSpec, perf_record_argv
 from lseprof.jobs.runner import DEFAULT_FREQ
-from workloads.bpe import EncodeOptions, EncodeResult, encoder_argv
-from workloads.data import require_data
+from lseprof.workloads.bpe import EncodeOptions, EncodeResult, encoder_argv
+from lseprof.workloads.data import require_data
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
 console = Console(width=200)  # tables are read in logs, not an 80-column terminal
 

@@ -23,13 +23,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
-
 from lseprof.analysis.stats import bootstrap_median_ci, median
 from lseprof.jobs.runner import RunPlan, execute
 from lseprof.store import open_store
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
 console = Console(width=200)
 

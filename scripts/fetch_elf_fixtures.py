@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from workloads.data import sha256_file
+from lseprof.workloads.data import sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_DIR = REPO / "data" / "elf-fixtures"

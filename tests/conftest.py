@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-
 from lseprof.capture.build import Build, require_build
-from workloads.data import DataFiles, require_data
-from workloads.oracle import rust_lines, tiktoken_gpt2
+from lseprof.workloads.data import DataFiles, require_data
+
+from tests.oracle import rust_lines, tiktoken_gpt2
 
 REPO = Path(__file__).resolve().parent.parent
 LSEPROF = Path(sys.executable).parent / "lseprof"

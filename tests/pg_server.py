@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from lseprof.errors import LseprofError
+from lseprof import LseprofError
 from lseprof.store import (
     open_store,
 )
+
 from tests.test_store import one_line
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e .")

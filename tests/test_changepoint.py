@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-
 from lseprof.analysis import changepoint
 from lseprof.analysis.changepoint import detect, energy_statistic, regression_at_end
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from lseprof.errors import LseprofError
-from lseprof.report.dashboard import MARKER, SIZE_BUDGET, build_dashboard, group_file
+from lseprof import LseprofError
+from lseprof.reports.dashboard import MARKER, SIZE_BUDGET, build_dashboard, group_file
 from lseprof.store import OffCpuFigures, RunRecord, new_id, open_store
+
 from tests.conftest import LSEPROF
 
 HOSTILE_HOST = "</script><script>alert(1)</script>"

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lseprof.reports.dashboard import build_dashboard, group_file
 
-from lseprof.report.dashboard import build_dashboard, group_file
 from tests.conftest import REPO
 from tests.test_dashboard import HOSTILE_HOST, RUST_SYMBOL, commit_of, history, stored
 

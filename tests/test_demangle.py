@@ -7,8 +7,8 @@ import re
 import subprocess
 
 import pytest
-
 from lseprof.symbols.demangle import demangle, demangle_all, looks_mangled
+
 from tests.conftest import build_for
 
 RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")

@@ -14,11 +14,11 @@ from statistics import median
 from typing import Any
 
 import pytest
-
 from lseprof.samples import CATEGORIES
+from lseprof.workloads.data import DataFiles
+
 from tests.conftest import LSEPROF, run
 from tests.diff_checks import check_html, parse_folded
-from workloads.data import DataFiles
 
 CONTEND_AARCH64 = Path(__file__).resolve().parent / "fixtures" / "bin" / "contend-aarch64"
 JSON_KEYS = {"a", "b", "kind", "throughput", "categories", "atomic_helper_share", "helpers",
@@ -334,7 +334,7 @@ def test_flamegraph_highlights_helpers(recorded: Recorded, tmp_path: Path) -> No
 
 def test_flamegraph_size_budget(recorded: Recorded, tmp_path: Path) -> None:
     from lseprof.analysis.folded import FoldedDiff
-    from lseprof.report.diff_report import flamegraph_html
+    from lseprof.reports.diff import flamegraph_html
 
     stacks = [(f"root;mid{i % 50};leaf{i}", 1 + i % 3, 1 + i % 3, 1 + i % 5) for i in range(3000)]
     folded = FoldedDiff(stacks, sum(s[1] for s in stacks), sum(s[3] for s in stacks),

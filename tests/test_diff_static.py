@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lseprof.symbols.inspect_elf import inspect
+from lseprof import inspect
+
 from tests.conftest import LSEPROF, build_for, run
 
 

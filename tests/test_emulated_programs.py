@@ -1,6 +1,6 @@
 """Real third-party aarch64 programs under emulation, and the upstream encoder.
 
-The sysroot is made from Debian's arm64 packages (workloads/sysroot.py); zstd and
+The sysroot is made from Debian's arm64 packages (profiler/lseprof/emulation/sysroot.py); zstd and
 xz come from it and run multi-threaded under `lseprof run --target aarch64 --`,
 and natively on this host under `lseprof run --`. The hf-tokenizers workload runs
 the pinned PyPI tokenizers wheel on both. Names are checked in the objects they
@@ -19,14 +19,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from lseprof.errors import LseprofError
+from lseprof import LseprofError
+from lseprof.emulation.sysroot import (
+    MANIFEST,
+    ensure_sysroot,
+    problems,
+    unpack_package,
+    unpack_part,
+)
 from lseprof.symbols.elf import ElfImage
-from lseprof.symbols.guest_objects import use_debug_symbols
+from lseprof.symbols.guest import use_debug_symbols
+from lseprof.workloads.data import DataFiles
+
 from tests.conftest import LSEPROF, run
-from workloads import hf_tokenizers as hf
-from workloads.data import DataFiles
-from workloads.sysroot import MANIFEST, _unpack, _unpack_part, ensure_sysroot, problems
+from lseprof.workloads import hf_tokenizers as hf
 
 pytestmark = pytest.mark.qemu
 
@@ -102,13 +108,13 @@ def test_sysroot_package_errors_are_one_line(tmp_path: Path) -> None:
     subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(src), str(deb)],
                    check=True, capture_output=True)
     with pytest.raises(LseprofError) as missing:
-        _unpack_part(deb, "usr/lib/debug/.build-id", tmp_path / "scratch", tmp_path / "tree")
+        unpack_part(deb, "usr/lib/debug/.build-id", tmp_path / "scratch", tmp_path / "tree")
     assert missing.value.exit_code == 2 and "\n" not in missing.value.message
     assert "demo_1_arm64.deb has no usr/lib/debug/.build-id" in missing.value.message
     cut = tmp_path / "cut_1_arm64.deb"
     cut.write_bytes(deb.read_bytes()[: deb.stat().st_size // 2])
     with pytest.raises(LseprofError) as damaged:
-        _unpack(cut, tmp_path / "tree")
+        unpack_package(cut, tmp_path / "tree")
     assert damaged.value.exit_code == 2 and "\n" not in damaged.value.message
     assert damaged.value.message.startswith("dpkg -x cut_1_arm64.deb failed (")
     assert "lseprof sysroot" in damaged.value.message

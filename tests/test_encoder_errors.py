@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from lseprof.workloads.data import DataFiles
 
 from tests.conftest import LSEPROF, build_for, run
-from workloads.data import DataFiles
 
 VARIANTS = ("rayon", "window")
 

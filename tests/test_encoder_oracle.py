@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lseprof.workloads.bpe import EncodeOptions, encoder_argv, run_encoder
+from lseprof.workloads.data import DataFiles
 
 from tests.conftest import build_for, nasty_bytes
-from workloads.bpe import EncodeOptions, encoder_argv, run_encoder
-from workloads.data import DataFiles
-from workloads.oracle import fnv1a64_ids, rust_lines
+from tests.oracle import fnv1a64_ids, rust_lines
 
 VARIANTS = ("rayon", "window")
 THREADS = (1, 2, 8, 88)

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from lseprof import LseprofError
 
-from lseprof.errors import LseprofError
 from tests.conftest import LSEPROF, REPO
 
 PERF = REPO / "tests/fixtures/perf"
@@ -110,7 +110,7 @@ def damaged(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
 
 
 def _load_or_user_error(path: Path, fmt: str) -> None:
-    from lseprof.readers.report_input import load
+    from lseprof import load
 
     try:
         capture = load(path, fmt)
@@ -162,7 +162,7 @@ def test_qemu_perf_maps(data: bytes, tmp_path_factory: pytest.TempPathFactory) -
 @FUZZ
 @given(data=damaged([p.read_bytes() for p in ELF_SEEDS if p.is_file()]))
 def test_elf_objects(data: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
-    from lseprof.symbols.inspect_elf import inspect
+    from lseprof import inspect
 
     path = tmp_path_factory.mktemp("e") / "object"
     path.write_bytes(data)
@@ -191,11 +191,11 @@ RUN_JSON_SEED = (b'{"run_id": "a", "group_id": "g", "status": "ok", "threads": 8
 @given(data=st.one_of(damaged([RUN_JSON_SEED]), st.binary(max_size=200)))
 def test_run_json_beside_a_profile(data: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
     """run.json, read back by `lseprof report` for a run's work items."""
-    from lseprof.analysis.offcpu_source import _items
+    from lseprof.analysis.offcpu import run_items
 
     run_dir = tmp_path_factory.mktemp("j")
     (run_dir / "run.json").write_bytes(data)
-    items = _items(run_dir)
+    items = run_items(run_dir)
     assert items is None or isinstance(items, float)
 
 

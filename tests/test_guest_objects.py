@@ -1,5 +1,5 @@
 """Emulated guest code in PIE executables and shared objects, named through the
-guest's recorded mappings (lseprof.symbols.guest_objects).
+guest's recorded mappings (lseprof.symbols.guest.objects).
 
 Everything is real: tests/fixtures/src/contend.c cross-built as a dynamically
 linked aarch64 PIE (its helpers linked from libgcc, its mutex in the arm64 libc),
@@ -17,12 +17,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import lseprof
 import numpy as np
 import pytest
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-import lseprof
 from tests.conftest import LSEPROF, REPO, run
 
 pytestmark = pytest.mark.qemu

@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from lseprof.symbols import aarch64_decode as a64
 from lseprof.symbols.elf import ElfImage
 from lseprof.symbols.insn import InsnClass, classify_instruction

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 from inspect_objdump import EXCLUSIVE, LSE, LSE_ST, aarch64_listing, x86_counts
-
-from lseprof.symbols.inspect_elf import Inventory, inspect
+from lseprof import Inventory, inspect
 
 SOURCE = r"""
 #include <stdint.h>

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 from inspect_objdump import EXCLUSIVE, LSE, LSE_ST, aarch64_listing
-
+from lseprof import Inventory, inspect
 from lseprof.symbols.atomic_names import parse_helper
-from lseprof.symbols.inspect_elf import Inventory, inspect
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "data" / "elf-fixtures"

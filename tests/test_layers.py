@@ -18,13 +18,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 # Lowest first. A module may import its own layer and the layers before it.
 LAYERS: list[tuple[str, ...]] = [
-    ("lseprof.errors", "lseprof.paths", "lseprof.samples", "lseprof._version"),
+    ("lseprof.errors", "lseprof.paths", "lseprof.samples", "lseprof.version"),
     ("lseprof.store",),
     ("lseprof.capture",),
     ("lseprof.readers",),
     ("lseprof.symbols",),
     ("lseprof.analysis",),
-    ("lseprof.report",),
+    ("lseprof.reports",),
     ("workloads",),
     ("lseprof.jobs",),
     ("lseprof.cli", "lseprof.api"),
@@ -85,7 +85,7 @@ def test_imports_point_down_the_layers() -> None:
     wrong = []
     for module, edges in internal_imports().items():
         if module == "lseprof":
-            continue  # the public API facade sits above everything (lseprof/__init__.py)
+            continue  # the public API facade sits above everything (profiler/lseprof/__init__.py)
         own = layer_of(module)
         assert own is not None
         for line, target in edges:
@@ -134,10 +134,10 @@ def test_modules_stay_under_400_lines(root: str) -> None:
 def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     # The checker itself must be able to fail: a reader importing a reporter is caught.
     source = tmp_path / "bad.py"
-    source.write_text("from lseprof.report import terminal\nimport lseprof.cli.main\n")
-    found = [t for _, t in imports_of(source, {"lseprof.report.terminal"})]
-    assert found == ["lseprof.report.terminal", "lseprof.cli.main"]
-    assert layer_of("lseprof.readers.perf_data") < layer_of("lseprof.report.terminal")  # type: ignore[operator]
+    source.write_text("from lseprof.reports import terminal\nimport lseprof.cli.main\n")
+    found = [t for _, t in imports_of(source, {"lseprof.reports.terminal"})]
+    assert found == ["lseprof.reports.terminal", "lseprof.cli.main"]
+    assert layer_of("lseprof.readers.perf_data.reader") < layer_of("lseprof.reports.terminal")  # type: ignore[operator]
 
 
 def test_perf_is_started_in_one_place() -> None:

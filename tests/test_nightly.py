@@ -9,11 +9,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from lseprof.errors import LseprofError
+from lseprof import LseprofError
 from lseprof.jobs.nightly import load_config
+from lseprof.workloads.data import DataFiles
+
 from tests.conftest import LSEPROF, run
-from workloads.data import DataFiles
 
 NIGHTS_BEFORE = 6
 NIGHTS_AFTER = 3

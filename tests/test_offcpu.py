@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from lseprof.capture.sched_record import sched_tracepoints_problem
 from lseprof.store import OffCpuFigures, open_store
+
 from tests.conftest import LSEPROF, REPO, run
 
 HANDOFF_SRC = REPO / "tests/fixtures/src/handoff.c"
@@ -279,7 +279,7 @@ def test_per_task_file_with_samples_and_sched_events(handoff_bin: Path, tmp_path
     # Only the wake-ups the program did itself are seen: the producer's 400 futex
     # wake-ups of the consumer, not the 400 timer wake-ups of the producer.
     assert offcpu["wakeups"] == pytest.approx(400, rel=0.10)
-    from lseprof.analysis.folded import _script_records
+    from lseprof.analysis.folded.fold import _script_records
     stacks = _script_records("perf", data)
     assert stacks and not any("sched:" in k for k in stacks)
 

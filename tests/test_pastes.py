@@ -73,7 +73,7 @@ def test_cut_mid_row_is_noted() -> None:
 
 
 def test_stdio_output_is_unchanged_by_the_paste_repairs() -> None:
-    from lseprof.readers.paste_shapes import normalize_paste
+    from lseprof.readers.report_text import normalize_paste
 
     for path in sorted((REPO / "tests/fixtures/perf").glob("*/report*.txt")):
         text = path.read_text()
@@ -124,7 +124,7 @@ def test_wrapped_lines_are_joined_again() -> None:
 
 def test_sort_by_pid_reads_thread_ids() -> None:
     """perf's `pid` sort key prints TID:comm (one row per thread of the one process)."""
-    from lseprof.readers.report_input import load
+    from lseprof import load
 
     for name in ("stdio-sort-pid-first.txt", "stdio-sort-sym-pid-dso.txt"):
         frame = load(PASTES / name).samples

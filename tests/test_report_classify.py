@@ -6,6 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lseprof import LseprofError
+from lseprof.analysis.classify import default_rules, load_rules
+from lseprof.analysis.pipeline import analyze_file
+from lseprof.samples import CATEGORIES
 from report_fixtures import (
     DWARF,
     PERF_DATA,
@@ -18,16 +22,11 @@ from report_fixtures import (
     needs_perf,
 )
 
-from lseprof.analysis.classify import default_rules, load_rules
-from lseprof.analysis.pipeline import build_report
-from lseprof.errors import LseprofError
-from lseprof.samples import CATEGORIES
-
 ALL_TEXT = [*SCRIPT_TEXTS, *REPORT_TEXTS]
 
 
 def _check_invariant(path: Path) -> None:
-    report = build_report(path, binaries=binaries_for(path))
+    report = analyze_file(path, binaries=binaries_for(path))
     frame = report.capture.samples
     assert frame["category"].notna().all()
     assert set(frame["category"].astype(str)) <= set(CATEGORIES)
@@ -50,12 +49,12 @@ def test_category_shares_sum_to_100_for_every_perf_data_fixture(path: Path) -> N
 
 
 def _shares(path: Path, rules: Path | None = None) -> dict[str, float]:
-    return build_report(path, binaries=binaries_for(path), rules_file=rules).sections[
+    return analyze_file(path, binaries=binaries_for(path), rules_file=rules).sections[
         0].categories
 
 
 def test_default_rules_sort_rayon_contention() -> None:
-    report = build_report(RAYON / "report.txt")
+    report = analyze_file(RAYON / "report.txt")
     by_symbol = report.capture.samples.groupby("symbol", observed=True)["category"].first()
     assert by_symbol["crossbeam_epoch::internal::Global::try_advance"] == "spin"
     assert by_symbol["do_sched_yield"] == "spin"
@@ -67,7 +66,7 @@ def test_default_rules_sort_rayon_contention() -> None:
 
 
 def test_glibc_lock_paths_and_inline_atomics_on_x86() -> None:
-    report = build_report(X86 / "script.txt", binaries=[X86_BIN])
+    report = analyze_file(X86 / "script.txt", binaries=[X86_BIN])
     frame = report.capture.samples
     def categories(symbol: str) -> set[str]:
         return set(frame.loc[frame["symbol"] == symbol, "category"].astype(str))
@@ -88,7 +87,7 @@ def test_user_rules_come_first_and_can_replace_the_defaults(tmp_path: Path) -> N
     rules.write_text('[[rule]]\ncategory = "lock"\nsymbol = "^mix$"\n'
                      '[[rule]]\ncategory = "work"\nsymbol = "^pthread_mutex_lock"\n')
     mine = _shares(X86 / "script.txt", rules)
-    frame = build_report(X86 / "script.txt", binaries=[X86_BIN], rules_file=rules).capture.samples
+    frame = analyze_file(X86 / "script.txt", binaries=[X86_BIN], rules_file=rules).capture.samples
     mix = float(frame.loc[frame["symbol"] == "mix", "weight"].sum() / frame["weight"].sum() * 100)
     lock = float(frame.loc[frame["symbol"] == "pthread_mutex_lock@@GLIBC_2.2.5", "weight"].sum()
                  / frame["weight"].sum() * 100)
@@ -124,7 +123,7 @@ def test_default_table_is_data() -> None:
 
 def test_caller_rules_use_the_call_graph() -> None:
     # Kernel helpers with a futex caller count as futex time (rule with `caller =`).
-    report = build_report(DWARF / "report-inline.txt")
+    report = analyze_file(DWARF / "report-inline.txt")
     frame = report.capture.samples
     kernel = frame[(frame["dso"] == "[kernel.kallsyms]") & frame["caller"].astype(str).str.match(
         r"^(futex_|__futex_|do_futex)")]
@@ -139,8 +138,8 @@ def test_classifying_distinct_rows_gives_what_row_by_row_gives(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Big tables are classified through their distinct (symbol, dso, caller, ip, ...)
     # combinations; the answers, and the order of every category list, must not change.
-    import lseprof.analysis.classify as classify_module
-    from lseprof.readers.report_input import load
+    import lseprof.analysis.classify.apply as classify_module
+    from lseprof import load
     from lseprof.symbols.symbolize import symbolize
 
     def classified(threshold: int) -> object:

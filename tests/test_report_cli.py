@@ -151,7 +151,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: int) -> None:
 def test_lseprof_starts_without_pandas_or_numpy() -> None:
     # Every command's module is imported at start-up (lseprof --help included): the heavy
     # libraries load inside the commands that use them. For `report`, that is what lets
-    # perf start before pandas loads (lseprof/analysis/pipeline.py).
+    # perf start before pandas loads (profiler/lseprof/analysis/pipeline.py).
     code = ("import sys, lseprof.cli.main; print(sorted(m for m in ('pandas', 'numpy', "
             "'matplotlib', 'elftools', 'capstone', 'scipy') if m in sys.modules))")
     proc = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", code], cwd=REPO,
@@ -171,7 +171,7 @@ def test_option_defaults_spelled_out_in_the_cli_modules_agree() -> None:
     from lseprof.cli import inspect as cli_inspect
     from lseprof.cli import report as cli_report
     from lseprof.readers import report_input
-    from lseprof.report import diff_report, inspect_report
+    from lseprof.reports import diff_report, inspect_report
 
     assert cli_report.FORMATS == report_input.FORMATS
     assert cli_inspect.DEFAULT_TOP == inspect_report.DEFAULT_TOP
@@ -180,7 +180,7 @@ def test_option_defaults_spelled_out_in_the_cli_modules_agree() -> None:
 
 
 def test_prefetch_parser_knows_the_report_options() -> None:
-    # lseprof/readers/prefetch.py starts perf before the CLI loads, from its own small
+    # profiler/lseprof/readers/prefetch.py starts perf before the CLI loads, from its own small
     # parser of `lseprof report`'s options: they must be the report command's.
     import inspect
 

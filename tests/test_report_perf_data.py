@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from report_fixtures import LOST, STRIPPED, TWO, X86, X86_BIN, X86_OTHER_BUILD, needs_perf
-
-from lseprof.analysis.pipeline import build_report
-from lseprof.errors import LseprofError
+from lseprof import LseprofError
+from lseprof.analysis.pipeline import analyze_file
 from lseprof.readers.perf_data import read_perf_data
+from report_fixtures import LOST, STRIPPED, TWO, X86, X86_BIN, X86_OTHER_BUILD, needs_perf
 
 pytestmark = needs_perf
 
@@ -60,7 +59,7 @@ def test_comm_comes_from_task_records_and_callers_from_two_frames() -> None:
     frame = read_perf_data(X86 / "perf.data").samples
     assert set(frame["comm"].astype(str)) == {"contend-x86_64"}
     assert (frame["caller"].astype(str) != "").mean() > 0.9
-    assert frame["time"].isna().all()  # not asked from perf: see lseprof/readers/perf_data.py
+    assert frame["time"].isna().all()  # not asked from perf: see profiler/lseprof/readers/perf_data/reader.py
 
 
 def test_lost_samples_per_event() -> None:
@@ -72,7 +71,7 @@ def test_one_line_samples_without_callchains_find_inline_atomics() -> None:
     # x86-lost was recorded without -g: locations sit on the header line with runtime
     # addresses. perf names them if the binary is still at its recorded path; in a
     # checkout elsewhere --binary names them through the recorded mmaps.
-    section = build_report(LOST / "perf.data", binaries=[X86_BIN]).sections[0]
+    section = analyze_file(LOST / "perf.data", binaries=[X86_BIN]).sections[0]
     assert section.categories["inline_atomic"] > 5.0
     assert {i["insn"] for i in section.inline_atomics} >= {"lock add"}
 
@@ -93,9 +92,9 @@ def test_runtime_addresses_of_a_moved_binary_are_named_through_its_mmaps(
     moved = tmp_path / "here" / X86_BIN.name
     moved.parent.mkdir()
     (there / X86_BIN.name).rename(moved)
-    blind = build_report(data).sections[0]
+    blind = analyze_file(data).sections[0]
     assert blind.categories.get("inline_atomic", 0.0) == 0.0  # perf alone cannot name them
-    section = build_report(data, binaries=[moved]).sections[0]
+    section = analyze_file(data, binaries=[moved]).sections[0]
     assert section.categories["inline_atomic"] > 5.0
     assert {i["insn"] for i in section.inline_atomics} >= {"lock add"}
     names = set(read_perf_data(data).samples["symbol"].astype(str))
@@ -105,7 +104,7 @@ def test_runtime_addresses_of_a_moved_binary_are_named_through_its_mmaps(
 
 
 def test_two_events_two_sections() -> None:
-    sections = build_report(TWO / "perf.data").sections
+    sections = analyze_file(TWO / "perf.data").sections
     assert [s.event for s in sections] == ["cpu-clock", "task-clock"]
     stats = _stats(TWO / "perf.data")
     assert {s.event: s.samples for s in sections} == stats
@@ -113,7 +112,7 @@ def test_two_events_two_sections() -> None:
 
 def test_a_binary_of_another_build_is_refused() -> None:
     with pytest.raises(LseprofError, match="another build"):
-        build_report(X86 / "perf.data", binaries=[X86_OTHER_BUILD])
+        analyze_file(X86 / "perf.data", binaries=[X86_OTHER_BUILD])
 
 
 def test_damaged_files_are_refused(tmp_path: Path) -> None:
@@ -163,7 +162,7 @@ def test_pid_comes_from_the_task_records() -> None:
                                            ("pid,tid,event,period,ip,sym,dso", None)])
 def test_deduplicated_blocks_give_what_the_bulk_parse_gives(
         fields: str, event: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
-    import lseprof.readers.perf_script as psp
+    import lseprof.readers.script.own_layout as psp
 
     text = _script_text(X86 / "perf.data", fields)
 
@@ -192,7 +191,7 @@ def test_deduplicated_blocks_give_what_the_bulk_parse_gives(
 
 
 def test_lost_records_in_the_callchain_layout_are_counted() -> None:
-    from lseprof.readers.perf_script import OwnScriptReader
+    from lseprof.readers.script import OwnScriptReader
 
     text = (b" 4242 PERF_RECORD_COMM exec: work:4242/4242\n"
             b" 4242      20000 cpu-clock: \n\t          401136 mix (/tmp/work)\n"
@@ -210,7 +209,7 @@ def test_lost_records_in_the_callchain_layout_are_counted() -> None:
 
 def test_no_stats_pass_without_lost_records(monkeypatch: pytest.MonkeyPatch) -> None:
     # perf script is the only full pass over a file that lost nothing.
-    import lseprof.readers.perf_data as perf_data
+    import lseprof.readers.perf_data.reader as perf_data
 
     def no(*_args: object) -> dict[str, int]:
         raise AssertionError("perf report --stats ran")

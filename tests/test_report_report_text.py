@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lseprof import load
+from lseprof.analysis.pipeline import analyze_file
+from lseprof.readers.inputs import detect
+from lseprof.readers.report_text import looks_like_report, parse_report_text
 from report_fixtures import DWARF, LOST, REPORT_TEXTS, TWO, X86, X86_BIN
-
-from lseprof.analysis.pipeline import build_report
-from lseprof.readers.perf_report import looks_like_report, parse_report_text
-from lseprof.readers.report_input import detect, load
 
 
 def _weights(path: Path) -> dict[str, float]:
@@ -74,7 +74,7 @@ def test_truncated_columns_are_flagged_and_reported() -> None:
     frame = capture.samples
     assert frame["truncated"].any()
     assert set(frame.loc[frame["truncated"], "symbol"].astype(str)) >= {"pthread_mutex_"}
-    sections = build_report(X86 / "report-truncated.txt").sections
+    sections = analyze_file(X86 / "report-truncated.txt").sections
     assert any("cut short" in note for note in sections[0].notes)
     # Padded columns: the same rows as the untruncated layout.
     assert frame["weight"].sum() == pytest.approx(load(X86 / "report-flat.txt").samples[
@@ -85,7 +85,7 @@ def test_several_event_sections_are_reported_separately() -> None:
     for name in ("report.txt", "report-children.txt"):
         capture = load(TWO / name)
         assert capture.events == ["cpu-clock", "task-clock"]
-        sections = build_report(TWO / name, binaries=[X86_BIN]).sections
+        sections = analyze_file(TWO / name, binaries=[X86_BIN]).sections
         assert [s.event for s in sections] == ["cpu-clock", "task-clock"]
         for section in sections:
             assert sum(section.categories.values()) == pytest.approx(100.0)

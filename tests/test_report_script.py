@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from report_fixtures import A53, DWARF, RAYON, SCRIPT_TEXTS, TWO, X86, script_sample_count
-
-from lseprof.errors import LseprofError
-from lseprof.readers.perf_script import parse_script_text, split_frame_text
-from lseprof.readers.report_input import detect, load
+from lseprof import LseprofError, load
+from lseprof.readers.inputs import detect
+from lseprof.readers.script import parse_script_text, split_frame_text
 from lseprof.samples import COLUMNS, UNKNOWN
+from report_fixtures import A53, DWARF, RAYON, SCRIPT_TEXTS, TWO, X86, script_sample_count
 
 
 def _symbol_weights(path: Path) -> dict[str, float]:

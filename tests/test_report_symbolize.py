@@ -8,18 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from report_fixtures import A53, AARCH64_BIN, N1, STRIPPED, X86, X86_BIN, X86_STRIPPED_BIN
-
-from lseprof.analysis.attribution import Attribution
-from lseprof.analysis.pipeline import build_report
-from lseprof.errors import LseprofError
+from lseprof import Attribution, LseprofError, load
+from lseprof.analysis.pipeline import analyze_file
 from lseprof.readers.perfmap import PerfMap
-from lseprof.readers.report_input import load
 from lseprof.symbols.elf import ElfImage
+from report_fixtures import A53, AARCH64_BIN, N1, STRIPPED, X86, X86_BIN, X86_STRIPPED_BIN
 
 
 def _section(path: Path, binaries: list[Path]) -> Attribution:
-    sections = build_report(path, binaries=binaries).sections
+    sections = analyze_file(path, binaries=binaries).sections
     assert len(sections) == 1
     return sections[0]
 
@@ -57,7 +54,7 @@ def test_cortex_a53_takes_the_llsc_loop_and_neoverse_n1_the_lse_instruction() ->
 
 def test_guest_instructions_are_exact_addresses_in_the_elf() -> None:
     frame = load(A53 / "script.txt").samples
-    build = build_report(A53 / "script.txt", binaries=[AARCH64_BIN])
+    build = analyze_file(A53 / "script.txt", binaries=[AARCH64_BIN])
     guest = build.capture.samples[build.capture.samples["precise"]]
     assert len(guest) > len(frame) // 2
     helper = guest[guest["symbol"] == "__aarch64_ldadd8_acq_rel"]
@@ -97,7 +94,7 @@ def test_stripped_binary_is_named_from_the_unstripped_one() -> None:
     without = load(STRIPPED / "script.txt").samples
     ours = without["dso"].astype(str).str.endswith("stripped/contend-x86_64")
     assert (without.loc[ours, "symbol"].astype(str) == "[unknown]").all()
-    build = build_report(STRIPPED / "script.txt", binaries=[X86_BIN])
+    build = analyze_file(STRIPPED / "script.txt", binaries=[X86_BIN])
     named = build.capture.samples
     names = set(named.loc[ours.to_numpy(), "symbol"].astype(str))
     assert {"mix", "bump_counter"} <= names
@@ -111,18 +108,18 @@ def test_symfs_finds_the_binary_under_its_recorded_path(tmp_path: Path) -> None:
     target = tmp_path / dso.lstrip("/")
     target.parent.mkdir(parents=True)
     shutil.copy(X86_BIN, target)
-    build = build_report(STRIPPED / "script.txt", symfs=tmp_path)
+    build = analyze_file(STRIPPED / "script.txt", symfs=tmp_path)
     assert "bump_counter" in set(build.capture.samples["symbol"].astype(str))
 
 
 def test_a_binary_of_another_architecture_is_refused() -> None:
     with pytest.raises(LseprofError, match="is aarch64 but the samples are x86_64"):
-        build_report(X86 / "script.txt", binaries=[AARCH64_BIN])
+        analyze_file(X86 / "script.txt", binaries=[AARCH64_BIN])
 
 
 def test_a_file_that_is_not_an_elf_is_refused() -> None:
     with pytest.raises(LseprofError, match="not an ELF"):
-        build_report(X86 / "script.txt", binaries=[X86 / "script.txt"])
+        analyze_file(X86 / "script.txt", binaries=[X86 / "script.txt"])
 
 
 def test_the_stripped_file_itself_names_nothing_but_is_accepted() -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from lseprof.store import StoredCaller, StoredHelper, open_store
+from lseprof.workloads.data import DataFiles
+
 from tests.conftest import LSEPROF, run
-from workloads.data import DataFiles
 
 RUN_KEYS = {"run_id", "group_id", "workload", "variant", "target", "emulated", "threads",
             "repeat", "throughput_mib_s", "samples", "lost_samples", "event",

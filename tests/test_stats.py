@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats as sps
-
 from lseprof.analysis.stats import (
     bootstrap_delta_pct_ci,
     bootstrap_median_ci,
     compare_throughput,
     mann_whitney_u,
 )
+from scipy import stats as sps
 
 
 @pytest.mark.parametrize(("n1", "n2"), [(5, 5), (3, 7), (6, 8), (12, 10)])

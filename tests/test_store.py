@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
+from lseprof import LseprofError
 from lseprof import store as store_mod
-from lseprof.errors import EXIT_FAILED, EXIT_USAGE, LseprofError
+from lseprof.errors import EXIT_FAILED, EXIT_USAGE
 from lseprof.store import (
     COLUMNS,
     SCHEMA_VERSION,
@@ -30,6 +30,7 @@ from lseprof.store import (
     new_id,
     open_store,
 )
+
 from tests.conftest import REPO
 
 

@@ -20,8 +20,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from lseprof.errors import EXIT_USAGE, LseprofError
+from lseprof import LseprofError
+from lseprof.errors import EXIT_USAGE
 from lseprof.store import (
     COLUMNS,
     PG_MIGRATIONS,
@@ -32,6 +32,7 @@ from lseprof.store import (
     open_store,
     split_sql,
 )
+
 from tests.conftest import LSEPROF, run
 from tests.pg_server import (  # noqa: F401 (pytest finds the fixtures by their names here)
     ADMIN,

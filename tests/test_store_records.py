@@ -10,6 +10,7 @@ from pathlib import Path
 
 from lseprof.analysis.attribution import CallerShare, HelperShare, SymbolShare
 from lseprof.store import NoPerfRun, StoredCaller, StoredHelper, StoredSymbol, open_store
+
 from tests.test_store import full_record
 
 

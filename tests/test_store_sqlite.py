@@ -11,9 +11,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
+from lseprof import LseprofError
 from lseprof import store as store_mod
-from lseprof.errors import EXIT_USAGE, LseprofError
+from lseprof.errors import EXIT_USAGE
 from lseprof.store import (
     COLUMNS,
     MIGRATIONS,
@@ -22,6 +22,7 @@ from lseprof.store import (
     split_sql,
 )
 from lseprof.store import location as store_location
+
 from tests.conftest import LSEPROF, run
 from tests.test_store import cli_env, fill, full_record, one_line, two_writers_at_once
 

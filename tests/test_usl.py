@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from lseprof import LseprofError
 from lseprof.analysis.usl import fit_usl
-from lseprof.errors import LseprofError
+from lseprof.workloads.data import DataFiles
+
 from tests.conftest import LSEPROF, run
-from workloads.data import DataFiles
 
 # SPEC SDM91 on a Sun SPARCcenter 2000: load (users) and throughput, as tabulated in
 # N. J. Gunther, "Guerrilla Capacity Planning", Springer 2007 (doi:10.1007/978-3-540-31010-5),

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-
 from lseprof.analysis.verdicts import Settings, build_series, judge_series
 from lseprof.store import RunRecord, new_id, open_store
+
 from tests.conftest import LSEPROF, run
 
 START = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)

@@ -1,0 +1,5 @@
+"""``python -m lseprof``: the command line."""
+
+from lseprof.cli import main
+
+main()

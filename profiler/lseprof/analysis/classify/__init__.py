@@ -1,0 +1,25 @@
+"""Put every sample into exactly one category (:data:`lseprof.samples.CATEGORIES`).
+
+The name-based part is data, not code: an ordered rule table in TOML
+(``profiler/lseprof/analysis/classify/default.toml``, plus ``--rules FILE`` in front of it), first
+match wins. Rules run once per distinct (symbol, DSO, caller) triple, not per
+sample. Samples no rule claims are checked at the instruction level: where the
+binary's bytes are known, the instruction at the sample address is decoded
+(:func:`lseprof.symbols.insn.classify_instruction`, once per distinct address) and an
+atomic makes the sample ``inline_atomic``.
+
+Outline-atomic helper samples also get ``helper_path``: whether the sampled
+instruction lies on the helper's LSE path, its LDXR/STXR retry loop, or the test
+of ``__aarch64_have_lse_atomics`` that picks between them.
+
+Modules: applying the table and the decoders to a samples table (``apply``), the
+rule table and its TOML (``rules``, ``default.toml``), and the instruction-level
+checks (``decode``).
+"""
+
+from lseprof.analysis.classify.apply import DISTINCT_ABOVE_ROWS, HELPER_PATHS, classify
+from lseprof.analysis.classify.decode import warm_up
+from lseprof.analysis.classify.rules import Rule, default_rules, load_rules
+
+__all__ = ["DISTINCT_ABOVE_ROWS", "HELPER_PATHS", "Rule", "classify", "default_rules",
+           "load_rules", "warm_up"]

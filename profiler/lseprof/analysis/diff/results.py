@@ -1,0 +1,163 @@
+"""The results of `lseprof diff` (see :mod:`lseprof.analysis.diff.build`): share,
+helper, caller and count deltas, static call-site differences, and the Diff itself.
+"""
+
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from lseprof.analysis.diff.explain import Decomposition
+from lseprof.analysis.stats import ThroughputComparison
+from lseprof.analysis.stored_runs import ProfileSource
+
+SideKind = Literal["group", "profile", "binary"]
+DiffKind = Literal["runs", "samples", "static"]
+HelperStatus = Literal["appeared", "vanished", "changed"]
+ELF_MAGIC = b"\x7fELF"
+DEFAULT_ALPHA = 0.05
+DEFAULT_HELPER_THRESHOLD_PP = 1.0
+
+
+# --------------------------------------------------------------------------- results
+
+
+
+@dataclass(frozen=True)
+class ShareDelta:
+    """One share on both sides, in percent of all samples; delta in percentage points."""
+
+    name: str
+    a: float
+    b: float
+    delta_pp: float
+
+
+@dataclass(frozen=True)
+class HelperDelta:
+    symbol: str
+    op: str | None
+    size: int | None
+    order: str | None
+    a: float
+    b: float
+    delta_pp: float
+    status: HelperStatus
+
+
+@dataclass(frozen=True)
+class CallerDelta:
+    helper: str
+    caller: str
+    a: float
+    b: float
+    delta_pp: float
+    status: HelperStatus
+
+
+@dataclass(frozen=True)
+class CountDelta:
+    """A count on both sides of a static diff (call sites, instructions)."""
+
+    name: str
+    a: int
+    b: int
+    delta: int
+
+
+@dataclass(frozen=True)
+class SchedDelta:
+    """A scheduler figure of two run groups (means of their --sched runs)."""
+
+    name: str  # offcpu_share, wakeups_per_item, wakeups_per_s, wakeup_latency_p50_us, ...
+    a: float
+    b: float
+    delta: float
+    delta_pct: float | None  # None when A is 0
+
+
+@dataclass(frozen=True)
+class HelperSites:
+    """One outline-atomic helper's call sites in binary A and binary B."""
+
+    symbol: str
+    op: str
+    size: int
+    order: str
+    a: int
+    b: int
+    delta: int
+    status: HelperStatus
+
+
+@dataclass(frozen=True)
+class StaticDiff:
+    arch_a: str
+    arch_b: str
+    verdict_a: str
+    verdict_b: str
+    helpers: list[HelperSites]
+    totals: list[CountDelta]  # call sites, helpers, inline LSE, exclusives, x86 lock, xchg
+
+
+@dataclass
+class Regression:
+    """The outcome of ``--fail-on-regression``: failed means exit code 1."""
+
+    checked: bool = False
+    failed: bool = False
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Diff:
+    """Everything ``lseprof diff`` reports; reporters in ``profiler/lseprof/reports/diff/text.py``."""
+
+    a: str  # descriptions of the two sides
+    b: str
+    kind: DiffKind
+    alpha: float = DEFAULT_ALPHA
+    event: str | None = None
+    samples_a: float | None = None
+    samples_b: float | None = None
+    throughput: ThroughputComparison | None = None
+    categories: list[ShareDelta] = field(default_factory=list)
+    atomic_helper_share: ShareDelta | None = None
+    helpers: list[HelperDelta] = field(default_factory=list)
+    callers: list[CallerDelta] = field(default_factory=list)
+    static: StaticDiff | None = None
+    # Run groups: the throughput change split into what moved (diff_explain.py).
+    decomposition: Decomposition | None = None
+    # Run groups recorded with --sched: off-CPU share, wake-ups, latency, A vs B.
+    scheduler: list[SchedDelta] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    regression: Regression = field(default_factory=Regression)
+    profiles_a: list[ProfileSource] = field(default_factory=list, repr=False)
+    profiles_b: list[ProfileSource] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document (see docs/diff.md)."""
+        def share(s: ShareDelta | None) -> dict[str, float] | None:
+            return None if s is None else {"a": s.a, "b": s.b, "delta_pp": s.delta_pp}
+
+        return {
+            "a": self.a, "b": self.b, "kind": self.kind, "alpha": self.alpha,
+            "event": self.event, "samples": {"a": self.samples_a, "b": self.samples_b},
+            "throughput": None if self.throughput is None else asdict(self.throughput),
+            "categories": [asdict(c) for c in self.categories],
+            "atomic_helper_share": share(self.atomic_helper_share),
+            "helpers": [asdict(h) for h in self.helpers],
+            "callers": [asdict(c) for c in self.callers],
+            "static": None if self.static is None else asdict(self.static),
+            "decomposition": None if self.decomposition is None
+            else asdict(self.decomposition),
+            "scheduler": [asdict(d) for d in self.scheduler],
+            "warnings": list(self.warnings), "notes": list(self.notes),
+            "regression": {"checked": self.regression.checked,
+                           "failed": self.regression.failed,
+                           "reasons": list(self.regression.reasons),
+                           "notes": list(self.regression.notes)},
+        }

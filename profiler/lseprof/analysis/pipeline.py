@@ -1,0 +1,86 @@
+"""`lseprof report` as a library call, the analysis step: an opened input ->
+symbolize -> classify -> attribute (-> the scheduler view).
+
+`lseprof report` is three steps: :func:`lseprof.readers.inputs.open_input` (detect
+the input once; perf.data: perf script starts), :func:`analyze` (this module) and
+:func:`lseprof.reports.render`. Each stage is its own module
+(:mod:`lseprof.symbols.symbolize`, :mod:`lseprof.analysis.classify`,
+:mod:`lseprof.analysis.attribution`); reporters read only the :class:`Report`.
+
+This module imports none of them (nor pandas) at load time: they load inside
+:func:`analyze`, while perf script runs on an opened perf.data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lseprof.readers.inputs import ProfileInput, open_input
+
+if TYPE_CHECKING:
+    from lseprof import samples as S
+    from lseprof.analysis.attribution import Attribution
+    from lseprof.symbols.elf import ElfImage
+
+
+@dataclass
+class Report:
+    capture: S.Capture
+    sections: list[Attribution]
+    # The ELF images the samples were named from (keyed by DSO): attribution reads
+    # them again for static callers, so a re-attribution needs no second load.
+    images: dict[str, ElfImage] = field(default_factory=dict)
+    # Scheduler view (lseprof.analysis.offcpu.model's dict), when the profile has its events.
+    offcpu: dict[str, Any] | None = None
+    offcpu_note: str = ""
+
+
+def analyze(source: ProfileInput, *, binaries: Sequence[Path] = (), symfs: Path | None = None,
+            rules_file: Path | None = None, top: int = 15, perf_maps: Sequence[Path] = (),
+            offcpu: bool | None = None) -> Report:
+    """The second step of `lseprof report`: read an opened input (see
+    :func:`lseprof.readers.inputs.open_input`), name, classify and attribute its samples.
+
+    `offcpu`: None reads scheduler events where the profile has them, True also says
+    why when it has none, False skips them. Closes `source` whatever happens.
+    """
+    try:
+        from lseprof.analysis.attribution import attribute
+        from lseprof.analysis.classify import classify, load_rules, warm_up
+        from lseprof.analysis.readable import make_readable
+        from lseprof.symbols.symbolize import preload_local_images, symbolize
+
+        rules = load_rules(rules_file)  # rules errors surface before any slow work
+        if source.kind == "perf-data":
+            # While perf script runs: the ELF images and decoders classification needs.
+            warm_up(preload_local_images(source.build_ids))
+        capture = source.read()
+    finally:
+        source.close()  # stops perf if anything above failed; no-op after read
+    symbolized = symbolize(capture, binaries, symfs, perf_maps, input_dir=source.path.parent)
+    classify(capture.samples, rules, symbolized.images)
+    notes = [*capture.warnings, *symbolized.notes]
+    sections = attribute(capture, symbolized.images, top=top, notes=notes)
+    make_readable(sections)
+    result = Report(capture, sections, symbolized.images)
+    if offcpu is not False and source.header is not None:
+        from lseprof.analysis.offcpu import offcpu_for
+
+        pids = capture.samples["pid"].unique().tolist() if len(capture.samples) else []
+        result.offcpu, note = offcpu_for(source.path, pids, source.header)
+        # "No scheduler events" is news only to whoever asked for them.
+        if offcpu or note.startswith("scheduler events not read"):
+            result.offcpu_note = note
+    return result
+
+
+def analyze_file(path: Path, *, fmt: str = "auto", max_stack: int | None = None,
+                 binaries: Sequence[Path] = (), symfs: Path | None = None,
+                 rules_file: Path | None = None, top: int = 15, perf_maps: Sequence[Path] = (),
+                 offcpu: bool | None = None) -> Report:
+    """:func:`lseprof.readers.inputs.open_input` and :func:`analyze` in one call."""
+    return analyze(open_input(Path(path), fmt, max_stack), binaries=binaries, symfs=symfs,
+                   rules_file=rules_file, top=top, perf_maps=perf_maps, offcpu=offcpu)

@@ -1,0 +1,189 @@
+"""`lseprof report`: attribute a profile's time to atomic helpers, inline atomics,
+locks, futexes, spinning and work.
+
+Three steps, as the library offers them: open the input
+(:func:`lseprof.readers.inputs.open_input`, or take the one the command line opened
+early, :mod:`lseprof.cli.prefetch`), analyse it (:func:`lseprof.analysis.pipeline.analyze`)
+and render it (:func:`lseprof.reports.rendering.render`) or export it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.markup import escape
+
+from lseprof.cli.console import err, out
+from lseprof.cli.prefetch import EarlyInput
+from lseprof.errors import LseprofError, require_at_least, require_one_format
+from lseprof.readers.inputs import FORMATS, ProfileInput, open_input
+
+if TYPE_CHECKING:
+    from lseprof.analysis.pipeline import Report
+
+EXPORTS = ("pprof", "speedscope")  # --format values that write a file (-o) instead
+
+
+@dataclass
+class _Asked:
+    """What the command line asked `lseprof report` for."""
+
+    path: Path
+    binary: list[Path]
+    symfs: Path | None
+    fmt: str  # the input kind (auto, perf-data, ...)
+    output_fmt: str  # terminal, json or markdown
+    top: int
+    rules: Path | None
+    perf_map: list[Path]
+    max_stack: int | None
+    sched: bool | None
+    offcpu_folded: Path | None
+    export: tuple[str, Path] | None
+
+
+def report_cmd(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., metavar="PATH|RUN",
+                                help="perf.data, `perf script` text or `perf report --stdio` "
+                                     "text (gzip is fine); or a stored run: its id, run "
+                                     "directory or run.json."),
+    binary: list[Path] = typer.Option(
+        [], "--binary", metavar="FILE",
+        help="ELF to name addresses perf could not (stripped binaries, qemu guest code). "
+             "Repeatable."),
+    symfs: Path | None = typer.Option(
+        None, "--symfs", metavar="DIR", help="Look up each DSO path under DIR."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (a list for several events)."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables."),
+    top: int = typer.Option(15, "--top", metavar="N", help="Rows per table."),
+    fmt: str = typer.Option("auto", "--format",
+                            help=f"Input kind: {'|'.join(FORMATS)} (auto detects it); or "
+                                 f"{'|'.join(EXPORTS)} to export to -o FILE."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", metavar="FILE",
+        help="With --format pprof (FILE.pb.gz, go tool pprof) or speedscope (FILE.json)."),
+    rules: Path | None = typer.Option(
+        None, "--rules", metavar="FILE",
+        help="TOML classification rules tried before the defaults."),
+    perf_map: list[Path] = typer.Option(
+        [], "--perf-map", metavar="FILE",
+        help="qemu -perfmap file (/tmp/perf-PID.map) if it is not next to PATH."),
+    max_stack: int | None = typer.Option(
+        None, "--max-stack", metavar="N",
+        help="perf.data only: callchain frames to read (default 2, 64 for qemu runs)."),
+    sched: bool | None = typer.Option(
+        None, "--sched/--no-sched",
+        help="Scheduler view (off-CPU time, wake-ups) from the file's sched events or the "
+             "run's sched.data; default: shown when present."),
+    offcpu_folded: Path | None = typer.Option(
+        None, "--offcpu-folded", metavar="FILE",
+        help="Write off-CPU folded stacks (time-weighted, µs; flamegraph.pl input)."),
+    store: str | None = typer.Option(
+        None, "--store", help="Run store to look RUN up in: a SQLite file or postgresql:// URL."),
+) -> None:
+    """Show how much time a profile spends in outline-atomic helpers (and on which
+    path: LSE or LL/SC), inline atomics, lock slow paths, futexes and spinning."""
+    try:
+        require_one_format(as_json, markdown)
+        require_at_least("--top", top, 1)
+        require_at_least("--max-stack", max_stack, 1)
+        export = fmt if fmt in EXPORTS else None
+        if export and output is None:
+            raise LseprofError(f"--format {fmt} writes a file: add -o FILE")
+        if output is not None and not export:
+            raise LseprofError(f"-o FILE goes with --format {' or '.join(EXPORTS)}")
+        if not path.is_file() or path.name == "run.json":
+            path, binary, perf_map = _stored_run(path, store, binary, perf_map)
+        asked = _Asked(path, binary, symfs, "auto" if export else fmt,
+                       "json" if as_json else "markdown" if markdown else "terminal", top,
+                       rules, perf_map, max_stack, sched, offcpu_folded,
+                       (export, output) if export and output is not None else None)
+        _report(asked, ctx.obj if isinstance(ctx.obj, EarlyInput) else None)
+    except LseprofError as exc:
+        # Same line as the app-wide handler prints, but never wrapped: paths are long
+        # and the message must stay one line.
+        err.print(f"[bold red]lseprof: error:[/] {escape(exc.message)}", soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _stored_run(path: Path, store: str | None, binary: list[Path], perf_map: list[Path]
+                ) -> tuple[Path, list[Path], list[Path]]:
+    """A stored run's perf.data, with the build and perf map that name its frames;
+    ``path`` as it was when it names no stored run (a missing file is reported later)."""
+    from lseprof.analysis.stored_runs import stored_profile
+
+    found = stored_profile(str(path), store, tuple(binary))
+    if found is None:
+        return path, binary, perf_map
+    err.print(escape(found.note), soft_wrap=True)
+    maps = perf_map or ([found.source.perf_map] if found.source.perf_map else [])
+    return found.source.perf_data, list(found.source.binaries), maps
+
+
+def _open(asked: _Asked, early: EarlyInput | None) -> ProfileInput:
+    """Step 1: the input, opened early by the command line's edge or now."""
+    taken = early.take(asked.path, asked.max_stack) if early is not None else None
+    if taken is not None and asked.fmt in ("auto", taken.kind):
+        return taken
+    if taken is not None:
+        taken.close()
+    return open_input(asked.path, asked.fmt, asked.max_stack)
+
+
+def _report(asked: _Asked, early: EarlyInput | None) -> None:
+    # No linear algebra here: without this numpy's OpenBLAS starts a thread per core at
+    # import, and they spin for CPU time that perf script and the parsers need.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    source = _open(asked, early)
+    # Not imported at start-up: perf runs on an opened perf.data while pandas and the
+    # analysis load. Only the renderer asked for loads.
+    from lseprof.analysis.pipeline import analyze
+
+    result = analyze(source, binaries=asked.binary, symfs=asked.symfs, rules_file=asked.rules,
+                     top=asked.top, perf_maps=asked.perf_map,
+                     offcpu=True if asked.offcpu_folded is not None else asked.sched)
+    _warn(asked, result)
+    if asked.offcpu_folded is not None:
+        if result.offcpu is None:
+            raise LseprofError(f"--offcpu-folded needs scheduler events; {result.offcpu_note}")
+        from lseprof.reports.offcpu_view import write_offcpu_folded
+
+        write_offcpu_folded(asked.offcpu_folded, result.offcpu)
+        err.print(f"off-CPU folded stacks: {escape(str(asked.offcpu_folded))}", soft_wrap=True)
+    if asked.export is not None:
+        from lseprof.reports.exports import export_profile
+
+        kind, target = asked.export
+        written = export_profile(result, asked.path, kind, target, asked.binary, asked.perf_map)
+        err.print(f"{kind}: {escape(written)}", soft_wrap=True)
+    else:
+        from lseprof.reports.rendering import render
+
+        # JSON and Markdown go to stdout byte-exact, never wrapped or styled by rich.
+        render(result, out if asked.output_fmt == "terminal" else out.file, asked.output_fmt,
+               asked.top)
+    # All written and perf's processes and files are gone: exit without tearing down
+    # pandas & co. (only when run as `lseprof`, see lseprof.cli.app.run).
+    from lseprof.cli.teardown import skip_teardown
+
+    skip_teardown()
+
+
+def _warn(asked: _Asked, result: Report) -> None:
+    capture = result.capture
+    if result.offcpu_note:
+        err.print(f"[yellow]lseprof: warning:[/] {escape(result.offcpu_note)}", soft_wrap=True)
+    if capture.unknown_lines:
+        example = f" (first: {capture.unknown_examples[0]!r})" if capture.unknown_examples else ""
+        err.print(f"[yellow]lseprof: warning:[/] {capture.unknown_lines} lines of "
+                  f"{escape(str(asked.path))} were not understood and were skipped"
+                  f"{escape(example)}", soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_cmd)

@@ -1,0 +1,203 @@
+"""The first step of `lseprof report`: open an input once and say what it is.
+
+:func:`open_input` reads a file's first bytes once and returns a
+:class:`PerfDataInput` (perf script already started on the perf.data, so perf works
+while the caller loads the rest of lseprof) or a :class:`TextInput` (``perf
+script`` or ``perf report`` text, plain or gzip-compressed, with its kind
+detected). Either gives the :class:`lseprof.samples.Capture` with :meth:`read`.
+
+Only the standard library and the perf.data reader load here: pandas and the text
+parsers load when a text input is read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lseprof.errors import LseprofError
+from lseprof.readers.perf_data import MAGIC, PerfDataHeader, PerfDataReader, start_perf_data
+
+if TYPE_CHECKING:
+    from lseprof import samples as S
+
+FORMATS = ("auto", "perf-data", "perf-script", "perf-report")
+_FRAME_RE = re.compile(r"^\t\s*[0-9a-fA-F]+(\s|$)")
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass
+class PerfDataInput:
+    """A perf.data with perf script running on it."""
+
+    path: Path
+    reader: PerfDataReader
+    kind: str = "perf-data"
+
+    @property
+    def header(self) -> PerfDataHeader:
+        return self.reader.head
+
+    @property
+    def build_ids(self) -> dict[str, str]:
+        return self.reader.build_ids
+
+    def read(self) -> S.Capture:
+        return self.reader.finish()
+
+    def close(self) -> None:
+        """Stop perf if the input is not read after all (a no-op once it was)."""
+        self.reader.abort()
+
+
+@dataclass
+class TextInput:
+    """``perf script`` or ``perf report`` text, decompressed, with its kind."""
+
+    path: Path
+    kind: str  # "perf-script" or "perf-report"
+    data: bytes
+
+    @property
+    def header(self) -> PerfDataHeader | None:
+        return None
+
+    @property
+    def build_ids(self) -> dict[str, str]:
+        return {}
+
+    def read(self) -> S.Capture:
+        if self.kind == "perf-report":
+            return _read_report_text(self.path, self.data)
+        return _read_script_text(self.path, self.data)
+
+    def close(self) -> None:
+        """Nothing runs for text."""
+
+
+ProfileInput = PerfDataInput | TextInput
+
+
+def open_input(path: Path, fmt: str = "auto", max_stack: int | None = None) -> ProfileInput:
+    """Open any supported input; `fmt` forces a kind instead of detecting one."""
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise LseprofError(f"--format {fmt} is not one of {', '.join(FORMATS)}")
+    head = _first_bytes(path)
+    if head == MAGIC and fmt in ("auto", "perf-data"):
+        return PerfDataInput(path, start_perf_data(path, max_stack=max_stack))
+    data = _read(path)
+    if fmt == "perf-data":
+        raise LseprofError(f"{path} is not a perf.data file (no PERFILE2 magic); "
+                           "drop --format perf-data or give the perf.data")
+    return TextInput(path, detect(path, data) if fmt == "auto" else fmt, data)
+
+
+def _first_bytes(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(MAGIC))
+    except OSError:
+        return b""  # _read says what is wrong with the path
+
+
+def _read(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise LseprofError(f"{path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise LseprofError(f"{path} is a directory; give a perf.data or a perf text file"
+                           ) from None
+    except PermissionError:
+        raise LseprofError(f"{path}: permission denied; check its permissions") from None
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise LseprofError(f"{path} is a damaged gzip file ({exc}); copy it again") from None
+    return data
+
+
+def looks_like_script(text: str) -> bool:
+    """True if most of the first non-comment lines are perf script headers or frames."""
+    from lseprof.readers.script import HEADER_RE
+
+    seen = headers = known = 0
+    for line in text[:200_000].splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        seen += 1
+        if _FRAME_RE.match(line):
+            known += 1
+        elif HEADER_RE.match(line):
+            headers += 1
+            known += 1
+        if seen >= 400:
+            break
+    return headers > 0 and known >= 0.6 * seen
+
+
+def detect(path: Path, data: bytes) -> str:
+    """The kind of a decompressed input's bytes (see :data:`FORMATS`)."""
+    from lseprof.readers.report_text import looks_like_pasted_report, looks_like_report
+
+    if data[:8] == MAGIC:
+        return "perf-data"
+    if not data.strip():
+        raise LseprofError(f"{path} is empty; give a perf.data, `perf script` or "
+                           "`perf report --stdio` output")
+    text = data[:400_000].decode("utf-8", "replace")
+    if looks_like_report(text):
+        return "perf-report"
+    if looks_like_script(text):
+        return "perf-script"
+    if looks_like_pasted_report(text):  # the interactive report's screen, or rows alone
+        return "perf-report"
+    raise LseprofError(f"{path} is not perf.data, perf script or perf report text; "
+                       "give one of those")
+
+
+def _read_report_text(path: Path, data: bytes) -> S.Capture:
+    from lseprof import samples as S
+    from lseprof.readers.report_text import normalize_paste, parse_report_text
+
+    text, paste_notes = normalize_paste(data.decode("utf-8", "replace"))
+    parsed = parse_report_text(text)
+    parsed.warnings[:0] = paste_notes
+    if not parsed.events:
+        raise LseprofError(f"{path} has no perf report histogram (no '# Overhead' column "
+                           "header and rows); give `perf report --stdio` output")
+    lost = {e: parsed.lost for e in parsed.events} if parsed.lost is not None else {}
+    return S.Capture(
+        samples=parsed.samples, source_kind="perf-report", path=str(path),
+        events=parsed.events, perf_version=parsed.perf_version, lost_samples=lost,
+        sample_counts=parsed.sample_counts, sample_counts_exact=parsed.sample_counts_exact,
+        unknown_lines=parsed.unknown_lines, unknown_examples=parsed.unknown_examples,
+        arch=parsed.arch, warnings=parsed.warnings)
+
+
+def _read_script_text(path: Path, data: bytes) -> S.Capture:
+    import pandas as pd
+
+    from lseprof import samples as S
+    from lseprof.readers.script import parse_script_text
+
+    script = parse_script_text(data, "perf-script")
+    if script.header_lines == 0:
+        raise LseprofError(f"{path} has no perf script samples; give `perf script` output")
+    frame = script.samples
+    events = [str(e) for e in pd.unique(frame["event"].astype(object))]
+    script_lost = {e: script.lost for e in events} if script.lost else {}
+    return S.Capture(
+        samples=frame, source_kind="perf-script", path=str(path), events=events,
+        lost_samples=script_lost, unknown_lines=script.unknown_lines,
+        unknown_examples=script.unknown_examples)
+
+
+def load(path: Path, fmt: str = "auto", max_stack: int | None = None) -> S.Capture:
+    """Open and read any supported input in one call."""
+    return open_input(path, fmt, max_stack).read()

@@ -1,0 +1,108 @@
+"""What perf says about a perf.data besides its samples: the header (``perf report
+--header-only``), lost-sample counts (``perf report --stats``) and the recorded
+build-ids (``perf buildid-list``). Loads neither numpy nor pandas (see
+:mod:`lseprof.readers.perf_data.reader`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lseprof.capture.perf_cli import first_error, perf_argv, run_perf
+from lseprof.errors import LseprofError
+
+_STATS_EVENT_RE = re.compile(r"^(?P<event>\S.*) stats:\s*$")
+_STATS_LOST_RE = re.compile(r"^\s*LOST_SAMPLES events:\s*(\d+)")
+_STATS_TOTAL_LOST_RE = re.compile(r"^\s*LOST events:\s*(\d+)")
+
+
+@dataclass
+class PerfDataHeader:
+    perf_version: str | None = None
+    arch: str | None = None
+    cmdline: str = ""
+    callchain: bool = False
+    has_time: bool = False
+    data_offset: int = 0
+    data_size: int = 0
+    events: list[str] = field(default_factory=list)
+    event_types: list[int] = field(default_factory=list)  # perf_event_attr.type, per event
+
+    @property
+    def sampling_events(self) -> list[str]:
+        """The events that are not tracepoints (type 2): what attribution reads."""
+        return [e for e, t in zip(self.events, self.event_types, strict=True) if t != 2]
+
+    @property
+    def tracepoints(self) -> list[str]:
+        return [e for e, t in zip(self.events, self.event_types, strict=True) if t == 2]
+
+
+def read_header(perf: str, path: Path) -> PerfDataHeader:
+    proc = run_perf(perf_argv(perf, "report", "--header-only", "-i", path),
+                    "perf report --header-only")
+    text = proc.stdout.decode("utf-8", "replace")
+    if proc.returncode != 0 or "# ========" not in text:
+        raise LseprofError(f"{path}: perf cannot read it ({first_error(proc.stderr)[:60]}); "
+                           "the file is damaged, record it again")
+    head = PerfDataHeader()
+    for line in text.splitlines():
+        key, _, value = line.lstrip("# ").partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "perf version":
+            head.perf_version = value
+        elif key == "arch":
+            head.arch = value
+        elif key == "cmdline":
+            head.cmdline = value
+        elif key == "data offset":
+            head.data_offset = int(value or 0)
+        elif key == "data size":
+            head.data_size = int(value or 0)
+        elif key == "event":
+            name = re.search(r"name = ([^,]+)", value)
+            kind = re.search(r"\btype = (\d+)", value)
+            if name:
+                head.events.append(name[1].strip())
+                head.event_types.append(int(kind[1]) if kind else -1)
+            sample_type = re.search(r"sample_type = ([A-Z_|]+)", value)
+            # Tracepoints (scheduler events) are read apart; their callchains say
+            # nothing about the sampling event's layout.
+            if sample_type and not (kind and kind[1] == "2"):
+                kinds = set(sample_type[1].split("|"))
+                head.callchain = head.callchain or "CALLCHAIN" in kinds
+                head.has_time = head.has_time or "TIME" in kinds
+    return head
+
+
+def read_lost(perf: str, path: Path) -> dict[str, int]:
+    """LOST_SAMPLES per event from `perf report --stats` (counts only, no symbols: fast)."""
+    proc = run_perf(perf_argv(perf, "report", "--stats", "-i", path), "perf report --stats")
+    lost: dict[str, int] = {}
+    event: str | None = None
+    total_lost_records = 0
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        if (m := _STATS_EVENT_RE.match(line)) is not None and m["event"] != "Aggregated":
+            event = m["event"].strip()
+            lost.setdefault(event, 0)
+        elif (m := _STATS_LOST_RE.match(line)) is not None and event is not None:
+            lost[event] = int(m[1])
+        elif (m := _STATS_TOTAL_LOST_RE.match(line)) is not None:
+            total_lost_records = int(m[1])
+    del total_lost_records  # LOST records count ring-buffer overruns, not samples
+    return lost
+
+
+def read_build_ids(perf: str, path: Path) -> dict[str, str]:
+    return parse_build_ids(run_perf(perf_argv(perf, "buildid-list", "-i", path),
+                                 "perf buildid-list").stdout)
+
+
+def parse_build_ids(text: bytes) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for line in text.decode("utf-8", "replace").splitlines():
+        build_id, _, dso = line.strip().partition(" ")
+        if build_id and dso and re.fullmatch(r"[0-9a-f]{8,}", build_id):
+            ids[dso.strip()] = build_id
+    return ids

@@ -1,0 +1,215 @@
+"""The perf.data reader: checks a file, starts ``perf script`` on it (one per time
+slice of a big file) and parses its output into a :class:`lseprof.samples.Capture`
+(see the package docstring)."""
+
+from __future__ import annotations
+
+import functools
+import gc
+import re
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lseprof.capture.perf_cli import first_error, perf_argv, start_perf
+from lseprof.capture.perf_env import find_perf
+from lseprof.errors import LseprofError
+from lseprof.readers.perf_data.forked import in_processes, reap
+from lseprof.readers.perf_data.header import (
+    PerfDataHeader,
+    parse_build_ids,
+    read_header,
+    read_lost,
+)
+from lseprof.readers.perf_data.script_procs import (
+    ScriptProc,
+    default_jobs,
+    parse_slice,
+    script_argv,
+    start_script,
+    time_slices,
+)
+
+if TYPE_CHECKING:
+    from lseprof import samples as S
+
+
+# This module loads neither numpy nor pandas until the samples are read, so that
+# `lseprof report` can start perf before it imports them (start_perf_data).
+
+MAGIC = b"PERFILE2"
+SPLIT_ABOVE_BYTES = 8 << 20  # smaller files are not worth several perf processes
+
+
+def is_perf_data(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(8) == MAGIC
+    except OSError:
+        return False
+
+
+class PerfDataReader:
+    """perf.data being read: :func:`start_perf_data` checks the file and starts perf
+    script (one per time slice); :meth:`finish` parses its output into a Capture.
+
+    Between the two the caller can do other work, such as importing pandas, while
+    perf runs; :meth:`abort` stops perf if that work fails.
+    """
+
+    def __init__(self, path: Path, perf: str, head: PerfDataHeader, max_stack: int,
+                 jobs: int) -> None:
+        self.path = path
+        self.perf = perf
+        self.head = head
+        self.scripts: list[ScriptProc] = []
+        self._children: list[int] = []  # forked parsers, reaped in abort()
+        # One event in the file: perf need not print its name on every sample.
+        sampling = head.sampling_events
+        self.event = sampling[0] if len(sampling) == 1 else None
+        try:
+            for time_slice in time_slices(jobs):
+                self.scripts.append(start_script(script_argv(
+                    perf, path, max_stack, time_slice, head.callchain, self.event is not None,
+                    bool(head.tracepoints))))
+            # Two quick perf calls (they read the header only), collected when needed.
+            self._ids = start_perf(perf_argv(perf, "buildid-list", "-i", path),
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self._version = start_perf(perf_argv(perf, "--version"), stdout=subprocess.PIPE,
+                                       stderr=subprocess.DEVNULL)
+        except BaseException:
+            self.abort()
+            raise
+        self._build_ids: dict[str, str] | None = None
+        self._perf_version: str | None = None
+
+    @property
+    def build_ids(self) -> dict[str, str]:
+        """DSO path -> build-id, as recorded (`perf buildid-list`)."""
+        if self._build_ids is None:
+            self._build_ids = parse_build_ids(self._ids.communicate()[0])
+        return self._build_ids
+
+    @property
+    def perf_version(self) -> str:
+        """The version of the perf that reads the file (as ``perf_env.perf_version``)."""
+        if self._perf_version is None:
+            text = self._version.communicate()[0].decode("utf-8", "replace")
+            match = re.search(r"(\d+\.\d+(?:\.\d+)?)", text)
+            self._perf_version = match[1] if match else text.strip() or "unknown"
+        return self._perf_version
+
+    def abort(self) -> None:
+        reap(self._children)
+        for script in self.scripts:
+            script.close()
+        self.scripts = []
+        for proc in (getattr(self, "_ids", None), getattr(self, "_version", None)):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+    def finish(self) -> S.Capture:
+        """Wait for perf, parse its text (slices in parallel) and build the Capture."""
+        # The parsers make millions of short-lived, acyclic objects (sample blocks):
+        # without this the cycle collector walks every live object again and again.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._finish()
+        finally:
+            if collecting:
+                gc.enable()
+            self.abort()
+
+    def _finish(self) -> S.Capture:
+        import numpy as np
+
+        from lseprof import samples as S
+        from lseprof.readers.script import apply_comms, merge_parts
+
+        path, perf, head = self.path, self.perf, self.head
+        calls = [functools.partial(parse_slice, s, head.callchain, self.event)
+                 for s in self.scripts]
+        results = calls[0]() if len(calls) == 1 else None
+        slices = [results] if results is not None else in_processes(calls[1:], calls[0],
+                                                                     self._children)
+        for script in self.scripts:
+            script.proc.wait()
+            if script.proc.returncode != 0:
+                script.errors.seek(0)
+                raise LseprofError(f"{path}: perf script failed ("
+                                   f"{first_error(script.errors.read())[:60]}); the file is "
+                                   "damaged, record it again")
+        if head.callchain:
+            parts = [s.parts for s in slices if s.parts is not None]
+            merged = merge_parts(parts, "perf-data")
+            frame = merged.samples
+            # Every time slice repeats the whole task history (and the LOST records).
+            first = max(parts, key=lambda p: len(p.tasks.records))
+            apply_comms(frame, first.tasks)
+            lost_records = first.lost_records
+            unknown, examples = merged.unknown_lines, merged.unknown_examples
+        else:
+            texts = [s.text for s in slices if s.text is not None]
+            frame = S.concat([t.samples for t in texts])
+            lost_records = max(t.lost_records for t in texts)
+            unknown = sum(t.unknown_lines for t in texts)
+            examples = [x for t in texts for x in t.unknown_examples][:5]
+        # Events in order of appearance, from the codes (no million-row string column).
+        codes = frame["event"].cat.codes.to_numpy()
+        names = [str(e) for e in frame["event"].cat.categories]
+        present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(names)))
+        first_at = [int(np.argmax(codes == c)) for c in present.tolist()]
+        seen = [names[c] for _, c in sorted(zip(first_at, present.tolist(), strict=True))]
+        events = [e for e in head.events if e in seen] + [e for e in seen
+                                                            if e not in head.events]
+        lost = read_lost(perf, path) if lost_records else {}
+        warnings = []
+        if head.perf_version and head.perf_version != self.perf_version:
+            warnings.append(f"recorded with perf {head.perf_version}, read with perf "
+                            f"{self.perf_version}")
+        return S.Capture(
+            warnings=warnings,
+            samples=frame, source_kind="perf-data", path=str(path), events=events,
+            perf_version=self.perf_version, lost_samples={e: lost.get(e, 0) for e in events},
+            sample_counts={}, unknown_lines=unknown, unknown_examples=examples,
+            build_ids=self.build_ids, arch=head.arch, runtime_ips=not head.callchain)
+
+
+def start_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = None,
+                    split_above_bytes: int = SPLIT_ABOVE_BYTES) -> PerfDataReader:
+    """Check a perf.data and start perf script on it (see :class:`PerfDataReader`)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise LseprofError(f"{path}: {exc.strerror}; check the path") from None
+    if size == 0:
+        raise LseprofError(f"{path} is empty; record the profile again (perf record -g ...)")
+    try:
+        perf = find_perf()
+    except LseprofError:
+        # perf_env's message lists every distribution; one short line is enough here.
+        raise LseprofError(f"perf is not on PATH; install it (Debian: linux-perf) to read "
+                           f"{path.name}") from None
+    head = read_header(perf, path)
+    if head.data_offset and head.data_offset + head.data_size > size:
+        raise LseprofError(f"{path} is truncated ({size} of {head.data_offset + head.data_size} "
+                           "bytes); copy or record it again")
+    if max_stack is None:
+        emulated = "qemu-" in head.cmdline
+        max_stack = 64 if emulated else 2
+    if not head.callchain:
+        max_stack = 1
+    if jobs is None:
+        jobs = default_jobs()
+    if size < split_above_bytes or not head.has_time:
+        jobs = 1
+    return PerfDataReader(path, perf, head, max_stack, jobs)
+
+
+def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = None,
+                   split_above_bytes: int = SPLIT_ABOVE_BYTES) -> S.Capture:
+    """Run perf on a perf.data and return its samples (see the module docstring)."""
+    return start_perf_data(path, max_stack, jobs, split_above_bytes).finish()

@@ -1,0 +1,170 @@
+"""`perf report` text as people paste it, brought to the ``--stdio`` layout that
+:mod:`lseprof.readers.report_text.histogram` reads.
+
+The shapes (each has a fixture cut from real perf 6.1 output, tests/fixtures/perf/pastes):
+
+* the interactive report's screen: its title ``Samples: 438 of event 'cpu-clock',
+  Event count (approx.): ...`` and column header without ``#``, and no dotted rule;
+* the interactive report's ``P`` dump (``perf.hist.N``) and pastes of the top rows
+  only: rows with no header at all; the columns are then taken as perf's default
+  order (``--sort comm,dso,sym``), after any percentage and ``Samples`` columns;
+* the ``+``/``-`` expander column in front of the percentages (children view);
+* CRLF line ends and tabs where a chat client squeezed runs of spaces;
+* lines wrapped by a mail client (at spaces) or cut hard at a terminal's width:
+  the pieces are joined again (see :func:`_unwrap`);
+* several events' screens of the interactive report, one after the other, each
+  with its title and column header;
+* a paste cut in the middle of its last row.
+
+Normalising proper ``--stdio`` text changes nothing in it. Shares stay as printed:
+rows that add up to 96.55% give 96.55% (perf_report counts the rest as not listed).
+"""
+
+from __future__ import annotations
+
+import re
+
+from lseprof.readers.report_text.rows import PCT_RE, SPLIT_RE
+
+_TITLE_RE = re.compile(r"^\s*(Samples:\s*[\d.]+\s*[KMGT]?\s+of event\s+'[^']*')(.*)$")
+_COUNT_RE = re.compile(r"^\s*Event count \(approx\.\):")
+_HEADER_RE = re.compile(r"^\s*(Children\s+Self|Overhead|Self)\s{2,}\S")
+_ROW_RE = re.compile(r"^(?P<mark>\s*[+-])?(?P<rest>\s+-?\d+(?:\.\d+)?%\s.*)$")
+_PRIV_RE = re.compile(r"^\[[.kgHuv]\]\s")
+
+
+def _columns_of(row: str) -> list[str]:
+    """Column names for a header-less row, perf's default sort keys assumed."""
+    parts = SPLIT_RE.split(row.strip())
+    pcts = 0
+    while pcts < len(parts) and PCT_RE.match(parts[pcts]):
+        pcts += 1
+    names = ["Children", "Self"] if pcts >= 2 else ["Overhead"]
+    rest = parts[pcts:]
+    if rest and rest[0].isdigit():
+        names.append("Samples")
+        rest = rest[1:]
+    keys = ["Command", "Shared Object", "Symbol"]
+    if rest and not _PRIV_RE.match(rest[-1]) and len(rest) <= 2:
+        keys = ["Command", "Shared Object"]  # sorted without the symbol
+    return [*names, *keys[-len(rest):]] if rest else names
+
+
+def _header_lines(columns: list[str]) -> list[str]:
+    # The dotted rule gives perf_report column widths, which only serve to see
+    # columns cut by -w; a pasted header has none, so none are claimed ("..." = 3).
+    return ["# " + "  ".join(columns), "# ..."]
+
+
+_GRAPH_RE = re.compile(r"\||---")  # call-graph lines: never the rest of a wrapped line
+# A line wrapped at a space (fold -s) ends up to a word's length short of the width.
+_WRAP_SLACK = 30
+
+
+def _shape_of(line: str) -> bool:
+    """Whether ``line`` is something perf prints on a line of its own."""
+    return bool(line.startswith("#") or _ROW_RE.match(line) or _TITLE_RE.match(line)
+                or _COUNT_RE.match(line) or _HEADER_RE.match(line) or _GRAPH_RE.search(line))
+
+
+def _unwrap(lines: list[str]) -> tuple[list[str], int, int]:
+    """Lines wrapped at a width joined again: (lines, pieces joined, the width).
+
+    Pasted through mail, a long row goes on in the next line at a space (``fold -s``);
+    copied from a terminal that does not rejoin what it wrapped, it is cut at the
+    width itself, maybe in a word or before spaces. A piece is a line of no shape
+    of its own (not a row, comment, title, header or call-graph line) following a
+    line about as long as the paste's longest line (the wrap width): then it is the
+    rest of that line. A piece that starts with spaces (a hard cut just before a
+    column gap) counts only after a line exactly that long. Whitespace-only pieces
+    (the spaces perf pads its header with, wrapped over) are dropped.
+    """
+    width = max((len(line) for line in lines), default=0)
+    out: list[str] = []
+    joined = 0
+    for line in lines:
+        prev = out[-1] if out else ""
+        if out and prev.strip() and line and not _shape_of(line):
+            if not line.strip():
+                if len(prev) >= width - _WRAP_SLACK:
+                    joined += 1
+                    continue
+            elif (not line[0].isspace() and len(prev) >= width - _WRAP_SLACK) or len(prev) == width:
+                # A client that strips trailing spaces glued "[.]" to its symbol's gap.
+                gap = "  " if _PRIV_RE.match(line) and not prev[-1].isspace() \
+                    else ""
+                out[-1] = prev + gap + line
+                joined += 1
+                continue
+        out.append(line)
+    return out, joined, width
+
+
+def normalize_paste(text: str) -> tuple[str, list[str]]:
+    """The text in --stdio layout, and notes on what was assumed or repaired."""
+    notes: list[str] = []
+    cut = bool(text) and not text.endswith(("\n", "\r"))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\t" in text:
+        text = text.replace("\t", "    ")  # tabs stand for column gaps in chat pastes
+    lines, joined, width = _unwrap(text.split("\n"))
+    if joined:
+        notes.append(f"{joined} lines of the paste went on in the next line (wrapped at "
+                     f"{width} columns); joined again")
+    out: list[str] = []
+    has_header = any(line.startswith("#") and _HEADER_RE.match(line[1:]) for line in lines)
+    screen_header = has_header  # the interactive report: one header per event's screen
+    any_header = has_header
+    need_rule = False
+    first_row: int | None = None
+    for line in lines:
+        if need_rule and line.strip():
+            if not re.match(r"^#\s*\.{3}", line):
+                out.append("# ...")
+            need_rule = False
+        if line.startswith("#"):
+            out.append(line)
+            continue
+        if (m := _TITLE_RE.match(line)) is not None:
+            screen_header = has_header  # a new event's screen: its own header follows
+            out.append(f"# {m[1]}")
+            if count := re.search(r"Event count \(approx\.\):\s*\d+", m[2]):
+                out.append(f"# {count[0]}")
+            continue
+        if _COUNT_RE.match(line):
+            out.append(f"# {line.strip()}")
+            continue
+        if not screen_header and _HEADER_RE.match(line):
+            out.append(f"# {line.strip()}")
+            screen_header = need_rule = any_header = True
+            continue
+        if (row := _ROW_RE.match(line)) is not None:
+            if row["mark"] is not None:
+                line = " " * len(row["mark"]) + row["rest"]  # the TUI's +/- expander
+            if first_row is None:
+                first_row = len(out)
+        out.append(line)
+    if not any_header and first_row is not None:
+        columns = _columns_of(out[first_row])
+        out[first_row:first_row] = _header_lines(columns)
+        notes.append("the paste has no column header; columns taken as "
+                     f"{', '.join(columns)} (perf's default sort order)")
+    last = next((ln for ln in reversed(out) if ln.strip()), "")
+    if cut and _ROW_RE.match(last):
+        notes.append("the paste ends in the middle of a row; its last row may be cut short")
+    return "\n".join(out), notes
+
+
+def looks_like_pasted_report(text: str) -> bool:
+    """Rows of perf report (percentages first), with or without a header."""
+    rows = seen = 0
+    for line in text[:200_000].replace("\r", "\n").splitlines():
+        if not line.strip() or line.startswith("#") or _TITLE_RE.match(line) or \
+                _HEADER_RE.match(line):
+            continue
+        seen += 1
+        if _ROW_RE.match(line.replace("\t", "    ")):
+            rows += 1
+        if seen >= 200:
+            break
+    return rows >= 1 and rows >= 0.3 * seen

@@ -1,0 +1,158 @@
+"""Frame codes of a chunk's callchains -> the samples table.
+
+Per sample: the frame it is charged to (the sampled location; a guest instruction
+for samples inside qemu's own code; the real frame behind perf's inline expansion)
+and that frame's caller, then :func:`assemble` builds the table. Shared by both
+header readers of :mod:`lseprof.readers.script.own_layout`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from lseprof import samples as S
+from lseprof.readers.script import textscan as ts
+from lseprof.readers.script.frames import Frame, FrameTable
+
+MAX_EXAMPLES = 5
+
+
+@dataclass
+class ParsedScript:
+    """What a `perf script` text held besides samples."""
+
+    samples: pd.DataFrame
+    unknown_lines: int = 0
+    unknown_examples: list[str] = field(default_factory=list)
+    lost: int = 0  # samples PERF_RECORD_LOST lines say were lost
+    lost_records: int = 0  # number of PERF_RECORD_LOST lines
+    header_lines: int = 0
+
+
+@dataclass
+class _Frames:
+    """Callchain lines of one chunk: owning sample, depth and code into the FrameTable."""
+
+    sample: npt.NDArray[np.int64]  # owning sample (index into the chunk's headers)
+    depth: npt.NDArray[np.int64]  # 0 = the sampled location, 1 = its caller, ...
+    code: npt.NDArray[np.int64]
+
+
+def select_frames(n: int, frames: _Frames, table: FrameTable) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Per sample: the frame it is charged to, that frame's caller, and whether it was
+    re-rooted from qemu's own code onto a guest instruction."""
+    leaf = np.full(n, -1, np.int64)
+    caller = np.full(n, -1, np.int64)
+    at0 = frames.depth == 0
+    leaf[frames.sample[at0]] = frames.code[at0]
+    at1 = frames.depth == 1
+    caller[frames.sample[at1]] = frames.code[at1]
+    if table.inlined.any():
+        _skip_inline_expansion(frames, table, leaf, caller)
+
+    # Emulated code: a sample inside qemu itself (a helper emulating an atomic,
+    # the TLB, ...) is charged to the innermost guest instruction on its stack.
+    emulated = np.zeros(n, np.bool_)
+    if table.guest.any():
+        is_guest = table.guest[frames.code]
+        g_sample = frames.sample[is_guest]
+        g_depth = frames.depth[is_guest]
+        g_code = frames.code[is_guest]
+        first_s, first_i = np.unique(g_sample, return_index=True)
+        deeper = g_depth[first_i] > 0
+        rerooted = first_s[deeper]
+        leaf[rerooted] = g_code[first_i][deeper]
+        emulated[rerooted] = True
+        # Their callers: the frame just outside the guest frame, if any.
+        key_frames = frames.sample * 4096 + frames.depth
+        want = rerooted * 4096 + g_depth[first_i][deeper] + 1
+        pos = np.searchsorted(key_frames, want)
+        pos_ok = pos < key_frames.size
+        hit = np.zeros(want.size, np.bool_)
+        hit[pos_ok] = key_frames[pos[pos_ok]] == want[pos_ok]
+        caller[rerooted] = np.where(hit, frames.code[np.minimum(pos, key_frames.size - 1)], -1)
+    return leaf, caller, emulated
+
+
+def assemble(source_kind: str, table: FrameTable, leaf: npt.NDArray[np.integer[Any]],
+              caller: npt.NDArray[np.integer[Any]], emulated: npt.NDArray[np.bool_], *,
+              event: S.Cat, comm: S.Cat, pid: npt.NDArray[np.integer[Any]],
+              tid: npt.NDArray[np.integer[Any]], time: npt.NDArray[np.float64],
+              period: npt.NDArray[np.float64], inline: list[Frame | None] | None = None
+              ) -> pd.DataFrame:
+    """The samples table from frame codes (-1: no frame; one-line samples may bring
+    their own frame)."""
+    n = leaf.size
+    if inline is not None:
+        # One-line samples (no callchain): the location sits on the header line.
+        for i, frame in enumerate(inline):
+            if frame is not None and leaf[i] < 0:
+                leaf[i] = table.add(-1 - len(table), frame)
+    frames = table.frames
+    # Per-frame values with one more entry at the end, for "no frame": code -1 picks it.
+    f_ip = np.append(table.ip, np.uint64(0))
+    f_off = np.array([*(f.symoff for f in frames), -1], dtype=np.int64)
+    return S.make_samples(
+        n, source_kind,
+        event=event, comm=comm, pid=pid, tid=tid, time=time, period=period,
+        ip=f_ip[leaf],
+        symoff=f_off[leaf],
+        symbol=S.from_codes(leaf, [f.symbol for f in frames], missing=S.UNKNOWN),
+        dso=S.from_codes(leaf, [f.dso for f in frames], missing=S.UNKNOWN),
+        caller=S.from_codes(caller, [f.caller_name() for f in frames], missing=""),
+        caller_dso=S.from_codes(caller, [f.dso for f in frames], missing=""),
+        caller_ip=f_ip[caller],
+        emulated=emulated,
+    )
+
+
+def _skip_inline_expansion(frames: _Frames, table: FrameTable, leaf: npt.NDArray[np.int64],
+                           caller: npt.NDArray[np.int64]) -> None:
+    """perf prints a location's inline stack before its real frame, at the same address
+    ("lll_mutex_unlock_optimized (inlined)" then "__pthread_mutex_unlock_usercnt"):
+    the sample belongs to the real frame and its caller is the frame after that run.
+    Only samples whose first frame is inlined need this, so a Python walk is fine."""
+    inlined = table.inlined
+    ip = table.ip
+    first = frames.depth == 0
+    rows = frames.sample[first][inlined[frames.code[first]]]
+    for s in rows.tolist():
+        lo = int(np.searchsorted(frames.sample, s, side="left"))
+        hi = int(np.searchsorted(frames.sample, s, side="right"))
+        codes = frames.code[lo:hi].tolist()
+        at = 0
+        while at + 1 < len(codes) and inlined[codes[at]] and ip[codes[at + 1]] == ip[codes[0]]:
+            at += 1
+        leaf[s] = codes[at]
+        caller[s] = codes[at + 1] if at + 1 < len(codes) else -1
+
+
+def note_unknown(result: ParsedScript, line: str) -> None:
+    result.unknown_lines += 1
+    if len(result.unknown_examples) < MAX_EXAMPLES:
+        result.unknown_examples.append(line[:200])
+
+
+def clean_frames(codes: npt.NDArray[np.int64], sample: npt.NDArray[np.int64],
+                  result: ParsedScript, buf: ts.Bytes, f_start: ts.Ints, f_end: ts.Ints
+                  ) -> _Frames:
+    """Frames with their owning sample and depth; unreadable lines (code -1) are
+    counted as unknown and dropped. `sample` must be non-decreasing (file order)."""
+    bad = codes < 0
+    if bad.any():
+        raw = buf.data
+        for i in np.flatnonzero(bad)[:MAX_EXAMPLES].tolist():
+            note_unknown(result, bytes(raw[int(f_start[i]):int(f_end[i])]).decode(
+                "utf-8", "replace"))
+        result.unknown_lines += max(int(bad.sum()) - MAX_EXAMPLES, 0)
+        sample = sample[~bad]
+        codes = codes[~bad]
+    first = np.searchsorted(sample, sample, side="left")
+    depth = np.arange(sample.size, dtype=np.int64) - first
+    return _Frames(sample, depth, codes)

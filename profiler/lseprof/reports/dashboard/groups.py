@@ -1,0 +1,93 @@
+"""The dashboard's page per run group: category shares per configuration, runs, helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lseprof.analysis.run_means import mean_callers, mean_categories, mean_helpers
+from lseprof.analysis.verdicts import created, series_key, sort_key
+from lseprof.reports.dashboard.html import (
+    code_cell,
+    date_text,
+    esc,
+    html_table,
+    num,
+    page,
+    table_cell,
+)
+from lseprof.reports.dashboard.plots import group_svg
+from lseprof.reports.dashboard.series import threads_text
+from lseprof.store import RunRecord
+
+
+def _config_label(record: RunRecord, workloads: int) -> str:
+    label = (f"{record.variant or '-'} t{threads_text(record.threads)} "
+             f"{record.target or '-'} @ {record.hostname or '-'}")
+    return f"{record.workload or '-'} {label}" if workloads > 1 else label
+
+
+def _helpers_html(configs: Sequence[tuple[str, list[RunRecord]]]) -> str:
+    helpers: list[tuple[str, list[str]]] = []
+    callers: list[tuple[str, list[str]]] = []
+    for label, runs in configs:
+        for h in mean_helpers(runs)[:8]:
+            helpers.append(("", [table_cell(label), code_cell(h.symbol), table_cell(h.kind),
+                                 table_cell(num(h.share), True)]))
+        for c in mean_callers(runs)[:8]:
+            callers.append(("", [table_cell(label), code_cell(c.caller), code_cell(c.helper),
+                                 table_cell(num(c.share), True), table_cell(c.basis)]))
+    out = "<h2>Atomic helpers</h2>" + (
+        html_table(("configuration", "helper", "op/size/order", "% of samples"), helpers)
+        if helpers else "<p>No helper samples recorded.</p>")
+    if callers:
+        out += "<h2>Callers of helpers</h2>" + html_table(
+            ("configuration", "caller", "helper", "% of samples", "basis"), callers)
+    return out
+
+
+def _ident(value: str | None, keep: int = 12) -> str:
+    """A long id shortened in the cell, whole in its tooltip (and in the page source)."""
+    if value is None or len(value) <= keep:
+        return code_cell(value)
+    return f"<td title=\"{esc(value)}\"><code>{esc(value[:keep])}\u2026</code></td>"
+
+
+def _runs_table(runs: Sequence[RunRecord]) -> str:
+    rows = [("" if r.status == "ok" else "regression", [
+        _ident(r.run_id, 8), table_cell(r.created_at[:19].replace("T", " ")), table_cell(r.status),
+        table_cell(r.variant), table_cell(r.threads, True), table_cell(r.target), table_cell(r.repeat_index, True),
+        table_cell(num(r.throughput_mib_s), True), table_cell(num(r.atomic_helper_share), True),
+        table_cell(r.samples, True), table_cell(r.hostname), _ident(r.source_commit, 10), _ident(r.build_id, 8),
+        table_cell(r.config_key), code_cell(r.extra.command_text), table_cell(r.message),
+    ]) for r in runs]
+    return html_table(("run", "created (UTC)", "status", "variant", "threads", "target", "rep",
+                   "MiB/s", "helper %", "samples", "host", "source commit", "build id",
+                   "config key", "command", "message"), rows)
+
+
+def group_html(group_id: str, runs: Sequence[RunRecord], digest: str = "") -> str:
+    """The page of one run group: category shares per configuration, runs, helpers."""
+    workloads = len({r.workload for r in runs})
+    runs = sorted(runs, key=lambda r: (sort_key(series_key(r)), r.repeat_index or 0))
+    configs: dict[str, list[RunRecord]] = {}
+    for r in runs:
+        configs.setdefault(_config_label(r, workloads), []).append(r)
+    pairs = list(configs.items())
+    shares = [(label, mean_categories(rs)) for label, rs in pairs]
+    plotted = [(label, cats) for label, cats in shares if cats]
+    body = (
+        "<p><a href=\"../index.html\">\u2190 dashboard</a></p><h1>Run group "
+        f"<code>{esc(group_id)}</code></h1><p>{len(runs)} runs from "
+        f"{esc(date_text(min(created(r) for r in runs)))} UTC; hosts "
+        f"{esc(', '.join(sorted({r.hostname or '-' for r in runs})))}; source commits "
+        f"<code>{esc(', '.join(sorted({r.source_commit or '-' for r in runs})))}</code>.</p>"
+        + (group_svg(plotted, salt="group") if plotted else
+           "<p>No ok run recorded sample categories.</p>")
+        + f"<h2>Runs</h2><div class=\"wide\">{_runs_table(runs)}</div>" + _helpers_html(pairs)
+    )
+    comment = f"<!-- lseprof-dashboard-group {digest} -->\n" if digest else ""
+    return page(f"lseprof run group {group_id}", body, comment)
+
+
+def group_job(job: tuple[str, list[RunRecord], str]) -> str:
+    return group_html(*job)

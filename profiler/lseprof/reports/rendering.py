@@ -1,0 +1,39 @@
+"""The third step of `lseprof report`: a report rendered as terminal tables, JSON or
+Markdown (the first two steps: :func:`lseprof.readers.inputs.open_input` and
+:func:`lseprof.analysis.pipeline.analyze`)."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from rich.console import Console
+
+from lseprof.analysis.pipeline import Report
+from lseprof.reports.json_report import to_json
+from lseprof.reports.markdown import to_markdown
+from lseprof.reports.terminal import render as render_terminal
+
+FORMATS = ("terminal", "json", "markdown")
+DEFAULT_TOP = 15
+
+
+def render_text(report: Report, fmt: str, top: int = DEFAULT_TOP) -> str:
+    """The JSON or Markdown text of a report (exactly what `lseprof report` prints)."""
+    if fmt == "json":
+        return to_json(report.sections, report.offcpu)
+    if fmt == "markdown":
+        return to_markdown(report.sections, top, report.offcpu)
+    raise ValueError(f"render_text makes json or markdown, not {fmt!r}")
+
+
+def render(report: Report, out: Console | TextIO, fmt: str = "terminal",
+           top: int = DEFAULT_TOP) -> None:
+    """Write `report` to `out` as `fmt` (one of :data:`FORMATS`): terminal tables to a
+    rich Console (or a text stream, without colour), JSON and Markdown byte-exact."""
+    if fmt == "terminal":
+        console = out if isinstance(out, Console) else Console(file=out, no_color=True,
+                                                               color_system=None)
+        render_terminal(report.sections, console, top, report.offcpu)
+        return
+    stream = out.file if isinstance(out, Console) else out
+    stream.write(render_text(report, fmt, top) + "\n")

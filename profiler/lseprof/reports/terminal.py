@@ -1,0 +1,133 @@
+"""`lseprof report` for people: rich tables, one block per event section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from lseprof.analysis.attribution import Attribution
+from lseprof.reports.offcpu_view import render_offcpu
+from lseprof.samples import CATEGORIES, QEMU_JIT
+
+_CATEGORY_HELP = {
+    "atomic_helper": "outline-atomic helper calls (__aarch64_*)",
+    "inline_atomic": "atomic instructions inlined in code (LSE, LDXR/STXR, lock)",
+    "lock": "mutex / rwlock / condvar paths (glibc, Rust std)",
+    "futex": "kernel futex and scheduler paths",
+    "spin": "yielding and spinning (sched_yield, rayon, crossbeam)",
+    "work": "everything else",
+}
+
+
+_EMULATOR = "emulator (qemu) itself"
+_NAME_WIDTH = 72
+
+
+def _is_qemu(dso: str) -> bool:
+    return Path(dso).name.startswith("qemu-") or dso == QEMU_JIT
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:6.2f}%"
+
+
+def _samples(section: Attribution) -> str:
+    count = f"{section.samples:,.0f}"
+    return count if section.samples_exact else f"~{count}"
+
+
+def render(sections: list[Attribution], console: Console, top: int = 15,
+           offcpu: dict[str, Any] | None = None) -> None:
+    for section in sections:
+        _render_one(section, console, top)
+    if offcpu is not None:
+        render_offcpu(offcpu, console, top)
+
+
+def _render_one(s: Attribution, console: Console, top: int) -> None:
+    lost = "unknown" if s.lost_samples is None else f"{s.lost_samples:,}"
+    console.print(
+        f"[bold]{escape(s.path)}[/]  ({s.source_kind}"
+        + (f", perf {escape(s.perf_version)}" if s.perf_version else "") + ")")
+    console.print(f"event [bold]{escape(s.event or '(none given)')}[/]   samples "
+                  f"[bold]{_samples(s)}[/]   lost {lost}   atomic helpers "
+                  f"[bold]{s.atomic_helper_share:.2f}%[/]"
+                  + (f"   emulated {s.emulated_share:.2f}%" if s.emulated_share else ""))
+    emulated = s.emulator_share is not None
+    if emulated:
+        console.print(f"emulated run: guest code [bold]{s.emulated_share:.2f}%[/] of samples "
+                      f"({_pct(s.guest_named_share).strip()} of them named), emulator (qemu) "
+                      f"itself [bold]{_pct(s.emulator_share).strip()}[/]; the 'of guest' "
+                      "columns read like a hardware profile")
+
+    cats = Table(title="Where the time goes", title_justify="left")
+    cats.add_column("category")
+    cats.add_column("share", justify="right")
+    if emulated:
+        cats.add_column("of guest", justify="right")
+    cats.add_column("what", style="dim")
+    for name in CATEGORIES:
+        guest = [_pct(s.guest_categories.get(name, 0.0))] if emulated else []
+        cats.add_row(name, _pct(s.categories.get(name, 0.0)), *guest, _CATEGORY_HELP[name])
+    console.print(cats)
+
+    if s.helpers:
+        helpers = Table(title="Outline-atomic helpers", title_justify="left")
+        # Each object links its own helper copies: name the object once there are several.
+        objects = len({h.dso for h in s.helpers}) > 1 or emulated
+        columns = [("helper", "left"), *([("object", "left")] if objects else []),
+                   ("op", "left"), ("size", "right"), ("order", "left"), ("share", "right"),
+                   *([("of guest", "right")] if emulated else []), ("LSE path", "right"),
+                   ("LL/SC path", "right"), ("flag test", "right")]
+        for col, just in columns:
+            helpers.add_column(col, justify=just)  # type: ignore[arg-type]
+        for h in s.helpers[:top]:
+            where = [escape(Path(h.dso or "-").name)] if objects else []
+            guest = [_pct(h.guest_share)] if emulated else []
+            helpers.add_row(escape(h.symbol), *where, h.op or "-", str(h.size or "-"),
+                            h.order or "-", _pct(h.share), *guest, _pct(h.lse_path_share),
+                            _pct(h.llsc_path_share), _pct(h.flag_path_share))
+        console.print(helpers)
+    if s.helper_callers:
+        callers = Table(title="Helper callers", title_justify="left")
+        callers.add_column("helper")
+        callers.add_column("caller", max_width=_NAME_WIDTH, no_wrap=True, overflow="ellipsis")
+        callers.add_column("share", justify="right")
+        callers.add_column("from", style="dim")
+        for c in s.helper_callers[:top]:
+            callers.add_row(escape(c.helper), escape(c.caller), _pct(c.share), c.basis)
+        console.print(callers)
+    if s.inline_atomics:
+        inline = Table(title="Inline atomics", title_justify="left")
+        inline.add_column("function")
+        inline.add_column("instruction")
+        inline.add_column("share", justify="right")
+        for item in s.inline_atomics[:top]:
+            inline.add_row(escape(str(item["symbol"])), escape(str(item["insn"])),
+                           _pct(float(item["share"])))
+        console.print(inline)
+    syms = Table(title="Top symbols", title_justify="left")
+    # Demangled Rust generics run to hundreds of characters: one line each, cut short
+    # (the JSON and Markdown keep them whole).
+    syms.add_column("symbol", max_width=_NAME_WIDTH, no_wrap=True, overflow="ellipsis")
+    syms.add_column("dso", style="dim")
+    syms.add_column("category")
+    syms.add_column("share", justify="right")
+    if emulated:
+        syms.add_column("of guest", justify="right")
+    for t in s.top_symbols[:top]:
+        label = _EMULATOR if emulated and _is_qemu(t.dso) else escape(t.symbol)
+        syms.add_row(label, escape(t.dso), t.category, _pct(t.share),
+                     *([_pct(t.guest_share)] if emulated else []))
+    console.print(syms)
+    if s.unknown_lines:
+        console.print(f"[yellow]{s.unknown_lines} input lines were not understood[/]"
+                      + (f" (first: {escape(s.unknown_examples[0])!r})"
+                         if s.unknown_examples else ""))
+    for note in s.notes:
+        console.print(f"[dim]note: {escape(note)}[/]")
+    console.print()

@@ -1,0 +1,248 @@
+"""Name the addresses perf could not: stripped binaries, emulated guest code,
+profiles made on another machine.
+
+Sources of names, in order: ``--binary`` ELF files (matched to a sample's DSO by
+build-id where perf.data recorded one, else by file name), ``--symfs DIR`` (the
+DSO's path under DIR), and for emulated runs the aarch64 ELF itself: qemu
+``-perfmap`` names guest code ``guest-0x<guest address>``, and for a static
+non-PIE binary that is the ELF virtual address, so it is looked up directly.
+Samples recorded without callchains carry runtime addresses; for a DSO perf could
+not find, they are moved into the ELF through the mmaps the perf.data recorded.
+
+All lookups are vectorized: rows are grouped by DSO and each group's distinct
+addresses go through one ``searchsorted`` (:meth:`lseprof.symbols.elf.SymbolTable.lookup`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from lseprof import samples as S
+from lseprof.capture.perf_env import find_perf
+from lseprof.errors import LseprofError
+from lseprof.readers.mmaps import Mapping, file_offsets, read_mmaps
+from lseprof.symbols.elf import ElfImage
+from lseprof.symbols.guest import has_guest, resolve_guest, set_values
+
+KERNEL_DSOS = ("[kernel.kallsyms]", "[kernel.vmlinux]", "[vdso]", "[vsyscall]")
+
+
+@dataclass
+class Symbolized:
+    """Where instruction bytes can be read for the table's DSOs, and what was done."""
+
+    # DSO label as it appears in the table -> ELF image whose addresses match `ip`.
+    images: dict[str, ElfImage] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    guest_arch: str | None = None
+    host_arch: str | None = None
+
+
+def infer_host_arch(frame: pd.DataFrame) -> str | None:
+    """The recording machine's architecture from kernel addresses and library paths."""
+    if frame.empty:
+        return None
+    dsos = [str(d) for d in frame["dso"].cat.categories]
+    for dso in dsos:
+        if "/x86_64-linux-gnu/" in dso or "/lib64/ld-linux-x86-64" in dso:
+            return "x86_64"
+        if "/aarch64-linux-gnu/" in dso or "ld-linux-aarch64" in dso:
+            return "aarch64"
+    kernel = frame["dso"].isin(["[kernel.kallsyms]"]).to_numpy()
+    if kernel.any():
+        top = frame["ip"].to_numpy()[kernel] >> np.uint64(32)
+        if np.mean(top == 0xFFFFFFFF) > 0.5:
+            return "x86_64"
+        if np.mean((top >> np.uint64(16)) == 0xFFFF) > 0.5:
+            return "aarch64"
+    return None
+
+
+def _check_arch(images: list[ElfImage], host: str | None, guest: str | None) -> None:
+    allowed = {a for a in (host, guest) if a}
+    if not allowed:
+        return
+    for image in images:
+        if image.arch not in allowed:
+            seen = " and ".join(sorted(allowed))
+            raise LseprofError(f"--binary {image.path} is {image.arch} but the samples are {seen}; "
+                               "pass the binary that was profiled")
+
+
+def _image_for(dso: str, images: list[ElfImage], build_ids: dict[str, str],
+               symfs: Path | None, cache: dict[str, ElfImage | None]) -> ElfImage | None:
+    if dso in cache:
+        return cache[dso]
+    found: ElfImage | None = None
+    recorded = build_ids.get(dso)
+    if recorded:
+        found = next((im for im in images if im.build_id == recorded), None)
+    if found is None:
+        base = Path(dso).name
+        for image in images:
+            if image.path.name == base:
+                if recorded and image.build_id and image.build_id != recorded:
+                    raise LseprofError(
+                        f"--binary {image.path} is another build (build-id {image.build_id[:12]}, "
+                        f"perf.data has {recorded[:12]}); pass the profiled binary")
+                found = image
+                break
+    if found is None and symfs is not None and dso.startswith("/"):
+        candidate = symfs / dso.lstrip("/")
+        if candidate.is_file():
+            image = ElfImage(candidate)
+            if recorded and image.build_id and image.build_id != recorded:
+                raise LseprofError(
+                    f"{candidate} (--symfs) is another build (build-id {image.build_id[:12]}, "
+                    f"perf.data has {recorded[:12]}); point --symfs at the profiled files")
+            found = image
+    cache[dso] = found
+    return found
+
+
+def _elf_addresses(ips: npt.NDArray[np.uint64], pids: npt.NDArray[np.int64], dso: str,
+                   image: ElfImage, mappings: list[Mapping]) -> npt.NDArray[np.uint64]:
+    """Runtime addresses moved into `image` through the recorded mappings of `dso`;
+    addresses no mapping covers stay as they are (a non-PIE executable's are the ELF's)."""
+    offsets = file_offsets(ips, pids, [m for m in mappings if m.path == dso])
+    vaddrs = image.vaddr_of_offset(offsets)
+    return np.where(vaddrs >= 0, vaddrs.astype(np.uint64), ips)
+
+
+def _resolve_native(frame: pd.DataFrame, result: Symbolized, images: list[ElfImage],
+                    build_ids: dict[str, str], symfs: Path | None,
+                    mappings: Callable[[], list[Mapping]] | None = None) -> None:
+    """`mappings`, for captures of runtime addresses, gives the recorded mmaps."""
+    cache: dict[str, ElfImage | None] = {}
+    dsos_seen = {str(d) for d in frame["dso"].cat.categories} | {
+        str(d) for d in frame["caller_dso"].cat.categories}
+    for dso in sorted(dsos_seen):
+        if dso and dso not in KERNEL_DSOS and not dso.startswith("[") and not Path(
+                dso).name.startswith("perf-"):
+            image = _image_for(dso, images, build_ids, symfs, cache)
+            if image is not None:
+                result.images[dso] = image
+    for sym_col, ip_col, dso_col, off_col in (("symbol", "ip", "dso", "symoff"),
+                                              ("caller", "caller_ip", "caller_dso", None)):
+        unknown = frame[sym_col].isin([S.UNKNOWN]).to_numpy()
+        if not unknown.any():
+            continue
+        dso_codes = frame[dso_col].cat.codes.to_numpy()
+        categories = [str(c) for c in frame[dso_col].cat.categories]
+        all_rows: list[npt.NDArray[np.int64]] = []
+        all_names: list[npt.NDArray[np.object_]] = []
+        all_offs: list[npt.NDArray[np.int64]] = []
+        for code in np.unique(dso_codes[unknown]).tolist():
+            if code < 0:
+                continue
+            image = result.images.get(categories[code])
+            if image is None:
+                continue
+            rows = np.flatnonzero(unknown & (dso_codes == code))
+            ips = frame[ip_col].to_numpy()[rows]
+            if mappings is not None and sym_col == "symbol":
+                ips = _elf_addresses(ips, frame["pid"].to_numpy()[rows], categories[code],
+                                     image, mappings())
+            uniq, inverse = np.unique(ips, return_inverse=True)
+            names, offs = image.symbols.lookup(uniq)
+            hit = names[inverse] != None  # noqa: E711
+            all_rows.append(rows[hit])
+            all_names.append(names[inverse][hit])
+            all_offs.append(offs[inverse][hit])
+        if all_rows:
+            rows = np.concatenate(all_rows)
+            set_values(frame, sym_col, rows, np.concatenate(all_names))
+            if off_col is not None:
+                offs_all = frame[off_col].to_numpy().copy()
+                offs_all[rows] = np.concatenate(all_offs)
+                frame[off_col] = offs_all
+            if sym_col == "symbol" and rows.size:
+                result.notes.append(f"named {rows.size} samples from --binary/--symfs symbols")
+
+
+# (path, recorded build-id, size, mtime) -> the image, or None if it is not that build.
+_LOCAL_IMAGES: dict[tuple[str, str, int, int], ElfImage | None] = {}
+
+
+def _local_image(dso: str, recorded: str | None) -> ElfImage | None:
+    if not recorded or not dso.startswith("/"):
+        return None
+    try:
+        stat = Path(dso).stat()
+    except OSError:
+        return None
+    if not Path(dso).is_file():
+        return None
+    key = (dso, recorded, stat.st_size, stat.st_mtime_ns)
+    if key not in _LOCAL_IMAGES:
+        try:
+            image: ElfImage | None = ElfImage(Path(dso))
+        except LseprofError:
+            image = None
+        _LOCAL_IMAGES[key] = image if image is not None and image.build_id == recorded \
+            else None
+    return _LOCAL_IMAGES[key]
+
+
+def load_local_images(dsos: Sequence[str], build_ids: dict[str, str]) -> dict[str, ElfImage]:
+    """DSOs of a perf.data that exist on this machine with the recorded build-id."""
+    found: dict[str, ElfImage] = {}
+    for dso in dsos:
+        image = _local_image(dso, build_ids.get(dso))
+        if image is not None:
+            found[dso] = image
+    return found
+
+
+def preload_local_images(build_ids: dict[str, str]) -> list[ElfImage]:
+    """Read the ELF images :func:`load_local_images` will want, ahead of time (lseprof
+    report does it while perf script runs, instead of after)."""
+    return list(load_local_images(list(build_ids), build_ids).values())
+
+
+def _mappings_of(capture: S.Capture) -> Callable[[], list[Mapping]] | None:
+    """The recorded mmaps, read on first use, for a perf.data of runtime addresses."""
+    if not capture.runtime_ips:
+        return None
+    return functools.cache(lambda: read_mmaps(find_perf(), Path(capture.path)))
+
+
+def symbolize(capture: S.Capture, binaries: Sequence[Path] = (), symfs: Path | None = None,
+              perf_maps: Sequence[Path] = (), input_dir: Path | None = None) -> Symbolized:
+    """Fill in names perf left unknown; returns where code bytes can be read."""
+    frame = capture.samples
+    result = Symbolized()
+    images = [ElfImage(Path(p)) for p in binaries]
+    if symfs is not None and not Path(symfs).is_dir():
+        raise LseprofError(f"--symfs {symfs} is not a directory; give the root of a copy of "
+                           "the profiled machine's files")
+    result.host_arch = capture.arch or infer_host_arch(frame)
+    guest = has_guest(frame)
+    _check_arch(images, result.host_arch, "aarch64" if guest else None)
+    if frame.empty:
+        return result
+    if guest:
+        guest_maps = (functools.cache(lambda: read_mmaps(find_perf(), Path(capture.path),
+                                                         executable_only=False))
+                      if capture.source_kind == "perf-data" else None)
+        resolve_guest(frame, result.images, result.notes, images, perf_maps, input_dir,
+                      Path(symfs) if symfs else None, guest_maps)
+        result.guest_arch = "aarch64"
+        if frame["source_kind"].astype(object).eq("perf-report").any():
+            result.notes.append(
+                "report text charges qemu's own work (emulating atomics, the TLB) to qemu, not "
+                "to the guest instruction; perf script text of a DWARF recording can")
+    _resolve_native(frame, result, [im for im in images if im.arch != "aarch64" or not guest
+                                    or im.is_pie_or_shared], capture.build_ids,
+                    Path(symfs) if symfs else None, _mappings_of(capture))
+    if capture.build_ids:
+        present = [str(d) for d in frame["dso"].cat.categories if str(d) not in result.images]
+        result.images.update(load_local_images(present, capture.build_ids))
+    return result

@@ -1,1 +1,0 @@
-"""Workload definitions: the built-in BPE batch encoder and arbitrary user commands."""
