@@ -23,12 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from lseprof.capture.build import require_build
-from lseprof.workloads.bpe import EncodeOptions, run_encoder
-from lseprof.workloads.data import require_data
 from rich.console import Console
 from rich.table import Table
 
+from lseprof.capture.build import require_build
+from lseprof.workloads.bpe import EncodeOptions, run_encoder
+from lseprof.workloads.data import DataFiles, require_data
 from tests.oracle import hf_gpt2, rust_lines, tiktoken_gpt2
 
 console = Console(width=200)  # tables are read in logs, not an 80-column terminal
@@ -59,9 +59,22 @@ def oracle_child(kind: str, corpus: Path, vocab: Path, threads: int) -> None:
 def run_oracle(kind: str, corpus: Path, vocab: Path, threads: int) -> float:
     env = {**os.environ, "RAYON_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "true"}
     proc = subprocess.run(
-        [sys.executable, __file__, "--oracle-child", kind, "--corpus", str(corpus),
-         "--vocab", str(vocab), "--oracle-threads", str(threads)],
-        capture_output=True, text=True, env=env, check=True,
+        [
+            sys.executable,
+            __file__,
+            "--oracle-child",
+            kind,
+            "--corpus",
+            str(corpus),
+            "--vocab",
+            str(vocab),
+            "--oracle-threads",
+            str(threads),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     return float(json.loads(proc.stdout.strip().splitlines()[-1])["mib_per_s"])
 
@@ -72,6 +85,53 @@ def slice_corpus(corpus: Path, mib: float, dest: Path) -> Path:
     cut = data.index(b"\n", int(mib * 2**20)) + 1
     dest.write_bytes(data[:cut])
     return dest
+
+
+def measure(
+    args: argparse.Namespace,
+    files: DataFiles,
+    configs: list[tuple[str, int, Path]],
+    variants: tuple[str, str],
+) -> tuple[dict[tuple[str, int, str], list[float]], dict[str, list[float]]]:
+    """Every configuration, repetitions interleaved; then the single-thread oracles."""
+    samples: dict[tuple[str, int, str], list[float]] = {}
+    oracle: dict[str, list[float]] = {"ours": [], "tiktoken": [], "tokenizers": []}
+    total = args.reps * (len(configs) * 2 + 3)
+    done = 0
+    for rep in range(args.reps):
+        for target, threads, corpus in configs:
+            # Alternate which variant goes first so drift does not favour one.
+            order = variants if rep % 2 == 0 else variants[::-1]
+            for variant in order:
+                steady = (
+                    {"warmup": args.warmup, "iterations": args.iterations}
+                    if target == "host"
+                    else {}
+                )
+                result = run_encoder(
+                    require_build(target, variant),
+                    EncodeOptions(threads, corpus, files.vocab_dir, **steady),
+                )
+                samples.setdefault((target, threads, variant), []).append(result.mib_per_s)
+                done += 1
+                console.print(
+                    f"[dim]{done}/{total} rep {rep + 1} {target} {variant} "
+                    f"t={threads}: {result.mib_per_s:.2f} MiB/s[/]"
+                )
+        ours = run_encoder(
+            require_build("host", "rayon"), EncodeOptions(1, files.corpus, files.vocab_dir)
+        )
+        oracle["ours"].append(ours.mib_per_s)
+        oracle["tiktoken"].append(run_oracle("tiktoken", files.corpus, files.vocab_dir, 1))
+        oracle["tokenizers"].append(run_oracle("tokenizers", files.corpus, files.vocab_dir, 1))
+        done += 3
+        console.print(
+            f"[dim]{done}/{total} single-thread: ours {oracle['ours'][-1]:.2f}, "
+            f"tiktoken {oracle['tiktoken'][-1]:.2f}, "
+            f"tokenizers {oracle['tokenizers'][-1]:.2f} MiB/s[/]"
+        )
+
+    return samples, oracle
 
 
 def main() -> None:
@@ -102,32 +162,7 @@ def main() -> None:
     if not args.no_qemu:
         configs += [("aarch64", int(t), small) for t in args.qemu_threads.split(",")]
     variants = ("rayon", "window")
-    samples: dict[tuple[str, int, str], list[float]] = {}
-    oracle: dict[str, list[float]] = {"ours": [], "tiktoken": [], "tokenizers": []}
-    total = args.reps * (len(configs) * 2 + 3)
-    done = 0
-    for rep in range(args.reps):
-        for target, threads, corpus in configs:
-            # Alternate which variant goes first so drift does not favour one.
-            order = variants if rep % 2 == 0 else variants[::-1]
-            for variant in order:
-                steady = {"warmup": args.warmup, "iterations": args.iterations} \
-                    if target == "host" else {}
-                result = run_encoder(require_build(target, variant),
-                                     EncodeOptions(threads, corpus, files.vocab_dir, **steady))
-                samples.setdefault((target, threads, variant), []).append(result.mib_per_s)
-                done += 1
-                console.print(f"[dim]{done}/{total} rep {rep + 1} {target} {variant} "
-                              f"t={threads}: {result.mib_per_s:.2f} MiB/s[/]")
-        ours = run_encoder(require_build("host", "rayon"),
-                           EncodeOptions(1, files.corpus, files.vocab_dir))
-        oracle["ours"].append(ours.mib_per_s)
-        oracle["tiktoken"].append(run_oracle("tiktoken", files.corpus, files.vocab_dir, 1))
-        oracle["tokenizers"].append(run_oracle("tokenizers", files.corpus, files.vocab_dir, 1))
-        done += 3
-        console.print(f"[dim]{done}/{total} single-thread: ours {oracle['ours'][-1]:.2f}, "
-                      f"tiktoken {oracle['tiktoken'][-1]:.2f}, "
-                      f"tokenizers {oracle['tokenizers'][-1]:.2f} MiB/s[/]")
+    samples, oracle = measure(args, files, configs, variants)
 
     table = Table(title=f"bpe-encode throughput, MiB/s (median of {args.reps}, interleaved)")
     for col in ("target", "threads", "rayon", "window", "window/rayon"):
@@ -138,9 +173,16 @@ def main() -> None:
         w = statistics.median(samples[(target, threads, "window")])
         label = target if target == "host" else f"{target} (qemu, emulated)"
         table.add_row(label, str(threads), f"{r:.2f}", f"{w:.2f}", f"{w / r:.3f}")
-        rows.append({"target": target, "threads": threads, "rayon": r, "window": w,
-                     "ratio": w / r, "samples": {v: samples[(target, threads, v)]
-                                                 for v in variants}})
+        rows.append(
+            {
+                "target": target,
+                "threads": threads,
+                "rayon": r,
+                "window": w,
+                "ratio": w / r,
+                "samples": {v: samples[(target, threads, v)] for v in variants},
+            }
+        )
     console.print(table)
     single = Table(title="single thread, same lines, MiB/s (median)")
     for col in ("encoder", "MiB/s", "ours / it"):
@@ -149,9 +191,11 @@ def main() -> None:
     for name, value in medians.items():
         single.add_row(name, f"{value:.2f}", f"{medians['ours'] / value:.2f}")
     console.print(single)
-    console.print(f"host: {os.uname().machine}, {os.cpu_count()} cpus; corpus {files.corpus} "
-                  f"({files.corpus.stat().st_size / 2**20:.1f} MiB); qemu slice "
-                  f"{small.stat().st_size / 2**20:.2f} MiB")
+    console.print(
+        f"host: {os.uname().machine}, {os.cpu_count()} cpus; corpus {files.corpus} "
+        f"({files.corpus.stat().st_size / 2**20:.1f} MiB); qemu slice "
+        f"{small.stat().st_size / 2**20:.2f} MiB"
+    )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"rows": rows, "single_thread": oracle}, indent=2))

@@ -15,9 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from lseprof import inspect
 from rich.console import Console
 from rich.table import Table
+
+from lseprof import inspect
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST = REPO / "data" / "elf-fixtures" / "manifest.json"
@@ -59,9 +60,16 @@ def main() -> int:
         median = statistics.median(times)
         size_mb = path.stat().st_size / 1e6
         slow |= size_mb >= 8 and median >= TARGET_S
-        table.add_row(path.name, inv.arch, f"{size_mb:.1f}", f"{median:.3f}",
-                      f"{min(times):.3f}", str(len(inv.helpers)), str(inv.call_sites_total),
-                      str(inv.x86_lock))
+        table.add_row(
+            path.name,
+            inv.arch,
+            f"{size_mb:.1f}",
+            f"{median:.3f}",
+            f"{min(times):.3f}",
+            str(len(inv.helpers)),
+            str(inv.call_sites_total),
+            str(inv.x86_lock),
+        )
     Console(width=160).print(table)
     return 1 if slow else 0
 

@@ -24,6 +24,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
 from lseprof.analysis.stats import bootstrap_median_ci, median
 from lseprof.capture.build import require_build
 from lseprof.capture.perf_env import choose_event, find_perf
@@ -31,9 +35,6 @@ from lseprof.capture.record import RecordSpec, perf_record_argv
 from lseprof.jobs.runner import DEFAULT_FREQ
 from lseprof.workloads.bpe import EncodeOptions, EncodeResult, encoder_argv
 from lseprof.workloads.data import require_data
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
 console = Console(width=200)  # tables are read in logs, not an 80-column terminal
 
@@ -63,23 +64,37 @@ def main() -> None:
         task = progress.add_task("runs", total=args.pairs * len(configs) * (len(freqs) + 1))
         for rep in range(args.pairs):
             for variant, threads in configs:
-                options = EncodeOptions(threads, files.corpus, files.vocab_dir, warmup=1,
-                                        iterations=args.iterations)
+                options = EncodeOptions(
+                    threads, files.corpus, files.vocab_dir, warmup=1, iterations=args.iterations
+                )
                 argv = encoder_argv(require_build("host", variant), options)
                 order = [0, *freqs] if rep % 2 == 0 else [*freqs, 0]
                 for freq in order:
                     prefix = perf_record_argv(perf, RecordSpec(event, freq), out) if freq else []
-                    proc = subprocess.run([*prefix, *argv], capture_output=True, text=True,
-                                          check=True)
+                    proc = subprocess.run(
+                        [*prefix, *argv], capture_output=True, text=True, check=True
+                    )
                     runs.setdefault((variant, threads, freq), []).append(
-                        EncodeResult.from_json(proc.stdout.strip().splitlines()[-1]).mib_per_s)
+                        EncodeResult.from_json(proc.stdout.strip().splitlines()[-1]).mib_per_s
+                    )
                     progress.advance(task)
 
-    table = Table(title=f"perf overhead: throughput under `perf record -e {event} -F FREQ -g` "
-                        f"/ without, median of {args.pairs} interleaved pairs "
-                        f"(--warmup 1 --iterations {args.iterations})", title_justify="left")
-    for name in ("variant", "threads", "freq Hz", "MiB/s without", "MiB/s with", "ratio",
-                 "95% interval", "cost µs/sample"):
+    table = Table(
+        title=f"perf overhead: throughput under `perf record -e {event} -F FREQ -g` "
+        f"/ without, median of {args.pairs} interleaved pairs "
+        f"(--warmup 1 --iterations {args.iterations})",
+        title_justify="left",
+    )
+    for name in (
+        "variant",
+        "threads",
+        "freq Hz",
+        "MiB/s without",
+        "MiB/s with",
+        "ratio",
+        "95% interval",
+        "cost µs/sample",
+    ):
         table.add_column(name, justify="right")
     for variant, threads in configs:
         bare = runs[(variant, threads, 0)]
@@ -87,13 +102,27 @@ def main() -> None:
             with_perf = runs[(variant, threads, freq)]
             ratio, low, high = paired_ratio_ci(with_perf, bare)
             cost = (1 / ratio - 1) / freq * 1e6
-            table.add_row(variant, str(threads), str(freq), f"{statistics.median(bare):.2f}",
-                          f"{statistics.median(with_perf):.2f}", f"{ratio:.3f}",
-                          f"{low:.3f}-{high:.3f}", f"{cost:.1f}")
+            table.add_row(
+                variant,
+                str(threads),
+                str(freq),
+                f"{statistics.median(bare):.2f}",
+                f"{statistics.median(with_perf):.2f}",
+                f"{ratio:.3f}",
+                f"{low:.3f}-{high:.3f}",
+                f"{cost:.1f}",
+            )
     console.print(table)
     if args.out:
-        args.out.write_text(json.dumps([{"variant": v, "threads": t, "freq": f, "mib_per_s": x}
-                                        for (v, t, f), xs in runs.items() for x in xs]))
+        args.out.write_text(
+            json.dumps(
+                [
+                    {"variant": v, "threads": t, "freq": f, "mib_per_s": x}
+                    for (v, t, f), xs in runs.items()
+                    for x in xs
+                ]
+            )
+        )
 
 
 if __name__ == "__main__":

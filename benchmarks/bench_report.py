@@ -90,8 +90,9 @@ def _is_perf_script(pid: int) -> bool:
 
 
 def sample_count(data: Path) -> int:
-    text = subprocess.run(["perf", "report", "--stats", "-i", str(data)], capture_output=True,
-                          text=True, check=True).stdout
+    text = subprocess.run(
+        ["perf", "report", "--stats", "-i", str(data)], capture_output=True, text=True, check=True
+    ).stdout
     found = re.search(r"^\s*SAMPLE events:\s*(\d+)", text, re.M)
     return int(found[1]) if found else 0
 
@@ -99,17 +100,36 @@ def sample_count(data: Path) -> int:
 def record(workdir: Path) -> Path:
     """A perf.data with >= MIN_SAMPLES samples: 8 threads, 20 kHz, on every CPU."""
     binary = workdir / "contend"
-    subprocess.run(["gcc", "-O2", "-g", "-fno-omit-frame-pointer", "-pthread", "-o",
-                    str(binary), str(SOURCE)], check=True)
+    subprocess.run(
+        ["gcc", "-O2", "-g", "-fno-omit-frame-pointer", "-pthread", "-o", str(binary), str(SOURCE)],
+        check=True,
+    )
     data = workdir / "big.data"
     cpus = os.cpu_count() or 1
     # 20 kHz per busy CPU; a 25% margin covers timer slack on a loaded machine.
     millis = int(MIN_SAMPLES / (20_000 * cpus) * 1000 * 1.25)
     for _attempt in range(4):
         console.print(f"[dim]recording {millis / 1000:.1f} s of contend at 20 kHz ...[/]")
-        subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "20000", "-g", "-o",
-                        str(data), "--", str(binary), "8", str(millis)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "perf",
+                "record",
+                "-q",
+                "-e",
+                "cpu-clock",
+                "-F",
+                "20000",
+                "-g",
+                "-o",
+                str(data),
+                "--",
+                str(binary),
+                "8",
+                str(millis),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         count = sample_count(data)
         if count >= MIN_SAMPLES:
             return data
@@ -135,8 +155,14 @@ def timed(argv: list[str]) -> Run:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {stderr.strip()}")
     # wait4's usage covers the process and the children it waited for (perf script).
-    return Run(wall, usage.ru_utime + usage.ru_stime, int(usage.ru_maxrss), tree_rss, scripts,
-               os.getloadavg()[0])
+    return Run(
+        wall,
+        usage.ru_utime + usage.ru_stime,
+        int(usage.ru_maxrss),
+        tree_rss,
+        scripts,
+        os.getloadavg()[0],
+    )
 
 
 def main() -> int:
@@ -157,10 +183,20 @@ def main() -> int:
     try:
         samples = sample_count(data)
         size_mb = data.stat().st_size / 1e6
-        console.print(f"{data}: {samples:,} samples, {size_mb:.0f} MB, "
-                      f"load average before: {os.getloadavg()[0]:.2f}")
-        perf_argv = ["perf", "report", "--stdio", "--no-children", "--sort", "dso,sym", "-i",
-                     str(data)]
+        console.print(
+            f"{data}: {samples:,} samples, {size_mb:.0f} MB, "
+            f"load average before: {os.getloadavg()[0]:.2f}"
+        )
+        perf_argv = [
+            "perf",
+            "report",
+            "--stdio",
+            "--no-children",
+            "--sort",
+            "dso,sym",
+            "-i",
+            str(data),
+        ]
         ours_argv = [str(LSEPROF), "report", str(data), "--json"]
         # Warm the page cache and perf's symbol caches once, untimed.
         timed(perf_argv)
@@ -170,14 +206,25 @@ def main() -> int:
             for name, argv in (("perf report", perf_argv), ("lseprof report", ours_argv)):
                 run = timed(argv)
                 runs[name].append(run)
-                console.print(f"[dim]rep {rep + 1}: {name:15s} {run.wall:6.2f} s wall "
-                              f"{run.cpu:6.2f} s cpu, tree {run.tree_rss_kb / 1024:5.0f} MB "
-                              f"(largest process {run.max_rss_kb / 1024:4.0f} MB), "
-                              f"{run.scripts} perf script, load {run.load:.2f}[/]")
-        table = Table(title=f"{samples:,} samples, {args.reps} interleaved repetitions "
-                            f"(medians), {os.cpu_count()} CPUs")
-        for column in ("tool", "wall s", "cpu s", "samples/s", "peak RSS MB (tree sum)",
-                       "largest process MB", "perf script at once"):
+                console.print(
+                    f"[dim]rep {rep + 1}: {name:15s} {run.wall:6.2f} s wall "
+                    f"{run.cpu:6.2f} s cpu, tree {run.tree_rss_kb / 1024:5.0f} MB "
+                    f"(largest process {run.max_rss_kb / 1024:4.0f} MB), "
+                    f"{run.scripts} perf script, load {run.load:.2f}[/]"
+                )
+        table = Table(
+            title=f"{samples:,} samples, {args.reps} interleaved repetitions "
+            f"(medians), {os.cpu_count()} CPUs"
+        )
+        for column in (
+            "tool",
+            "wall s",
+            "cpu s",
+            "samples/s",
+            "peak RSS MB (tree sum)",
+            "largest process MB",
+            "perf script at once",
+        ):
             table.add_column(column, justify="left" if column == "tool" else "right")
         medians = {}
         for name, series in runs.items():
@@ -186,19 +233,27 @@ def main() -> int:
             rss = max(r.tree_rss_kb for r in series) / 1024
             largest = max(r.max_rss_kb for r in series) / 1024
             medians[name] = (wall, rss)
-            table.add_row(name, f"{wall:.2f}", f"{cpu:.2f}", f"{samples / wall:,.0f}",
-                          f"{rss:.0f}", f"{largest:.0f}",
-                          str(max(r.scripts for r in series)) if name != "perf report" else "")
+            table.add_row(
+                name,
+                f"{wall:.2f}",
+                f"{cpu:.2f}",
+                f"{samples / wall:,.0f}",
+                f"{rss:.0f}",
+                f"{largest:.0f}",
+                str(max(r.scripts for r in series)) if name != "perf report" else "",
+            )
         console.print(table)
         ratio = medians["lseprof report"][0] / medians["perf report"][0]
         rss = medians["lseprof report"][1]
         ok = ratio <= 1.5 and rss < 1024
         loads = [r.load for series in runs.values() for r in series]
-        console.print(f"ratio lseprof/perf (wall): [bold]{ratio:.2f}[/] (target <= 1.5); "
-                      f"lseprof peak RSS (tree sum) {rss:.0f} MB (target < 1024); "
-                      f"load average during the runs {min(loads):.2f}-{max(loads):.2f}, "
-                      f"after: {os.getloadavg()[0]:.2f}; "
-                      + ("[green]targets met[/]" if ok else "[red]targets missed[/]"))
+        console.print(
+            f"ratio lseprof/perf (wall): [bold]{ratio:.2f}[/] (target <= 1.5); "
+            f"lseprof peak RSS (tree sum) {rss:.0f} MB (target < 1024); "
+            f"load average during the runs {min(loads):.2f}-{max(loads):.2f}, "
+            f"after: {os.getloadavg()[0]:.2f}; "
+            + ("[green]targets met[/]" if ok else "[red]targets missed[/]")
+        )
         return 0 if ok else 1
     finally:
         if tmp:

@@ -50,9 +50,17 @@ def bare_throughput(run: dict[str, Any]) -> float | None:
 
 def summarize(runs: list[dict[str, Any]], title: str, overhead: bool) -> Table:
     table = Table(title=title, title_justify="left")
-    for name in ("threads", "rayon MiB/s", "window MiB/s", "window/rayon", "helper % r/w",
-                 "contention % rayon", "contention % window", "rayon/window contention",
-                 *(("perf overhead r/w",) if overhead else ())):
+    for name in (
+        "threads",
+        "rayon MiB/s",
+        "window MiB/s",
+        "window/rayon",
+        "helper % r/w",
+        "contention % rayon",
+        "contention % window",
+        "rayon/window contention",
+        *(("perf overhead r/w",) if overhead else ()),
+    ):
         table.add_column(name, justify="right")
     by: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for run in runs:
@@ -64,18 +72,27 @@ def summarize(runs: list[dict[str, Any]], title: str, overhead: bool) -> Table:
             rows = by.get((variant, threads), [])
             cells[variant] = {
                 "tp": statistics.median(r["throughput_mib_s"] for r in rows),
-                "cont": statistics.mean(sum(r["categories"].get(c, 0) for c in CONTENTION)
-                                        for r in rows),
+                "cont": statistics.mean(
+                    sum(r["categories"].get(c, 0) for c in CONTENTION) for r in rows
+                ),
                 "helper": statistics.mean(r["atomic_helper_share"] or 0 for r in rows),
                 # As `lseprof run --overhead` prints it: median with / median without.
                 "over": statistics.median(r["throughput_mib_s"] for r in rows)
                 / statistics.median(b for r in rows if (b := bare_throughput(r)))
-                if overhead else None,
+                if overhead
+                else None,
             }
         r, w = cells["rayon"], cells["window"]
-        row = [str(threads), f"{r['tp']:.2f}", f"{w['tp']:.2f}", f"{w['tp'] / r['tp']:.3f}",
-               f"{r['helper']:.2f}/{w['helper']:.2f}", f"{r['cont']:.1f}", f"{w['cont']:.1f}",
-               f"{r['cont'] / w['cont']:.2f}" if w["cont"] else "inf"]
+        row = [
+            str(threads),
+            f"{r['tp']:.2f}",
+            f"{w['tp']:.2f}",
+            f"{w['tp'] / r['tp']:.3f}",
+            f"{r['helper']:.2f}/{w['helper']:.2f}",
+            f"{r['cont']:.1f}",
+            f"{w['cont']:.1f}",
+            f"{r['cont'] / w['cont']:.2f}" if w["cont"] else "inf",
+        ]
         if overhead:
             row.append(f"{r['over']:.3f}/{w['over']:.3f}")
         table.add_row(*row)
@@ -91,15 +108,43 @@ def main() -> None:
     parser.add_argument("--no-qemu", action="store_true")
     args = parser.parse_args()
     store = Path(tempfile.mkdtemp(prefix="lseprof-bench-run-")) / "runs.sqlite"
-    host = lseprof_run(store, "--threads", args.threads, "--repeat", str(args.repeat),
-                       "--duration", str(args.duration), "--overhead")
-    console.print(summarize(host, f"host: lseprof run --threads {args.threads} --repeat "
-                                  f"{args.repeat} (event {host[0]['event']})", overhead=True))
+    host = lseprof_run(
+        store,
+        "--threads",
+        args.threads,
+        "--repeat",
+        str(args.repeat),
+        "--duration",
+        str(args.duration),
+        "--overhead",
+    )
+    console.print(
+        summarize(
+            host,
+            f"host: lseprof run --threads {args.threads} --repeat "
+            f"{args.repeat} (event {host[0]['event']})",
+            overhead=True,
+        )
+    )
     if not args.no_qemu:
-        emulated = lseprof_run(store, "--target", "aarch64", "--threads", args.qemu_threads,
-                               "--repeat", str(args.repeat), "--duration", str(args.duration))
-        console.print(summarize(emulated, f"aarch64 under qemu (EMULATED): --threads "
-                                          f"{args.qemu_threads}", overhead=False))
+        emulated = lseprof_run(
+            store,
+            "--target",
+            "aarch64",
+            "--threads",
+            args.qemu_threads,
+            "--repeat",
+            str(args.repeat),
+            "--duration",
+            str(args.duration),
+        )
+        console.print(
+            summarize(
+                emulated,
+                f"aarch64 under qemu (EMULATED): --threads {args.qemu_threads}",
+                overhead=False,
+            )
+        )
     console.print(f"[dim]store and artifacts: {store.parent}[/]")
 
 

@@ -23,20 +23,23 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from lseprof.analysis.stats import bootstrap_median_ci, median
-from lseprof.jobs.runner import RunPlan, execute
-from lseprof.store import open_store
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from lseprof.analysis.stats import bootstrap_median_ci, median
+from lseprof.jobs.runner import RunPlan, execute
+from lseprof.store import open_store
+
 console = Console(width=200)
 
 
-def _one(store: Any, root: Path, variant: str, threads: int, duration: float,
-         sched: bool) -> dict[str, Any]:
-    plan = RunPlan(variants=(variant,), threads=(threads,), repeat=1, duration=duration,
-                   sched=sched)
+def _one(
+    store: Any, root: Path, variant: str, threads: int, duration: float, sched: bool
+) -> dict[str, Any]:
+    plan = RunPlan(
+        variants=(variant,), threads=(threads,), repeat=1, duration=duration, sched=sched
+    )
     record = execute(plan, store, root).records[0]
     return record.to_dict()
 
@@ -52,8 +55,11 @@ def main() -> None:
     threads = [int(t) for t in args.threads.split(",")]
     variants = args.variants.split(",")
     results: dict[tuple[str, int], dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    with tempfile.TemporaryDirectory(prefix="bench-sched-") as tmp, \
-            open_store(Path(tmp) / "runs.sqlite") as store, Progress(console=console) as bar:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-sched-") as tmp,
+        open_store(Path(tmp) / "runs.sqlite") as store,
+        Progress(console=console) as bar,
+    ):
         task = bar.add_task("runs", total=args.pairs * len(threads) * len(variants) * 2)
         for pair in range(args.pairs):
             for t in threads:
@@ -63,10 +69,21 @@ def main() -> None:
                         run = _one(store, Path(tmp) / "runs", v, t, args.duration, sched)
                         results[(v, t)]["sched" if sched else "plain"].append(run)
                         bar.advance(task)
-    table = Table(title=f"--sched: scheduler figures and cost ({args.pairs} pairs, "
-                        f"{args.duration:g} s runs)")
-    for col in ("variant", "threads", "wake/kitem", "wake/s", "off-CPU", "p50 µs", "p99 µs",
-                "MiB/s --sched", "MiB/s plain", "ratio (95% CI)"):
+    table = Table(
+        title=f"--sched: scheduler figures and cost ({args.pairs} pairs, {args.duration:g} s runs)"
+    )
+    for col in (
+        "variant",
+        "threads",
+        "wake/kitem",
+        "wake/s",
+        "off-CPU",
+        "p50 µs",
+        "p99 µs",
+        "MiB/s --sched",
+        "MiB/s plain",
+        "ratio (95% CI)",
+    ):
         table.add_column(col, justify="left" if col == "variant" else "right")
     summary: dict[str, Any] = {}
     for (v, t), runs in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
@@ -77,33 +94,49 @@ def main() -> None:
             nums = [float(x) for x in vals if isinstance(x, int | float)]
             return statistics.fmean(nums) if nums else None
 
-        ratios = [a["throughput_mib_s"] / b["throughput_mib_s"] for a, b in zip(s, p, strict=True)
-                  if a["throughput_mib_s"] and b["throughput_mib_s"]]
+        ratios = [
+            a["throughput_mib_s"] / b["throughput_mib_s"]
+            for a, b in zip(s, p, strict=True)
+            if a["throughput_mib_s"] and b["throughput_mib_s"]
+        ]
         ci = bootstrap_median_ci(ratios) if len(ratios) > 1 else (float("nan"),) * 2
-        row = {"wakeups_per_item": mean("wakeups_per_item"), "wakeups_per_s": mean("wakeups_per_s"),
-               "offcpu_share": mean("offcpu_share"),
-               "p50_us": mean("wakeup_latency_us", "p50"),
-               "p99_us": mean("wakeup_latency_us", "p99"),
-               "mib_s_sched": mean("throughput_mib_s"),
-               "mib_s_plain": mean("throughput_mib_s", rows=p),
-               "ratio": median(ratios) if ratios else None, "ratio_ci": list(ci)}
+        row = {
+            "wakeups_per_item": mean("wakeups_per_item"),
+            "wakeups_per_s": mean("wakeups_per_s"),
+            "offcpu_share": mean("offcpu_share"),
+            "p50_us": mean("wakeup_latency_us", "p50"),
+            "p99_us": mean("wakeup_latency_us", "p99"),
+            "mib_s_sched": mean("throughput_mib_s"),
+            "mib_s_plain": mean("throughput_mib_s", rows=p),
+            "ratio": median(ratios) if ratios else None,
+            "ratio_ci": list(ci),
+        }
         summary[f"{v}-t{t}"] = row
 
         def f(x: float | None, fmt: str) -> str:
             return "-" if x is None else format(x, fmt)
 
         per_k = None if row["wakeups_per_item"] is None else 1000 * row["wakeups_per_item"]
-        table.add_row(v, str(t), f(per_k, ".3f"), f(row["wakeups_per_s"], ",.0f"),
-                      f(row["offcpu_share"], ".1f") + "%", f(row["p50_us"], ".0f"),
-                      f(row["p99_us"], ".0f"), f(row["mib_s_sched"], ".2f"),
-                      f(row["mib_s_plain"], ".2f"),
-                      f(row["ratio"], ".3f") + f" ({ci[0]:.3f}-{ci[1]:.3f})")
+        table.add_row(
+            v,
+            str(t),
+            f(per_k, ".3f"),
+            f(row["wakeups_per_s"], ",.0f"),
+            f(row["offcpu_share"], ".1f") + "%",
+            f(row["p50_us"], ".0f"),
+            f(row["p99_us"], ".0f"),
+            f(row["mib_s_sched"], ".2f"),
+            f(row["mib_s_plain"], ".2f"),
+            f(row["ratio"], ".3f") + f" ({ci[0]:.3f}-{ci[1]:.3f})",
+        )
     console.print(table)
     for t in threads:
         a, b = summary.get(f"rayon-t{t}"), summary.get(f"window-t{t}")
         if a and b and a["wakeups_per_item"] and b["wakeups_per_item"]:
-            console.print(f"threads {t}: wake-ups per item rayon / window = "
-                          f"{a['wakeups_per_item'] / b['wakeups_per_item']:.2f}")
+            console.print(
+                f"threads {t}: wake-ups per item rayon / window = "
+                f"{a['wakeups_per_item'] / b['wakeups_per_item']:.2f}"
+            )
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2))
 

@@ -44,14 +44,19 @@ TWO = FIX / "x86-two-events/perf.data"
 
 def perf(*args: str, buildid_dir: Path) -> str:
     # An empty build-id cache, as tests/fixtures/perf/regenerate.sh uses.
-    return subprocess.run(["perf", "--buildid-dir", str(buildid_dir), *args],
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["perf", "--buildid-dir", str(buildid_dir), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 def fold(text: str, width: int, at_spaces: bool) -> str:
     flag = ["-s"] if at_spaces else []
-    return subprocess.run(["fold", *flag, "-w", str(width)], input=text, capture_output=True,
-                          text=True, check=True).stdout
+    return subprocess.run(
+        ["fold", *flag, "-w", str(width)], input=text, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def drive_tui(data: Path, keys: list[bytes], cwd: Path, buildid_dir: Path) -> str:
@@ -61,8 +66,19 @@ def drive_tui(data: Path, keys: list[bytes], cwd: Path, buildid_dir: Path) -> st
     if pid == 0:  # the child: perf on the pty
         os.chdir(cwd)
         os.environ.update(COLUMNS="120", LINES="40", TERM="xterm")
-        os.execvp("perf", ["perf", "--buildid-dir", str(buildid_dir), "report", "-i",
-                           str(data), "--tui", "--no-children"])
+        os.execvp(
+            "perf",
+            [
+                "perf",
+                "--buildid-dir",
+                str(buildid_dir),
+                "report",
+                "-i",
+                str(data),
+                "--tui",
+                "--no-children",
+            ],
+        )
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     screen = bytearray()
 
@@ -90,47 +106,94 @@ def tui_two_events(buildid_dir: Path) -> str:
         # ENTER opens the first event's histogram, P dumps it, TAB goes to the next event.
         screen = drive_tui(TWO, [b"\r", b"P", b"\t", b"P", b"q", b"q"], Path(work), buildid_dir)
         dumps = [(Path(work) / f"perf.hist.{i}").read_text() for i in (0, 1)]
-    titles = re.findall(r"Samples: [^\x1b]*?of event '[^']*', Event count \(approx\.\): \d+",
-                        screen)
+    titles = re.findall(
+        r"Samples: [^\x1b]*?of event '[^']*', Event count \(approx\.\): \d+", screen
+    )
     header = re.search(r"Overhead\s+Command\s+Shared Object\s+Symbol", screen)
     if len(titles) < 2 or header is None:
         sys.exit("the TUI screen has no two titles and a column header; see its output")
-    parts = [f"{title}\n{header[0].rstrip()}\n{dump}" for title, dump in zip(
-        titles[:2], dumps, strict=True)]
+    parts = [
+        f"{title}\n{header[0].rstrip()}\n{dump}"
+        for title, dump in zip(titles[:2], dumps, strict=True)
+    ]
     return "\n".join(parts)
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as empty:
         cache = Path(empty) / ".debug"
-        flat = perf("report", "-i", str(CONTEND), "--stdio", "--no-children", "-g", "none",
-                    "--percent-limit", "0", buildid_dir=cache)
+        flat = perf(
+            "report",
+            "-i",
+            str(CONTEND),
+            "--stdio",
+            "--no-children",
+            "-g",
+            "none",
+            "--percent-limit",
+            "0",
+            buildid_dir=cache,
+        )
         made = {
             "stdio-wrapped-mail.txt": fold(flat, 60, at_spaces=True),
             "stdio-wrapped-terminal.txt": fold(flat, 64, at_spaces=False),
             "stdio-sort-pid-first.txt": perf(
-                "report", "-i", str(CONTEND), "--stdio", "--no-children", "-g", "none",
-                "--sort", "pid,comm,dso,sym", buildid_dir=cache),
+                "report",
+                "-i",
+                str(CONTEND),
+                "--stdio",
+                "--no-children",
+                "-g",
+                "none",
+                "--sort",
+                "pid,comm,dso,sym",
+                buildid_dir=cache,
+            ),
             "stdio-sort-sym-pid-dso.txt": perf(
-                "report", "-i", str(CONTEND), "--stdio", "--no-children", "-g", "none",
-                "--sort", "sym,pid,dso", buildid_dir=cache),
+                "report",
+                "-i",
+                str(CONTEND),
+                "--stdio",
+                "--no-children",
+                "-g",
+                "none",
+                "--sort",
+                "sym,pid,dso",
+                buildid_dir=cache,
+            ),
             "two-events/tui-screens.txt": tui_two_events(cache),
         }
     for name, text in made.items():
         (PASTES / name).parent.mkdir(parents=True, exist_ok=True)
         (PASTES / name).write_text(text)
         print(f"{name}: {len(text.splitlines())} lines")
-    version = subprocess.run(["perf", "--version"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-    stamp = {"made_by": "scripts/capture_pastes.py", "perf_version": version,
-             "date": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
-             "machine_arch": platform.machine(), "kernel": platform.release()}
+    version = subprocess.run(
+        ["perf", "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    stamp = {
+        "made_by": "scripts/capture_pastes.py",
+        "perf_version": version,
+        "date": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
+        "machine_arch": platform.machine(),
+        "kernel": platform.release(),
+    }
     meta = PASTES / "two-events/meta.json"
-    meta.write_text(json.dumps({**stamp, "source": str(TWO.relative_to(REPO)), "files": {
-        "tui-screens.txt": "perf report --tui --no-children of a cpu-clock + task-clock "
-                           "perf.data in a 120x40 pty: ENTER, P, TAB, P; each event's "
-                           "screen title and column header (from the terminal output, "
-                           "escape codes removed) above its P dump"}}, indent=2) + "\n")
+    meta.write_text(
+        json.dumps(
+            {
+                **stamp,
+                "source": str(TWO.relative_to(REPO)),
+                "files": {
+                    "tui-screens.txt": "perf report --tui --no-children of a cpu-clock + "
+                    "task-clock perf.data in a 120x40 pty: ENTER, P, TAB, P; each event's "
+                    "screen title and column header (from the terminal output, "
+                    "escape codes removed) above its P dump"
+                },
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(json.dumps(stamp))
 
 

@@ -43,21 +43,27 @@ class Fixture:
 
 FIXTURES = (
     Fixture(
-        "symbols", "jiter", "0.19.0",
+        "symbols",
+        "jiter",
+        "0.19.0",
         "jiter-0.19.0-cp311-cp311-manylinux2014_aarch64.manylinux_2_17_aarch64.whl",
         "da606acf39d7d2f2a56bfbb48a0b36f25da1d22d801cd0c9aecfce2f791e3239",
         "jiter/jiter.cpython-311-aarch64-linux-gnu.so",
         "Rust, 0.8 MB, keeps .symtab with 19 __aarch64_* helpers",
     ),
     Fixture(
-        "stripped", "pydantic-core", "2.50.4",
+        "stripped",
+        "pydantic-core",
+        "2.50.4",
         "pydantic_core-2.50.4-cp311-cp311-manylinux2014_aarch64.manylinux_2_17_aarch64.whl",
         "30d4dc35bc0eea52202a90b3820445ee0072c820241bfa710a623a078c9b267b",
         "pydantic_core/_pydantic_core.cpython-311-aarch64-linux-gnu.so",
         "Rust, 4.5 MB, no .symtab: helpers only findable by their code shape",
     ),
     Fixture(
-        "large", "tokenizers", "0.23.3",
+        "large",
+        "tokenizers",
+        "0.23.3",
         "tokenizers-0.23.3-cp310-abi3-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
         "ec82e80e65a862275b97c3d90b7a523df8d9519ee48aeb4e9625b2cc909274e0",
         "tokenizers/tokenizers.abi3.so",
@@ -77,19 +83,35 @@ def _download(fx: Fixture) -> Path:
         return target
     WHEEL_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=WHEEL_DIR) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-               "--only-binary=:all:", "--platform", "manylinux2014_aarch64",
-               "--python-version", "3.11", f"{fx.project}=={fx.version}", "-d", tmp]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--platform",
+            "manylinux2014_aarch64",
+            "--python-version",
+            "3.11",
+            f"{fx.project}=={fx.version}",
+            "-d",
+            tmp,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         got = Path(tmp) / fx.wheel
         if done.returncode != 0 or not got.is_file():
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
-            raise SystemExit(f"fetch_elf_fixtures: pip could not download "
-                             f"{fx.project}=={fx.version}: {tail[0]}")
+            raise SystemExit(
+                f"fetch_elf_fixtures: pip could not download {fx.project}=={fx.version}: {tail[0]}"
+            )
         actual = sha256_file(got)
         if actual != fx.sha256:
-            raise SystemExit(f"fetch_elf_fixtures: {fx.wheel} has sha256 {actual}, "
-                             f"expected {fx.sha256}; refusing to use it")
+            raise SystemExit(
+                f"fetch_elf_fixtures: {fx.wheel} has sha256 {actual}, "
+                f"expected {fx.sha256}; refusing to use it"
+            )
         got.replace(target)
     return target
 
@@ -112,11 +134,20 @@ def main() -> int:
     entries = []
     for fx in FIXTURES:
         so = _extract(fx, _download(fx))
-        entries.append({"role": fx.role, "project": fx.project, "version": fx.version,
-                        "path": str(so.relative_to(FIXTURE_DIR)), "bytes": so.stat().st_size,
-                        "why": fx.why})
-        print(f"{fx.role:9} {fx.project} {fx.version}: {so.relative_to(REPO)} "
-              f"({so.stat().st_size / 1e6:.1f} MB) - {fx.why}")
+        entries.append(
+            {
+                "role": fx.role,
+                "project": fx.project,
+                "version": fx.version,
+                "path": str(so.relative_to(FIXTURE_DIR)),
+                "bytes": so.stat().st_size,
+                "why": fx.why,
+            }
+        )
+        print(
+            f"{fx.role:9} {fx.project} {fx.version}: {so.relative_to(REPO)} "
+            f"({so.stat().st_size / 1e6:.1f} MB) - {fx.why}"
+        )
     MANIFEST.write_text(json.dumps(entries, indent=2) + "\n")
     return 0
 

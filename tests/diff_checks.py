@@ -21,8 +21,29 @@ def parse_folded(path: Path) -> list[tuple[list[str], int, int]]:
     return rows
 
 
-_ALLOWED_TAGS = {"!DOCTYPE", "html", "head", "meta", "title", "style", "body", "h1", "h2", "p",
-                 "b", "br", "span", "svg", "g", "rect", "text", "table", "tr", "th", "td"}
+_ALLOWED_TAGS = {
+    "!DOCTYPE",
+    "html",
+    "head",
+    "meta",
+    "title",
+    "style",
+    "body",
+    "h1",
+    "h2",
+    "p",
+    "b",
+    "br",
+    "span",
+    "svg",
+    "g",
+    "rect",
+    "text",
+    "table",
+    "tr",
+    "th",
+    "td",
+}
 
 
 def check_html(page: str) -> None:

@@ -61,8 +61,9 @@ class A64Listing:
                     counts[int(match[1], 16)] += 1
         return counts
 
-    def counts_outside(self, pattern: re.Pattern[str],
-                       ranges: list[tuple[int, int]]) -> Counter[str]:
+    def counts_outside(
+        self, pattern: re.Pattern[str], ranges: list[tuple[int, int]]
+    ) -> Counter[str]:
         """Mnemonics matching `pattern` at addresses in none of `ranges`."""
         counts: Counter[str] = Counter()
         for address, mnemonic, _ in self.insns:
@@ -72,8 +73,9 @@ class A64Listing:
 
 
 def aarch64_listing(path: Path) -> A64Listing:
-    text = subprocess.run([objdump_for("aarch64"), "-d", str(path)], capture_output=True,
-                          text=True, check=True).stdout
+    text = subprocess.run(
+        [objdump_for("aarch64"), "-d", str(path)], capture_output=True, text=True, check=True
+    ).stdout
     listing = A64Listing()
     for line in text.splitlines():
         insn = _A64_INSN.match(line)
@@ -88,8 +90,9 @@ def aarch64_listing(path: Path) -> A64Listing:
 
 def x86_counts(path: Path) -> tuple[int, int]:
     """(lock-prefixed instructions, xchg with a memory operand) in `objdump -d`."""
-    text = subprocess.run([objdump_for("x86_64"), "-d", "-w", str(path)], capture_output=True,
-                          text=True, check=True).stdout
+    text = subprocess.run(
+        [objdump_for("x86_64"), "-d", "-w", str(path)], capture_output=True, text=True, check=True
+    ).stdout
     lock = xchg = 0
     for line in text.splitlines():
         insn = _X86_INSN.match(line)

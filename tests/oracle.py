@@ -32,8 +32,7 @@ def rust_lines(data: bytes) -> list[bytes]:
         pieces.pop()
     last = len(pieces) - 1
     return [
-        p[:-1] if p.endswith(b"\r") and (i < last or ended) else p
-        for i, p in enumerate(pieces)
+        p[:-1] if p.endswith(b"\r") and (i < last or ended) else p for i, p in enumerate(pieces)
     ]
 
 
@@ -69,12 +68,15 @@ def tiktoken_gpt2(vocab_dir: Path) -> Any:
 
     with _no_tiktoken_cache():
         ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(
-            str(vocab_dir / "vocab.bpe"), str(vocab_dir / "encoder.json"),
+            str(vocab_dir / "vocab.bpe"),
+            str(vocab_dir / "encoder.json"),
             vocab_bpe_hash=VOCAB_SHA256["vocab.bpe"],
             encoder_json_hash=VOCAB_SHA256["encoder.json"],
         )
     return tiktoken.Encoding(
-        name="gpt2-local", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+        name="gpt2-local",
+        pat_str=GPT2_PATTERN,
+        mergeable_ranks=ranks,
         special_tokens={"<|endoftext|>": 50256},
     )
 
@@ -83,8 +85,9 @@ def hf_gpt2(vocab_dir: Path) -> Any:
     """Hugging Face `tokenizers` GPT-2 byte-level BPE from the same files."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
-    tok = Tokenizer(models.BPE.from_file(str(vocab_dir / "encoder.json"),
-                                         str(vocab_dir / "vocab.bpe")))
+    tok = Tokenizer(
+        models.BPE.from_file(str(vocab_dir / "encoder.json"), str(vocab_dir / "vocab.bpe"))
+    )
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     return tok

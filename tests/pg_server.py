@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from lseprof import LseprofError
 from lseprof.store import (
     open_store,
 )
-
-from tests.test_store import one_line
+from tests.unit.test_store import one_line
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e .")
 
@@ -68,11 +68,13 @@ class PgServer:
 
     def admin(self, dbname: str = "postgres") -> Any:
         """A superuser connection over the Unix socket (trusted), autocommit."""
-        return psycopg.connect(host=str(self.socket_dir), port=self.port, user=ADMIN,
-                               dbname=dbname, autocommit=True)
+        return psycopg.connect(
+            host=str(self.socket_dir), port=self.port, user=ADMIN, dbname=dbname, autocommit=True
+        )
 
-    def url(self, dbname: str, *, user: str = ROLE, password: str = PASSWORD,
-            port: int | None = None) -> str:
+    def url(
+        self, dbname: str, *, user: str = ROLE, password: str = PASSWORD, port: int | None = None
+    ) -> str:
         return f"postgresql://{user}:{password}@127.0.0.1:{port or self.port}/{dbname}"
 
     def new_database(self, owner: str = ROLE) -> str:
@@ -99,8 +101,10 @@ def _as_server_user(argv: list[str]) -> list[str]:
 def pg_server() -> Iterator[PgServer]:
     bindir = pg_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found under "
-                    "/usr/lib/postgresql/*/bin; install the Debian package: make system")
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found under "
+            "/usr/lib/postgresql/*/bin; install the Debian package: make system"
+        )
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
@@ -114,20 +118,54 @@ def pg_server() -> Iterator[PgServer]:
                 shutil.chown(path, "postgres", "postgres")
         data = root / "data"
         subprocess.run(
-            _as_server_user([str(bindir / "initdb"), "-D", str(data), "-U", ADMIN, "-E", "UTF8",
-                             "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256",
-                             "--no-sync", "--no-instructions"]),
-            check=True, capture_output=True, text=True, timeout=120)
+            _as_server_user(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    ADMIN,
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--no-sync",
+                    "--no-instructions",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         port = 0
         for _ in range(3):  # the port might be taken between probing and binding
             port = free_port()
-            options = (f"-k {root / 'sock'} -p {port} -c listen_addresses=127.0.0.1 "
-                       "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+            options = (
+                f"-k {root / 'sock'} -p {port} -c listen_addresses=127.0.0.1 "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            )
             started = subprocess.run(
-                _as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-l",
-                                 str(root / "server.log"), "-w", "-t", "60", "-o", options,
-                                 "start"]),
-                capture_output=True, text=True, timeout=120)
+                _as_server_user(
+                    [
+                        str(bindir / "pg_ctl"),
+                        "-D",
+                        str(data),
+                        "-l",
+                        str(root / "server.log"),
+                        "-w",
+                        "-t",
+                        "60",
+                        "-o",
+                        options,
+                        "start",
+                    ]
+                ),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if started.returncode == 0:
                 break
         else:
@@ -138,9 +176,12 @@ def pg_server() -> Iterator[PgServer]:
             conn.execute(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'")
         server.main_db = server.new_database()
         yield server
-        subprocess.run(_as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m",
-                                        "immediate", "stop"]),
-                       capture_output=True, timeout=60, check=False)
+        subprocess.run(
+            _as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -168,4 +209,3 @@ def error_of(location: str | Path, **kwargs: Any) -> LseprofError:
     message = one_line(info.value)
     assert PASSWORD not in message
     return info.value
-

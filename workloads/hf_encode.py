@@ -57,16 +57,21 @@ def main() -> int:
     args = ap.parse_args()
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    tok = Tokenizer(models.BPE.from_file(os.path.join(args.vocab, "encoder.json"),
-                                         os.path.join(args.vocab, "vocab.bpe")))
+    tok = Tokenizer(
+        models.BPE.from_file(
+            os.path.join(args.vocab, "encoder.json"), os.path.join(args.vocab, "vocab.bpe")
+        )
+    )
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     with open(args.corpus, "rb") as handle:
         lines = lines_of(handle.read())
     if not lines:
-        print(f"corpus {args.corpus} has no lines; give a corpus with at least one line",
-              file=sys.stderr)
+        print(
+            f"corpus {args.corpus} has no lines; give a corpus with at least one line",
+            file=sys.stderr,
+        )
         return 2
-    batches = [lines[i:i + args.batch_size] for i in range(0, len(lines), args.batch_size)]
+    batches = [lines[i : i + args.batch_size] for i in range(0, len(lines), args.batch_size)]
     sizes = [sum(len(s.encode()) for s in b) for b in batches]
     items = nbytes = tokens = done = 0
     cursor = 0
@@ -93,14 +98,26 @@ def main() -> int:
         checksum = f"{h:016x}"
     threads = int(os.environ.get("RAYON_NUM_THREADS", "0") or 0) or os.cpu_count() or 1
     machine = os.uname().machine
-    print(json.dumps({
-        "variant": "upstream", "target": args.target,
-        "atomics": "outline" if machine == "aarch64" else "native", "threads": threads,
-        "items": items, "bytes": nbytes, "tokens": tokens, "seconds": seconds,
-        "mib_per_s": nbytes / 1048576.0 / seconds if seconds > 0 else 0.0,
-        "ids_fnv1a64": checksum, "batch_size": args.batch_size, "batches": done,
-        "passes": done / len(batches), "tokenizers": __import__("tokenizers").__version__,
-    }))
+    print(
+        json.dumps(
+            {
+                "variant": "upstream",
+                "target": args.target,
+                "atomics": "outline" if machine == "aarch64" else "native",
+                "threads": threads,
+                "items": items,
+                "bytes": nbytes,
+                "tokens": tokens,
+                "seconds": seconds,
+                "mib_per_s": nbytes / 1048576.0 / seconds if seconds > 0 else 0.0,
+                "ids_fnv1a64": checksum,
+                "batch_size": args.batch_size,
+                "batches": done,
+                "passes": done / len(batches),
+                "tokenizers": __import__("tokenizers").__version__,
+            }
+        )
+    )
     return 0
 
 

@@ -41,7 +41,6 @@
 //!   for oversubscription do the same (libgomp throttles spinning when
 //!   threads outnumber CPUs; Go spins at most one thread per idle P).
 
-
 mod pool;
 #[cfg(test)]
 mod tests;

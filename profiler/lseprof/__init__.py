@@ -28,14 +28,31 @@ if TYPE_CHECKING:
     from lseprof.symbols.inspect_elf import Inventory
 
 _LAZY = {
-    "load": "lseprof.api", "attribute": "lseprof.api", "inspect": "lseprof.api",
-    "diff": "lseprof.api", "open_store": "lseprof.api", "Profile": "lseprof.api",
-    "Attribution": "lseprof.analysis.attribution", "Diff": "lseprof.analysis.diff.build",
-    "Inventory": "lseprof.symbols.inspect_elf", "LseprofError": "lseprof.errors",
+    "load": "lseprof.api",
+    "attribute": "lseprof.api",
+    "inspect": "lseprof.api",
+    "diff": "lseprof.api",
+    "open_store": "lseprof.api",
+    "Profile": "lseprof.api",
+    "Attribution": "lseprof.analysis.attribution",
+    "Diff": "lseprof.analysis.diff.build",
+    "Inventory": "lseprof.symbols.inspect_elf",
+    "LseprofError": "lseprof.errors",
 }
 
-__all__ = ["Attribution", "Diff", "Inventory", "LseprofError", "Profile", "__version__",
-           "attribute", "diff", "inspect", "load", "open_store"]
+__all__ = [
+    "Attribution",
+    "Diff",
+    "Inventory",
+    "LseprofError",
+    "Profile",
+    "__version__",
+    "attribute",
+    "diff",
+    "inspect",
+    "load",
+    "open_store",
+]
 
 
 def __getattr__(name: str) -> Any:

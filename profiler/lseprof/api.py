@@ -73,16 +73,23 @@ class Profile:
         from lseprof.reports.terminal import render
 
         buffer = StringIO()
-        render(self.sections, Console(file=buffer, width=width, no_color=True,
-                                      color_system=None), top)
+        render(
+            self.sections, Console(file=buffer, width=width, no_color=True, color_system=None), top
+        )
         return buffer.getvalue()
 
 
-def load(path: str | os.PathLike[str], *, binaries: Sequence[str | os.PathLike[str]] = (),
-         symfs: str | os.PathLike[str] | None = None, fmt: str = "auto",
-         rules: str | os.PathLike[str] | None = None,
-         perf_maps: Sequence[str | os.PathLike[str]] = (), max_stack: int | None = None,
-         top: int = DEFAULT_TOP) -> Profile:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    binaries: Sequence[str | os.PathLike[str]] = (),
+    symfs: str | os.PathLike[str] | None = None,
+    fmt: str = "auto",
+    rules: str | os.PathLike[str] | None = None,
+    perf_maps: Sequence[str | os.PathLike[str]] = (),
+    max_stack: int | None = None,
+    top: int = DEFAULT_TOP,
+) -> Profile:
     """Read a perf.data, ``perf script`` text or ``perf report --stdio`` text (gzip is
     fine) and name, classify and attribute its samples, as ``lseprof report`` does.
 
@@ -95,13 +102,18 @@ def load(path: str | os.PathLike[str], *, binaries: Sequence[str | os.PathLike[s
     from lseprof.analysis.pipeline import analyze_file
 
     p = Path(path)
-    report = analyze_file(p, binaries=[Path(b) for b in binaries],
-                          symfs=Path(symfs) if symfs is not None else None, fmt=fmt,
-                          rules_file=Path(rules) if rules is not None else None, top=top,
-                          perf_maps=[Path(m) for m in perf_maps], max_stack=max_stack)
+    report = analyze_file(
+        p,
+        binaries=[Path(b) for b in binaries],
+        symfs=Path(symfs) if symfs is not None else None,
+        fmt=fmt,
+        rules_file=Path(rules) if rules is not None else None,
+        top=top,
+        perf_maps=[Path(m) for m in perf_maps],
+        max_stack=max_stack,
+    )
     notes = [n for s in report.sections for n in s.notes]
-    return Profile(p, report.capture, report.sections, list(dict.fromkeys(notes)),
-                   report.images)
+    return Profile(p, report.capture, report.sections, list(dict.fromkeys(notes)), report.images)
 
 
 def attribute(profile: Profile, top: int = DEFAULT_TOP) -> list[Attribution]:
@@ -124,18 +136,30 @@ def inspect(path: str | os.PathLike[str]) -> Inventory:
     return _inspect(Path(path))
 
 
-def diff(a: str | os.PathLike[str], b: str | os.PathLike[str], *, store: str | None = None,
-         binaries: Sequence[str | os.PathLike[str]] = (), alpha: float | None = None) -> Diff:
+def diff(
+    a: str | os.PathLike[str],
+    b: str | os.PathLike[str],
+    *,
+    store: str | None = None,
+    binaries: Sequence[str | os.PathLike[str]] = (),
+    alpha: float | None = None,
+) -> Diff:
     """Compare B with A, as ``lseprof diff``: two run groups or run directories (with a
     store), two perf files, or two binaries."""
     from lseprof.analysis.diff import DEFAULT_ALPHA, build_diff
 
-    return build_diff(str(a), str(b), store=store, binaries=[Path(x) for x in binaries],
-                      alpha=DEFAULT_ALPHA if alpha is None else alpha)
+    return build_diff(
+        str(a),
+        str(b),
+        store=store,
+        binaries=[Path(x) for x in binaries],
+        alpha=DEFAULT_ALPHA if alpha is None else alpha,
+    )
 
 
-def open_store(location: str | os.PathLike[str] | None = None, *,
-               create: bool = True) -> RunStoreProtocol:
+def open_store(
+    location: str | os.PathLike[str] | None = None, *, create: bool = True
+) -> RunStoreProtocol:
     """The run store: an SQLite file (default: the per-user one) or a
     ``postgresql://`` URL. See docs/store.md."""
     from lseprof.store import open_store as _open_store

@@ -61,9 +61,26 @@ QEMU_JIT = "[qemu-jit]"
 SOURCE_KINDS = ("perf-data", "perf-script", "perf-report")
 CATEGORIES = ("atomic_helper", "inline_atomic", "lock", "futex", "spin", "work")
 
-COLUMNS = ("event", "comm", "pid", "tid", "time", "ip", "symbol", "symoff", "dso", "period",
-           "weight", "caller", "caller_dso", "caller_ip", "emulated", "precise", "truncated",
-           "source_kind")
+COLUMNS = (
+    "event",
+    "comm",
+    "pid",
+    "tid",
+    "time",
+    "ip",
+    "symbol",
+    "symoff",
+    "dso",
+    "period",
+    "weight",
+    "caller",
+    "caller_dso",
+    "caller_ip",
+    "emulated",
+    "precise",
+    "truncated",
+    "source_kind",
+)
 CATEGORY_COLUMNS = ("event", "comm", "symbol", "dso", "caller", "caller_dso", "source_kind")
 
 
@@ -94,8 +111,9 @@ class Capture:
 
 def constant(n: int, value: str) -> Cat:
     """A categorical holding `value` in every one of `n` rows."""
-    return pd.Categorical.from_codes(np.zeros(n, np.int8), categories=pd.Index([value]),
-                                     validate=False)
+    return pd.Categorical.from_codes(
+        np.zeros(n, np.int8), categories=pd.Index([value]), validate=False
+    )
 
 
 def code_dtype(n_categories: int) -> type[np.signedinteger[Any]]:
@@ -107,8 +125,9 @@ def code_dtype(n_categories: int) -> type[np.signedinteger[Any]]:
     return np.int32 if n_categories < 2**31 - 1 else np.int64
 
 
-def from_codes(codes: npt.NDArray[np.integer[Any]], categories: list[str],
-               missing: str | None = None) -> Cat:
+def from_codes(
+    codes: npt.NDArray[np.integer[Any]], categories: list[str], missing: str | None = None
+) -> Cat:
     """A categorical from integer codes into `categories`, which may repeat; code -1
     stands for `missing` (NaN if None).
 
@@ -122,12 +141,14 @@ def from_codes(codes: npt.NDArray[np.integer[Any]], categories: list[str],
     table = np.asarray(remap, dtype=dtype)
     if missing is None:
         table = np.append(table, dtype(-1))
-    return pd.Categorical.from_codes(table[codes], categories=pd.Index(uniq, dtype=object),
-                                     validate=False)
+    return pd.Categorical.from_codes(
+        table[codes], categories=pd.Index(uniq, dtype=object), validate=False
+    )
 
 
-def small_int_codes(values: npt.NDArray[np.integer[Any]]) -> tuple[
-        npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def small_int_codes(
+    values: npt.NDArray[np.integer[Any]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(codes, uniques) with values == uniques[codes], uniques sorted: for a million
     values of a few distinct small integers (tids) through a lookup table over their
     range, several times faster than hashing; pd.factorize where the range is wide."""
@@ -148,9 +169,14 @@ def small_int_codes(values: npt.NDArray[np.integer[Any]]) -> tuple[
 
 def empty_samples(source_kind: str) -> pd.DataFrame:
     return make_samples(
-        n=0, source_kind=source_kind,
-        event=pd.Categorical([]), comm=pd.Categorical([]), symbol=pd.Categorical([]),
-        dso=pd.Categorical([]), caller=pd.Categorical([]), caller_dso=pd.Categorical([]),
+        n=0,
+        source_kind=source_kind,
+        event=pd.Categorical([]),
+        comm=pd.Categorical([]),
+        symbol=pd.Categorical([]),
+        dso=pd.Categorical([]),
+        caller=pd.Categorical([]),
+        caller_dso=pd.Categorical([]),
     )
 
 
@@ -191,27 +217,31 @@ def make_samples(
         weight = default_weight(np.asarray(period, np.float64), event)
     # copy=False: no consolidation of same-typed columns into 2-D blocks, which would
     # copy every column of a million-row table once more.
-    frame = pd.DataFrame({
-        "event": event,
-        "comm": comm,
-        "pid": ints(pid),
-        "tid": ints(tid),
-        "time": floats(time),
-        "ip": np.zeros(n, np.uint64) if ip is None else np.asarray(ip, dtype=np.uint64),
-        "symbol": symbol,
-        "symoff": ints(symoff),
-        "dso": dso,
-        "period": floats(period),
-        "weight": np.ones(n) if weight is None else np.asarray(weight, np.float64),
-        "caller": caller,
-        "caller_dso": caller_dso,
-        "caller_ip": np.zeros(n, np.uint64) if caller_ip is None else np.asarray(caller_ip,
-                                                                                  np.uint64),
-        "emulated": bools(emulated),
-        "precise": bools(precise),
-        "truncated": bools(truncated),
-        "source_kind": constant(n, source_kind),
-    }, copy=False)
+    frame = pd.DataFrame(
+        {
+            "event": event,
+            "comm": comm,
+            "pid": ints(pid),
+            "tid": ints(tid),
+            "time": floats(time),
+            "ip": np.zeros(n, np.uint64) if ip is None else np.asarray(ip, dtype=np.uint64),
+            "symbol": symbol,
+            "symoff": ints(symoff),
+            "dso": dso,
+            "period": floats(period),
+            "weight": np.ones(n) if weight is None else np.asarray(weight, np.float64),
+            "caller": caller,
+            "caller_dso": caller_dso,
+            "caller_ip": np.zeros(n, np.uint64)
+            if caller_ip is None
+            else np.asarray(caller_ip, np.uint64),
+            "emulated": bools(emulated),
+            "precise": bools(precise),
+            "truncated": bools(truncated),
+            "source_kind": constant(n, source_kind),
+        },
+        copy=False,
+    )
     return frame
 
 
@@ -244,7 +274,8 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
         parts = [f[column] for f in frames]
         if isinstance(parts[0].dtype, pd.CategoricalDtype):
             out[column] = pd.api.types.union_categoricals(
-                [pd.Categorical(p) for p in parts], ignore_order=True)
+                [pd.Categorical(p) for p in parts], ignore_order=True
+            )
         else:
             out[column] = np.concatenate([p.to_numpy() for p in parts])
     return pd.DataFrame(out)

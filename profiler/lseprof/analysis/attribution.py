@@ -101,12 +101,12 @@ class Attribution:
 
 def _items(series: pd.Series[Any]) -> list[tuple[tuple[Any, ...], float]]:
     """(group key tuple, value) pairs of a groupby result over several columns."""
-    return [(tuple(k) if isinstance(k, tuple) else (k,), float(v))
-            for k, v in series.items()]
+    return [(tuple(k) if isinstance(k, tuple) else (k,), float(v)) for k, v in series.items()]
 
 
-def _sum_by(frame: pd.DataFrame, columns: list[str],
-            where: npt.NDArray[np.bool_] | None = None) -> pd.Series[float]:
+def _sum_by(
+    frame: pd.DataFrame, columns: list[str], where: npt.NDArray[np.bool_] | None = None
+) -> pd.Series[float]:
     """``frame[where].groupby(columns, observed=True)["weight"].sum()`` for categorical
     columns, in the same order (by category codes), as a Series keyed by the values (a
     tuple of them for several columns): one bincount over the codes instead of pandas'
@@ -140,8 +140,9 @@ def _sum_by(frame: pd.DataFrame, columns: list[str],
     parts.reverse()
     values = [np.asarray(c, dtype=object)[p] for c, p in zip(cats, parts, strict=True)]
     labels = values[0].tolist() if len(columns) == 1 else list(zip(*values, strict=True))
-    return pd.Series(sums, index=pd.Index(labels, dtype=object, tupleize_cols=False),
-                     dtype=np.float64)
+    return pd.Series(
+        sums, index=pd.Index(labels, dtype=object, tupleize_cols=False), dtype=np.float64
+    )
 
 
 def _pct(part: float, total: float) -> float:
@@ -168,8 +169,12 @@ def static_callers(image: ElfImage, helper: str) -> list[tuple[str, int]]:
     return sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def attribute(capture: S.Capture, images: dict[str, ElfImage] | None = None,
-              top: int = 15, notes: list[str] | None = None) -> list[Attribution]:
+def attribute(
+    capture: S.Capture,
+    images: dict[str, ElfImage] | None = None,
+    top: int = 15,
+    notes: list[str] | None = None,
+) -> list[Attribution]:
     """One Attribution per event section, in the order the events first appear."""
     frame = capture.samples
     images = images or {}
@@ -181,8 +186,14 @@ def attribute(capture: S.Capture, images: dict[str, ElfImage] | None = None,
     return results
 
 
-def _one(capture: S.Capture, part: pd.DataFrame, event: str, images: dict[str, ElfImage],
-         top: int, notes: list[str]) -> Attribution:
+def _one(
+    capture: S.Capture,
+    part: pd.DataFrame,
+    event: str,
+    images: dict[str, ElfImage],
+    top: int,
+    notes: list[str],
+) -> Attribution:
     weight = part["weight"].to_numpy(dtype=np.float64)
     total = float(weight.sum())
     by_cat = _sum_by(part, ["category"])
@@ -202,12 +213,26 @@ def _one(capture: S.Capture, part: pd.DataFrame, event: str, images: dict[str, E
 
     category = part["category"].cat.codes.to_numpy()
     names = list(part["category"].cat.categories)
-    is_helper = category == names.index("atomic_helper") if "atomic_helper" in names else \
-        np.zeros(len(part), np.bool_)
+    is_helper = (
+        category == names.index("atomic_helper")
+        if "atomic_helper" in names
+        else np.zeros(len(part), np.bool_)
+    )
     # Only the columns read below: a copy of every column of a big share of a million
     # rows costs more than the sums.
-    helper_rows = part.loc[is_helper, ["symbol", "dso", "caller", "weight", "helper_path",
-                                       "helper_op", "helper_size", "helper_order"]]
+    helper_rows = part.loc[
+        is_helper,
+        [
+            "symbol",
+            "dso",
+            "caller",
+            "weight",
+            "helper_path",
+            "helper_op",
+            "helper_size",
+            "helper_order",
+        ],
+    ]
     helpers: list[HelperShare] = []
     for (symbol, dso), rows in helper_rows.groupby(["symbol", "dso"], observed=True):
         w = rows["weight"].to_numpy(dtype=np.float64)
@@ -215,22 +240,27 @@ def _one(capture: S.Capture, part: pd.DataFrame, event: str, images: dict[str, E
         known_path = bool((paths != "").any())
         first = rows.iloc[0]
 
-        def path_share(name: str, w: np.ndarray = w, paths: np.ndarray = paths,
-                       known: bool = known_path) -> float | None:
+        def path_share(
+            name: str, w: np.ndarray = w, paths: np.ndarray = paths, known: bool = known_path
+        ) -> float | None:
             return _pct(float(w[paths == name].sum()), total) if known else None
 
-        helpers.append(HelperShare(
-            symbol=str(symbol),
-            op=str(first["helper_op"]) or None,
-            size=int(first["helper_size"]) or None,
-            order=str(first["helper_order"]) or None,
-            share=_pct(float(w.sum()), total),
-            samples=float(len(rows)) if capture.source_kind != "perf-report" else float(w.sum()),
-            lse_path_share=path_share("lse"),
-            llsc_path_share=path_share("llsc"),
-            flag_path_share=path_share("flag"),
-            dso=str(dso),
-        ))
+        helpers.append(
+            HelperShare(
+                symbol=str(symbol),
+                op=str(first["helper_op"]) or None,
+                size=int(first["helper_size"]) or None,
+                order=str(first["helper_order"]) or None,
+                share=_pct(float(w.sum()), total),
+                samples=float(len(rows))
+                if capture.source_kind != "perf-report"
+                else float(w.sum()),
+                lse_path_share=path_share("lse"),
+                llsc_path_share=path_share("llsc"),
+                flag_path_share=path_share("flag"),
+                dso=str(dso),
+            )
+        )
     helpers.sort(key=lambda h: -h.share)
 
     callers = _helper_callers(capture, helper_rows, helpers, total, images, part)
@@ -239,28 +269,41 @@ def _one(capture: S.Capture, part: pd.DataFrame, event: str, images: dict[str, E
     sym = _sum_by(part, ["symbol", "dso", "category"])
     sym = sym.sort_values(ascending=False).head(top)
     in_guest = dict(_items(_sum_by(part, ["symbol", "dso", "category"], guest_mask(part))))
-    top_symbols = [SymbolShare(str(k[0]), str(k[1]), str(k[2]), _pct(float(w), total),
-                               guest_share=of_guest(_pct(in_guest[k], total), emu)
-                               if k in in_guest else None)
-                   for k, w in _items(sym)]
+    top_symbols = [
+        SymbolShare(
+            str(k[0]),
+            str(k[1]),
+            str(k[2]),
+            _pct(float(w), total),
+            guest_share=of_guest(_pct(in_guest[k], total), emu) if k in in_guest else None,
+        )
+        for k, w in _items(sym)
+    ]
     for helper in helpers:
         helper.guest_share = of_guest(helper.share, emu)
 
-    is_inline = category == names.index("inline_atomic") if "inline_atomic" in names else \
-        np.zeros(len(part), np.bool_)
+    is_inline = (
+        category == names.index("inline_atomic")
+        if "inline_atomic" in names
+        else np.zeros(len(part), np.bool_)
+    )
     inline_list = []
     if is_inline.any():
         by_insn = _sum_by(part, ["symbol", "insn"], is_inline)
         by_insn = by_insn.sort_values(ascending=False).head(top)
-        inline_list = [{"symbol": str(k[0]), "insn": str(k[1]), "share": _pct(float(w), total)}
-                       for k, w in _items(by_insn)]
+        inline_list = [
+            {"symbol": str(k[0]), "insn": str(k[1]), "share": _pct(float(w), total)}
+            for k, w in _items(by_insn)
+        ]
 
     # Guest code, run directly or by qemu on its behalf (see samples.py: precise).
     guest = part["precise"].to_numpy() | part["emulated"].to_numpy()
     emulated = float(weight[guest].sum()) if len(part) else 0.0
     if part["truncated"].to_numpy().any():
-        notes.append("some symbol names were cut short by perf report's column widths (-w); "
-                     "rules may miss them; re-run perf report without -w for exact names")
+        notes.append(
+            "some symbol names were cut short by perf report's column widths (-w); "
+            "rules may miss them; re-run perf report without -w for exact names"
+        )
     return Attribution(
         source_kind=capture.source_kind,
         event=event,
@@ -285,9 +328,14 @@ def _one(capture: S.Capture, part: pd.DataFrame, event: str, images: dict[str, E
     )
 
 
-def _helper_callers(capture: S.Capture, rows: pd.DataFrame, helpers: list[HelperShare],
-                    total: float, images: dict[str, ElfImage], section: pd.DataFrame
-                    ) -> list[CallerShare]:
+def _helper_callers(
+    capture: S.Capture,
+    rows: pd.DataFrame,
+    helpers: list[HelperShare],
+    total: float,
+    images: dict[str, ElfImage],
+    section: pd.DataFrame,
+) -> list[CallerShare]:
     out: list[CallerShare] = []
     if not len(rows):
         return out
@@ -314,6 +362,13 @@ def _helper_callers(capture: S.Capture, rows: pd.DataFrame, helpers: list[Helper
         ranked = sorted(sites, key=lambda kv: (-float(own.get(kv[0], 0.0)), -kv[1], kv[0]))
         hot = [kv for kv in ranked if float(own.get(kv[0], 0.0)) > 0]
         for caller, _count in (hot or ranked)[:MAX_STATIC_CALLERS]:
-            out.append(CallerShare(helper.symbol, caller, helper.share if single else None,
-                                   "static", dso=helper.dso))
+            out.append(
+                CallerShare(
+                    helper.symbol,
+                    caller,
+                    helper.share if single else None,
+                    "static",
+                    dso=helper.dso,
+                )
+            )
     return out

@@ -105,8 +105,11 @@ def energy_statistic(values: Sequence[float] | np.ndarray, min_size: int = 2) ->
     right = upper.sum() - left - between  # within values[tau:]
     tau = np.arange(min_size, n - min_size + 1)
     m, k = tau.astype(float), (n - tau).astype(float)
-    e = (2.0 * between[tau] / (m * k) - left[tau] / (m * (m - 1) / 2.0)
-         - right[tau] / (k * (k - 1) / 2.0))
+    e = (
+        2.0 * between[tau] / (m * k)
+        - left[tau] / (m * (m - 1) / 2.0)
+        - right[tau] / (k * (k - 1) / 2.0)
+    )
     q[tau] = m * k / n * e
     return q
 
@@ -117,8 +120,9 @@ def _best_split(z: np.ndarray, min_size: int) -> tuple[int, float]:
     return tau, float(q[tau])
 
 
-def _permutation_p(z: np.ndarray, observed: float, min_size: int, permutations: int,
-                   rng: np.random.Generator) -> float:
+def _permutation_p(
+    z: np.ndarray, observed: float, min_size: int, permutations: int, rng: np.random.Generator
+) -> float:
     """Share of shuffles whose best split is at least as strong as the observed one."""
     exceed = 0
     for done in range(1, permutations + 1):
@@ -131,8 +135,9 @@ def _permutation_p(z: np.ndarray, observed: float, min_size: int, permutations: 
     return (exceed + 1) / (permutations + 1)
 
 
-def _split_points(z: np.ndarray, min_size: int, alpha: float, permutations: int,
-                  seed: int) -> dict[int, tuple[float, float]]:
+def _split_points(
+    z: np.ndarray, min_size: int, alpha: float, permutations: int, seed: int
+) -> dict[int, tuple[float, float]]:
     """Significant splits found by recursive bisection: index -> (p-value, Q)."""
     found: dict[int, tuple[float, float]] = {}
     pending = [(0, z.size)]
@@ -158,12 +163,18 @@ def _relative(before: float, after: float) -> float:
 
 def _describe(z: np.ndarray, cuts: list[int], i: int, p: float, q: float) -> ChangePoint:
     bounds = [0, *cuts, z.size]
-    before, after = z[bounds[i]:bounds[i + 1]], z[bounds[i + 1]:bounds[i + 2]]
+    before, after = z[bounds[i] : bounds[i + 1]], z[bounds[i + 1] : bounds[i + 2]]
     b_med, a_med = float(np.median(before)), float(np.median(after))
     return ChangePoint(
-        index=cuts[i], before_mean=float(before.mean()), after_mean=float(after.mean()),
-        before_median=b_med, after_median=a_med, delta_pct=_relative(b_med, a_med),
-        delta_abs=a_med - b_med, p_value=p, score=q,
+        index=cuts[i],
+        before_mean=float(before.mean()),
+        after_mean=float(after.mean()),
+        before_median=b_med,
+        after_median=a_med,
+        delta_pct=_relative(b_med, a_med),
+        delta_abs=a_med - b_med,
+        p_value=p,
+        score=q,
     )
 
 
@@ -177,10 +188,16 @@ def _margin(cp: ChangePoint, floor_pct: float, floor_abs: float) -> float:
     return min(ratios) if ratios else math.inf
 
 
-def detect(values: Sequence[float], *, min_size: int = DEFAULT_MIN_SIZE,
-           noise_floor_pct: float = DEFAULT_NOISE_FLOOR_PCT, noise_floor_abs: float = 0.0,
-           alpha: float = DEFAULT_ALPHA, permutations: int = DEFAULT_PERMUTATIONS,
-           seed: int = SEED) -> list[ChangePoint]:
+def detect(
+    values: Sequence[float],
+    *,
+    min_size: int = DEFAULT_MIN_SIZE,
+    noise_floor_pct: float = DEFAULT_NOISE_FLOOR_PCT,
+    noise_floor_abs: float = 0.0,
+    alpha: float = DEFAULT_ALPHA,
+    permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = SEED,
+) -> list[ChangePoint]:
     """Change points of a series, oldest value first; empty when there is no clear step.
 
     ``min_size``: fewest values on each side of a change (a shorter run is noise).
@@ -212,12 +229,18 @@ def detect(values: Sequence[float], *, min_size: int = DEFAULT_MIN_SIZE,
     return []
 
 
-def regression_at_end(values: Sequence[float], *, bad: Direction = "down",
-                      min_size: int = DEFAULT_MIN_SIZE,
-                      noise_floor_pct: float = DEFAULT_NOISE_FLOOR_PCT,
-                      noise_floor_abs: float = 0.0, recent: int | None = None,
-                      alpha: float = DEFAULT_ALPHA, permutations: int = DEFAULT_PERMUTATIONS,
-                      seed: int = SEED) -> EndCheck:
+def regression_at_end(
+    values: Sequence[float],
+    *,
+    bad: Direction = "down",
+    min_size: int = DEFAULT_MIN_SIZE,
+    noise_floor_pct: float = DEFAULT_NOISE_FLOOR_PCT,
+    noise_floor_abs: float = 0.0,
+    recent: int | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = SEED,
+) -> EndCheck:
     """Do the newest values form a significant step in the ``bad`` direction?
 
     ``bad="down"`` for throughput, ``bad="up"`` for the atomic-helper share (then
@@ -229,16 +252,28 @@ def regression_at_end(values: Sequence[float], *, bad: Direction = "down",
     regression; with ``min_size=3``, two bad nights among the last three can be.
     """
     window = 2 * min_size if recent is None else recent
-    points = detect(values, min_size=min_size, noise_floor_pct=noise_floor_pct,
-                    noise_floor_abs=noise_floor_abs, alpha=alpha,
-                    permutations=permutations, seed=seed)
+    points = detect(
+        values,
+        min_size=min_size,
+        noise_floor_pct=noise_floor_pct,
+        noise_floor_abs=noise_floor_abs,
+        alpha=alpha,
+        permutations=permutations,
+        seed=seed,
+    )
     if not points:
         return EndCheck("none", None, "no significant step above the noise floor")
     last = points[-1]
     if last.index < len(values) - window:
-        return EndCheck("none", last,
-                        f"newest step is {len(values) - last.index} values old (> {window})")
+        return EndCheck(
+            "none", last, f"newest step is {len(values) - last.index} values old (> {window})"
+        )
     status: Literal["regression", "improvement"] = (
-        "regression" if last.direction == bad else "improvement")
-    return EndCheck(status, last, f"step at index {last.index}: {last.delta_pct:+.1f}% "
-                                  f"({last.delta_abs:+.3g}), p = {last.p_value:.3f}")
+        "regression" if last.direction == bad else "improvement"
+    )
+    return EndCheck(
+        status,
+        last,
+        f"step at index {last.index}: {last.delta_pct:+.1f}% "
+        f"({last.delta_abs:+.3g}), p = {last.p_value:.3f}",
+    )

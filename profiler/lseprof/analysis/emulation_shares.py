@@ -43,12 +43,14 @@ def guest_mask(part: pd.DataFrame) -> npt.NDArray[np.bool_]:
 def emulator_mask(part: pd.DataFrame, guest: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """User-space rows of the processes that ran guest code, not in guest code."""
     pids = part["pid"].to_numpy()
-    emulating = np.isin(pids, np.unique(pids[guest])) if guest.any() else np.zeros(
-        len(part), np.bool_)
+    emulating = (
+        np.isin(pids, np.unique(pids[guest])) if guest.any() else np.zeros(len(part), np.bool_)
+    )
     dsos = part["dso"].astype(object).to_numpy().astype(str)
     kernel = np.isin(dsos, _KERNEL)
     named_qemu = np.char.startswith(np.char.rpartition(dsos, "/")[:, 2], "qemu-") | (
-        dsos == S.QEMU_JIT)
+        dsos == S.QEMU_JIT
+    )
     mask: npt.NDArray[np.bool_] = ((emulating & ~kernel) | named_qemu) & ~guest
     return mask
 
@@ -71,7 +73,8 @@ def emulation_shares(part: pd.DataFrame) -> EmulationShares | None:
     return EmulationShares(
         guest_share=100.0 * guest_total / total if total else 0.0,
         emulator_share=100.0 * float(weight[emulator_mask(part, guest)].sum()) / total
-        if total else 0.0,
+        if total
+        else 0.0,
         guest_named_share=100.0 * float(weight[named].sum()) / guest_total,
         guest_categories=by_cat,
     )

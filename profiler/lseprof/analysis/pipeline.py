@@ -38,9 +38,16 @@ class Report:
     offcpu_note: str = ""
 
 
-def analyze(source: ProfileInput, *, binaries: Sequence[Path] = (), symfs: Path | None = None,
-            rules_file: Path | None = None, top: int = 15, perf_maps: Sequence[Path] = (),
-            offcpu: bool | None = None) -> Report:
+def analyze(
+    source: ProfileInput,
+    *,
+    binaries: Sequence[Path] = (),
+    symfs: Path | None = None,
+    rules_file: Path | None = None,
+    top: int = 15,
+    perf_maps: Sequence[Path] = (),
+    offcpu: bool | None = None,
+) -> Report:
     """The second step of `lseprof report`: read an opened input (see
     :func:`lseprof.readers.inputs.open_input`), name, classify and attribute its samples.
 
@@ -77,10 +84,25 @@ def analyze(source: ProfileInput, *, binaries: Sequence[Path] = (), symfs: Path 
     return result
 
 
-def analyze_file(path: Path, *, fmt: str = "auto", max_stack: int | None = None,
-                 binaries: Sequence[Path] = (), symfs: Path | None = None,
-                 rules_file: Path | None = None, top: int = 15, perf_maps: Sequence[Path] = (),
-                 offcpu: bool | None = None) -> Report:
+def analyze_file(
+    path: Path,
+    *,
+    fmt: str = "auto",
+    max_stack: int | None = None,
+    binaries: Sequence[Path] = (),
+    symfs: Path | None = None,
+    rules_file: Path | None = None,
+    top: int = 15,
+    perf_maps: Sequence[Path] = (),
+    offcpu: bool | None = None,
+) -> Report:
     """:func:`lseprof.readers.inputs.open_input` and :func:`analyze` in one call."""
-    return analyze(open_input(Path(path), fmt, max_stack), binaries=binaries, symfs=symfs,
-                   rules_file=rules_file, top=top, perf_maps=perf_maps, offcpu=offcpu)
+    return analyze(
+        open_input(Path(path), fmt, max_stack),
+        binaries=binaries,
+        symfs=symfs,
+        rules_file=rules_file,
+        top=top,
+        perf_maps=perf_maps,
+        offcpu=offcpu,
+    )

@@ -36,16 +36,16 @@ def mean_categories(runs: Iterable[RunRecord]) -> dict[str, float]:
     return result
 
 
-def _ranked(entries: Sequence[Sequence[_Entry]], key: Callable[[_Entry], Hashable]
-            ) -> list[_Entry]:
+def _ranked(entries: Sequence[Sequence[_Entry]], key: Callable[[_Entry], Hashable]) -> list[_Entry]:
     merged: dict[Hashable, _Entry] = {}
     for run_entries in entries:
         for entry in run_entries:
             if entry.share is None:
                 continue  # static call sites have no share to average
             slot = merged.get(key(entry)) or replace(entry, share=0.0)
-            merged[key(entry)] = replace(slot, share=(slot.share or 0.0)
-                                         + entry.share / len(entries))
+            merged[key(entry)] = replace(
+                slot, share=(slot.share or 0.0) + entry.share / len(entries)
+            )
     return sorted(merged.values(), key=lambda e: (-(e.share or 0.0), str(key(e))))
 
 
@@ -56,5 +56,4 @@ def mean_helpers(runs: Iterable[RunRecord]) -> list[StoredHelper]:
 
 def mean_callers(runs: Iterable[RunRecord]) -> list[StoredCaller]:
     """Callers of helpers, heaviest mean share first (one per helper and caller)."""
-    return _ranked([r.helper_callers for r in sampled_runs(runs)],
-                   lambda c: (c.helper, c.caller))
+    return _ranked([r.helper_callers for r in sampled_runs(runs)], lambda c: (c.helper, c.caller))

@@ -18,8 +18,9 @@ def median(values: Sequence[float]) -> float:
     return float(np.median(np.asarray(values, dtype=float)))
 
 
-def bootstrap_median_ci(values: Sequence[float], confidence: float = 0.95,
-                        resamples: int = DEFAULT_BOOTSTRAP) -> tuple[float, float]:
+def bootstrap_median_ci(
+    values: Sequence[float], confidence: float = 0.95, resamples: int = DEFAULT_BOOTSTRAP
+) -> tuple[float, float]:
     """Percentile-bootstrap interval of the median (a point interval for one value)."""
     data = np.asarray(values, dtype=float)
     if data.size == 0:
@@ -33,8 +34,12 @@ def bootstrap_median_ci(values: Sequence[float], confidence: float = 0.95,
     return (float(np.quantile(medians, tail)), float(np.quantile(medians, 1.0 - tail)))
 
 
-def bootstrap_delta_pct_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95,
-                           resamples: int = DEFAULT_BOOTSTRAP) -> tuple[float, float]:
+def bootstrap_delta_pct_ci(
+    a: Sequence[float],
+    b: Sequence[float],
+    confidence: float = 0.95,
+    resamples: int = DEFAULT_BOOTSTRAP,
+) -> tuple[float, float]:
     """Interval of 100 * (median(b) / median(a) - 1), resampling each side independently."""
     xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     rng = np.random.default_rng(SEED)
@@ -85,7 +90,7 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
         j = i
         while j + 1 < values.size and sorted_vals[j + 1] == sorted_vals[i]:
             j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
         i = j + 1
     return ranks
 
@@ -104,7 +109,7 @@ def _u_distribution(n1: int, n2: int) -> np.ndarray:
             left = counts(m - 1, k)
             right = counts(m, k - 1)
             out = np.zeros(m * k + 1, dtype=float)
-            out[k:k + left.size] += left
+            out[k : k + left.size] += left
             out[: right.size] += right
             table[key] = out
         return table[key]
@@ -130,8 +135,9 @@ class ThroughputComparison:
 MIN_REPS_FOR_TEST = 5
 
 
-def compare_throughput(a: Sequence[float], b: Sequence[float],
-                       alpha: float = 0.05) -> ThroughputComparison:
+def compare_throughput(
+    a: Sequence[float], b: Sequence[float], alpha: float = 0.05
+) -> ThroughputComparison:
     """B relative to A (higher throughput is better)."""
     ma, mb = median(a), median(b)
     delta = 100.0 * (mb / ma - 1.0) if ma else float("nan")

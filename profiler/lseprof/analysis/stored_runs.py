@@ -36,7 +36,6 @@ class ProfileSource:
     binaries: tuple[Path, ...] = ()
 
 
-
 class StoreAccess:
     """The run store, opened on first use (a diff of two files never opens it)."""
 
@@ -69,11 +68,16 @@ def profile_of(run: RunRecord, binaries: Sequence[Path]) -> ProfileSource:
     built = run.build.get("path") if isinstance(run.build, dict) else None
     elves = [Path(p) for p in binaries]
     # A binary rebuilt since the run would name its frames wrongly: only the same build.
-    if (built and Path(built) not in elves and Path(built).is_file()
-            and _build_id_of(str(built)) == run.build_id):
+    if (
+        built
+        and Path(built) not in elves
+        and Path(built).is_file()
+        and _build_id_of(str(built)) == run.build_id
+    ):
         elves.append(Path(built))
-    return ProfileSource(Path(str(run.perf_data)), Path(perf_map) if perf_map else None,
-                         tuple(elves))
+    return ProfileSource(
+        Path(str(run.perf_data)), Path(perf_map) if perf_map else None, tuple(elves)
+    )
 
 
 @cache
@@ -102,12 +106,15 @@ def _one_run(records: list[RunRecord], text: str) -> RunRecord:
     if len(records) == 1:
         return records[0]
     ids = ", ".join(r.run_id for r in records[:3]) + (", ..." if len(records) > 3 else "")
-    raise LseprofError(f"'{text}' is a group of {len(records)} runs; report one of them by its "
-                       f"run id ({ids}; `lseprof runs` lists them)")
+    raise LseprofError(
+        f"'{text}' is a group of {len(records)} runs; report one of them by its "
+        f"run id ({ids}; `lseprof runs` lists them)"
+    )
 
 
-def stored_profile(text: str, store: str | None,
-                   binaries: tuple[Path, ...] = ()) -> StoredProfile | None:
+def stored_profile(
+    text: str, store: str | None, binaries: tuple[Path, ...] = ()
+) -> StoredProfile | None:
     """The stored run that ``text`` names, or None when ``text`` is a profile file
     (or a missing path: the caller reports it as one)."""
     path = Path(text).expanduser()
@@ -115,33 +122,44 @@ def stored_profile(text: str, store: str | None,
     if path.is_dir() or path.name == "run.json":
         directory = path if path.is_dir() else path.parent
         if not (directory / "run.json").is_file():
-            raise LseprofError(f"{path} is a directory without run.json; give a perf.data, "
-                               "perf text, a run directory made by `lseprof run` or a run id")
+            raise LseprofError(
+                f"{path} is a directory without run.json; give a perf.data, "
+                "perf text, a run directory made by `lseprof run` or a run id"
+            )
         record, where = record_from_run_json(directory / "run.json"), f"directory {directory}"
     elif path.exists() or looks_like_path(text):
         return None
     else:
         access = StoreAccess(store)
         if not access.exists():
-            raise LseprofError(f"'{text}' is not a file, and there is no run store at "
-                               f"{display_location(access.location)} to look it up in; "
-                               "pass --store or a path")
+            raise LseprofError(
+                f"'{text}' is not a file, and there is no run store at "
+                f"{display_location(access.location)} to look it up in; "
+                "pass --store or a path"
+            )
         try:
             record = _one_run(access.get().resolve(text), text)
         finally:
             access.close()
         where = f"store {display_location(access.location)}"
     if not record.perf_data:
-        raise LseprofError(f"run {record.run_id} has no perf.data (it ran without perf, "
-                           f"status {record.status}); its stored figures: `lseprof runs --json`")
+        raise LseprofError(
+            f"run {record.run_id} has no perf.data (it ran without perf, "
+            f"status {record.status}); its stored figures: `lseprof runs --json`"
+        )
     source = profile_of(record, binaries)
     if directory is not None:
         # A run directory copied elsewhere (from the box that ran it) holds its own files:
         # those, not the paths recorded where it ran.
         maps = sorted(directory.glob("perf-*.map"))
-        source = replace(source, perf_data=directory / "perf.data",
-                         perf_map=maps[0] if len(maps) == 1 else source.perf_map)
+        source = replace(
+            source,
+            perf_data=directory / "perf.data",
+            perf_map=maps[0] if len(maps) == 1 else source.perf_map,
+        )
     if not source.perf_data.is_file():
-        raise LseprofError(f"run {record.run_id}'s perf.data {source.perf_data} is gone; "
-                           "copy the run directory back, or run it again")
+        raise LseprofError(
+            f"run {record.run_id}'s perf.data {source.perf_data} is gone; "
+            "copy the run directory back, or run it again"
+        )
     return StoredProfile(record, source, where)

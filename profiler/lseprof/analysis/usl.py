@@ -58,8 +58,9 @@ class UslFit:
         return asdict(self)
 
 
-def usl(n: npt.NDArray[np.float64], sigma: float, kappa: float,
-        lam: float) -> npt.NDArray[np.float64]:
+def usl(
+    n: npt.NDArray[np.float64], sigma: float, kappa: float, lam: float
+) -> npt.NDArray[np.float64]:
     result: npt.NDArray[np.float64] = lam * n / (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0))
     return result
 
@@ -77,7 +78,8 @@ def fit_usl(threads: Sequence[float], throughput: Sequence[float]) -> UslFit:
     if counts < MIN_THREAD_COUNTS:
         raise LseprofError(
             f"a USL fit needs at least {MIN_THREAD_COUNTS} thread counts with throughput, "
-            f"this sweep has {counts}; run e.g. --threads 1,2,4,8,16")
+            f"this sweep has {counts}; run e.g. --threads 1,2,4,8,16"
+        )
     from scipy.optimize import curve_fit  # only when a fit is made: scipy loads slowly
     from scipy.stats import t as student_t
 
@@ -86,27 +88,48 @@ def fit_usl(threads: Sequence[float], throughput: Sequence[float]) -> UslFit:
     try:
         # Unbounded Levenberg-Marquardt first (what R's nls does); only if it lands on a
         # negative sigma or kappa, which the law does not allow, refit within bounds.
-        params, cov = curve_fit(usl, n, x, p0=[0.01, 1e-4, lam0], maxfev=20000,
-                                ftol=1e-12, xtol=1e-12)
+        params, cov = curve_fit(
+            usl, n, x, p0=[0.01, 1e-4, lam0], maxfev=20000, ftol=1e-12, xtol=1e-12
+        )
         if params[0] < 0 or params[1] < 0:
-            params, cov = curve_fit(usl, n, x, p0=[0.01, 1e-4, lam0], ftol=1e-12, xtol=1e-12,
-                                    bounds=([0.0, 0.0, 0.0], [1.0, 1.0, np.inf]), max_nfev=20000)
+            params, cov = curve_fit(
+                usl,
+                n,
+                x,
+                p0=[0.01, 1e-4, lam0],
+                ftol=1e-12,
+                xtol=1e-12,
+                bounds=([0.0, 0.0, 0.0], [1.0, 1.0, np.inf]),
+                max_nfev=20000,
+            )
     except (RuntimeError, ValueError) as exc:
-        raise LseprofError(f"the USL fit did not converge ({exc}); the sweep's throughputs "
-                           "may be too noisy: add --repeat") from None
+        raise LseprofError(
+            f"the USL fit did not converge ({exc}); the sweep's throughputs "
+            "may be too noisy: add --repeat"
+        ) from None
     sigma, kappa, lam = (float(v) for v in params)
     dof = max(n.size - 3, 1)
-    se = np.sqrt(np.clip(np.diag(cov), 0.0, None)) if np.all(np.isfinite(cov)) else \
-        np.full(3, np.nan)
+    se = (
+        np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        if np.all(np.isfinite(cov))
+        else np.full(3, np.nan)
+    )
     q = float(student_t.ppf(0.975, dof))
     residual = x - usl(n, sigma, kappa, lam)
     peak_n = math.sqrt((1.0 - sigma) / kappa) if kappa > 0 and sigma < 1 else None
     peak_x = float(usl(np.array([peak_n]), sigma, kappa, lam)[0]) if peak_n else None
     return UslFit(
-        sigma=sigma, kappa=kappa, lam=lam,
+        sigma=sigma,
+        kappa=kappa,
+        lam=lam,
         sigma_ci=(sigma - q * float(se[0]), sigma + q * float(se[0])),
         kappa_ci=(kappa - q * float(se[1]), kappa + q * float(se[1])),
-        sigma_se=float(se[0]), kappa_se=float(se[1]), lam_se=float(se[2]),
-        peak_threads=peak_n, peak_throughput=peak_x, points=int(n.size),
-        thread_counts=counts, residual_se=float(np.sqrt(np.sum(residual ** 2) / dof)),
+        sigma_se=float(se[0]),
+        kappa_se=float(se[1]),
+        lam_se=float(se[2]),
+        peak_threads=peak_n,
+        peak_throughput=peak_x,
+        points=int(n.size),
+        thread_counts=counts,
+        residual_se=float(np.sqrt(np.sum(residual**2) / dof)),
     )

@@ -55,6 +55,7 @@ class Settings:
 
     def updated(self, stored: Mapping[str, Any]) -> Settings:
         """These settings with the valid numbers of a stored ``judgement`` put over them."""
+
         def number(name: str, default: float) -> float:
             value = stored.get(name)
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -62,10 +63,12 @@ class Settings:
             return float(value) if math.isfinite(value) else default
 
         alpha = number("alpha", self.alpha)
-        return Settings(noise_floor_pct=number("noise_floor_pct", self.noise_floor_pct),
-                        share_floor_pp=number("share_floor_pp", self.share_floor_pp),
-                        min_size=max(2, int(number("min_size", self.min_size))),
-                        alpha=alpha if 0 < alpha < 1 else self.alpha)
+        return Settings(
+            noise_floor_pct=number("noise_floor_pct", self.noise_floor_pct),
+            share_floor_pp=number("share_floor_pp", self.share_floor_pp),
+            min_size=max(2, int(number("min_size", self.min_size))),
+            alpha=alpha if 0 < alpha < 1 else self.alpha,
+        )
 
 
 @dataclass
@@ -114,8 +117,9 @@ class Series:
 
     @property
     def regressed(self) -> bool:
-        return any(c is not None and c.status == "regression"
-                   for c in (self.tp_check, self.share_check))
+        return any(
+            c is not None and c.status == "regression" for c in (self.tp_check, self.share_check)
+        )
 
     def mark_of(self, check: EndCheck | None) -> Mark | None:
         """The mark of an end check's change point, if it has one."""
@@ -129,8 +133,13 @@ def created(record: RunRecord) -> datetime:
 
 
 def series_key(record: RunRecord) -> SeriesKey:
-    return (record.workload or "-", record.variant or "-", record.threads,
-            record.target or "-", record.hostname or "-")
+    return (
+        record.workload or "-",
+        record.variant or "-",
+        record.threads,
+        record.target or "-",
+        record.hostname or "-",
+    )
 
 
 def sort_key(key: SeriesKey) -> tuple[str, str, int, str, str]:
@@ -141,34 +150,47 @@ def night_of(group_id: str, runs: list[RunRecord]) -> Night:
     ok = [r for r in runs if r.status == "ok"]
     shares = [r.atomic_helper_share for r in ok if r.atomic_helper_share is not None]
     commits = [r.source_commit for r in runs if r.source_commit]
-    wakeups = [v for r in ok
-               if r.extra.offcpu and (v := r.extra.offcpu.wakeups_per_item) is not None]
+    wakeups = [
+        v for r in ok if r.extra.offcpu and (v := r.extra.offcpu.wakeups_per_item) is not None
+    ]
     return Night(
-        group_id=group_id, when=min(created(r) for r in runs),
+        group_id=group_id,
+        when=min(created(r) for r in runs),
         throughput=[r.throughput_mib_s for r in ok if r.throughput_mib_s is not None],
-        share=median(shares) if shares else None, categories=mean_categories(ok),
+        share=median(shares) if shares else None,
+        categories=mean_categories(ok),
         # most common, ties to the smallest id, so that pages re-render identically
         commit=min(set(commits), key=lambda c: (-commits.count(c), c)) if commits else None,
         wakeups_per_item=median(wakeups) if wakeups else None,
     )
 
 
-def _marks(nights: list[Night], idx: list[int], values: list[float], metric: str,
-           settings: Settings) -> tuple[list[Mark], EndCheck]:
+def _marks(
+    nights: list[Night], idx: list[int], values: list[float], metric: str, settings: Settings
+) -> tuple[list[Mark], EndCheck]:
     """Change points of one metric, located on the full night list, and the end check."""
     # Throughput is judged relative to its level, the helper share (already percent)
     # in percentage points; bad is down for the one and up for the other.
     up = metric == "helper share"
     floor_pct = 0.0 if up else settings.noise_floor_pct
     floor_abs = settings.share_floor_pp if up else 0.0
-    points = detect(values, min_size=settings.min_size, noise_floor_pct=floor_pct,
-                    noise_floor_abs=floor_abs, alpha=settings.alpha)
+    points = detect(
+        values,
+        min_size=settings.min_size,
+        noise_floor_pct=floor_pct,
+        noise_floor_abs=floor_abs,
+        alpha=settings.alpha,
+    )
     bad: Direction = "up" if up else "down"
-    marks = [Mark(metric, idx[p.index], idx[p.index - 1], p, p.direction == bad)
-             for p in points]
-    check = regression_at_end(values, bad=bad, min_size=settings.min_size,
-                              noise_floor_pct=floor_pct, noise_floor_abs=floor_abs,
-                              alpha=settings.alpha)
+    marks = [Mark(metric, idx[p.index], idx[p.index - 1], p, p.direction == bad) for p in points]
+    check = regression_at_end(
+        values,
+        bad=bad,
+        min_size=settings.min_size,
+        noise_floor_pct=floor_pct,
+        noise_floor_abs=floor_abs,
+        alpha=settings.alpha,
+    )
     return marks, check
 
 
@@ -178,18 +200,21 @@ SeriesJob = tuple[GroupKey, dict[str, list[RunRecord]], Settings]
 def one_series(job: SeriesJob) -> Series | None:
     """The series of one key from its runs by group; None when no night has data."""
     (config_key, key), groups, settings = job
-    nights = sorted((night_of(g, runs) for g, runs in groups.items()),
-                    key=lambda n: (n.when, n.group_id))
+    nights = sorted(
+        (night_of(g, runs) for g, runs in groups.items()), key=lambda n: (n.when, n.group_id)
+    )
     nights = [n for n in nights if n.throughput or n.share is not None]
     if not nights:
         return None
     series = Series(key, nights, config_key=config_key, settings=settings)
     tp = series.with_throughput()
     series.marks, series.tp_check = _marks(
-        nights, tp, [median(nights[i].throughput) for i in tp], "throughput", settings)
+        nights, tp, [median(nights[i].throughput) for i in tp], "throughput", settings
+    )
     sh = [i for i, n in enumerate(nights) if n.share is not None]
     share_marks, series.share_check = _marks(
-        nights, sh, [float(nights[i].share or 0.0) for i in sh], "helper share", settings)
+        nights, sh, [float(nights[i].share or 0.0) for i in sh], "helper share", settings
+    )
     series.marks += share_marks
     return series
 
@@ -203,8 +228,9 @@ def stored_settings(runs: Iterable[RunRecord], default: Settings) -> Settings:
     return default.updated(newest.extra.judgement or {})
 
 
-def series_jobs(records: Iterable[RunRecord], settings: Settings, *,
-                use_stored: bool = True) -> list[SeriesJob]:
+def series_jobs(
+    records: Iterable[RunRecord], settings: Settings, *, use_stored: bool = True
+) -> list[SeriesJob]:
     """One :func:`one_series` job per series, in display order.
 
     Each series is judged with the settings stored with its runs (``use_stored``),
@@ -226,8 +252,9 @@ def series_jobs(records: Iterable[RunRecord], settings: Settings, *,
     return jobs
 
 
-def build_series(records: Iterable[RunRecord], settings: Settings | None = None, *,
-                 use_stored: bool = True) -> list[Series]:
+def build_series(
+    records: Iterable[RunRecord], settings: Settings | None = None, *, use_stored: bool = True
+) -> list[Series]:
     """Nightly series with their change points and end checks, in display order."""
     jobs = series_jobs(records, settings or Settings(), use_stored=use_stored)
     return [s for s in map(one_series, jobs) if s is not None]
@@ -265,16 +292,25 @@ def verdict_of(series: Series) -> SeriesVerdict:
     shares = [n.share for n in series.nights if n.share is not None]
     tp_bad = series.tp_check.status == "regression"
     mark = series.mark_of(series.tp_check if tp_bad else series.share_check)
-    commits = ((series.nights[mark.before].commit, series.nights[mark.night].commit)
-               if mark is not None else (None, None))
-    return SeriesVerdict(key, len(series.nights),
-                         median(series.nights[tp[-1]].throughput) if tp else None,
-                         shares[-1] if shares else None, series.tp_check, series.share_check,
-                         commits)
+    commits = (
+        (series.nights[mark.before].commit, series.nights[mark.night].commit)
+        if mark is not None
+        else (None, None)
+    )
+    return SeriesVerdict(
+        key,
+        len(series.nights),
+        median(series.nights[tp[-1]].throughput) if tp else None,
+        shares[-1] if shares else None,
+        series.tp_check,
+        series.share_check,
+        commits,
+    )
 
 
-def judge_series(records: Sequence[RunRecord], names: Iterable[str],
-                 settings: Settings) -> list[SeriesVerdict]:
+def judge_series(
+    records: Sequence[RunRecord], names: Iterable[str], settings: Settings
+) -> list[SeriesVerdict]:
     """Verdicts for every series whose ``config_key`` is one of ``names``, judged with
     ``settings`` (nightly's config; the same settings are stored with its runs)."""
     wanted = set(names)

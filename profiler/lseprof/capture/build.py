@@ -112,8 +112,16 @@ def _use_debian_crates() -> bool:
 def cargo_command(target: str, variant: str) -> tuple[list[str], dict[str, str]]:
     """argv and environment of the cargo build for one (target, variant)."""
     cargo, env = _toolchain()
-    argv = [cargo, "build", "--release", "--target-dir", f"target/{target}",
-            "--no-default-features", "--features", variant]
+    argv = [
+        cargo,
+        "build",
+        "--release",
+        "--target-dir",
+        f"target/{target}",
+        "--no-default-features",
+        "--features",
+        variant,
+    ]
     if target != "host":
         argv += ["--target", AARCH64_TRIPLE]
         if not host_is_aarch64():
@@ -121,8 +129,12 @@ def cargo_command(target: str, variant: str) -> tuple[list[str], dict[str, str]]
     if _use_debian_crates():
         # crates.io unreachable (or Debian's crates preferred): source replacement
         # on the command line, so nothing in the repo pins users to Debian.
-        argv += ["--config", 'source.crates-io.replace-with="debian"',
-                 "--config", f'source.debian.directory="{DEBIAN_REGISTRY}"']
+        argv += [
+            "--config",
+            'source.crates-io.replace-with="debian"',
+            "--config",
+            f'source.debian.directory="{DEBIAN_REGISTRY}"',
+        ]
     env["RUSTFLAGS"] = RUSTFLAGS[target]
     env["LSEPROF_TARGET"] = target
     return argv, env
@@ -136,9 +148,11 @@ def _cargo_output(target: str) -> Path:
 def _explain_failure(target: str, stderr: str) -> str:
     tail = [line for line in stderr.strip().splitlines() if line.strip()][-1:] or ["no output"]
     if "can't find crate for `std`" in stderr or "can't find crate for `core`" in stderr:
-        return (f"the Rust standard library for {AARCH64_TRIPLE} is missing; install it "
-                "(Debian: apt-get install libstd-rust-web-dev:arm64, or rustup target add "
-                f"{AARCH64_TRIPLE})")
+        return (
+            f"the Rust standard library for {AARCH64_TRIPLE} is missing; install it "
+            "(Debian: apt-get install libstd-rust-web-dev:arm64, or rustup target add "
+            f"{AARCH64_TRIPLE})"
+        )
     if "linker `aarch64-linux-gnu-gcc` not found" in stderr:
         return "the aarch64 cross linker is missing; apt-get install gcc-aarch64-linux-gnu"
     return f"cargo build for {target} failed: {tail[0].strip()} (rerun with LSEPROF_VERBOSE=1)"
@@ -150,9 +164,15 @@ def build(target: str, variant: str) -> Build:
     env = {**os.environ, **extra_env}
     verbose = os.environ.get("LSEPROF_VERBOSE") == "1"
     try:
-        proc = subprocess.run(argv, cwd=NATIVE_DIR, env=env, text=True, check=False,
-                              stdout=None if verbose else subprocess.PIPE,
-                              stderr=None if verbose else subprocess.PIPE)
+        proc = subprocess.run(
+            argv,
+            cwd=NATIVE_DIR,
+            env=env,
+            text=True,
+            check=False,
+            stdout=None if verbose else subprocess.PIPE,
+            stderr=None if verbose else subprocess.PIPE,
+        )
     except FileNotFoundError:
         raise LseprofError(f"{argv[0]} not found; install Rust (run `make demo`)") from None
     if proc.returncode != 0:

@@ -29,28 +29,47 @@ def _cannot_start(argv: Sequence[str], exc: OSError) -> LseprofError:
     return LseprofError(f"cannot run {argv[0]} ({exc.strerror}); check the perf install")
 
 
-def run_perf(argv: Sequence[str], what: str, timeout: float | None = 600,
-             text: bool = False) -> subprocess.CompletedProcess[Any]:
+def run_perf(
+    argv: Sequence[str], what: str, timeout: float | None = 600, text: bool = False
+) -> subprocess.CompletedProcess[Any]:
     """Run perf to completion with its output captured (bytes, or text with
     undecodable bytes replaced)."""
     try:
-        return subprocess.run(list(argv), capture_output=True, check=False, timeout=timeout,
-                              text=text, errors="replace" if text else None)
+        return subprocess.run(
+            list(argv),
+            capture_output=True,
+            check=False,
+            timeout=timeout,
+            text=text,
+            errors="replace" if text else None,
+        )
     except OSError as exc:
         raise _cannot_start(argv, exc) from None
     except subprocess.TimeoutExpired:
-        raise LseprofError(f"{what} took longer than {timeout:.0f} s; try a smaller "
-                           "perf.data") from None
+        raise LseprofError(
+            f"{what} took longer than {timeout:.0f} s; try a smaller perf.data"
+        ) from None
 
 
-def start_perf(argv: Sequence[str], *, stdout: int | IO[Any] | None = None,
-               stderr: int | IO[Any] | None = None, text: bool = False,
-               **popen: Any) -> subprocess.Popen[Any]:
+def start_perf(
+    argv: Sequence[str],
+    *,
+    stdout: int | IO[Any] | None = None,
+    stderr: int | IO[Any] | None = None,
+    text: bool = False,
+    **popen: Any,
+) -> subprocess.Popen[Any]:
     """Start perf without waiting for it (further ``subprocess.Popen`` options pass
     through: pass_fds, start_new_session, env)."""
     try:
-        return subprocess.Popen(list(argv), stdout=stdout, stderr=stderr, text=text,
-                                errors="replace" if text else None, **popen)
+        return subprocess.Popen(
+            list(argv),
+            stdout=stdout,
+            stderr=stderr,
+            text=text,
+            errors="replace" if text else None,
+            **popen,
+        )
     except OSError as exc:
         raise _cannot_start(argv, exc) from None
 

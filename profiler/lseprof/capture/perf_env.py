@@ -74,8 +74,12 @@ def event_supported(event: str, perf: str | None = None) -> bool:
     """Whether `perf stat` can count `event` on this machine."""
     binary = perf or find_perf()
     try:
-        proc = run_perf(perf_argv(binary, "stat", "-x", ",", "-e", event, "true"),
-                        "perf stat", timeout=30, text=True)
+        proc = run_perf(
+            perf_argv(binary, "stat", "-x", ",", "-e", event, "true"),
+            "perf stat",
+            timeout=30,
+            text=True,
+        )
     except LseprofError:
         return False
     if proc.returncode != 0:

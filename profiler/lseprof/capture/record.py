@@ -53,15 +53,32 @@ class RecordOutcome:
 def perf_record_argv(perf: str, spec: RecordSpec, output: Path) -> list[str]:
     call_graph = ["--call-graph", "dwarf,16384"] if spec.call_graph == "dwarf" else ["-g"]
     guest = ["-d", "--buildid-mmap"] if spec.guest_mmaps else []
-    return perf_argv(perf, "record", "-q", "-e", spec.event, "-F", str(spec.freq), *call_graph,
-                     *guest, "-o", output, "--")
+    return perf_argv(
+        perf,
+        "record",
+        "-q",
+        "-e",
+        spec.event,
+        "-F",
+        str(spec.freq),
+        *call_graph,
+        *guest,
+        "-o",
+        output,
+        "--",
+    )
 
 
 def _wrapped(argv: list[str], run_dir: Path) -> list[str]:
     # `exec` keeps the pid, so the pid file names the workload process itself:
     # qemu writes /tmp/perf-<that pid>.map, which must be copied next to perf.data.
-    return ["/bin/sh", "-c", f'echo $$ > "{run_dir / WORKLOAD_PIDFILE}"; exec "$@"',
-            "lseprof-run", *argv]
+    return [
+        "/bin/sh",
+        "-c",
+        f'echo $$ > "{run_dir / WORKLOAD_PIDFILE}"; exec "$@"',
+        "lseprof-run",
+        *argv,
+    ]
 
 
 def _stop_group(proc: subprocess.Popen[str]) -> None:
@@ -111,8 +128,14 @@ def write_artifact(path: Path, text: str) -> str:
     return ""
 
 
-def run_recorded(argv: list[str], run_dir: Path, perf: str | None, spec: RecordSpec | None,
-                 timeout: float | None = None, env: dict[str, str] | None = None) -> RecordOutcome:
+def run_recorded(
+    argv: list[str],
+    run_dir: Path,
+    perf: str | None,
+    spec: RecordSpec | None,
+    timeout: float | None = None,
+    env: dict[str, str] | None = None,
+) -> RecordOutcome:
     """Run `argv` (under perf unless `perf` is None) and keep everything in `run_dir`."""
     run_dir.mkdir(parents=True, exist_ok=True)
     perf_data = run_dir / "perf.data" if perf and spec else None
@@ -122,8 +145,14 @@ def run_recorded(argv: list[str], run_dir: Path, perf: str | None, spec: RecordS
     start = time.monotonic()
     # text: undecodable bytes replaced (a command may write compressed data to stdout).
     # Without perf (--no-perf, --overhead's bare runs) this starts the wrapper alone.
-    proc = start_perf(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                      start_new_session=True, env=env)
+    proc = start_perf(
+        full,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=env,
+    )
     status, message = OK, ""
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
@@ -134,10 +163,12 @@ def run_recorded(argv: list[str], run_dir: Path, perf: str | None, spec: RecordS
     except KeyboardInterrupt:
         _stop_group(proc)
         stdout, stderr = proc.communicate()
-        status, message = INTERRUPTED, "interrupted (Ctrl-C); kept what perf had captured"
+        status, message = INTERRUPTED, "stopped by Ctrl-C; kept what perf had captured"
     seconds = time.monotonic() - start
-    write_errors = [write_artifact(run_dir / "workload.stdout", stdout),
-                    write_artifact(run_dir / "workload.stderr", stderr)]
+    write_errors = [
+        write_artifact(run_dir / "workload.stdout", stdout),
+        write_artifact(run_dir / "workload.stderr", stderr),
+    ]
     try:
         perf_map = _collect_map(run_dir)
     except OSError as exc:
@@ -157,5 +188,6 @@ def run_recorded(argv: list[str], run_dir: Path, perf: str | None, spec: RecordS
         status, message = FAILED, problems[0]
     if perf_data is not None and not perf_data.exists():
         perf_data = None
-    return RecordOutcome(status, proc.returncode, stdout, stderr, seconds, perf_data, perf_map,
-                         message)
+    return RecordOutcome(
+        status, proc.returncode, stdout, stderr, seconds, perf_data, perf_map, message
+    )

@@ -45,25 +45,32 @@ def tracefs_roots() -> tuple[Path, ...]:
     return (Path(custom),) if custom else TRACEFS_ROOTS
 
 
-def sched_tracepoints_problem(roots: tuple[Path, ...] | None = None,
-                              level: int | None = None, euid: int | None = None) -> str | None:
+def sched_tracepoints_problem(
+    roots: tuple[Path, ...] | None = None, level: int | None = None, euid: int | None = None
+) -> str | None:
     """None if this machine can record the scheduler tracepoints; else why not and
     what to do, in one line."""
     roots = tracefs_roots() if roots is None else roots
     found = [r for r in roots if (r / "events/sched/sched_switch").is_dir()]
     if not found:
-        return ("the scheduler tracepoints are not visible (no tracefs at "
-                f"{' or '.join(str(r) for r in roots)}); mount it "
-                "(`mount -t tracefs nodev /sys/kernel/tracing`) or run without --sched")
+        return (
+            "the scheduler tracepoints are not visible (no tracefs at "
+            f"{' or '.join(str(r) for r in roots)}); mount it "
+            "(`mount -t tracefs nodev /sys/kernel/tracing`) or run without --sched"
+        )
     uid = os.geteuid() if euid is None else euid
     current = paranoid_level() if level is None else level
     if uid != 0 and (current is None or current > -1):
-        return (f"recording scheduler tracepoints system-wide needs root or "
-                f"kernel.perf_event_paranoid=-1 (it is {current}); run lseprof as root, "
-                "`sudo sysctl kernel.perf_event_paranoid=-1`, or run without --sched")
+        return (
+            f"recording scheduler tracepoints system-wide needs root or "
+            f"kernel.perf_event_paranoid=-1 (it is {current}); run lseprof as root, "
+            "`sudo sysctl kernel.perf_event_paranoid=-1`, or run without --sched"
+        )
     if not os.access(found[0] / "events/sched/sched_switch", os.R_OK | os.X_OK):
-        return (f"{found[0]}/events/sched is not readable by this user; run lseprof as root "
-                "or run without --sched")
+        return (
+            f"{found[0]}/events/sched is not readable by this user; run lseprof as root "
+            "or run without --sched"
+        )
     return None
 
 
@@ -73,10 +80,30 @@ def sched_record_argv(perf: str, output: Path, ctl: Path, ack: Path) -> list[str
     # the wakee's CPU and run there), so it has none.
     # sched_waking fires in the waker's context: who wakes whom comes from it.
     # -m 1024: switch storms at high thread counts overflow perf's default buffer.
-    events = ["-e", "sched:sched_switch", "-e", "sched:sched_waking",
-              "-e", "sched:sched_wakeup/call-graph=no/"]
-    return perf_argv(perf, "record", "-q", "-a", "-g", "-m", "1024", *events, "-D", "-1",
-                     "--control", f"fifo:{ctl},{ack}", "-o", output)
+    events = [
+        "-e",
+        "sched:sched_switch",
+        "-e",
+        "sched:sched_waking",
+        "-e",
+        "sched:sched_wakeup/call-graph=no/",
+    ]
+    return perf_argv(
+        perf,
+        "record",
+        "-q",
+        "-a",
+        "-g",
+        "-m",
+        "1024",
+        *events,
+        "-D",
+        "-1",
+        "--control",
+        f"fifo:{ctl},{ack}",
+        "-o",
+        output,
+    )
 
 
 @contextmanager
@@ -94,8 +121,12 @@ def sched_recording(perf: str, run_dir: Path) -> Iterator[Path]:
         os.mkfifo(ack)
         errors = tempfile.TemporaryFile()  # noqa: SIM115  (closed below)
         try:
-            proc = start_perf(sched_record_argv(perf, output, ctl, ack),
-                              stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True)
+            proc = start_perf(
+                sched_record_argv(perf, output, ctl, ack),
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                start_new_session=True,
+            )
         except LseprofError:
             errors.close()
             raise
@@ -132,11 +163,14 @@ def _enable(proc: subprocess.Popen[bytes], ctl: Path, ack: Path, errors: IO[byte
     _unblock(ctl, ack)
     _stop(proc)
     errors.seek(0)
-    lines = [ln.strip() for ln in errors.read().decode("utf-8", "replace").splitlines()
-             if ln.strip()]
+    lines = [
+        ln.strip() for ln in errors.read().decode("utf-8", "replace").splitlines() if ln.strip()
+    ]
     detail = lines[0] if lines else f"no answer in {_ACK_TIMEOUT_S:g} s"
-    raise LseprofError(f"perf could not record the scheduler tracepoints ({detail[:120]}); "
-                       "check `perf record -a -e sched:sched_switch true` or run without --sched")
+    raise LseprofError(
+        f"perf could not record the scheduler tracepoints ({detail[:120]}); "
+        "check `perf record -a -e sched:sched_switch true` or run without --sched"
+    )
 
 
 def _unblock(ctl: Path, ack: Path) -> None:

@@ -78,8 +78,19 @@ def _register_all() -> None:
         sysroot,
     )
 
-    for module in (build, dashboard, data, diff, doctor, inspect, nightly, report, run, runs,
-                   sysroot):
+    for module in (
+        build,
+        dashboard,
+        data,
+        diff,
+        doctor,
+        inspect,
+        nightly,
+        report,
+        run,
+        runs,
+        sysroot,
+    ):
         module.register(app)
 
 

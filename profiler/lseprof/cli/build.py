@@ -26,10 +26,18 @@ def build_cmd(
             for b in found:
                 out.print(f"{b.target:12} {b.variant:7} {b.atomics:8} {b.path}")
         return
-    jobs = [(t, v) for t in builds.expand(target, builds.TARGETS, "target")
-            for v in builds.expand(variant, builds.VARIANTS, "variant")]
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    jobs = [
+        (t, v)
+        for t in builds.expand(target, builds.TARGETS, "target")
+        for v in builds.expand(variant, builds.VARIANTS, "variant")
+    ]
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err, transient=False) as progress:
         task = progress.add_task("building", total=len(jobs))
         for t, v in jobs:
@@ -37,7 +45,8 @@ def build_cmd(
             built = builds.build(t, v)
             progress.advance(task)
             progress.console.print(
-                f"[green]built[/] {built.target}/{built.variant} -> {built.path}")
+                f"[green]built[/] {built.target}/{built.variant} -> {built.path}"
+            )
 
 
 def register(app: typer.Typer) -> None:

@@ -24,29 +24,52 @@ DEFAULT_TOP = 15
 
 
 def diff_cmd(
-    a: str = typer.Argument(..., metavar="A", help="Run or group id (or unique prefix), run "
-                            "directory, perf.data / perf text file, or ELF binary."),
-    b: str = typer.Argument(..., metavar="B", help="The same kind of thing as A, to compare "
-                            "with it (B relative to A)."),
+    a: str = typer.Argument(
+        ...,
+        metavar="A",
+        help="Run or group id (or unique prefix), run "
+        "directory, perf.data / perf text file, or ELF binary.",
+    ),
+    b: str = typer.Argument(
+        ..., metavar="B", help="The same kind of thing as A, to compare with it (B relative to A)."
+    ),
     store: str = typer.Option(None, help="Run store: a SQLite file or postgresql:// URL."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown for a pull request."),
     fail_on_regression: float = typer.Option(
-        None, "--fail-on-regression", metavar="PCT",
+        None,
+        "--fail-on-regression",
+        metavar="PCT",
         help="Exit 1 if B is significantly slower than A by more than PCT percent, or its "
-             "atomic-helper share grew by more than --helper-threshold."),
+        "atomic-helper share grew by more than --helper-threshold.",
+    ),
     helper_threshold: float = typer.Option(
-        DEFAULT_HELPER_THRESHOLD_PP, "--helper-threshold", metavar="PP",
-        help="Percentage points of growth in atomic-helper share that count as a regression."),
-    alpha: float = typer.Option(DEFAULT_ALPHA, "--alpha",
-                                help="Significance level of the Mann-Whitney U test."),
-    folded: Path = typer.Option(None, "--folded", metavar="FILE",
-                                help="Write differential folded stacks (stack countA countB)."),
-    flamegraph: Path = typer.Option(None, "--flamegraph", metavar="FILE.html",
-                                    help="Write a self-contained differential flame graph."),
+        DEFAULT_HELPER_THRESHOLD_PP,
+        "--helper-threshold",
+        metavar="PP",
+        help="Percentage points of growth in atomic-helper share that count as a regression.",
+    ),
+    alpha: float = typer.Option(
+        DEFAULT_ALPHA, "--alpha", help="Significance level of the Mann-Whitney U test."
+    ),
+    folded: Path = typer.Option(
+        None,
+        "--folded",
+        metavar="FILE",
+        help="Write differential folded stacks (stack countA countB).",
+    ),
+    flamegraph: Path = typer.Option(
+        None,
+        "--flamegraph",
+        metavar="FILE.html",
+        help="Write a self-contained differential flame graph.",
+    ),
     binary: list[Path] = typer.Option(
-        [], "--binary", metavar="FILE",
-        help="ELF to name frames perf could not (stripped or emulated code). Repeatable."),
+        [],
+        "--binary",
+        metavar="FILE",
+        help="ELF to name frames perf could not (stripped or emulated code). Repeatable.",
+    ),
     top: int = typer.Option(DEFAULT_TOP, "--top", metavar="N", help="Rows per table."),
 ) -> None:
     """Compare B with A: throughput (median, bootstrap interval, Mann-Whitney U), sample
@@ -84,15 +107,19 @@ def _write_stacks(result: Diff, folded: Path | None, flamegraph: Path | None) ->
     from lseprof.reports.diff import flamegraph_html
 
     if result.kind == "static":
-        raise LseprofError("--folded and --flamegraph need profiles (runs or perf.data), "
-                           "not binaries")
+        raise LseprofError(
+            "--folded and --flamegraph need profiles (runs or perf.data), not binaries"
+        )
     if not result.profiles_a or not result.profiles_b:
         side = "A" if not result.profiles_a else "B"
-        raise LseprofError(f"{side} has no perf.data to read stacks from (perf script or "
-                           "report text, or runs recorded with --no-perf); --folded and "
-                           "--flamegraph need perf.data")
-    stacks = differential(collapse(result.profiles_a, result.event),
-                          collapse(result.profiles_b, result.event))
+        raise LseprofError(
+            f"{side} has no perf.data to read stacks from (perf script or "
+            "report text, or runs recorded with --no-perf); --folded and "
+            "--flamegraph need perf.data"
+        )
+    stacks = differential(
+        collapse(result.profiles_a, result.event), collapse(result.profiles_b, result.event)
+    )
     if folded is not None:
         header = [
             "lseprof diff folded stacks: each line is root;...;leaf countA countB",
@@ -108,8 +135,9 @@ def _write_stacks(result: Diff, folded: Path | None, flamegraph: Path | None) ->
         try:
             flamegraph.write_text(flamegraph_html(stacks, result.a, result.b), encoding="utf-8")
         except OSError as exc:
-            raise LseprofError(f"cannot write {flamegraph} ({exc.strerror}); check the path"
-                               ) from None
+            raise LseprofError(
+                f"cannot write {flamegraph} ({exc.strerror}); check the path"
+            ) from None
         err.print(f"[dim]wrote the flame graph to {flamegraph}[/]", soft_wrap=True)
 
 

@@ -17,8 +17,11 @@ def doctor_cmd() -> None:
     for column in ("check", "status", "found", "fix"):
         table.add_column(column, overflow="fold")
     for check in checks:
-        status = "[green]ok[/]" if check.ok else ("[red]MISSING[/]" if check.required
-                                                  else "[yellow]optional[/]")
+        status = (
+            "[green]ok[/]"
+            if check.ok
+            else ("[red]MISSING[/]" if check.required else "[yellow]optional[/]")
+        )
         table.add_row(check.name, status, check.detail, "" if check.ok else check.fix)
     out.print(table)
     if any(not c.ok and c.required for c in checks):

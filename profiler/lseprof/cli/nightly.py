@@ -27,26 +27,55 @@ def nightly_cmd(
     plans(cfg)  # validates every entry before anything runs
     location = cfg.store or default_store_location()
     runs_root = cfg.runs_dir or (
-        Path(location).parent / "runs" if "://" not in location else user_data_dir() / "runs")
+        Path(location).parent / "runs" if "://" not in location else user_data_dir() / "runs"
+    )
     with open_store(location) as store:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      console=err, transient=True) as progress:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
             task = progress.add_task("nightly", total=None)
-            result = run_nightly(cfg, store, runs_root,
-                                 on_progress=lambda m: progress.update(task, description=m))
+            result = run_nightly(
+                cfg, store, runs_root, on_progress=lambda m: progress.update(task, description=m)
+            )
         if cfg.dashboard is not None:
             from lseprof.reports.dashboard import build_dashboard  # matplotlib: load only when used
 
             result.dashboard = build_dashboard(store.runs(), cfg.dashboard)
     if json_:
-        out.print_json(json.dumps([{
-            "series": dict(zip(("config_key", "workload", "variant", "threads", "target",
-                                "hostname"), v.key, strict=True)),
-            "nights": v.nights, "latest_mib_s": v.latest_mib_s,
-            "latest_helper_share": v.latest_helper_share,
-            "throughput": v.throughput.status, "helper_share": v.helper_share.status,
-            "commits": list(v.commits), "regression": v.regressed,
-        } for v in result.verdicts]))
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "series": dict(
+                            zip(
+                                (
+                                    "config_key",
+                                    "workload",
+                                    "variant",
+                                    "threads",
+                                    "target",
+                                    "hostname",
+                                ),
+                                v.key,
+                                strict=True,
+                            )
+                        ),
+                        "nights": v.nights,
+                        "latest_mib_s": v.latest_mib_s,
+                        "latest_helper_share": v.latest_helper_share,
+                        "throughput": v.throughput.status,
+                        "helper_share": v.helper_share.status,
+                        "commits": list(v.commits),
+                        "regression": v.regressed,
+                    }
+                    for v in result.verdicts
+                ]
+            )
+        )
     else:
         out.print(nightly_table(result.verdicts))
     err.print(f"[dim]{len(result.records)} runs stored in {display_location(location)}[/]")

@@ -29,8 +29,21 @@ from lseprof.readers.inputs import ProfileInput, open_input
 
 # The report command's options (lseprof/cli/report.py; tests check that the two
 # agree): those that take a value, and flags.
-VALUE_OPTIONS = frozenset({"--binary", "--symfs", "--top", "--format", "--rules", "--perf-map",
-                           "--max-stack", "--offcpu-folded", "-o", "--output", "--store"})
+VALUE_OPTIONS = frozenset(
+    {
+        "--binary",
+        "--symfs",
+        "--top",
+        "--format",
+        "--rules",
+        "--perf-map",
+        "--max-stack",
+        "--offcpu-folded",
+        "-o",
+        "--output",
+        "--store",
+    }
+)
 FLAG_OPTIONS = frozenset({"--json", "--markdown", "--sched", "--no-sched"})
 
 
@@ -99,8 +112,11 @@ def _checked(path: str | None, options: dict[str, str]) -> tuple[Path, int | Non
         max_stack = int(options["--max-stack"]) if "--max-stack" in options else None
     except ValueError:
         return None
-    if path is None or options.get("--format", "auto") not in ("auto", "perf-data") or (
-            max_stack is not None and max_stack < 1):
+    if (
+        path is None
+        or options.get("--format", "auto") not in ("auto", "perf-data")
+        or (max_stack is not None and max_stack < 1)
+    ):
         return None
     return Path(path), max_stack
 

@@ -48,43 +48,69 @@ class _Asked:
 
 def report_cmd(
     ctx: typer.Context,
-    path: Path = typer.Argument(..., metavar="PATH|RUN",
-                                help="perf.data, `perf script` text or `perf report --stdio` "
-                                     "text (gzip is fine); or a stored run: its id, run "
-                                     "directory or run.json."),
+    path: Path = typer.Argument(
+        ...,
+        metavar="PATH|RUN",
+        help="perf.data, `perf script` text or `perf report --stdio` "
+        "text (gzip is fine); or a stored run: its id, run "
+        "directory or run.json.",
+    ),
     binary: list[Path] = typer.Option(
-        [], "--binary", metavar="FILE",
+        [],
+        "--binary",
+        metavar="FILE",
         help="ELF to name addresses perf could not (stripped binaries, qemu guest code). "
-             "Repeatable."),
+        "Repeatable.",
+    ),
     symfs: Path | None = typer.Option(
-        None, "--symfs", metavar="DIR", help="Look up each DSO path under DIR."),
+        None, "--symfs", metavar="DIR", help="Look up each DSO path under DIR."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a list for several events)."),
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables."),
     top: int = typer.Option(15, "--top", metavar="N", help="Rows per table."),
-    fmt: str = typer.Option("auto", "--format",
-                            help=f"Input kind: {'|'.join(FORMATS)} (auto detects it); or "
-                                 f"{'|'.join(EXPORTS)} to export to -o FILE."),
+    fmt: str = typer.Option(
+        "auto",
+        "--format",
+        help=f"Input kind: {'|'.join(FORMATS)} (auto detects it); or "
+        f"{'|'.join(EXPORTS)} to export to -o FILE.",
+    ),
     output: Path | None = typer.Option(
-        None, "-o", "--output", metavar="FILE",
-        help="With --format pprof (FILE.pb.gz, go tool pprof) or speedscope (FILE.json)."),
+        None,
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="With --format pprof (FILE.pb.gz, go tool pprof) or speedscope (FILE.json).",
+    ),
     rules: Path | None = typer.Option(
-        None, "--rules", metavar="FILE",
-        help="TOML classification rules tried before the defaults."),
+        None, "--rules", metavar="FILE", help="TOML classification rules tried before the defaults."
+    ),
     perf_map: list[Path] = typer.Option(
-        [], "--perf-map", metavar="FILE",
-        help="qemu -perfmap file (/tmp/perf-PID.map) if it is not next to PATH."),
+        [],
+        "--perf-map",
+        metavar="FILE",
+        help="qemu -perfmap file (/tmp/perf-PID.map) if it is not next to PATH.",
+    ),
     max_stack: int | None = typer.Option(
-        None, "--max-stack", metavar="N",
-        help="perf.data only: callchain frames to read (default 2, 64 for qemu runs)."),
+        None,
+        "--max-stack",
+        metavar="N",
+        help="perf.data only: callchain frames to read (default 2, 64 for qemu runs).",
+    ),
     sched: bool | None = typer.Option(
-        None, "--sched/--no-sched",
+        None,
+        "--sched/--no-sched",
         help="Scheduler view (off-CPU time, wake-ups) from the file's sched events or the "
-             "run's sched.data; default: shown when present."),
+        "run's sched.data; default: shown when present.",
+    ),
     offcpu_folded: Path | None = typer.Option(
-        None, "--offcpu-folded", metavar="FILE",
-        help="Write off-CPU folded stacks (time-weighted, µs; flamegraph.pl input)."),
+        None,
+        "--offcpu-folded",
+        metavar="FILE",
+        help="Write off-CPU folded stacks (time-weighted, µs; flamegraph.pl input).",
+    ),
     store: str | None = typer.Option(
-        None, "--store", help="Run store to look RUN up in: a SQLite file or postgresql:// URL."),
+        None, "--store", help="Run store to look RUN up in: a SQLite file or postgresql:// URL."
+    ),
 ) -> None:
     """Show how much time a profile spends in outline-atomic helpers (and on which
     path: LSE or LL/SC), inline atomics, lock slow paths, futexes and spinning."""
@@ -99,10 +125,20 @@ def report_cmd(
             raise LseprofError(f"-o FILE goes with --format {' or '.join(EXPORTS)}")
         if not path.is_file() or path.name == "run.json":
             path, binary, perf_map = _stored_run(path, store, binary, perf_map)
-        asked = _Asked(path, binary, symfs, "auto" if export else fmt,
-                       "json" if as_json else "markdown" if markdown else "terminal", top,
-                       rules, perf_map, max_stack, sched, offcpu_folded,
-                       (export, output) if export and output is not None else None)
+        asked = _Asked(
+            path,
+            binary,
+            symfs,
+            "auto" if export else fmt,
+            "json" if as_json else "markdown" if markdown else "terminal",
+            top,
+            rules,
+            perf_map,
+            max_stack,
+            sched,
+            offcpu_folded,
+            (export, output) if export and output is not None else None,
+        )
         _report(asked, ctx.obj if isinstance(ctx.obj, EarlyInput) else None)
     except LseprofError as exc:
         # Same line as the app-wide handler prints, but never wrapped: paths are long
@@ -111,8 +147,9 @@ def report_cmd(
         raise typer.Exit(exc.exit_code) from None
 
 
-def _stored_run(path: Path, store: str | None, binary: list[Path], perf_map: list[Path]
-                ) -> tuple[Path, list[Path], list[Path]]:
+def _stored_run(
+    path: Path, store: str | None, binary: list[Path], perf_map: list[Path]
+) -> tuple[Path, list[Path], list[Path]]:
     """A stored run's perf.data, with the build and perf map that name its frames;
     ``path`` as it was when it names no stored run (a missing file is reported later)."""
     from lseprof.analysis.stored_runs import stored_profile
@@ -144,9 +181,15 @@ def _report(asked: _Asked, early: EarlyInput | None) -> None:
     # analysis load. Only the renderer asked for loads.
     from lseprof.analysis.pipeline import analyze
 
-    result = analyze(source, binaries=asked.binary, symfs=asked.symfs, rules_file=asked.rules,
-                     top=asked.top, perf_maps=asked.perf_map,
-                     offcpu=True if asked.offcpu_folded is not None else asked.sched)
+    result = analyze(
+        source,
+        binaries=asked.binary,
+        symfs=asked.symfs,
+        rules_file=asked.rules,
+        top=asked.top,
+        perf_maps=asked.perf_map,
+        offcpu=True if asked.offcpu_folded is not None else asked.sched,
+    )
     _warn(asked, result)
     if asked.offcpu_folded is not None:
         if result.offcpu is None:
@@ -165,8 +208,9 @@ def _report(asked: _Asked, early: EarlyInput | None) -> None:
         from lseprof.reports.rendering import render
 
         # JSON and Markdown go to stdout byte-exact, never wrapped or styled by rich.
-        render(result, out if asked.output_fmt == "terminal" else out.file, asked.output_fmt,
-               asked.top)
+        render(
+            result, out if asked.output_fmt == "terminal" else out.file, asked.output_fmt, asked.top
+        )
     # All written and perf's processes and files are gone: exit without tearing down
     # pandas & co. (only when run as `lseprof`, see lseprof.cli.app.run).
     from lseprof.cli.teardown import skip_teardown
@@ -180,9 +224,12 @@ def _warn(asked: _Asked, result: Report) -> None:
         err.print(f"[yellow]lseprof: warning:[/] {escape(result.offcpu_note)}", soft_wrap=True)
     if capture.unknown_lines:
         example = f" (first: {capture.unknown_examples[0]!r})" if capture.unknown_examples else ""
-        err.print(f"[yellow]lseprof: warning:[/] {capture.unknown_lines} lines of "
-                  f"{escape(str(asked.path))} were not understood and were skipped"
-                  f"{escape(example)}", soft_wrap=True)
+        err.print(
+            f"[yellow]lseprof: warning:[/] {capture.unknown_lines} lines of "
+            f"{escape(str(asked.path))} were not understood and were skipped"
+            f"{escape(example)}",
+            soft_wrap=True,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lseprof.cli.console import err, out
 from lseprof.errors import EXIT_FAILED, LseprofError
-from lseprof.jobs.runner import DEFAULT_DURATION, DEFAULT_FREQ, RunPlan, execute, plan_order
+from lseprof.jobs.runner import (
+    DEFAULT_DURATION,
+    DEFAULT_FREQ,
+    RunPlan,
+    execute,
+    for_running,
+    plan_order,
+)
 from lseprof.paths import user_data_dir
 from lseprof.store import default_store_location, display_location, open_store
 
@@ -35,13 +42,24 @@ def parse_threads(text: str) -> tuple[int, ...]:
 
 def run_cmd(
     command: list[str] = typer.Argument(None, help="After `--`: any command to profile instead."),
-    workload: str = typer.Option("bpe-encode", help="Built-in workload: bpe-encode (ours) or "
-                                 "hf-tokenizers (upstream Hugging Face tokenizers)."),
+    workload: str = typer.Option(
+        "bpe-encode",
+        help="Built-in workload: bpe-encode (ours) or "
+        "hf-tokenizers (upstream Hugging Face tokenizers).",
+    ),
     variant: str = typer.Option("both", help="rayon, window or both (hf-tokenizers: upstream)."),
-    threads: str = typer.Option("88", help="Thread count, or a list for a sweep: 1,2,8,88."),
+    threads: str = typer.Option(
+        None,
+        help="Thread count, or a list for a sweep: 1,2,8,88 (default 88). With `-- CMD`: "
+        "each count replaces {threads} in CMD and is exported as OMP_NUM_THREADS, "
+        "RAYON_NUM_THREADS and LSEPROF_THREADS (default: CMD as given, threads unknown).",
+    ),
     repeat: int = typer.Option(3, help="Repetitions of each variant x threads (interleaved)."),
-    target: str = typer.Option("host", help="host, aarch64 or aarch64-lse (emulated off-arm; "
-                               "`-- CMD` runs an aarch64 CMD under qemu with the sysroot)."),
+    target: str = typer.Option(
+        "host",
+        help="host, aarch64 or aarch64-lse (emulated off-arm; "
+        "`-- CMD` runs an aarch64 CMD under qemu with the sysroot).",
+    ),
     cpu: str = typer.Option(None, help="qemu CPU model for emulated runs (cortex-a53: no LSE)."),
     duration: float = typer.Option(DEFAULT_DURATION, help="Seconds each workload run encodes."),
     freq: int = typer.Option(DEFAULT_FREQ, help="Sampling frequency (Hz)."),
@@ -50,16 +68,21 @@ def run_cmd(
     timeout: float = typer.Option(None, help="Stop a workload run after this many seconds."),
     corpus: Path = typer.Option(None, help="Corpus for bpe-encode (default: the English corpus)."),
     batch_size: int = typer.Option(None, help="bpe-encode items per batch (default 1000)."),
-    workload_arg: list[str] = typer.Option(None, "--workload-arg",
-                                           help="Extra argument for bpe-encode (repeatable)."),
+    workload_arg: list[str] = typer.Option(
+        None, "--workload-arg", help="Extra argument for bpe-encode (repeatable)."
+    ),
     throughput_regex: str = typer.Option(None, help="For `-- CMD`: regex whose group 1 is MiB/s."),
     overhead: bool = typer.Option(False, help="Also run each config without perf: perf's cost."),
     no_perf: bool = typer.Option(False, "--no-perf", help="Throughput only, no perf."),
-    sched: bool = typer.Option(False, help="Also record scheduler events system-wide "
-                               "(root): off-CPU time, wake-ups per item, wake-up latency."),
+    sched: bool = typer.Option(
+        False,
+        help="Also record scheduler events system-wide "
+        "(root): off-CPU time, wake-ups per item, wake-up latency.",
+    ),
     store: str = typer.Option(None, help="Run store: a SQLite file or postgresql:// URL."),
-    runs_dir: Path = typer.Option(None, help="Where run artifacts go (default: beside the "
-                                  "store, or the user data dir)."),
+    runs_dir: Path = typer.Option(
+        None, help="Where run artifacts go (default: beside the store, or the user data dir)."
+    ),
     json_: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
 ) -> None:
     """Run the workload's variants under perf record and attribute the samples."""
@@ -68,30 +91,47 @@ def run_cmd(
     else:
         variants = ("rayon", "window") if variant == "both" else (variant,)
     plan = RunPlan(
-        workload="command" if command else workload, variants=variants,
-        threads=parse_threads(threads), repeat=repeat, target=target, cpu=cpu,
-        duration=duration, freq=freq, event=event, call_graph=call_graph, timeout=timeout,
-        perf=not no_perf, overhead=overhead, corpus=corpus, batch_size=batch_size,
+        workload="command" if command else workload,
+        variants=variants,
+        threads=parse_threads(threads) if threads else (() if command else (88,)),
+        repeat=repeat,
+        target=target,
+        cpu=cpu,
+        duration=duration,
+        freq=freq,
+        event=event,
+        call_graph=call_graph,
+        timeout=timeout,
+        perf=not no_perf,
+        overhead=overhead,
+        corpus=corpus,
+        batch_size=batch_size,
         workload_args=tuple(workload_arg or ()),
         command=tuple(command or ()),
-        throughput_regex=throughput_regex, sched=sched,
+        throughput_regex=throughput_regex,
+        sched=sched,
     )
     plan.validate()
     with open_store(store) as run_store:
         runs_root = runs_dir or artifacts_root(store)
-        total = len(plan_order(plan)) if not command else len(plan_order(
-            RunPlan(**{**plan.__dict__, "variants": ("command",)})))
-        with Progress(TextColumn("{task.description}"), BarColumn(),
-                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                      console=err, transient=True) as progress:
+        total = len(plan_order(for_running(plan)))
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
             task = progress.add_task("profiling", total=total)
 
             def step(message: str) -> None:
                 if not message.startswith("["):  # a warning, not a step
                     err.print(f"[yellow]lseprof: {message}[/]")
                     return
-                progress.update(task, description=message, completed=int(
-                    message.split("/")[0].strip("[")) - 1)
+                progress.update(
+                    task, description=message, completed=int(message.split("/")[0].strip("[")) - 1
+                )
 
             session = execute(plan, run_store, runs_root, on_progress=step)
             progress.update(task, completed=total)
@@ -101,8 +141,11 @@ def run_cmd(
     from lseprof.reports.scaling import fit_lines, sweep_fits
 
     fits = sweep_fits(session.records)
-    plot = write_scaling_plot(session.records, runs_root / f"{session.session_id}-scaling.svg",
-                              {f.variant: f.fit for f in fits if f.fit is not None})
+    plot = write_scaling_plot(
+        session.records,
+        runs_root / f"{session.session_id}-scaling.svg",
+        {f.variant: f.fit for f in fits if f.fit is not None},
+    )
     if json_:
         out.print_json(json.dumps([r.to_dict() for r in session.records], default=str))
     else:
@@ -112,14 +155,17 @@ def run_cmd(
         if plot is not None:
             err.print(f"scaling plot (throughput and helper share against threads): {plot}")
         where = display_location(store or default_store_location())
-        err.print(f"[dim]stored {len(session.records)} runs in {where}; "
-                  f"artifacts under {runs_root}[/]")
+        err.print(
+            f"[dim]stored {len(session.records)} runs in {where}; artifacts under {runs_root}[/]"
+        )
     bad = [r for r in session.records if r.status != "ok"]
     if session.interrupted:
         raise typer.Exit(130)
     if bad:
-        err.print(f"[red]lseprof: {len(bad)} of {len(session.records)} runs did not complete "
-                  f"({', '.join(sorted({r.status for r in bad}))}); results kept and marked[/]")
+        err.print(
+            f"[red]lseprof: {len(bad)} of {len(session.records)} runs did not complete "
+            f"({', '.join(sorted({r.status for r in bad}))}); results kept and marked[/]"
+        )
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -45,9 +45,14 @@ def _table(runs: list[stores.RunRecord], short_ids: bool) -> Table:
     for r in runs:
         share = r.atomic_helper_share
         table.add_row(
-            ident(r.run_id), ident(r.group_id), Text(_created(r.created_at)),
-            Text(_opt(r.workload)), Text(_opt(r.variant)), Text(_opt(r.target)),
-            Text(_opt(r.threads)), Text(_opt(r.throughput_mib_s, "{:.1f}")),
+            ident(r.run_id),
+            ident(r.group_id),
+            Text(_created(r.created_at)),
+            Text(_opt(r.workload)),
+            Text(_opt(r.variant)),
+            Text(_opt(r.target)),
+            Text(_opt(r.threads)),
+            Text(_opt(r.throughput_mib_s, "{:.1f}")),
             Text(_opt(share, "{:.1f}")),
             Text(r.status, style=_STATUS_STYLE.get(r.status, "")),
         )
@@ -56,20 +61,23 @@ def _table(runs: list[stores.RunRecord], short_ids: bool) -> Table:
 
 def runs_cmd(
     # str, not Path: Path would collapse the // of a postgresql:// URL.
-    store: Annotated[str | None, typer.Option(
-        "--store",
-        help="Run store: an SQLite file or a postgresql://USER@HOST/DB URL "
-             "(default: $LSEPROF_STORE, else runs.sqlite in the user data dir).",
-    )] = None,
-    limit: Annotated[int | None, typer.Option(
-        "--limit", min=1, help="Show only the N newest runs."
-    )] = None,
-    workload: Annotated[str | None, typer.Option(
-        "--workload", help="Only runs of this workload."
-    )] = None,
-    json_: Annotated[bool, typer.Option(
-        "--json", help="Print a JSON list instead of a table."
-    )] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Run store: an SQLite file or a postgresql://USER@HOST/DB URL "
+            "(default: $LSEPROF_STORE, else runs.sqlite in the user data dir).",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Show only the N newest runs.")
+    ] = None,
+    workload: Annotated[
+        str | None, typer.Option("--workload", help="Only runs of this workload.")
+    ] = None,
+    json_: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list instead of a table.")
+    ] = False,
 ) -> None:
     """List stored runs, newest first."""
     # Nothing profiled yet on this machine: an empty list, not an error.

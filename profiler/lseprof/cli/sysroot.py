@@ -10,8 +10,11 @@ from lseprof.errors import LseprofError
 
 
 def sysroot_cmd(
-    verify: bool = typer.Option(False, "--verify", help="Re-hash every file against the "
-                                "manifest instead of making or reusing the sysroot."),
+    verify: bool = typer.Option(
+        False,
+        "--verify",
+        help="Re-hash every file against the manifest instead of making or reusing the sysroot.",
+    ),
 ) -> None:
     """Make (once) and print the aarch64 sysroot: Debian arm64 libc with debug symbols,
     CPython 3.11, zstd and xz, unpacked from pinned packages. Nothing on aarch64 hosts."""
@@ -24,8 +27,11 @@ def sysroot_cmd(
     if verify:
         found = problems(sysroot_dir(), full=True)
         if found:
-            raise LseprofError(f"sysroot {sysroot_dir()}: {'; '.join(found)}; run "
-                               "`lseprof sysroot` to make it again", exit_code=2)
+            raise LseprofError(
+                f"sysroot {sysroot_dir()}: {'; '.join(found)}; run "
+                "`lseprof sysroot` to make it again",
+                exit_code=2,
+            )
         out.print(f"{sysroot_dir()}: every file matches its manifest")
         return
     out.print(str(ensure_sysroot(report=lambda msg: err.print(f"[dim]{msg}[/]"))))

@@ -36,13 +36,40 @@ from lseprof.errors import LseprofError
 from lseprof.paths import data_dir
 
 PACKAGES = (
-    "libc6", "libc6-dbg", "libgcc-s1", "libstdc++6", "zlib1g", "liblzma5", "libzstd1",
-    "libbz2-1.0", "libexpat1", "libffi8", "libssl3", "libsqlite3-0", "libuuid1",
-    "libncursesw6", "libtinfo6", "libreadline8", "libcrypt1", "libdb5.3",
-    "libnsl2", "libtirpc3", "libgssapi-krb5-2", "libkrb5-3", "libk5crypto3",
-    "libkrb5support0", "libcom-err2", "libkeyutils1", "media-types",
-    "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib",
-    "zstd", "liblz4-1", "xz-utils", "python3.11-dbg",
+    "libc6",
+    "libc6-dbg",
+    "libgcc-s1",
+    "libstdc++6",
+    "zlib1g",
+    "liblzma5",
+    "libzstd1",
+    "libbz2-1.0",
+    "libexpat1",
+    "libffi8",
+    "libssl3",
+    "libsqlite3-0",
+    "libuuid1",
+    "libncursesw6",
+    "libtinfo6",
+    "libreadline8",
+    "libcrypt1",
+    "libdb5.3",
+    "libnsl2",
+    "libtirpc3",
+    "libgssapi-krb5-2",
+    "libkrb5-3",
+    "libk5crypto3",
+    "libkrb5support0",
+    "libcom-err2",
+    "libkeyutils1",
+    "media-types",
+    "python3.11-minimal",
+    "libpython3.11-minimal",
+    "libpython3.11-stdlib",
+    "zstd",
+    "liblz4-1",
+    "xz-utils",
+    "python3.11-dbg",
 )
 # Packages wanted for their debug files only: just this directory of each is kept.
 DEBUG_ONLY = {"python3.11-dbg": "usr/lib/debug/.build-id"}
@@ -69,26 +96,35 @@ def _sha256(path: Path) -> str:
 
 def _check_arch() -> None:
     try:
-        foreign = subprocess.run(["dpkg", "--print-foreign-architectures"], capture_output=True,
-                                 text=True, check=False).stdout.split()
+        foreign = subprocess.run(
+            ["dpkg", "--print-foreign-architectures"], capture_output=True, text=True, check=False
+        ).stdout.split()
     except OSError:
-        raise _fix("dpkg is not available: the aarch64 sysroot is made from Debian packages; "
-                   "on another system give qemu a sysroot yourself") from None
+        raise _fix(
+            "dpkg is not available: the aarch64 sysroot is made from Debian packages; "
+            "on another system give qemu a sysroot yourself"
+        ) from None
     if "arm64" not in foreign:
-        raise _fix("Debian's arm64 packages are not enabled; run `sudo dpkg --add-architecture "
-                   "arm64 && sudo apt-get update`, then `lseprof sysroot`")
+        raise _fix(
+            "Debian's arm64 packages are not enabled; run `sudo dpkg --add-architecture "
+            "arm64 && sudo apt-get update`, then `lseprof sysroot`"
+        )
 
 
 def _download(debs: Path) -> None:
     names = [p if p in ARCH_ALL else f"{p}:arm64" for p in PACKAGES]
-    proc = subprocess.run(["apt-get", "download", *names],
-                          cwd=debs, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["apt-get", "download", *names], cwd=debs, capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         last = [ln for ln in proc.stderr.splitlines() if ln.startswith("E:")][-1:] or [
-            f"exit code {proc.returncode}"]
-        raise _fix(f"apt-get download of the arm64 packages failed ({last[0]}); run "
-                   "`sudo apt-get update` (the package lists may be stale or offline), then "
-                   "`lseprof sysroot`")
+            f"exit code {proc.returncode}"
+        ]
+        raise _fix(
+            f"apt-get download of the arm64 packages failed ({last[0]}); run "
+            "`sudo apt-get update` (the package lists may be stale or offline), then "
+            "`lseprof sysroot`"
+        )
 
 
 def _file_list(root: Path) -> dict[str, list[object]]:
@@ -125,8 +161,10 @@ def unpack_package(deb: Path, into: Path) -> None:
     if proc.returncode != 0:
         # A download cut short, or a disk that is full: say which package, not a traceback.
         detail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
-        raise _fix(f"dpkg -x {deb.name} failed ({detail}); run `sudo apt-get update` and "
-                   "`lseprof sysroot` again")
+        raise _fix(
+            f"dpkg -x {deb.name} failed ({detail}); run `sudo apt-get update` and "
+            "`lseprof sysroot` again"
+        )
 
 
 def unpack_part(deb: Path, part: str, scratch: Path, tree: Path) -> None:
@@ -138,8 +176,9 @@ def unpack_part(deb: Path, part: str, scratch: Path, tree: Path) -> None:
     shutil.rmtree(scratch)
 
 
-def ensure_sysroot(report: Callable[[str], None] = lambda _m: None,
-                   root: Path | None = None) -> Path:
+def ensure_sysroot(
+    report: Callable[[str], None] = lambda _m: None, root: Path | None = None
+) -> Path:
     """The sysroot, made on first use (a minute: ~40 MB of packages); reused after."""
     root = root or sysroot_dir()
     if (root / MANIFEST).is_file():
@@ -168,8 +207,10 @@ def ensure_sysroot(report: Callable[[str], None] = lambda _m: None,
                 unpack_package(deb, tree)
         missing = sorted(set(PACKAGES) - set(packages))
         if missing:
-            raise _fix(f"apt-get download gave no {', '.join(missing)}; run "
-                       "`sudo apt-get update` and `lseprof sysroot`")
+            raise _fix(
+                f"apt-get download gave no {', '.join(missing)}; run "
+                "`sudo apt-get update` and `lseprof sysroot`"
+            )
         manifest = {"packages": packages, "files": _file_list(tree)}
         (tree / MANIFEST).write_text(json.dumps(manifest, indent=1))
         if root.exists():

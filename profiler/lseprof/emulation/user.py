@@ -21,8 +21,9 @@ def needs_emulation(target: str) -> bool:
 
 def qemu_version(qemu: str) -> tuple[int, int] | None:
     try:
-        text = subprocess.run([qemu, "--version"], capture_output=True, text=True,
-                              check=False).stdout
+        text = subprocess.run(
+            [qemu, "--version"], capture_output=True, text=True, check=False
+        ).stdout
     except OSError:
         return None
     match = re.search(r"version (\d+)\.(\d+)", text)
@@ -72,8 +73,7 @@ def _elf_facts(path: Path) -> tuple[str, bool] | None:
             handle.seek(0)
             elf = ELFFile(handle)
             machine = elf.header["e_machine"]
-            code = {"EM_AARCH64": 183, "EM_X86_64": 62, "EM_386": 3, "EM_ARM": 40}.get(
-                machine, -1)
+            code = {"EM_AARCH64": 183, "EM_X86_64": 62, "EM_386": 3, "EM_ARM": 40}.get(machine, -1)
             dynamic = any(seg["p_type"] == "PT_INTERP" for seg in elf.iter_segments())
             return _MACHINES.get(code, str(machine)), dynamic
     except (OSError, ValueError) as exc:
@@ -96,16 +96,22 @@ def emulated_command(command: Sequence[str], cpu: str | None, perfmap: bool) -> 
             candidates.append(Path(found))
     path = next((c for c in candidates if c.is_file()), None)
     if path is None:
-        raise LseprofError(f"{program}: no such program; give the path of the aarch64 "
-                           "executable (or run `lseprof sysroot` for the sysroot's programs)")
+        raise LseprofError(
+            f"{program}: no such program; give the path of the aarch64 "
+            "executable (or run `lseprof sysroot` for the sysroot's programs)"
+        )
     facts = _elf_facts(path)
     if facts is None:
-        raise LseprofError(f"{path} is not an ELF executable; --target aarch64 runs aarch64 "
-                           "programs (for a script, give its aarch64 interpreter first)")
+        raise LseprofError(
+            f"{path} is not an ELF executable; --target aarch64 runs aarch64 "
+            "programs (for a script, give its aarch64 interpreter first)"
+        )
     arch, dynamic = facts
     if arch != "aarch64":
-        raise LseprofError(f"{path} is {arch}, not aarch64; drop --target aarch64 to profile "
-                           "it natively, or give the aarch64 build")
+        raise LseprofError(
+            f"{path} is {arch}, not aarch64; drop --target aarch64 to profile "
+            "it natively, or give the aarch64 build"
+        )
     argv = qemu_prefix(cpu, perfmap)
     if dynamic:
         argv += ["-L", str(ensure_sysroot())]

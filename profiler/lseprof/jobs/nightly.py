@@ -73,19 +73,45 @@ def _tuple(value: Any, kind: type, path: Path, key: str) -> tuple[Any, ...]:
     return tuple(items)
 
 
-def load_config(path: Path) -> NightlyConfig:
-    """Parse and check a nightly config (TOML)."""
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(Path(path).read_text())
+        return tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
         raise LseprofError(f"{path}: no such config file") from None
     except UnicodeDecodeError as exc:
-        raise LseprofError(f"{path} is not UTF-8 text (byte {exc.start}); save the config "
-                           "as UTF-8") from None
+        raise LseprofError(
+            f"{path} is not UTF-8 text (byte {exc.start}); save the config as UTF-8"
+        ) from None
     except OSError as exc:
         raise LseprofError(f"{path}: cannot read it ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise LseprofError(f"{path} is not valid TOML ({exc})") from None
+
+
+def _entry(table: dict[str, Any], path: Path, base: Path) -> NightlyEntry:
+    """One [[run]] table, checked; paths in it are relative to the config's directory."""
+    bad = set(table) - _ENTRY_KEYS
+    if bad:
+        raise _fail(path, f"unknown key {sorted(bad)[0]!r} in a [[run]] table")
+    if not isinstance(table.get("name"), str) or not table["name"]:
+        raise _fail(path, "every [[run]] needs a `name` (it keys the series)")
+    fields: dict[str, Any] = dict(table)
+    for key, kind in (
+        ("variants", str),
+        ("targets", str),
+        ("threads", int),
+        ("workload_args", str),
+    ):
+        if key in fields:
+            fields[key] = _tuple(fields[key], kind, path, key)
+    if "corpus" in fields:
+        fields["corpus"] = (base / fields["corpus"]).resolve()
+    return NightlyEntry(**fields)
+
+
+def load_config(path: Path) -> NightlyConfig:
+    """Parse and check a nightly config (TOML)."""
+    data = _read_toml(path)
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise _fail(path, f"unknown key {sorted(unknown)[0]!r}")
@@ -93,21 +119,7 @@ def load_config(path: Path) -> NightlyConfig:
     runs = data.get("run")
     if not isinstance(runs, list) or not runs:
         raise _fail(path, "it needs at least one [[run]] table")
-    entries = []
-    for table in runs:
-        bad = set(table) - _ENTRY_KEYS
-        if bad:
-            raise _fail(path, f"unknown key {sorted(bad)[0]!r} in a [[run]] table")
-        if not isinstance(table.get("name"), str) or not table["name"]:
-            raise _fail(path, "every [[run]] needs a `name` (it keys the series)")
-        fields: dict[str, Any] = dict(table)
-        for key, kind in (("variants", str), ("targets", str), ("threads", int),
-                          ("workload_args", str)):
-            if key in fields:
-                fields[key] = _tuple(fields[key], kind, path, key)
-        if "corpus" in fields:
-            fields["corpus"] = (base / fields["corpus"]).resolve()
-        entries.append(NightlyEntry(**fields))
+    entries = [_entry(table, path, base) for table in runs]
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         raise _fail(path, "two [[run]] tables share a name")
@@ -118,10 +130,16 @@ def load_config(path: Path) -> NightlyConfig:
     store = data.get("store")
     if isinstance(store, str) and "://" not in store:
         store = str((base / store).resolve())
-    return NightlyConfig(Path(path), store, rel("dashboard"), rel("runs_dir"),
-                         int(data.get("min_nights", changepoint.DEFAULT_MIN_SIZE)),
-                         float(data.get("noise_floor_pct", changepoint.DEFAULT_NOISE_FLOOR_PCT)),
-                         float(data.get("alpha", changepoint.DEFAULT_ALPHA)), tuple(entries))
+    return NightlyConfig(
+        Path(path),
+        store,
+        rel("dashboard"),
+        rel("runs_dir"),
+        int(data.get("min_nights", changepoint.DEFAULT_MIN_SIZE)),
+        float(data.get("noise_floor_pct", changepoint.DEFAULT_NOISE_FLOOR_PCT)),
+        float(data.get("alpha", changepoint.DEFAULT_ALPHA)),
+        tuple(entries),
+    )
 
 
 def plans(config: NightlyConfig) -> list[RunPlan]:
@@ -129,12 +147,23 @@ def plans(config: NightlyConfig) -> list[RunPlan]:
     result = []
     for entry in config.entries:
         for target in entry.targets:
-            plan = RunPlan(workload=entry.workload, variants=entry.variants,
-                           threads=entry.threads, repeat=entry.repeat, target=target,
-                           cpu=entry.cpu, duration=entry.duration, freq=entry.freq,
-                           event=entry.event, timeout=entry.timeout, corpus=entry.corpus,
-                           batch_size=entry.batch_size, workload_args=entry.workload_args,
-                           config_key=entry.name, judgement=judgement(config).to_dict())
+            plan = RunPlan(
+                workload=entry.workload,
+                variants=entry.variants,
+                threads=entry.threads,
+                repeat=entry.repeat,
+                target=target,
+                cpu=entry.cpu,
+                duration=entry.duration,
+                freq=entry.freq,
+                event=entry.event,
+                timeout=entry.timeout,
+                corpus=entry.corpus,
+                batch_size=entry.batch_size,
+                workload_args=entry.workload_args,
+                config_key=entry.name,
+                judgement=judgement(config).to_dict(),
+            )
             plan.validate()
             result.append(plan)
     return result
@@ -158,12 +187,17 @@ def evaluate(records: Sequence[RunRecord], config: NightlyConfig) -> list[Series
 
 def judgement(config: NightlyConfig) -> Settings:
     """The verdict settings of a config, which every run of it stores."""
-    return Settings(noise_floor_pct=config.noise_floor_pct, min_size=config.min_nights,
-                    alpha=config.alpha)
+    return Settings(
+        noise_floor_pct=config.noise_floor_pct, min_size=config.min_nights, alpha=config.alpha
+    )
 
 
-def run_nightly(config: NightlyConfig, store: RunStoreProtocol, runs_root: Path,
-                on_progress: Callable[[str], None] = lambda _m: None) -> NightlyResult:
+def run_nightly(
+    config: NightlyConfig,
+    store: RunStoreProtocol,
+    runs_root: Path,
+    on_progress: Callable[[str], None] = lambda _m: None,
+) -> NightlyResult:
     """Run every plan, then judge every series against its stored history."""
     result = NightlyResult()
     all_plans = plans(config)

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from lseprof.capture.record import (
     FAILED,
     INTERRUPTED,
     OK,
+    RecordOutcome,
     RecordSpec,
     run_recorded,
     workload_pid,
@@ -39,9 +40,9 @@ from lseprof.emulation.user import emulated_command, needs_emulation
 from lseprof.errors import LseprofError
 from lseprof.paths import REPO_ROOT
 from lseprof.store import NoPerfRun, OffCpuFigures, RunExtra, RunRecord, RunStoreProtocol
-from lseprof.workloads.data import require_data
 from lseprof.workloads import bpe
 from lseprof.workloads import hf_tokenizers as hf
+from lseprof.workloads.data import DataFiles, require_data
 
 # Hz: enough samples in a few seconds. A PMU or a bare-metal timer sample costs a few µs
 # (well under 1% at this rate); a cpu-clock sample in a nested VM costs 30-40 µs, ~3-4%
@@ -80,7 +81,7 @@ class RunPlan:
     sched: bool = False
 
     def validate(self) -> None:
-        if not self.threads or min(self.threads) < 1:
+        if (not self.threads and self.workload != "command") or min(self.threads or (1,)) < 1:
             raise LseprofError("--threads must be positive integers, e.g. --threads 1,2,8,88")
         if self.repeat < 1:
             raise LseprofError("--repeat must be at least 1")
@@ -100,8 +101,10 @@ class RunPlan:
         builds.expand(self.target, builds.TARGETS, "target")
         if self.workload == hf.NAME:
             if set(self.variants) != {hf.VARIANT}:
-                raise LseprofError(f"{hf.NAME} has one variant, {hf.VARIANT}; leave out "
-                                   "--variant or pass --variant upstream")
+                raise LseprofError(
+                    f"{hf.NAME} has one variant, {hf.VARIANT}; leave out "
+                    "--variant or pass --variant upstream"
+                )
             return
         for variant in self.variants:
             builds.expand(variant, builds.VARIANTS, "variant")
@@ -126,8 +129,13 @@ def _stamp() -> str:
 
 def source_commit() -> str | None:
     try:
-        proc = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
-                              capture_output=True, text=True, check=False, timeout=10)
+        proc = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout.strip() or None
@@ -156,143 +164,326 @@ def _throughput_from_text(regex: str | None, stdout: str) -> float | None:
 
 def _ensure_build(target: str, variant: str) -> builds.Build:
     path = builds.binary_path(target, variant)
-    return builds.build(target, variant) if not path.is_file() else builds.require_build(
-        target, variant)
+    return (
+        builds.build(target, variant)
+        if not path.is_file()
+        else builds.require_build(target, variant)
+    )
 
 
-def plan_order(plan: RunPlan) -> list[tuple[str, int, int]]:
-    """(variant, threads, repetition) in execution order: interleaved, alternating."""
-    order: list[tuple[str, int, int]] = []
-    for threads in plan.threads:
+def plan_order(plan: RunPlan) -> list[tuple[str, int | None, int]]:
+    """(variant, threads, repetition) in execution order: interleaved, alternating.
+
+    A command whose threads lseprof does not set (`-- CMD` without --threads) runs
+    with threads None: its runs say the count is unknown, not a default."""
+    order: list[tuple[str, int | None, int]] = []
+    counts: tuple[int | None, ...] = plan.threads or (None,)
+    for threads in counts:
         for rep in range(plan.repeat):
             variants = plan.variants if rep % 2 == 0 else tuple(reversed(plan.variants))
             order.extend((variant, threads, rep) for variant in variants)
     return order
 
 
-def execute(plan: RunPlan, store: RunStoreProtocol, runs_root: Path,
-            on_progress: Callable[[str], None] = lambda _m: None) -> RunSession:
-    """Run the whole plan; returns the records (also written to `store`)."""
+@dataclass
+class _Launch:
+    """How the plan's workload starts, whatever the variant and thread count."""
+
+    plan: RunPlan
+    kind: str  # bpe-encode, hf-tokenizers or command
+    perfmap: bool  # emulated and profiled: qemu writes its perf map
+    files: DataFiles | None = None
+    corpus: Path | None = None
+    command: list[str] = field(default_factory=list)
+    builds: dict[str, builds.Build] = field(default_factory=dict)
+    build_ids: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def reports_json(self) -> bool:
+        """Both built-in workloads print the native encoder's one-line JSON."""
+        return self.kind in (bpe.NAME, hf.NAME)
+
+    def argv(self, variant: str, threads: int | None) -> tuple[list[str], dict[str, str] | None]:
+        plan = self.plan
+        if self.kind == bpe.NAME:
+            assert self.files is not None and self.corpus is not None and threads is not None
+            options = bpe.EncodeOptions(
+                threads,
+                self.corpus,
+                self.files.vocab_dir,
+                duration=plan.duration,
+                batch_size=plan.batch_size,
+                extra_args=plan.workload_args,
+            )
+            return bpe.encoder_argv(self.builds[variant], options, plan.cpu, self.perfmap), None
+        if self.kind == hf.NAME:
+            assert self.files is not None and self.corpus is not None and threads is not None
+            argv, extra_env = hf.encoder_argv(
+                plan.target,
+                self.corpus,
+                self.files.vocab_dir,
+                plan.duration,
+                plan.batch_size,
+                plan.cpu,
+                perfmap=self.perfmap,
+            )
+            return argv, hf.environment(extra_env, threads)
+        return command_argv(self.command, threads)
+
+    def build_facts(self, variant: str, argv: list[str], commit: str | None) -> dict[str, Any]:
+        if self.kind == bpe.NAME:
+            build = self.builds[variant]
+            return {
+                "target": self.plan.target,
+                "atomics": build.atomics,
+                "build_id": self.build_ids[variant],
+                "path": str(build.path),
+                "source_commit": commit,
+            }
+        if self.kind == hf.NAME:
+            return {"target": self.plan.target, "tokenizers": hf.VERSION}
+        return {"command": argv}
+
+    def throughput(self, stdout: str) -> float | None:
+        if self.reports_json:
+            try:
+                return float(json.loads(stdout.strip().splitlines()[-1])["mib_per_s"])
+            except (ValueError, KeyError, IndexError, TypeError):
+                return None
+        return _throughput_from_text(self.plan.throughput_regex, stdout)
+
+    def report(self, stdout: str) -> dict[str, Any] | None:
+        """The workload's own JSON line (the built-in workloads'), if it printed one."""
+        return _last_json(stdout) if self.reports_json else None
+
+
+THREADS_PLACEHOLDER = "{threads}"
+
+
+def command_argv(
+    command: list[str], threads: int | None
+) -> tuple[list[str], dict[str, str] | None]:
+    """A user's command for one thread count: ``{threads}`` in its arguments replaced,
+    and the count in the environment variables common runtimes read (None: as given)."""
+    if threads is None:
+        return list(command), None
+    argv = [a.replace(THREADS_PLACEHOLDER, str(threads)) for a in command]
+    count = str(threads)
+    return argv, {"LSEPROF_THREADS": count, "OMP_NUM_THREADS": count, "RAYON_NUM_THREADS": count}
+
+
+def _launch(plan: RunPlan, profiled: bool) -> _Launch:
+    emulated = needs_emulation(plan.target)
+    launch = _Launch(plan, plan.workload, perfmap=emulated and profiled)
+    if launch.reports_json:
+        launch.files = require_data()
+        launch.corpus = plan.corpus or launch.files.corpus
+        if not launch.corpus.is_file():
+            raise LseprofError(
+                f"corpus {launch.corpus} does not exist; pass an existing file to --corpus"
+            )
+    else:
+        launch.command = (
+            emulated_command(plan.command, plan.cpu, profiled) if emulated else list(plan.command)
+        )
+    if launch.kind == bpe.NAME:
+        launch.builds = {v: _ensure_build(plan.target, v) for v in plan.variants}
+        launch.build_ids = {v: _build_id(b.path) for v, b in launch.builds.items()}
+    return launch
+
+
+@dataclass
+class _Session:
+    """What every run of one plan shares."""
+
+    plan: RunPlan
+    launch: _Launch
+    perf: str | None
+    spec: RecordSpec | None
+    sched: bool
+    sched_note: str  # why scheduler events were asked for and are not recorded
+    record: RunSession
+    facts: dict[str, Any]
+    commit: str | None
+    hostname: str
+
+
+def for_running(plan: RunPlan) -> RunPlan:
+    """The plan as it runs: a command is one variant, "command"."""
+    return replace(plan, variants=("command",)) if plan.workload == "command" else plan
+
+
+def _prepare(plan: RunPlan, on_progress: Callable[[str], None]) -> _Session:
     plan.validate()
+    plan = for_running(plan)
     perf = find_perf() if plan.perf else None
-    if perf:
-        problem = check_recording_allowed()
-        if problem:
-            raise LseprofError(problem)
+    if perf and (problem := check_recording_allowed()):
+        raise LseprofError(problem)
     event = choose_event(plan.event) if perf else None
     sched, sched_note = bool(plan.sched and perf), ""
     if sched and (problem := sched_tracepoints_problem()):
         # The on-CPU profile still runs; the runs say why they have no off-CPU view.
         on_progress(f"--sched: {problem}")
         sched, sched_note = False, f"no scheduler events: {problem}"
-    spec = (RecordSpec(event, plan.freq, plan.call_graph,
-                       guest_mmaps=needs_emulation(plan.target)) if event else None)
-    session = RunSession(f"{_stamp()}-{secrets.token_hex(3)}", event)
-    facts = host_facts()
-    commit = source_commit()
-    hostname = socket.gethostname()
-    is_bpe = plan.workload == bpe.NAME
-    is_hf = plan.workload == hf.NAME
-    reports_json = is_bpe or is_hf  # both print the native encoder's one-line JSON
-    files = require_data() if reports_json else None
-    corpus = plan.corpus or (files.corpus if files else None)
-    if corpus is not None and not corpus.is_file():
-        raise LseprofError(f"corpus {corpus} does not exist; pass an existing file to --corpus")
-    variants = plan.variants if reports_json else ("command",)
     emulated = needs_emulation(plan.target)
-    command = emulated_command(plan.command, plan.cpu, perf is not None) if (
-        emulated and not reports_json) else list(plan.command)
-    build_for = {v: _ensure_build(plan.target, v) for v in variants} if is_bpe else {}
-    build_ids = {v: _build_id(b.path) for v, b in build_for.items()}
-    order = plan_order(RunPlan(**{**plan.__dict__, "variants": variants}))
-    for index, (variant, threads, rep) in enumerate(order, start=1):
-        group_id = f"{session.session_id}-{variant}-t{threads}-{plan.target}"
-        run_id = f"{group_id}-r{rep}"
-        run_dir = runs_root / run_id
-        env: dict[str, str] | None = None
-        if is_bpe:
-            assert files is not None and corpus is not None
-            options = bpe.EncodeOptions(threads, corpus, files.vocab_dir, duration=plan.duration,
-                                        batch_size=plan.batch_size,
-                                        extra_args=plan.workload_args)
-            argv = bpe.encoder_argv(build_for[variant], options, plan.cpu,
-                                    perfmap=emulated and perf is not None)
-        elif is_hf:
-            assert files is not None and corpus is not None
-            argv, extra_env = hf.encoder_argv(plan.target, corpus, files.vocab_dir,
-                                              plan.duration, plan.batch_size, plan.cpu,
-                                              perfmap=emulated and perf is not None)
-            env = hf.environment(extra_env, threads)
-        else:
-            argv = command
-        on_progress(f"[{index}/{len(order)}] {variant} threads={threads} rep={rep + 1}")
-        no_perf: NoPerfRun | None = None
-        if plan.overhead and perf:
-            # The same run without perf, right before the profiled one: perf's cost.
-            bare = run_recorded(argv, run_dir / "no-perf", None, None, plan.timeout, env)
-            no_perf = NoPerfRun(bare.status, str(run_dir / "no-perf"),
-                                _workload_throughput(reports_json, plan, bare.stdout)
-                                if bare.status == OK else None)
-        if sched and perf:
-            with sched_recording(perf, run_dir) as sched_data:
-                outcome = run_recorded(argv, run_dir, perf, spec, plan.timeout, env)
-        else:
-            sched_data = None
-            outcome = run_recorded(argv, run_dir, perf, spec, plan.timeout, env)
-        throughput, workload_report = None, None
-        if outcome.status == OK:
-            throughput = _workload_throughput(reports_json, plan, outcome.stdout)
-            if reports_json:
-                workload_report = json.loads(outcome.stdout.strip().splitlines()[-1])
-        analysis = analyze_run(outcome.perf_data, build_for[variant].path if is_bpe else None,
-                               outcome.perf_map, emulated)
-        offcpu, offcpu_message = analyze_sched(
-            sched_data, workload_pid(run_dir),
-            _items(workload_report if reports_json else _last_json(outcome.stdout)))
-        message = "; ".join(m for m in (outcome.message, analysis.message, offcpu_message,
-                                        sched_note) if m)
-        build_facts = ({"target": plan.target, "atomics": build_for[variant].atomics,
-                        "build_id": build_ids[variant], "path": str(build_for[variant].path),
-                        "source_commit": commit} if is_bpe else
-                       {"target": plan.target, "tokenizers": hf.VERSION} if is_hf else
-                       {"command": argv})
-        record = RunRecord(
-            run_id=run_id, group_id=group_id,
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            status=outcome.status, message=message or None, workload=plan.workload,
-            variant=variant, target=plan.target, emulated=emulated,
-            cpu_model=plan.cpu, threads=threads, repeat_index=rep,
-            throughput_mib_s=throughput, samples=analysis.samples,
-            lost_samples=analysis.lost_samples, event=event,
-            atomic_helper_share=analysis.atomic_helper_share, categories=analysis.categories,
-            helpers=analysis.helpers, helper_callers=analysis.helper_callers,
-            perf_data=str(outcome.perf_data) if outcome.perf_data else None,
-            run_dir=str(run_dir), hostname=hostname, host=facts.to_dict(), build=build_facts,
-            source_commit=commit, build_id=build_ids.get(variant),
-            config_key=plan.config_key,
-            extra=RunExtra(
-                argv=argv, workload_report=workload_report, record_seconds=outcome.seconds,
-                perf_map=str(outcome.perf_map) if outcome.perf_map else None,
-                top_symbols=analysis.top_symbols,
-                emulator_share=analysis.emulator_share,
-                guest_named_share=analysis.guest_named_share,
-                freq=plan.freq, call_graph=plan.call_graph,
-                offcpu=OffCpuFigures.from_value(offcpu),
-                sched_data=str(sched_data) if offcpu else None,
-                no_perf=no_perf, judgement=plan.judgement or None),
+    spec = RecordSpec(event, plan.freq, plan.call_graph, guest_mmaps=emulated) if event else None
+    return _Session(
+        plan,
+        _launch(plan, perf is not None),
+        perf,
+        spec,
+        sched,
+        sched_note,
+        RunSession(f"{_stamp()}-{secrets.token_hex(3)}", event),
+        host_facts().to_dict(),
+        source_commit(),
+        socket.gethostname(),
+    )
+
+
+@dataclass
+class _Recorded:
+    """One run's recording and what it printed, before analysis."""
+
+    outcome: RecordOutcome
+    sched_data: Path | None
+    no_perf: NoPerfRun | None
+    report: dict[str, Any] | None
+    throughput: float | None
+
+
+def _record(s: _Session, run_dir: Path, argv: list[str], env: dict[str, str] | None) -> _Recorded:
+    plan, launch = s.plan, s.launch
+    no_perf: NoPerfRun | None = None
+    if plan.overhead and s.perf:
+        # The same run without perf, right before the profiled one: perf's cost.
+        bare = run_recorded(argv, run_dir / "no-perf", None, None, plan.timeout, env)
+        no_perf = NoPerfRun(
+            bare.status,
+            str(run_dir / "no-perf"),
+            launch.throughput(bare.stdout) if bare.status == OK else None,
         )
-        problem = write_artifact(run_dir / "run.json",
-                                 json.dumps(record.to_dict(), indent=2, default=str))
+    sched_data = None
+    if s.sched and s.perf:
+        with sched_recording(s.perf, run_dir) as sched_data:
+            outcome = run_recorded(argv, run_dir, s.perf, s.spec, plan.timeout, env)
+    else:
+        outcome = run_recorded(argv, run_dir, s.perf, s.spec, plan.timeout, env)
+    ok = outcome.status == OK
+    return _Recorded(
+        outcome,
+        sched_data,
+        no_perf,
+        launch.report(outcome.stdout) if ok else None,
+        launch.throughput(outcome.stdout) if ok else None,
+    )
+
+
+def _run_one(
+    s: _Session, variant: str, threads: int | None, rep: int, runs_root: Path
+) -> RunRecord:
+    plan, launch = s.plan, s.launch
+    group_id = "-".join(
+        str(p)
+        for p in (
+            s.record.session_id,
+            variant,
+            f"t{threads}" if threads is not None else None,
+            plan.target,
+        )
+        if p
+    )
+    run_dir = runs_root / f"{group_id}-r{rep}"
+    argv, env = launch.argv(variant, threads)
+    got = _record(s, run_dir, argv, env)
+    outcome = got.outcome
+    analysis = analyze_run(
+        outcome.perf_data,
+        launch.builds[variant].path if variant in launch.builds else None,
+        outcome.perf_map,
+        launch.perfmap or needs_emulation(plan.target),
+    )
+    own_report = got.report if launch.reports_json else _last_json(outcome.stdout)
+    offcpu, offcpu_message = analyze_sched(
+        got.sched_data, workload_pid(run_dir), _items(own_report)
+    )
+    message = "; ".join(
+        m for m in (outcome.message, analysis.message, offcpu_message, s.sched_note) if m
+    )
+    return RunRecord(
+        run_id=f"{group_id}-r{rep}",
+        group_id=group_id,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        status=outcome.status,
+        message=message or None,
+        workload=plan.workload,
+        variant=variant,
+        target=plan.target,
+        emulated=needs_emulation(plan.target),
+        cpu_model=plan.cpu,
+        threads=threads,
+        repeat_index=rep,
+        throughput_mib_s=got.throughput,
+        samples=analysis.samples,
+        lost_samples=analysis.lost_samples,
+        event=s.record.event,
+        atomic_helper_share=analysis.atomic_helper_share,
+        categories=analysis.categories,
+        helpers=analysis.helpers,
+        helper_callers=analysis.helper_callers,
+        perf_data=str(outcome.perf_data) if outcome.perf_data else None,
+        run_dir=str(run_dir),
+        hostname=s.hostname,
+        host=s.facts,
+        build=launch.build_facts(variant, argv, s.commit),
+        source_commit=s.commit,
+        build_id=launch.build_ids.get(variant),
+        config_key=plan.config_key,
+        extra=RunExtra(
+            argv=argv,
+            workload_report=got.report,
+            record_seconds=outcome.seconds,
+            perf_map=str(outcome.perf_map) if outcome.perf_map else None,
+            top_symbols=analysis.top_symbols,
+            emulator_share=analysis.emulator_share,
+            guest_named_share=analysis.guest_named_share,
+            freq=plan.freq,
+            call_graph=plan.call_graph,
+            offcpu=OffCpuFigures.from_value(offcpu),
+            sched_data=str(got.sched_data) if offcpu else None,
+            no_perf=got.no_perf,
+            judgement=plan.judgement or None,
+        ),
+    )
+
+
+def execute(
+    plan: RunPlan,
+    store: RunStoreProtocol,
+    runs_root: Path,
+    on_progress: Callable[[str], None] = lambda _m: None,
+) -> RunSession:
+    """Run the whole plan; returns the records (also written to `store`)."""
+    s = _prepare(plan, on_progress)
+    order = plan_order(s.plan)
+    for index, (variant, threads, rep) in enumerate(order, start=1):
+        shown = threads if threads is not None else "as given"
+        on_progress(f"[{index}/{len(order)}] {variant} threads={shown} rep={rep + 1}")
+        record = _run_one(s, variant, threads, rep, runs_root)
+        problem = write_artifact(
+            Path(str(record.run_dir)) / "run.json",
+            json.dumps(record.to_dict(), indent=2, default=str),
+        )
         if problem:
             record.status = FAILED if record.status == OK else record.status
             record.message = "; ".join(m for m in (record.message, problem) if m)
         store.add(record)
-        session.records.append(record)
-        if outcome.status == INTERRUPTED:
-            session.interrupted = True
+        s.record.records.append(record)
+        if record.status == INTERRUPTED:
+            s.record.interrupted = True
             break
         time.sleep(0)  # a cancellation point between runs
-    return session
+    return s.record
 
 
 def _last_json(stdout: str) -> dict[str, Any] | None:
@@ -311,15 +502,9 @@ def _items(report: dict[str, Any] | None) -> float | None:
     return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
-def _workload_throughput(is_bpe: bool, plan: RunPlan, stdout: str) -> float | None:
-    if is_bpe:
-        try:
-            return float(json.loads(stdout.strip().splitlines()[-1])["mib_per_s"])
-        except (ValueError, KeyError, IndexError):
-            return None
-    return _throughput_from_text(plan.throughput_regex, stdout)
-
-
 def session_summary(session: RunSession) -> dict[str, Any]:
-    return {"session_id": session.session_id, "event": session.event,
-            "runs": [r.to_dict() for r in session.records]}
+    return {
+        "session_id": session.session_id,
+        "event": session.event,
+        "runs": [r.to_dict() for r in session.records],
+    }

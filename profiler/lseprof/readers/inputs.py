@@ -91,8 +91,10 @@ def open_input(path: Path, fmt: str = "auto", max_stack: int | None = None) -> P
         return PerfDataInput(path, start_perf_data(path, max_stack=max_stack))
     data = _read(path)
     if fmt == "perf-data":
-        raise LseprofError(f"{path} is not a perf.data file (no PERFILE2 magic); "
-                           "drop --format perf-data or give the perf.data")
+        raise LseprofError(
+            f"{path} is not a perf.data file (no PERFILE2 magic); "
+            "drop --format perf-data or give the perf.data"
+        )
     return TextInput(path, detect(path, data) if fmt == "auto" else fmt, data)
 
 
@@ -110,8 +112,7 @@ def _read(path: Path) -> bytes:
     except FileNotFoundError:
         raise LseprofError(f"{path}: no such file; check the path") from None
     except IsADirectoryError:
-        raise LseprofError(f"{path} is a directory; give a perf.data or a perf text file"
-                           ) from None
+        raise LseprofError(f"{path} is a directory; give a perf.data or a perf text file") from None
     except PermissionError:
         raise LseprofError(f"{path}: permission denied; check its permissions") from None
     if data[:2] == _GZIP_MAGIC:
@@ -148,8 +149,9 @@ def detect(path: Path, data: bytes) -> str:
     if data[:8] == MAGIC:
         return "perf-data"
     if not data.strip():
-        raise LseprofError(f"{path} is empty; give a perf.data, `perf script` or "
-                           "`perf report --stdio` output")
+        raise LseprofError(
+            f"{path} is empty; give a perf.data, `perf script` or `perf report --stdio` output"
+        )
     text = data[:400_000].decode("utf-8", "replace")
     if looks_like_report(text):
         return "perf-report"
@@ -157,8 +159,9 @@ def detect(path: Path, data: bytes) -> str:
         return "perf-script"
     if looks_like_pasted_report(text):  # the interactive report's screen, or rows alone
         return "perf-report"
-    raise LseprofError(f"{path} is not perf.data, perf script or perf report text; "
-                       "give one of those")
+    raise LseprofError(
+        f"{path} is not perf.data, perf script or perf report text; give one of those"
+    )
 
 
 def _read_report_text(path: Path, data: bytes) -> S.Capture:
@@ -169,15 +172,25 @@ def _read_report_text(path: Path, data: bytes) -> S.Capture:
     parsed = parse_report_text(text)
     parsed.warnings[:0] = paste_notes
     if not parsed.events:
-        raise LseprofError(f"{path} has no perf report histogram (no '# Overhead' column "
-                           "header and rows); give `perf report --stdio` output")
+        raise LseprofError(
+            f"{path} has no perf report histogram (no '# Overhead' column "
+            "header and rows); give `perf report --stdio` output"
+        )
     lost = {e: parsed.lost for e in parsed.events} if parsed.lost is not None else {}
     return S.Capture(
-        samples=parsed.samples, source_kind="perf-report", path=str(path),
-        events=parsed.events, perf_version=parsed.perf_version, lost_samples=lost,
-        sample_counts=parsed.sample_counts, sample_counts_exact=parsed.sample_counts_exact,
-        unknown_lines=parsed.unknown_lines, unknown_examples=parsed.unknown_examples,
-        arch=parsed.arch, warnings=parsed.warnings)
+        samples=parsed.samples,
+        source_kind="perf-report",
+        path=str(path),
+        events=parsed.events,
+        perf_version=parsed.perf_version,
+        lost_samples=lost,
+        sample_counts=parsed.sample_counts,
+        sample_counts_exact=parsed.sample_counts_exact,
+        unknown_lines=parsed.unknown_lines,
+        unknown_examples=parsed.unknown_examples,
+        arch=parsed.arch,
+        warnings=parsed.warnings,
+    )
 
 
 def _read_script_text(path: Path, data: bytes) -> S.Capture:
@@ -193,9 +206,14 @@ def _read_script_text(path: Path, data: bytes) -> S.Capture:
     events = [str(e) for e in pd.unique(frame["event"].astype(object))]
     script_lost = {e: script.lost for e in events} if script.lost else {}
     return S.Capture(
-        samples=frame, source_kind="perf-script", path=str(path), events=events,
-        lost_samples=script_lost, unknown_lines=script.unknown_lines,
-        unknown_examples=script.unknown_examples)
+        samples=frame,
+        source_kind="perf-script",
+        path=str(path),
+        events=events,
+        lost_samples=script_lost,
+        unknown_lines=script.unknown_lines,
+        unknown_examples=script.unknown_examples,
+    )
 
 
 def load(path: Path, fmt: str = "auto", max_stack: int | None = None) -> S.Capture:

@@ -26,7 +26,8 @@ from lseprof.capture.perf_cli import perf_argv, run_perf
 _MMAP_RE = re.compile(
     r"PERF_RECORD_MMAP2? (?P<pid>-?\d+)/-?\d+: \[0x(?P<start>[0-9a-f]+)\(0x(?P<len>[0-9a-f]+)\)"
     r" @ (?:0x)?(?P<pgoff>[0-9a-f]+)(?: <(?P<build_id>[0-9a-f]+)>)?[^\]]*\]: (?P<prot>\S+)"
-    r" (?P<path>.+)$")
+    r" (?P<path>.+)$"
+)
 
 
 @dataclass(frozen=True)
@@ -50,22 +51,34 @@ def parse_mmaps(text: str, executable_only: bool = True) -> list[Mapping]:
             continue
         m = _MMAP_RE.search(line)
         if m and (not executable_only or "x" in m["prot"]):
-            found.append(Mapping(int(m["pid"]), int(m["start"], 16), int(m["len"], 16),
-                                 int(m["pgoff"], 16), m["path"].strip(), m["prot"],
-                                 m["build_id"]))
+            found.append(
+                Mapping(
+                    int(m["pid"]),
+                    int(m["start"], 16),
+                    int(m["len"], 16),
+                    int(m["pgoff"], 16),
+                    m["path"].strip(),
+                    m["prot"],
+                    m["build_id"],
+                )
+            )
     return found
 
 
 def read_mmaps(perf: str, path: Path, executable_only: bool = True) -> list[Mapping]:
     """Mappings recorded in a perf.data (one extra, cheap perf script pass: one short
     line per sample besides the mmap records)."""
-    proc = run_perf(perf_argv(perf, "script", "-i", path, "--show-mmap-events", "-F", "pid"),
-                    "perf script --show-mmap-events", text=True)
+    proc = run_perf(
+        perf_argv(perf, "script", "-i", path, "--show-mmap-events", "-F", "pid"),
+        "perf script --show-mmap-events",
+        text=True,
+    )
     return parse_mmaps(proc.stdout, executable_only)
 
 
-def file_offsets(ips: npt.NDArray[np.uint64], pids: npt.NDArray[np.int64],
-                 mappings: list[Mapping]) -> npt.NDArray[np.int64]:
+def file_offsets(
+    ips: npt.NDArray[np.uint64], pids: npt.NDArray[np.int64], mappings: list[Mapping]
+) -> npt.NDArray[np.int64]:
     """Each runtime address's offset in the mapped file, or -1 where no mapping of the
     sample's process covers it (the latest mapping wins, as in the process)."""
     out = np.full(ips.size, -1, np.int64)

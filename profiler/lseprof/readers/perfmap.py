@@ -45,8 +45,9 @@ class PerfMap:
                     sizes.append(size)
                     names.append(parts[2])
         except OSError as exc:
-            raise LseprofError(f"cannot read perf map {self.path} ({exc.strerror}); "
-                               "check the path") from None
+            raise LseprofError(
+                f"cannot read perf map {self.path} ({exc.strerror}); check the path"
+            ) from None
         self.names = names
         start_arr = np.array(starts, dtype=np.uint64)
         end_arr = start_arr + np.array(sizes, dtype=np.uint64)
@@ -64,7 +65,7 @@ class PerfMap:
         for i, name in enumerate(names):
             if name.startswith(GUEST_PREFIX):
                 try:
-                    value = int(name[len(GUEST_PREFIX):], 16)
+                    value = int(name[len(GUEST_PREFIX) :], 16)
                 except ValueError:
                     continue
                 if value < 1 << 64:
@@ -84,11 +85,11 @@ class PerfMap:
         inside = (seg >= 0) & (seg < self._owner.size)
         return np.where(inside, self._owner[np.clip(seg, 0, self._owner.size - 1)], -1)
 
-    def guest_addresses(self, host: npt.ArrayLike) -> tuple[npt.NDArray[np.uint64],
-                                                             npt.NDArray[np.bool_]]:
+    def guest_addresses(
+        self, host: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
         """Guest address of the instruction whose host code holds each address."""
         idx = self.entry_index(host)
         safe = np.clip(idx, 0, None)
         ok = (idx >= 0) & (self._is_guest[safe] if self._is_guest.size else False)
-        return np.where(ok, self._guest[safe] if self._guest.size else 0, 0).astype(
-            np.uint64), ok
+        return np.where(ok, self._guest[safe] if self._guest.size else 0, 0).astype(np.uint64), ok

@@ -47,12 +47,18 @@ MAX_STACK = 24  # deep enough for kernel entry + the user frames that led there
 # silenced with "-F TYPE:" so that perf prints only tracepoints).
 _TYPE_NAMES = {0: "hw", 1: "sw", 3: "hw", 4: "raw", 5: "brkpt"}
 
-_HEAD = re.compile(r"^\s*(?P<comm>.*?)\s+(?P<pid>-?\d+)/(?P<tid>-?\d+)\s+\[(?P<cpu>\d+)\]\s+"
-                   r"(?P<time>\d+\.\d+):\s+(?P<event>[\w:]+):\s?(?P<trace>.*)$")
-_SWITCH = re.compile(r"prev_comm=(?P<pc>.*) prev_pid=(?P<pp>-?\d+) prev_prio=\S+ "
-                     r"prev_state=(?P<ps>\S+) ==> next_comm=(?P<nc>.*) next_pid=(?P<np>-?\d+)")
-_WAKEUP = re.compile(r"comm=(?P<c>.*) pid=(?P<p>-?\d+) prio=\S+(?: success=\d+)? "
-                     r"target_cpu=\d+")
+_HEAD = re.compile(
+    r"^\s*(?P<comm>.*?)\s+(?P<pid>-?\d+)/(?P<tid>-?\d+)\s+\[(?P<cpu>\d+)\]\s+"
+    r"(?P<time>\d+\.\d+):\s+(?P<event>[\w:]+):\s?(?P<trace>.*)$"
+)
+_SWITCH = re.compile(
+    r"prev_comm=(?P<pc>.*) prev_pid=(?P<pp>-?\d+) prev_prio=\S+ "
+    r"prev_state=(?P<ps>\S+) ==> next_comm=(?P<nc>.*) next_pid=(?P<np>-?\d+)"
+)
+_WAKEUP = re.compile(
+    r"comm=(?P<c>.*) pid=(?P<p>-?\d+) prio=\S+(?: success=\d+)? "
+    r"target_cpu=\d+"
+)
 _FORK = re.compile(r"PERF_RECORD_FORK\((?P<pid>\d+):(?P<tid>\d+)\):\((?P<ppid>\d+):\d+\)")
 _FRAME = re.compile(r"^\s+[0-9a-f]+\s+(?P<sym>.*?)(?:\+0x[0-9a-f]+)?\s+\((?P<dso>.*)\)\s*$")
 
@@ -98,9 +104,21 @@ def has_sched_events(head: PerfDataHeader) -> bool:
 
 class _Builder:
     def __init__(self) -> None:
-        self.cols: dict[str, list[object]] = {k: [] for k in (
-            "time", "cpu", "tid", "pid", "event", "prev_tid", "prev_state", "prev_comm",
-            "next_tid", "stack")}
+        self.cols: dict[str, list[object]] = {
+            k: []
+            for k in (
+                "time",
+                "cpu",
+                "tid",
+                "pid",
+                "event",
+                "prev_tid",
+                "prev_state",
+                "prev_comm",
+                "next_tid",
+                "stack",
+            )
+        }
         self.stack_ids: dict[tuple[Frame, ...], int] = {}
         self.stacks: list[tuple[Frame, ...]] = []
         self.comms: dict[int, str] = {}
@@ -189,21 +207,22 @@ class _Builder:
 
     def finish(self) -> SchedEvents:
         self.close_row()
-        frame = pd.DataFrame({
-            "time": pd.array(self.cols["time"], dtype="float64"),
-            "cpu": pd.array(self.cols["cpu"], dtype="int64"),
-            "tid": pd.array(self.cols["tid"], dtype="int64"),
-            "pid": pd.array(self.cols["pid"], dtype="int64"),
-            "event": pd.array(self.cols["event"], dtype="object"),
-            "prev_tid": pd.array(self.cols["prev_tid"], dtype="int64"),
-            "prev_state": pd.array(self.cols["prev_state"], dtype="object"),
-            "prev_comm": pd.array(self.cols["prev_comm"], dtype="object"),
-            "next_tid": pd.array(self.cols["next_tid"], dtype="int64"),
-            "stack": pd.array(self.cols["stack"], dtype="int64"),
-        })
+        frame = pd.DataFrame(
+            {
+                "time": pd.array(self.cols["time"], dtype="float64"),
+                "cpu": pd.array(self.cols["cpu"], dtype="int64"),
+                "tid": pd.array(self.cols["tid"], dtype="int64"),
+                "pid": pd.array(self.cols["pid"], dtype="int64"),
+                "event": pd.array(self.cols["event"], dtype="object"),
+                "prev_tid": pd.array(self.cols["prev_tid"], dtype="int64"),
+                "prev_state": pd.array(self.cols["prev_state"], dtype="object"),
+                "prev_comm": pd.array(self.cols["prev_comm"], dtype="object"),
+                "next_tid": pd.array(self.cols["next_tid"], dtype="int64"),
+                "stack": pd.array(self.cols["stack"], dtype="int64"),
+            }
+        )
         frame = frame.sort_values("time", kind="stable").reset_index(drop=True)
-        return SchedEvents(frame, self.stacks, self.comms, self.pids, self.parents,
-                           self.unknown)
+        return SchedEvents(frame, self.stacks, self.comms, self.pids, self.parents, self.unknown)
 
 
 def parse_sched_script(lines: Iterable[str]) -> SchedEvents:
@@ -218,9 +237,13 @@ def parse_sched_script(lines: Iterable[str]) -> SchedEvents:
 def sched_script_argv(perf: str, path: Path, head: PerfDataHeader) -> list[str]:
     # perf's own dummy event (side-band records, no samples) does not count: perf
     # refuses "-F sw:" when no software event has samples.
-    silence = sorted({f"{_TYPE_NAMES[t]}:" for e, t in zip(head.events, head.event_types,
-                                                           strict=True)
-                      if t in _TYPE_NAMES and not e.startswith("dummy")})
+    silence = sorted(
+        {
+            f"{_TYPE_NAMES[t]}:"
+            for e, t in zip(head.events, head.event_types, strict=True)
+            if t in _TYPE_NAMES and not e.startswith("dummy")
+        }
+    )
     argv = perf_argv(perf, "script", "-i", path, "-F", f"trace:{FIELDS}")
     for kind in silence:
         argv += ["-F", kind]
@@ -240,6 +263,8 @@ def read_sched_events(path: Path, perf: str, head: PerfDataHeader) -> SchedEvent
         errors.seek(0)
         stderr = errors.read().decode("utf-8", "replace")
     if code != 0:
-        raise LseprofError(f"{path}: perf script cannot read its scheduler events "
-                           f"({first_error(stderr)[:100]}); record them again")
+        raise LseprofError(
+            f"{path}: perf script cannot read its scheduler events "
+            f"({first_error(stderr)[:100]}); record them again"
+        )
     return events

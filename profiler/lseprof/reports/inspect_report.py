@@ -21,9 +21,21 @@ from lseprof.symbols.inspect_elf import Inventory
 DEFAULT_TOP = 10
 
 # The keys every JSON consumer may rely on, and the helper keys within.
-JSON_KEYS = ("path", "arch", "build_id", "stripped", "has_lse_flag", "helpers",
-             "call_sites_total", "callers", "inline_lse", "exclusives", "x86_lock",
-             "x86_xchg", "verdict")
+JSON_KEYS = (
+    "path",
+    "arch",
+    "build_id",
+    "stripped",
+    "has_lse_flag",
+    "helpers",
+    "call_sites_total",
+    "callers",
+    "inline_lse",
+    "exclusives",
+    "x86_lock",
+    "x86_xchg",
+    "verdict",
+)
 
 
 def to_json_data(inv: Inventory, top: int = DEFAULT_TOP) -> dict[str, Any]:
@@ -51,8 +63,7 @@ def _summary(inv: Inventory) -> Table:
     grid.add_row("symbols", "stripped (no .symtab)" if inv.stripped else ".symtab present")
     grid.add_row("code", f"{inv.text_bytes / 1e6:.2f} MB")
     if inv.arch == "aarch64":
-        grid.add_row("LSE flag", "yes (__aarch64_have_lse_atomics)" if inv.has_lse_flag
-                      else "no")
+        grid.add_row("LSE flag", "yes (__aarch64_have_lse_atomics)" if inv.has_lse_flag else "no")
         grid.add_row("inline LSE", _counts_line(inv.inline_lse))
         grid.add_row("exclusives", _counts_line(inv.exclusives))
     else:
@@ -63,8 +74,9 @@ def _summary(inv: Inventory) -> Table:
 
 
 def _helpers(inv: Inventory) -> Table:
-    table = Table(title=f"outline-atomic helpers ({inv.call_sites_total} call sites)",
-                  title_justify="left")
+    table = Table(
+        title=f"outline-atomic helpers ({inv.call_sites_total} call sites)", title_justify="left"
+    )
     # The name already says op, size and order (JSON has them as fields); the
     # columns that remain fit an 80-column terminal without truncating names.
     table.add_column("helper", no_wrap=True)
@@ -78,8 +90,9 @@ def _helpers(inv: Inventory) -> Table:
 
 def _callers(inv: Inventory, top: int) -> Table:
     shown = inv.callers[:top]
-    table = Table(title=f"busiest callers (top {len(shown)} of {len(inv.callers)})",
-                  title_justify="left")
+    table = Table(
+        title=f"busiest callers (top {len(shown)} of {len(inv.callers)})", title_justify="left"
+    )
     table.add_column("function", overflow="fold")
     table.add_column("call sites", justify="right")
     for caller in shown:

@@ -36,11 +36,28 @@ def _clean(value: Any) -> Any:
 
 def to_obj(section: Attribution) -> dict[str, Any]:
     data = section.to_dict()
-    order = ["source_kind", "path", "event", "samples", "samples_exact", "lost_samples",
-             "perf_version", "categories", "atomic_helper_share", "helpers", "helper_callers",
-             "inline_atomics", "top_symbols", "emulated_share", "emulator_share",
-             "guest_named_share", "guest_categories", "unknown_lines", "unknown_examples",
-             "notes"]
+    order = [
+        "source_kind",
+        "path",
+        "event",
+        "samples",
+        "samples_exact",
+        "lost_samples",
+        "perf_version",
+        "categories",
+        "atomic_helper_share",
+        "helpers",
+        "helper_callers",
+        "inline_atomics",
+        "top_symbols",
+        "emulated_share",
+        "emulator_share",
+        "guest_named_share",
+        "guest_categories",
+        "unknown_lines",
+        "unknown_examples",
+        "notes",
+    ]
     cleaned: dict[str, Any] = _clean({key: data[key] for key in order})
     return cleaned
 

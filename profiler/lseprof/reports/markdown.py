@@ -18,8 +18,7 @@ def _cell(text: object) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return lines
 
@@ -27,50 +26,85 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def offcpu_markdown(data: dict[str, Any], top: int = 10) -> list[str]:
     """The scheduler view (see lseprof.reports.offcpu_view) as Markdown."""
     out = ["### Scheduler view", "", headline(data), ""]
-    out += _table(["reason", "share of thread time"],
-                  [[name, _pct(share)] for name, share in
-                   (data.get("offcpu_by_reason") or {}).items()])
+    out += _table(
+        ["reason", "share of thread time"],
+        [[name, _pct(share)] for name, share in (data.get("offcpu_by_reason") or {}).items()],
+    )
     if paths := data.get("blocking_paths") or []:
-        out += ["", *_table(["reason", "where threads went to sleep", "seconds", "times"],
-                            [[p["reason"], f"`{' <- '.join(p['frames'])}`",
-                              f"{p['seconds']:.3f}", str(p["count"])] for p in paths[:top]])]
+        out += [
+            "",
+            *_table(
+                ["reason", "where threads went to sleep", "seconds", "times"],
+                [
+                    [
+                        p["reason"],
+                        f"`{' <- '.join(p['frames'])}`",
+                        f"{p['seconds']:.3f}",
+                        str(p["count"]),
+                    ]
+                    for p in paths[:top]
+                ],
+            ),
+        ]
     if wakers := data.get("wakers") or []:
-        out += ["", *_table(["waker", "wakee", "wake-ups"],
-                            [[w["waker"], w["wakee"], str(w["count"])] for w in wakers[:top]])]
+        out += [
+            "",
+            *_table(
+                ["waker", "wakee", "wake-ups"],
+                [[w["waker"], w["wakee"], str(w["count"])] for w in wakers[:top]],
+            ),
+        ]
     return [*out, ""]
 
 
-def to_markdown(sections: list[Attribution], top: int = 15,
-                offcpu: dict[str, Any] | None = None) -> str:
+def to_markdown(
+    sections: list[Attribution], top: int = 15, offcpu: dict[str, Any] | None = None
+) -> str:
     out: list[str] = []
     for s in sections:
         samples = f"{s.samples:,.0f}" if s.samples_exact else f"~{s.samples:,.0f}"
         lost = "unknown" if s.lost_samples is None else f"{s.lost_samples:,}"
         out.append(f"## `{s.event or '(none given)'}` — {s.source_kind}")
         out.append("")
-        out.append(f"- input: `{s.path}`" + (f" (perf {s.perf_version})" if s.perf_version
-                                              else ""))
+        out.append(f"- input: `{s.path}`" + (f" (perf {s.perf_version})" if s.perf_version else ""))
         out.append(f"- samples: {samples}, lost: {lost}")
         out.append(f"- atomic helpers: **{_pct(s.atomic_helper_share)}**")
         out.append("")
-        out += _table(["category", "share"], [[c, _pct(s.categories.get(c, 0.0))]
-                                              for c in CATEGORIES])
+        out += _table(
+            ["category", "share"], [[c, _pct(s.categories.get(c, 0.0))] for c in CATEGORIES]
+        )
         if s.helpers:
             out.append("")
-            out += _table(["helper", "op", "size", "order", "share", "LSE path", "LL/SC path",
-                           "flag test"],
-                          [[f"`{h.symbol}`", h.op or "-", str(h.size or "-"), h.order or "-",
-                            _pct(h.share), _pct(h.lse_path_share), _pct(h.llsc_path_share),
-                            _pct(h.flag_path_share)] for h in s.helpers[:top]])
+            out += _table(
+                ["helper", "op", "size", "order", "share", "LSE path", "LL/SC path", "flag test"],
+                [
+                    [
+                        f"`{h.symbol}`",
+                        h.op or "-",
+                        str(h.size or "-"),
+                        h.order or "-",
+                        _pct(h.share),
+                        _pct(h.lse_path_share),
+                        _pct(h.llsc_path_share),
+                        _pct(h.flag_path_share),
+                    ]
+                    for h in s.helpers[:top]
+                ],
+            )
         if s.helper_callers:
             out.append("")
-            out += _table(["helper", "caller", "share", "from"],
-                          [[f"`{c.helper}`", f"`{c.caller}`", _pct(c.share), c.basis]
-                           for c in s.helper_callers[:top]])
+            out += _table(
+                ["helper", "caller", "share", "from"],
+                [
+                    [f"`{c.helper}`", f"`{c.caller}`", _pct(c.share), c.basis]
+                    for c in s.helper_callers[:top]
+                ],
+            )
         out.append("")
-        out += _table(["symbol", "dso", "category", "share"],
-                      [[f"`{t.symbol}`", t.dso, t.category, _pct(t.share)]
-                       for t in s.top_symbols[:top]])
+        out += _table(
+            ["symbol", "dso", "category", "share"],
+            [[f"`{t.symbol}`", t.dso, t.category, _pct(t.share)] for t in s.top_symbols[:top]],
+        )
         if s.unknown_lines:
             out.append("")
             out.append(f"_{s.unknown_lines} input lines were not understood._")

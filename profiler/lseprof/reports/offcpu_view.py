@@ -33,11 +33,13 @@ def headline(data: dict[str, Any]) -> str:
     """One line: off-CPU share, wake-ups per item and per second, wake-up latency."""
     lat = data.get("wakeup_latency_us") or {}
     per_item = data.get("wakeups_per_item")
-    return (f"off-CPU {_num(data.get('offcpu_share'), '.1f')}% of thread time; "
-            f"{data.get('wakeups', 0):,} wake-ups ({_num(data.get('wakeups_per_s'), ',.0f')}/s"
-            + (f", {_num(per_item)} per item" if per_item is not None else "")
-            + f"); wake-up latency p50 {_num(lat.get('p50'), '.1f')} µs, "
-            f"p99 {_num(lat.get('p99'), '.1f')} µs")
+    return (
+        f"off-CPU {_num(data.get('offcpu_share'), '.1f')}% of thread time; "
+        f"{data.get('wakeups', 0):,} wake-ups ({_num(data.get('wakeups_per_s'), ',.0f')}/s"
+        + (f", {_num(per_item)} per item" if per_item is not None else "")
+        + f"); wake-up latency p50 {_num(lat.get('p50'), '.1f')} µs, "
+        f"p99 {_num(lat.get('p99'), '.1f')} µs"
+    )
 
 
 def render_offcpu(data: dict[str, Any], console: Console, top: int = 10) -> None:
@@ -53,13 +55,18 @@ def render_offcpu(data: dict[str, Any], console: Console, top: int = 10) -> None
     if paths:
         table = Table(title="Where threads went to sleep (off-CPU time)", title_justify="left")
         table.add_column("reason")
-        table.add_column("path (kernel wait <- user frames)", max_width=80, no_wrap=True,
-                         overflow="ellipsis")
+        table.add_column(
+            "path (kernel wait <- user frames)", max_width=80, no_wrap=True, overflow="ellipsis"
+        )
         table.add_column("seconds", justify="right")
         table.add_column("times", justify="right")
         for p in paths[:top]:
-            table.add_row(p["reason"], escape(" <- ".join(p["frames"]) or "(no callchain)"),
-                          f"{p['seconds']:.3f}", f"{p['count']:,}")
+            table.add_row(
+                p["reason"],
+                escape(" <- ".join(p["frames"]) or "(no callchain)"),
+                f"{p['seconds']:.3f}",
+                f"{p['count']:,}",
+            )
         console.print(table)
     wakers = data.get("wakers") or []
     if wakers:
@@ -74,12 +81,14 @@ def render_offcpu(data: dict[str, Any], console: Console, top: int = 10) -> None
         console.print(f"[dim]note: {escape(note)}[/]")
 
 
-
 def write_offcpu_folded(path: Path, data: dict[str, Any]) -> None:
     """The off-CPU flavour of folded stacks: ``comm;root;...;leaf MICROSECONDS`` per
     line, as offcputime prints them (kernel frames end in ``_[k]``)."""
-    lines = [f"{stack} {round(us)}" for stack, us in (data.get("folded_us") or {}).items()
-             if round(us) > 0]
+    lines = [
+        f"{stack} {round(us)}"
+        for stack, us in (data.get("folded_us") or {}).items()
+        if round(us) > 0
+    ]
     try:
         path.write_text("".join(f"{line}\n" for line in lines))
     except OSError as exc:

@@ -4,7 +4,7 @@ Markdown (the first two steps: :func:`lseprof.readers.inputs.open_input` and
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import IO
 
 from rich.console import Console
 
@@ -26,13 +26,15 @@ def render_text(report: Report, fmt: str, top: int = DEFAULT_TOP) -> str:
     raise ValueError(f"render_text makes json or markdown, not {fmt!r}")
 
 
-def render(report: Report, out: Console | TextIO, fmt: str = "terminal",
-           top: int = DEFAULT_TOP) -> None:
+def render(
+    report: Report, out: Console | IO[str], fmt: str = "terminal", top: int = DEFAULT_TOP
+) -> None:
     """Write `report` to `out` as `fmt` (one of :data:`FORMATS`): terminal tables to a
     rich Console (or a text stream, without colour), JSON and Markdown byte-exact."""
     if fmt == "terminal":
-        console = out if isinstance(out, Console) else Console(file=out, no_color=True,
-                                                               color_system=None)
+        console = (
+            out if isinstance(out, Console) else Console(file=out, no_color=True, color_system=None)
+        )
         render_terminal(report.sections, console, top, report.offcpu)
         return
     stream = out.file if isinstance(out, Console) else out

@@ -13,8 +13,9 @@ from lseprof.analysis.usl import UslFit
 from lseprof.store import RunRecord
 
 
-def write_scaling_plot(records: Sequence[RunRecord], path: Path,
-                       fits: Mapping[str, UslFit] | None = None) -> Path | None:
+def write_scaling_plot(
+    records: Sequence[RunRecord], path: Path, fits: Mapping[str, UslFit] | None = None
+) -> Path | None:
     """Write the plot if the runs cover at least two thread counts; returns its path.
     ``fits`` (variant -> USL fit) are drawn over the measured throughput."""
     ok = [r for r in records if r.status == "ok"]

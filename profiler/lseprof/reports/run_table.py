@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lseprof.analysis.run_means import mean_callers, mean_categories, mean_helpers
@@ -50,10 +51,14 @@ class GroupSummary:
         return sum(self.categories.get(c, 0.0) for c in CONTENTION)
 
 
-def _mean_figure(records: Sequence[RunRecord],
-                 figure: Callable[[OffCpuFigures], float | None]) -> float | None:
-    values = [value for r in records if r.extra.offcpu is not None
-              and (value := figure(r.extra.offcpu)) is not None]
+def _mean_figure(
+    records: Sequence[RunRecord], figure: Callable[[OffCpuFigures], float | None]
+) -> float | None:
+    values = [
+        value
+        for r in records
+        if r.extra.offcpu is not None and (value := figure(r.extra.offcpu)) is not None
+    ]
     return sum(values) / len(values) if values else None
 
 
@@ -68,22 +73,29 @@ def summarize_groups(records: Sequence[RunRecord]) -> list[GroupSummary]:
         values = [r.throughput_mib_s for r in ok if r.throughput_mib_s is not None]
         shares = [r.atomic_helper_share for r in ok if r.atomic_helper_share is not None]
         first = rows[0]
-        result.append(GroupSummary(
-            group_id=group_id, variant=first.variant, threads=first.threads,
-            target=first.target, emulated=bool(first.emulated), runs=len(rows),
-            failed=len(rows) - len(ok), throughput=values,
-            median_mib_s=median(values) if values else None,
-            ci=bootstrap_median_ci(values) if values else None,
-            samples=sum(r.samples or 0 for r in ok),
-            categories=mean_categories(ok),
-            atomic_helper_share=sum(shares) / len(shares) if shares else None,
-            helpers=mean_helpers(ok)[:3],
-            helper_callers=mean_callers(ok)[:3],
-            offcpu_share=_mean_figure(ok, lambda o: o.offcpu_share),
-            wakeups_per_item=_mean_figure(ok, lambda o: o.wakeups_per_item),
-            wakeups_per_s=_mean_figure(ok, lambda o: o.wakeups_per_s),
-            wakeup_p50_us=_mean_figure(ok, lambda o: o.wakeup_p50_us),
-        ))
+        result.append(
+            GroupSummary(
+                group_id=group_id,
+                variant=first.variant,
+                threads=first.threads,
+                target=first.target,
+                emulated=bool(first.emulated),
+                runs=len(rows),
+                failed=len(rows) - len(ok),
+                throughput=values,
+                median_mib_s=median(values) if values else None,
+                ci=bootstrap_median_ci(values) if values else None,
+                samples=sum(r.samples or 0 for r in ok),
+                categories=mean_categories(ok),
+                atomic_helper_share=sum(shares) / len(shares) if shares else None,
+                helpers=mean_helpers(ok)[:3],
+                helper_callers=mean_callers(ok)[:3],
+                offcpu_share=_mean_figure(ok, lambda o: o.offcpu_share),
+                wakeups_per_item=_mean_figure(ok, lambda o: o.wakeups_per_item),
+                wakeups_per_s=_mean_figure(ok, lambda o: o.wakeups_per_s),
+                wakeup_p50_us=_mean_figure(ok, lambda o: o.wakeup_p50_us),
+            )
+        )
     return result
 
 
@@ -115,23 +127,37 @@ def group_table(groups: Sequence[GroupSummary], event: str | None) -> Table:
         ci = f"{g.ci[0]:.2f}-{g.ci[1]:.2f}" if g.ci else "-"
         runs = f"{g.runs}" + (f" ({g.failed} bad)" if g.failed else "")
         cats = g.categories
-        table.add_row(g.variant or "-", str(g.threads),
-                      (g.target or "-") + (" (emu)" if g.emulated else ""),
-                      "-" if g.median_mib_s is None else f"{g.median_mib_s:.2f}", ci, runs,
-                      str(g.samples), _pct(g.atomic_helper_share),
-                      _pct(cats.get("inline_atomic")), _pct(cats.get("lock")),
-                      _pct(cats.get("futex")), _pct(cats.get("spin")), _pct(cats.get("work")),
-                      *(_sched_cells(g) if sched else []))
+        table.add_row(
+            g.variant or "-",
+            str(g.threads),
+            (g.target or "-") + (" (emu)" if g.emulated else ""),
+            "-" if g.median_mib_s is None else f"{g.median_mib_s:.2f}",
+            ci,
+            runs,
+            str(g.samples),
+            _pct(g.atomic_helper_share),
+            _pct(cats.get("inline_atomic")),
+            _pct(cats.get("lock")),
+            _pct(cats.get("futex")),
+            _pct(cats.get("spin")),
+            _pct(cats.get("work")),
+            *(_sched_cells(g) if sched else []),
+        )
     return table
 
 
 def _sched_cells(g: GroupSummary) -> list[str]:
     def num(value: float | None, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
+
     # Per thousand items: a batch of 1,000 items costs a handful of wake-ups.
     per_k = None if g.wakeups_per_item is None else 1000.0 * g.wakeups_per_item
-    return [_pct(g.offcpu_share), num(per_k, ".3g"), num(g.wakeups_per_s, ",.0f"),
-            num(g.wakeup_p50_us, ".0f") + (" µs" if g.wakeup_p50_us is not None else "")]
+    return [
+        _pct(g.offcpu_share),
+        num(per_k, ".3g"),
+        num(g.wakeups_per_s, ",.0f"),
+        num(g.wakeup_p50_us, ".0f") + (" µs" if g.wakeup_p50_us is not None else ""),
+    ]
 
 
 def helper_table(groups: Sequence[GroupSummary]) -> Table | None:
@@ -140,10 +166,16 @@ def helper_table(groups: Sequence[GroupSummary]) -> Table | None:
     for g in groups:
         for helper in g.helpers:
             callers = [c for c in g.helper_callers if c.helper == helper.symbol]
-            caller = (f"{callers[0].caller} ({callers[0].share or 0.0:.2f}%)" if callers
-                      else "-")
-            rows.append((f"{g.variant} t={g.threads}", helper.symbol, helper.kind,
-                         f"{helper.share:.2f}%", caller))
+            caller = f"{callers[0].caller} ({callers[0].share or 0.0:.2f}%)" if callers else "-"
+            rows.append(
+                (
+                    f"{g.variant} t={g.threads}",
+                    helper.symbol,
+                    helper.kind,
+                    f"{helper.share:.2f}%",
+                    caller,
+                )
+            )
     if not rows:
         return None
     table = Table(title="atomic helpers and their top callers", title_justify="left")
@@ -169,8 +201,10 @@ def comparison_lines(groups: Sequence[GroupSummary]) -> list[str]:
         if rayon.atomic_helper_share is not None and window.atomic_helper_share is not None:
             diff = window.atomic_helper_share - rayon.atomic_helper_share
             line += f", helper share {diff:+.2f} pp"
-        line += (f", contention (lock+futex+spin) rayon {rayon.contention_share:.1f}% vs "
-                 f"window {window.contention_share:.1f}%")
+        line += (
+            f", contention (lock+futex+spin) rayon {rayon.contention_share:.1f}% vs "
+            f"window {window.contention_share:.1f}%"
+        )
         lines.append(line)
     return lines
 
@@ -192,7 +226,8 @@ def overhead_lines(records: Sequence[RunRecord]) -> list[str]:
     for rows in groups.values():
         first = rows[0][0]
         name = f"{first.variant} t={first.threads}" + (
-            f" {first.target}" if first.target and first.target != "host" else "")
+            f" {first.target}" if first.target and first.target != "host" else ""
+        )
         got = [(p, b) for _, p, b in rows]
         with_perf, without = [p for p, _ in got], [b for _, b in got]
         if len(got) >= MIN_REPS_FOR_TEST:
@@ -200,9 +235,11 @@ def overhead_lines(records: Sequence[RunRecord]) -> list[str]:
             spread = f"paired ratios, 95% interval {low:.3f}-{high:.3f}"
         else:
             spread = f"too few for an interval: --repeat {MIN_REPS_FOR_TEST} or more"
-        lines.append(f"perf overhead {name}: throughput with perf / without = "
-                     f"{median(with_perf) / median(without):.3f} over {len(got)} pair"
-                     f"{'s' if len(got) > 1 else ''} ({spread})")
+        lines.append(
+            f"perf overhead {name}: throughput with perf / without = "
+            f"{median(with_perf) / median(without):.3f} over {len(got)} pair"
+            f"{'s' if len(got) > 1 else ''} ({spread})"
+        )
     return lines
 
 
@@ -218,4 +255,5 @@ def render_run(records: Sequence[RunRecord], event: str | None, console: Console
         console.print(line)
     for record in records:
         if record.status != "ok":
-            console.print(f"[red]{record.run_id}: {record.status}[/] {record.message or ''}")
+            detail = f" ({escape(record.message)})" if record.message else ""
+            console.print(f"[red]{escape(record.run_id)}: {record.status}[/]{detail}")

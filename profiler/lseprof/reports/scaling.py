@@ -52,16 +52,18 @@ def fit_lines(fits: Sequence[SweepFit]) -> list[str]:
             lines.append(f"USL {name}: no fit: {f.reason}")
             continue
         u = f.fit
-        peak = (f"throughput peaks at {u.peak_threads:.0f} threads "
-                f"({u.peak_throughput:.2f} MiB/s)" if u.peak_threads and u.peak_throughput
-                else "no peak (kappa = 0: throughput saturates at "
-                     f"{u.lam / u.sigma:.2f} MiB/s)" if u.sigma > 0 else "linear scaling")
+        peak = (
+            f"throughput peaks at {u.peak_threads:.0f} threads ({u.peak_throughput:.2f} MiB/s)"
+            if u.peak_threads and u.peak_throughput
+            else f"no peak (kappa = 0: throughput saturates at {u.lam / u.sigma:.2f} MiB/s)"
+            if u.sigma > 0
+            else "linear scaling"
+        )
         lines.append(
             f"USL {name}: contention sigma = {u.sigma:.4f} "
             f"[{u.sigma_ci[0]:.4f}, {u.sigma_ci[1]:.4f}], "
             f"coherency kappa = {u.kappa:.6f} [{u.kappa_ci[0]:.6f}, {u.kappa_ci[1]:.6f}], "
             f"one thread lambda = {u.lam:.2f} MiB/s; {peak} (95% intervals, {u.points} runs at "
-            f"{u.thread_counts} thread counts)")
+            f"{u.thread_counts} thread counts)"
+        )
     return lines
-
-

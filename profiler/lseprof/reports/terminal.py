@@ -40,8 +40,12 @@ def _samples(section: Attribution) -> str:
     return count if section.samples_exact else f"~{count}"
 
 
-def render(sections: list[Attribution], console: Console, top: int = 15,
-           offcpu: dict[str, Any] | None = None) -> None:
+def render(
+    sections: list[Attribution],
+    console: Console,
+    top: int = 15,
+    offcpu: dict[str, Any] | None = None,
+) -> None:
     for section in sections:
         _render_one(section, console, top)
     if offcpu is not None:
@@ -49,21 +53,49 @@ def render(sections: list[Attribution], console: Console, top: int = 15,
 
 
 def _render_one(s: Attribution, console: Console, top: int) -> None:
+    emulated = s.emulator_share is not None
+    _print_header(s, console)
+    console.print(_categories(s, emulated))
+    if s.helpers:
+        console.print(_helpers(s, emulated, top))
+    if s.helper_callers:
+        console.print(_callers(s, top))
+    if s.inline_atomics:
+        console.print(_inline(s, top))
+    console.print(_symbols(s, emulated, top))
+    if s.unknown_lines:
+        console.print(
+            f"[yellow]{s.unknown_lines} input lines were not understood[/]"
+            + (f" (first: {escape(s.unknown_examples[0])!r})" if s.unknown_examples else "")
+        )
+    for note in s.notes:
+        console.print(f"[dim]note: {escape(note)}[/]")
+    console.print()
+
+
+def _print_header(s: Attribution, console: Console) -> None:
     lost = "unknown" if s.lost_samples is None else f"{s.lost_samples:,}"
     console.print(
         f"[bold]{escape(s.path)}[/]  ({s.source_kind}"
-        + (f", perf {escape(s.perf_version)}" if s.perf_version else "") + ")")
-    console.print(f"event [bold]{escape(s.event or '(none given)')}[/]   samples "
-                  f"[bold]{_samples(s)}[/]   lost {lost}   atomic helpers "
-                  f"[bold]{s.atomic_helper_share:.2f}%[/]"
-                  + (f"   emulated {s.emulated_share:.2f}%" if s.emulated_share else ""))
-    emulated = s.emulator_share is not None
-    if emulated:
-        console.print(f"emulated run: guest code [bold]{s.emulated_share:.2f}%[/] of samples "
-                      f"({_pct(s.guest_named_share).strip()} of them named), emulator (qemu) "
-                      f"itself [bold]{_pct(s.emulator_share).strip()}[/]; the 'of guest' "
-                      "columns read like a hardware profile")
+        + (f", perf {escape(s.perf_version)}" if s.perf_version else "")
+        + ")"
+    )
+    console.print(
+        f"event [bold]{escape(s.event or '(none given)')}[/]   samples "
+        f"[bold]{_samples(s)}[/]   lost {lost}   atomic helpers "
+        f"[bold]{s.atomic_helper_share:.2f}%[/]"
+        + (f"   emulated {s.emulated_share:.2f}%" if s.emulated_share else "")
+    )
+    if s.emulator_share is not None:
+        console.print(
+            f"emulated run: guest code [bold]{s.emulated_share:.2f}%[/] of samples "
+            f"({_pct(s.guest_named_share).strip()} of them named), emulator (qemu) "
+            f"itself [bold]{_pct(s.emulator_share).strip()}[/]; the 'of guest' "
+            "columns read like a hardware profile"
+        )
 
+
+def _categories(s: Attribution, emulated: bool) -> Table:
     cats = Table(title="Where the time goes", title_justify="left")
     cats.add_column("category")
     cats.add_column("share", justify="right")
@@ -73,43 +105,69 @@ def _render_one(s: Attribution, console: Console, top: int) -> None:
     for name in CATEGORIES:
         guest = [_pct(s.guest_categories.get(name, 0.0))] if emulated else []
         cats.add_row(name, _pct(s.categories.get(name, 0.0)), *guest, _CATEGORY_HELP[name])
-    console.print(cats)
+    return cats
 
-    if s.helpers:
-        helpers = Table(title="Outline-atomic helpers", title_justify="left")
-        # Each object links its own helper copies: name the object once there are several.
-        objects = len({h.dso for h in s.helpers}) > 1 or emulated
-        columns = [("helper", "left"), *([("object", "left")] if objects else []),
-                   ("op", "left"), ("size", "right"), ("order", "left"), ("share", "right"),
-                   *([("of guest", "right")] if emulated else []), ("LSE path", "right"),
-                   ("LL/SC path", "right"), ("flag test", "right")]
-        for col, just in columns:
-            helpers.add_column(col, justify=just)  # type: ignore[arg-type]
-        for h in s.helpers[:top]:
-            where = [escape(Path(h.dso or "-").name)] if objects else []
-            guest = [_pct(h.guest_share)] if emulated else []
-            helpers.add_row(escape(h.symbol), *where, h.op or "-", str(h.size or "-"),
-                            h.order or "-", _pct(h.share), *guest, _pct(h.lse_path_share),
-                            _pct(h.llsc_path_share), _pct(h.flag_path_share))
-        console.print(helpers)
-    if s.helper_callers:
-        callers = Table(title="Helper callers", title_justify="left")
-        callers.add_column("helper")
-        callers.add_column("caller", max_width=_NAME_WIDTH, no_wrap=True, overflow="ellipsis")
-        callers.add_column("share", justify="right")
-        callers.add_column("from", style="dim")
-        for c in s.helper_callers[:top]:
-            callers.add_row(escape(c.helper), escape(c.caller), _pct(c.share), c.basis)
-        console.print(callers)
-    if s.inline_atomics:
-        inline = Table(title="Inline atomics", title_justify="left")
-        inline.add_column("function")
-        inline.add_column("instruction")
-        inline.add_column("share", justify="right")
-        for item in s.inline_atomics[:top]:
-            inline.add_row(escape(str(item["symbol"])), escape(str(item["insn"])),
-                           _pct(float(item["share"])))
-        console.print(inline)
+
+def _helpers(s: Attribution, emulated: bool, top: int) -> Table:
+    helpers = Table(title="Outline-atomic helpers", title_justify="left")
+    # Each object links its own helper copies: name the object once there are several.
+    objects = len({h.dso for h in s.helpers}) > 1 or emulated
+    columns = [
+        ("helper", "left"),
+        *([("object", "left")] if objects else []),
+        ("op", "left"),
+        ("size", "right"),
+        ("order", "left"),
+        ("share", "right"),
+        *([("of guest", "right")] if emulated else []),
+        ("LSE path", "right"),
+        ("LL/SC path", "right"),
+        ("flag test", "right"),
+    ]
+    for col, just in columns:
+        helpers.add_column(col, justify=just)  # type: ignore[arg-type]
+    for h in s.helpers[:top]:
+        where = [escape(Path(h.dso or "-").name)] if objects else []
+        guest = [_pct(h.guest_share)] if emulated else []
+        helpers.add_row(
+            escape(h.symbol),
+            *where,
+            h.op or "-",
+            str(h.size or "-"),
+            h.order or "-",
+            _pct(h.share),
+            *guest,
+            _pct(h.lse_path_share),
+            _pct(h.llsc_path_share),
+            _pct(h.flag_path_share),
+        )
+    return helpers
+
+
+def _callers(s: Attribution, top: int) -> Table:
+    callers = Table(title="Helper callers", title_justify="left")
+    callers.add_column("helper")
+    callers.add_column("caller", max_width=_NAME_WIDTH, no_wrap=True, overflow="ellipsis")
+    callers.add_column("share", justify="right")
+    callers.add_column("from", style="dim")
+    for c in s.helper_callers[:top]:
+        callers.add_row(escape(c.helper), escape(c.caller), _pct(c.share), c.basis)
+    return callers
+
+
+def _inline(s: Attribution, top: int) -> Table:
+    inline = Table(title="Inline atomics", title_justify="left")
+    inline.add_column("function")
+    inline.add_column("instruction")
+    inline.add_column("share", justify="right")
+    for item in s.inline_atomics[:top]:
+        inline.add_row(
+            escape(str(item["symbol"])), escape(str(item["insn"])), _pct(float(item["share"]))
+        )
+    return inline
+
+
+def _symbols(s: Attribution, emulated: bool, top: int) -> Table:
     syms = Table(title="Top symbols", title_justify="left")
     # Demangled Rust generics run to hundreds of characters: one line each, cut short
     # (the JSON and Markdown keep them whole).
@@ -121,13 +179,11 @@ def _render_one(s: Attribution, console: Console, top: int) -> None:
         syms.add_column("of guest", justify="right")
     for t in s.top_symbols[:top]:
         label = _EMULATOR if emulated and _is_qemu(t.dso) else escape(t.symbol)
-        syms.add_row(label, escape(t.dso), t.category, _pct(t.share),
-                     *([_pct(t.guest_share)] if emulated else []))
-    console.print(syms)
-    if s.unknown_lines:
-        console.print(f"[yellow]{s.unknown_lines} input lines were not understood[/]"
-                      + (f" (first: {escape(s.unknown_examples[0])!r})"
-                         if s.unknown_examples else ""))
-    for note in s.notes:
-        console.print(f"[dim]note: {escape(note)}[/]")
-    console.print()
+        syms.add_row(
+            label,
+            escape(t.dso),
+            t.category,
+            _pct(t.share),
+            *([_pct(t.guest_share)] if emulated else []),
+        )
+    return syms

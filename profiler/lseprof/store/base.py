@@ -1,5 +1,4 @@
-"""The backend-independent part of a run store: queries, id resolution and messages.
-"""
+"""The backend-independent part of a run store: queries, id resolution and messages."""
 
 from __future__ import annotations
 
@@ -159,8 +158,14 @@ class SqlRunStoreBase(ABC):
         for gid, workload in self._rows(self._sql.group_workloads):
             workloads.setdefault(gid, []).append(workload)
         return [
-            GroupSummary(gid, int(count), int(ok or 0), self._stamp(first), self._stamp(last),
-                         workloads.get(gid, []))
+            GroupSummary(
+                gid,
+                int(count),
+                int(ok or 0),
+                self._stamp(first),
+                self._stamp(last),
+                workloads.get(gid, []),
+            )
             for gid, count, ok, first, last in self._rows(self._sql.groups)
         ]
 
@@ -180,10 +185,13 @@ class SqlRunStoreBase(ABC):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.location!r})"
-

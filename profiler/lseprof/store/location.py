@@ -37,8 +37,9 @@ def default_store_location() -> str:
     return os.environ.get(STORE_ENV) or str(default_store_path())
 
 
-def open_store(path: str | os.PathLike[str] | None = None, *,
-               create: bool = True) -> RunStoreProtocol:
+def open_store(
+    path: str | os.PathLike[str] | None = None, *, create: bool = True
+) -> RunStoreProtocol:
     """Open (creating and migrating as needed) the run store at ``path``.
 
     ``path`` is an SQLite file, or a ``postgresql://`` (or ``postgres://``) URL
@@ -61,8 +62,9 @@ def open_store(path: str | os.PathLike[str] | None = None, *,
     return RunStore(Path(location), create=create)
 
 
-def stored_runs(store: str | None, limit: int | None = None,
-                workload: str | None = None) -> tuple[str, list[RunRecord]]:
+def stored_runs(
+    store: str | None, limit: int | None = None, workload: str | None = None
+) -> tuple[str, list[RunRecord]]:
     """Where the store is (`store`, else :func:`default_store_location`) and its runs,
     newest first.
 
@@ -75,4 +77,3 @@ def stored_runs(store: str | None, limit: int | None = None,
         return location, []
     with open_store(location, create=False) as opened:
         return location, opened.runs(limit=limit, workload=workload)
-

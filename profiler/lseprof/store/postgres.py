@@ -167,7 +167,8 @@ class PgRunStore(SqlRunStoreBase):
                 "check the database user's privileges, or pass --store URL"
             )
         if isinstance(exc, psycopg.OperationalError) and (
-                not state or state.startswith(("08", "57"))):
+            not state or state.startswith(("08", "57"))
+        ):
             return LseprofError(
                 f"lost the connection to the run store at {where}: {self._reason(exc)}; "
                 "check that the server is running and re-run"

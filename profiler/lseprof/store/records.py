@@ -33,6 +33,7 @@ RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 # --------------------------------------------------------------------------- records
 
+
 def new_id() -> str:
     """A fresh run or group id (32 hex digits)."""
     return uuid.uuid4().hex
@@ -213,9 +214,12 @@ class GroupSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "group_id": self.group_id, "runs": self.runs, "ok": self.ok,
+            "group_id": self.group_id,
+            "runs": self.runs,
+            "ok": self.ok,
             "first_created_at": self.first_created_at,
-            "last_created_at": self.last_created_at, "workloads": self.workloads,
+            "last_created_at": self.last_created_at,
+            "workloads": self.workloads,
         }
 
 
@@ -234,8 +238,12 @@ class RunStoreProtocol(Protocol):
     def to_dataframe(self) -> pd.DataFrame: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 
 # --------------------------------------------------------------------------- SQL
@@ -245,11 +253,15 @@ def record_from_run_json(path: Path) -> RunRecord:
     try:
         facts = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise LseprofError(f"{path} cannot be read as a run's run.json ({exc}); "
-                           "give a run directory made by `lseprof run`") from None
+        raise LseprofError(
+            f"{path} cannot be read as a run's run.json ({exc}); "
+            "give a run directory made by `lseprof run`"
+        ) from None
     if not isinstance(facts, dict) or not facts.get("run_id") or not facts.get("group_id"):
-        raise LseprofError(f"{path} is not an lseprof run.json (no run_id or group_id); "
-                           "give a run directory made by `lseprof run`")
+        raise LseprofError(
+            f"{path} is not an lseprof run.json (no run_id or group_id); "
+            "give a run directory made by `lseprof run`"
+        )
     kwargs: dict[str, Any] = {}
     for name in COLUMNS:
         value = facts.get("repeat" if name == "repeat_index" else name)
@@ -261,5 +273,6 @@ def record_from_run_json(path: Path) -> RunRecord:
     try:
         return RunRecord(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise LseprofError(f"{path} is not an lseprof run.json ({exc}); "
-                           "give a run directory made by `lseprof run`") from None
+        raise LseprofError(
+            f"{path} is not an lseprof run.json ({exc}); give a run directory made by `lseprof run`"
+        ) from None

@@ -42,8 +42,21 @@ def _unknown(value: Mapping[Any, Any], known: tuple[str, ...]) -> dict[str, Any]
     return {str(k): v for k, v in value.items() if k not in known}
 
 
-_HELPER_KEYS = ("symbol", "name", "op", "size", "order", "share", "percent", "samples",
-                "lse_path_share", "llsc_path_share", "flag_path_share", "dso", "guest_share")
+_HELPER_KEYS = (
+    "symbol",
+    "name",
+    "op",
+    "size",
+    "order",
+    "share",
+    "percent",
+    "samples",
+    "lse_path_share",
+    "llsc_path_share",
+    "flag_path_share",
+    "dso",
+    "guest_share",
+)
 _CALLER_KEYS = ("helper", "caller", "share", "basis", "caller_raw", "dso")
 _SYMBOL_KEYS = ("symbol", "dso", "category", "share", "symbol_raw", "guest_share")
 
@@ -78,13 +91,20 @@ class StoredHelper:
         if symbol is None:
             return None
         share = _num(value.get("share"))
-        return cls(symbol, _text(value.get("op")), _int(value.get("size")),
-                   _text(value.get("order")),
-                   share if share is not None else (_num(value.get("percent")) or 0.0),
-                   _num(value.get("samples")), _num(value.get("lse_path_share")),
-                   _num(value.get("llsc_path_share")), _num(value.get("flag_path_share")),
-                   _text(value.get("dso")), _num(value.get("guest_share")),
-                   _unknown(value, _HELPER_KEYS))
+        return cls(
+            symbol,
+            _text(value.get("op")),
+            _int(value.get("size")),
+            _text(value.get("order")),
+            share if share is not None else (_num(value.get("percent")) or 0.0),
+            _num(value.get("samples")),
+            _num(value.get("lse_path_share")),
+            _num(value.get("llsc_path_share")),
+            _num(value.get("flag_path_share")),
+            _text(value.get("dso")),
+            _num(value.get("guest_share")),
+            _unknown(value, _HELPER_KEYS),
+        )
 
     @property
     def kind(self) -> str:
@@ -93,12 +113,20 @@ class StoredHelper:
         return "/".join(parts) or "-"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.other, "symbol": self.symbol, "op": self.op, "size": self.size,
-                "order": self.order,
-                "share": self.share, "samples": self.samples,
-                "lse_path_share": self.lse_path_share, "llsc_path_share": self.llsc_path_share,
-                "flag_path_share": self.flag_path_share, "dso": self.dso,
-                "guest_share": self.guest_share}
+        return {
+            **self.other,
+            "symbol": self.symbol,
+            "op": self.op,
+            "size": self.size,
+            "order": self.order,
+            "share": self.share,
+            "samples": self.samples,
+            "lse_path_share": self.lse_path_share,
+            "llsc_path_share": self.llsc_path_share,
+            "flag_path_share": self.flag_path_share,
+            "dso": self.dso,
+            "guest_share": self.guest_share,
+        }
 
 
 @dataclass(frozen=True)
@@ -121,13 +149,26 @@ class StoredCaller:
         helper, caller = _text(value.get("helper")), _text(value.get("caller"))
         if helper is None or caller is None:
             return None
-        return cls(helper, caller, _num(value.get("share")), _text(value.get("basis")),
-                   _text(value.get("caller_raw")), _text(value.get("dso")),
-                   _unknown(value, _CALLER_KEYS))
+        return cls(
+            helper,
+            caller,
+            _num(value.get("share")),
+            _text(value.get("basis")),
+            _text(value.get("caller_raw")),
+            _text(value.get("dso")),
+            _unknown(value, _CALLER_KEYS),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.other, "helper": self.helper, "caller": self.caller, "share": self.share,
-                "basis": self.basis, "caller_raw": self.caller_raw, "dso": self.dso}
+        return {
+            **self.other,
+            "helper": self.helper,
+            "caller": self.caller,
+            "share": self.share,
+            "basis": self.basis,
+            "caller_raw": self.caller_raw,
+            "dso": self.dso,
+        }
 
 
 @dataclass(frozen=True)
@@ -146,15 +187,26 @@ class StoredSymbol:
     def from_value(cls, value: Any) -> StoredSymbol | None:
         if not isinstance(value, Mapping) or _text(value.get("symbol")) is None:
             return None
-        return cls(value["symbol"], _text(value.get("dso")) or "[unknown]",
-                   _text(value.get("category")), _num(value.get("share")) or 0.0,
-                   _text(value.get("symbol_raw")), _num(value.get("guest_share")),
-                   _unknown(value, _SYMBOL_KEYS))
+        return cls(
+            value["symbol"],
+            _text(value.get("dso")) or "[unknown]",
+            _text(value.get("category")),
+            _num(value.get("share")) or 0.0,
+            _text(value.get("symbol_raw")),
+            _num(value.get("guest_share")),
+            _unknown(value, _SYMBOL_KEYS),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.other, "symbol": self.symbol, "dso": self.dso, "category": self.category,
-                "share": self.share, "symbol_raw": self.symbol_raw,
-                "guest_share": self.guest_share}
+        return {
+            **self.other,
+            "symbol": self.symbol,
+            "dso": self.dso,
+            "category": self.category,
+            "share": self.share,
+            "symbol_raw": self.symbol_raw,
+            "guest_share": self.guest_share,
+        }
 
 
 @dataclass(frozen=True)
@@ -180,10 +232,18 @@ class OffCpuFigures:
             return None
         latency = value.get("wakeup_latency_us")
         latency = latency if isinstance(latency, Mapping) else {}
-        return cls(_num(value.get("offcpu_share")), _num(value.get("wakeups")),
-                   _num(value.get("wakeups_per_s")), _num(value.get("wakeups_per_item")),
-                   _num(value.get("items")), _num(latency.get("p50")), _num(latency.get("p99")),
-                   _num(value.get("on_cpu_s")), _num(value.get("off_cpu_s")), dict(value))
+        return cls(
+            _num(value.get("offcpu_share")),
+            _num(value.get("wakeups")),
+            _num(value.get("wakeups_per_s")),
+            _num(value.get("wakeups_per_item")),
+            _num(value.get("items")),
+            _num(latency.get("p50")),
+            _num(latency.get("p99")),
+            _num(value.get("on_cpu_s")),
+            _num(value.get("off_cpu_s")),
+            dict(value),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.data)
@@ -201,20 +261,25 @@ class NoPerfRun:
     def from_value(cls, value: Any) -> NoPerfRun | None:
         if not isinstance(value, Mapping):
             return None
-        return cls(_text(value.get("status")), _text(value.get("run_dir")),
-                   _num(value.get("throughput_mib_s")))
+        return cls(
+            _text(value.get("status")),
+            _text(value.get("run_dir")),
+            _num(value.get("throughput_mib_s")),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "run_dir": self.run_dir,
-                "throughput_mib_s": self.throughput_mib_s}
+        return {
+            "status": self.status,
+            "run_dir": self.run_dir,
+            "throughput_mib_s": self.throughput_mib_s,
+        }
 
 
 def _entries(value: Any, kind: Any) -> list[Any]:
     """Typed entries of a stored list: items already typed are kept, items of
     another shape are left out."""
     items = value if isinstance(value, list | tuple) else []
-    return [e for v in items
-            if (e := v if isinstance(v, kind) else kind.from_value(v)) is not None]
+    return [e for v in items if (e := v if isinstance(v, kind) else kind.from_value(v)) is not None]
 
 
 def helpers_from(value: Any) -> list[StoredHelper]:
@@ -232,9 +297,22 @@ def symbols_from(value: Any) -> list[StoredSymbol]:
     return _entries(value, StoredSymbol)
 
 
-_EXTRA_KEYS = ("argv", "command", "workload_report", "record_seconds", "perf_map",
-               "top_symbols", "emulator_share", "guest_named_share", "freq", "call_graph",
-               "offcpu", "sched_data", "no_perf", "judgement")
+_EXTRA_KEYS = (
+    "argv",
+    "command",
+    "workload_report",
+    "record_seconds",
+    "perf_map",
+    "top_symbols",
+    "emulator_share",
+    "guest_named_share",
+    "freq",
+    "call_graph",
+    "offcpu",
+    "sched_data",
+    "no_perf",
+    "judgement",
+)
 
 
 @dataclass
@@ -266,15 +344,20 @@ class RunExtra:
         report, judgement = data.get("workload_report"), data.get("judgement")
         return cls(
             argv=[str(a) for a in argv] if isinstance(argv, list) else None,
-            command=_text(data.get("command")) or (" ".join(map(str, data["command"]))
-                                                  if isinstance(data.get("command"), list)
-                                                  else None),
+            command=_text(data.get("command"))
+            or (
+                " ".join(map(str, data["command"]))
+                if isinstance(data.get("command"), list)
+                else None
+            ),
             workload_report=dict(report) if isinstance(report, Mapping) else None,
-            record_seconds=_num(data.get("record_seconds")), perf_map=_text(data.get("perf_map")),
+            record_seconds=_num(data.get("record_seconds")),
+            perf_map=_text(data.get("perf_map")),
             top_symbols=symbols_from(data.get("top_symbols")),
             emulator_share=_num(data.get("emulator_share")),
             guest_named_share=_num(data.get("guest_named_share")),
-            freq=_num(data.get("freq")), call_graph=_text(data.get("call_graph")),
+            freq=_num(data.get("freq")),
+            call_graph=_text(data.get("call_graph")),
             offcpu=OffCpuFigures.from_value(data.get("offcpu")),
             sched_data=_text(data.get("sched_data")),
             no_perf=NoPerfRun.from_value(data.get("no_perf")),
@@ -288,14 +371,24 @@ class RunExtra:
         return " ".join(self.argv) if self.argv else self.command
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.other, **_drop_none({
-            "argv": self.argv, "command": self.command,
-            "workload_report": self.workload_report, "record_seconds": self.record_seconds,
-            "perf_map": self.perf_map,
-            "top_symbols": [s.to_dict() for s in self.top_symbols] or None,
-            "emulator_share": self.emulator_share, "guest_named_share": self.guest_named_share,
-            "freq": self.freq, "call_graph": self.call_graph,
-            "offcpu": self.offcpu.to_dict() if self.offcpu else None,
-            "sched_data": self.sched_data,
-            "no_perf": self.no_perf.to_dict() if self.no_perf else None,
-            "judgement": self.judgement})}
+        return {
+            **self.other,
+            **_drop_none(
+                {
+                    "argv": self.argv,
+                    "command": self.command,
+                    "workload_report": self.workload_report,
+                    "record_seconds": self.record_seconds,
+                    "perf_map": self.perf_map,
+                    "top_symbols": [s.to_dict() for s in self.top_symbols] or None,
+                    "emulator_share": self.emulator_share,
+                    "guest_named_share": self.guest_named_share,
+                    "freq": self.freq,
+                    "call_graph": self.call_graph,
+                    "offcpu": self.offcpu.to_dict() if self.offcpu else None,
+                    "sched_data": self.sched_data,
+                    "no_perf": self.no_perf.to_dict() if self.no_perf else None,
+                    "judgement": self.judgement,
+                }
+            ),
+        }

@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     pass
 
 
-
 STORE_ENV = "LSEPROF_STORE"
 URL_SCHEMES = ("postgresql://", "postgres://")  # a store location starting so is PostgreSQL
 MIN_PREFIX = 6  # shortest id prefix that resolve() accepts
@@ -135,16 +134,44 @@ assert len(PG_MIGRATIONS) == SCHEMA_VERSION  # one schema, two dialects
 
 # Columns of `runs`, in table order; RunRecord has one field per column.
 COLUMNS: tuple[str, ...] = (
-    "run_id", "group_id", "created_at", "status", "message", "workload", "variant",
-    "target", "emulated", "cpu_model", "threads", "repeat_index", "throughput_mib_s",
-    "samples", "lost_samples", "event", "atomic_helper_share", "categories", "helpers",
-    "helper_callers", "perf_data", "run_dir", "hostname", "host", "build",
-    "source_commit", "build_id", "config_key", "extra",
+    "run_id",
+    "group_id",
+    "created_at",
+    "status",
+    "message",
+    "workload",
+    "variant",
+    "target",
+    "emulated",
+    "cpu_model",
+    "threads",
+    "repeat_index",
+    "throughput_mib_s",
+    "samples",
+    "lost_samples",
+    "event",
+    "atomic_helper_share",
+    "categories",
+    "helpers",
+    "helper_callers",
+    "perf_data",
+    "run_dir",
+    "hostname",
+    "host",
+    "build",
+    "source_commit",
+    "build_id",
+    "config_key",
+    "extra",
 )
 # Columns holding JSON text; their RunRecord fields are dicts or lists.
 JSON_COLUMNS: dict[str, type] = {
-    "categories": dict, "helpers": list, "helper_callers": list,
-    "host": dict, "build": dict, "extra": dict,
+    "categories": dict,
+    "helpers": list,
+    "helper_callers": list,
+    "host": dict,
+    "build": dict,
+    "extra": dict,
 }
 
 
@@ -176,7 +203,7 @@ def statements(placeholder: str, insertion_order: str) -> Statements:
         insert=f"INSERT INTO runs ({cols}) VALUES ({', '.join(ph for _ in COLUMNS)})",
         get=f"SELECT {cols} FROM runs WHERE run_id = {ph}",
         group=f"SELECT {cols} FROM runs WHERE group_id = {ph} "
-              f"ORDER BY created_at, {insertion_order}",
+        f"ORDER BY created_at, {insertion_order}",
         runs=f"SELECT {cols} FROM runs",
         runs_workload=f" WHERE workload = {ph}",
         runs_order=f" ORDER BY created_at DESC, {insertion_order} DESC",
@@ -197,7 +224,6 @@ def statements(placeholder: str, insertion_order: str) -> Statements:
     )
 
 
-
 def split_sql(script: str) -> list[str]:
     """The statements of a migration script, one string each.
 
@@ -215,4 +241,3 @@ def split_sql(script: str) -> list[str]:
     if current.strip(" \t\r\n;"):
         raise ValueError(f"incomplete SQL statement in migration: {current.strip()!r}")
     return statements
-

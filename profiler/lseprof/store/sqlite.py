@@ -41,7 +41,6 @@ _SQL_GET_VERSION = "SELECT value FROM meta WHERE key = 'schema_version'"
 _SQL_SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 
 
-
 def _cannot_write(path: Path, reason: str) -> LseprofError:
     return LseprofError(f"cannot write the run store at {path} ({reason}); pass --store PATH")
 
@@ -74,18 +73,24 @@ def _user_error(exc: sqlite3.Error, path: Path) -> LseprofError | None:
     if code == sqlite3.SQLITE_NOTADB or "file is not a database" in text:
         return _not_a_store(path, "not an SQLite database")
     if code == sqlite3.SQLITE_CORRUPT or "malformed" in text:
-        return LseprofError(
-            f"the run store at {path} is damaged ({text}); move it away and re-run"
+        return LseprofError(f"the run store at {path} is damaged ({text}); move it away and re-run")
+    if (
+        code
+        in (
+            sqlite3.SQLITE_CANTOPEN,
+            sqlite3.SQLITE_READONLY,
+            sqlite3.SQLITE_PERM,
+            sqlite3.SQLITE_IOERR,
+            sqlite3.SQLITE_AUTH,
         )
-    if code in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM,
-                sqlite3.SQLITE_IOERR, sqlite3.SQLITE_AUTH) or "unable to open" in text \
-            or "readonly" in text:
+        or "unable to open" in text
+        or "readonly" in text
+    ):
         reason = text
         if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
             reason = "permission denied"
         return _cannot_write(path, reason)
     return None
-
 
 
 class RunStore(SqlRunStoreBase):
@@ -240,8 +245,10 @@ def _switch_to_wal(conn: sqlite3.Connection) -> str:
         try:
             return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
         except sqlite3.OperationalError as exc:
-            busy = _error_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
-                or "database is locked" in str(exc)
+            busy = _error_code(exc) in (
+                sqlite3.SQLITE_BUSY,
+                sqlite3.SQLITE_LOCKED,
+            ) or "database is locked" in str(exc)
             if not busy or time.monotonic() > deadline:
                 raise
             time.sleep(0.005)
@@ -256,8 +263,12 @@ class _WriteTransaction:
     def __enter__(self) -> None:
         self._conn.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is None:
             try:
                 self._conn.execute("COMMIT")

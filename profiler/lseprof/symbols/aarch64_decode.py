@@ -26,8 +26,19 @@ BoolArr = npt.NDArray[np.bool_]
 
 # Op codes of LSE hits: index into LSE_OPS. LD<op> keeps the order of the 3-bit
 # opc field so that `LDOP_BASE + opc` is its code.
-LSE_OPS = ("cas", "casp", "swp", "ldadd", "ldclr", "ldeor", "ldset",
-           "ldsmax", "ldsmin", "ldumax", "ldumin")
+LSE_OPS = (
+    "cas",
+    "casp",
+    "swp",
+    "ldadd",
+    "ldclr",
+    "ldeor",
+    "ldset",
+    "ldsmax",
+    "ldsmin",
+    "ldumax",
+    "ldumin",
+)
 OP_CAS, OP_CASP, OP_SWP, LDOP_BASE = 0, 1, 2, 3
 
 # Exclusive families: index = 4 * pair + 2 * is_store + ordered, where ordered
@@ -86,8 +97,7 @@ class LseHits:
     st_alias: BoolArr  # LD<op> with Rt == zr and no acquire: objdump says ST<op>
 
     def order(self) -> npt.NDArray[np.uint8]:
-        return (self.acquire.astype(np.uint8) + 2 * self.release.astype(np.uint8)).astype(
-            np.uint8)
+        return (self.acquire.astype(np.uint8) + 2 * self.release.astype(np.uint8)).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -120,11 +130,13 @@ def find_lse(words: U32) -> LseHits:
     cas, casp = is_cas[idx], is_casp[idx]
     amo = ~(cas | casp)
     o3, opc = _bit(w, 15), _field(w, 12, 3)
-    op = np.where(cas, OP_CAS, np.where(casp, OP_CASP,
-                  np.where(o3, OP_SWP, LDOP_BASE + opc.astype(np.int64)))).astype(np.uint8)
+    op = np.where(
+        cas, OP_CAS, np.where(casp, OP_CASP, np.where(o3, OP_SWP, LDOP_BASE + opc.astype(np.int64)))
+    ).astype(np.uint8)
     size_field = _field(w, 30, 2).astype(np.uint8)
-    size = np.where(casp, np.where(_bit(w, 30), 16, 8),
-                    np.left_shift(1, size_field)).astype(np.uint8)
+    size = np.where(casp, np.where(_bit(w, 30), 16, 8), np.left_shift(1, size_field)).astype(
+        np.uint8
+    )
     # CAS/CASP: L (bit 22) acquires, o0 (bit 15) releases; AMO: A (23), R (22).
     acquire = np.where(amo, _bit(w, 23), _bit(w, 22))
     release = np.where(amo, _bit(w, 22), _bit(w, 15))
@@ -141,10 +153,12 @@ def find_exclusives(words: U32) -> ExclusiveHits:
     is_pair = pair[idx]
     is_store = ~_bit(w, 22)
     ordered = _bit(w, 15)
-    op = (4 * is_pair.astype(np.uint8) + 2 * is_store.astype(np.uint8)
-          + ordered.astype(np.uint8)).astype(np.uint8)
-    size = np.where(is_pair, np.where(_bit(w, 30), 16, 8),
-                    np.left_shift(1, _field(w, 30, 2).astype(np.uint8))).astype(np.uint8)
+    op = (
+        4 * is_pair.astype(np.uint8) + 2 * is_store.astype(np.uint8) + ordered.astype(np.uint8)
+    ).astype(np.uint8)
+    size = np.where(
+        is_pair, np.where(_bit(w, 30), 16, 8), np.left_shift(1, _field(w, 30, 2).astype(np.uint8))
+    ).astype(np.uint8)
     return ExclusiveHits(idx, op, size)
 
 
@@ -199,7 +213,7 @@ def find_helper_fingerprints(words: U32, base: int, lse: LseHits) -> HelperFinge
     i = lse.index[cand]
     adrp, ldrb, cbz, after = words[i - 3], words[i - 2], words[i - 1], words[i + 1]
     reg = _field(adrp, 0, 5)
-    ok = ((adrp & np.uint32(ADRP_MASK)) == np.uint32(ADRP_VALUE))
+    ok = (adrp & np.uint32(ADRP_MASK)) == np.uint32(ADRP_VALUE)
     ok &= (ldrb & np.uint32(LDRB_IMM_MASK)) == np.uint32(LDRB_IMM_VALUE)
     ok &= (_field(ldrb, 0, 5) == reg) & (_field(ldrb, 5, 5) == reg)
     ok &= (cbz & np.uint32(CBZ_W_MASK)) == np.uint32(CBZ_W_VALUE)

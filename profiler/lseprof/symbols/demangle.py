@@ -49,8 +49,14 @@ def demangle_all(names: Iterable[str]) -> dict[str, str]:
         return result
     bases = [_LLVM_SUFFIX.sub("", n) for n in todo]
     try:
-        proc = subprocess.run([tool], input="\n".join(bases) + "\n", capture_output=True,
-                              text=True, timeout=60, check=False)
+        proc = subprocess.run(
+            [tool],
+            input="\n".join(bases) + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return result
     lines = proc.stdout.split("\n")

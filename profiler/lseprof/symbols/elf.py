@@ -53,8 +53,9 @@ class CodeSection:
 class SymbolTable:
     """Function symbols as sorted arrays: `starts`, `ends` (exclusive), `names`."""
 
-    def __init__(self, starts: npt.NDArray[np.uint64], sizes: npt.NDArray[np.uint64],
-                 names: list[str]) -> None:
+    def __init__(
+        self, starts: npt.NDArray[np.uint64], sizes: npt.NDArray[np.uint64], names: list[str]
+    ) -> None:
         order = np.argsort(starts, kind="stable")
         self.starts = starts[order]
         sizes = sizes[order]
@@ -67,24 +68,27 @@ class SymbolTable:
     def __len__(self) -> int:
         return int(self.starts.size)
 
-    def plus(self, starts: npt.NDArray[np.uint64], sizes: npt.NDArray[np.uint64],
-             names: list[str]) -> SymbolTable:
+    def plus(
+        self, starts: npt.NDArray[np.uint64], sizes: npt.NDArray[np.uint64], names: list[str]
+    ) -> SymbolTable:
         """This table with more symbols added. Its zero-size symbols keep the extent they
         got here (up to this table's next symbol), not one cut at the added symbols."""
-        return SymbolTable(np.concatenate([self.starts, starts]),
-                           np.concatenate([self.ends - self.starts, sizes]),
-                           [*self.names.tolist(), *names])
+        return SymbolTable(
+            np.concatenate([self.starts, starts]),
+            np.concatenate([self.ends - self.starts, sizes]),
+            [*self.names.tolist(), *names],
+        )
 
-    def lookup(self, addresses: npt.ArrayLike) -> tuple[npt.NDArray[np.object_],
-                                                       npt.NDArray[np.int64]]:
+    def lookup(
+        self, addresses: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]]:
         """Names (None where no symbol covers the address) and offsets into them."""
         addrs = np.asarray(addresses, dtype=np.uint64)
         idx = np.searchsorted(self.starts, addrs, side="right") - 1
         valid = idx >= 0
         safe = np.where(valid, idx, 0)
         if len(self) == 0:
-            return (np.full(addrs.shape, None, dtype=object),
-                    np.zeros(addrs.shape, dtype=np.int64))
+            return (np.full(addrs.shape, None, dtype=object), np.zeros(addrs.shape, dtype=np.int64))
         covered = valid & (addrs < self.ends[safe])
         names = np.where(covered, self.names[safe], np.array(None, dtype=object))
         offsets = np.where(covered, (addrs - self.starts[safe]).astype(np.int64), 0)
@@ -129,10 +133,20 @@ class ElfImage:
             # PT_LOAD segments as (file offset, size in the file, virtual address).
             segments = [seg for seg in self._elf.iter_segments() if seg["p_type"] == "PT_LOAD"]
             self.loads = [(seg["p_offset"], seg["p_filesz"], seg["p_vaddr"]) for seg in segments]
-            self.code_loads = [(seg["p_offset"], seg["p_filesz"], seg["p_vaddr"])
-                               for seg in segments if seg["p_flags"] & PF_X]
-        except (ELFError, ELFParseError, ValueError, KeyError, IndexError, OSError,
-                AssertionError) as exc:
+            self.code_loads = [
+                (seg["p_offset"], seg["p_filesz"], seg["p_vaddr"])
+                for seg in segments
+                if seg["p_flags"] & PF_X
+            ]
+        except (
+            ELFError,
+            ELFParseError,
+            ValueError,
+            KeyError,
+            IndexError,
+            OSError,
+            AssertionError,
+        ) as exc:
             raise LseprofError(
                 f"{self.path} is a truncated or damaged ELF file ({exc}); use an intact copy"
             ) from None
@@ -163,18 +177,24 @@ class ElfImage:
             # An undefined symbol with a value is a canonical PLT address (an executable
             # that takes a libc function's address), not code of this object: its PLT
             # entry is named below, as perf names it (malloc@plt).
-            if (kind in ("STT_FUNC", "STT_GNU_IFUNC") and sym["st_value"] and sym.name
-                    and index != "SHN_UNDEF"):
+            if (
+                kind in ("STT_FUNC", "STT_GNU_IFUNC")
+                and sym["st_value"]
+                and sym.name
+                and index != "SHN_UNDEF"
+            ):
                 starts.append(sym["st_value"])
                 sizes.append(sym["st_size"])
                 names.append(sym.name)
                 shndx.append(index if isinstance(index, int) else 0)
         start_arr = np.array(starts, np.uint64)
-        return self._with_plt(self._clipped(start_arr, np.array(sizes, np.uint64), shndx),
-                              names, start_arr)
+        return self._with_plt(
+            self._clipped(start_arr, np.array(sizes, np.uint64), shndx), names, start_arr
+        )
 
-    def _clipped(self, starts: npt.NDArray[np.uint64], sizes: npt.NDArray[np.uint64],
-                 shndx: list[int]) -> npt.NDArray[np.uint64]:
+    def _clipped(
+        self, starts: npt.NDArray[np.uint64], sizes: npt.NDArray[np.uint64], shndx: list[int]
+    ) -> npt.NDArray[np.uint64]:
         """Sizes with each zero-size symbol (crti's _init, hand-written assembly) ended at
         its section's end, so that it does not swallow the section after it (.plt after
         .init): code there is someone else's."""
@@ -188,8 +208,12 @@ class ElfImage:
                     out[i] = end - int(starts[i])
         return out
 
-    def _with_plt(self, sizes: npt.NDArray[np.uint64], names: list[str],
-                  starts: npt.NDArray[np.uint64] | None = None) -> SymbolTable:
+    def _with_plt(
+        self,
+        sizes: npt.NDArray[np.uint64],
+        names: list[str],
+        starts: npt.NDArray[np.uint64] | None = None,
+    ) -> SymbolTable:
         """The table plus ``name@plt`` for each aarch64 PLT entry, as perf names them."""
         if starts is None:
             starts = np.zeros(0, np.uint64)
@@ -214,16 +238,21 @@ class ElfImage:
                     extra.append((int(plt["sh_addr"]) + header + 16 * i, f"{name}@plt"))
         if not extra:
             return SymbolTable(starts, sizes, names)
-        return SymbolTable(np.concatenate([starts, np.array([a for a, _ in extra], np.uint64)]),
-                           np.concatenate([sizes, np.full(len(extra), 16, np.uint64)]),
-                           [*names, *(n for _, n in extra)])
+        return SymbolTable(
+            np.concatenate([starts, np.array([a for a, _ in extra], np.uint64)]),
+            np.concatenate([sizes, np.full(len(extra), 16, np.uint64)]),
+            [*names, *(n for _, n in extra)],
+        )
 
     def _read_symbols_fast(self, table: SymbolTableSection) -> SymbolTable:
         raw = np.frombuffer(table.data(), dtype=_ELF64_SYM)
         kind = raw["info"] & 0xF
         # Undefined symbols with a value are canonical PLT addresses (see _read_symbols).
-        keep = raw[((kind == STT_FUNC) | (kind == STT_GNU_IFUNC)) & (raw["value"] != 0)
-                   & (raw["shndx"] != 0)]
+        keep = raw[
+            ((kind == STT_FUNC) | (kind == STT_GNU_IFUNC))
+            & (raw["value"] != 0)
+            & (raw["shndx"] != 0)
+        ]
         strtab = self._sections[table["sh_link"]].data()
         names = []
         for offset in keep["name"].tolist():
@@ -262,10 +291,13 @@ class ElfImage:
         """Bytes at a virtual address from an allocated section, or None if unmapped."""
         for section in self._sections:
             start = section["sh_addr"]
-            if (section["sh_flags"] & SHF_ALLOC and section["sh_type"] != "SHT_NOBITS"
-                    and start <= address < start + section["sh_size"]):
+            if (
+                section["sh_flags"] & SHF_ALLOC
+                and section["sh_type"] != "SHT_NOBITS"
+                and start <= address < start + section["sh_size"]
+            ):
                 offset = section["sh_offset"] + (address - start)
-                return self._blob[offset:offset + size]
+                return self._blob[offset : offset + size]
         return None
 
     def has_symbol(self, name: str) -> bool:

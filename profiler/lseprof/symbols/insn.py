@@ -74,8 +74,13 @@ def _classify_aarch64(code: bytes) -> InsnClass | None:
     if lse.index.size:
         op, size = int(lse.op[0]), int(lse.size[0])
         acq, rel, st = bool(lse.acquire[0]), bool(lse.release[0]), bool(lse.st_alias[0])
-        return InsnClass("lse", a64.lse_mnemonic(op, size, acq, rel, st), a64.LSE_OPS[op],
-                         size, a64.ORDERS[int(lse.order()[0])])
+        return InsnClass(
+            "lse",
+            a64.lse_mnemonic(op, size, acq, rel, st),
+            a64.LSE_OPS[op],
+            size,
+            a64.ORDERS[int(lse.order()[0])],
+        )
     excl = a64.find_exclusives(words)
     if excl.index.size:
         op, size = int(excl.op[0]), int(excl.size[0])
@@ -114,4 +119,3 @@ def _classify_x86(code: bytes, bits: int) -> InsnClass | None:
     if insn.id == x86.X86_INS_XCHG and mem_sizes:
         return InsnClass("x86_xchg", str(insn.mnemonic), op, size, None)
     return None
-

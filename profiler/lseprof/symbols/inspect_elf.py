@@ -95,8 +95,12 @@ def inspect(path: str | Path) -> Inventory:
             f"lseprof inspect reads {' and '.join(SUPPORTED_ARCHES)} ELF files"
         )
     inv = Inventory(
-        path=str(path), arch=image.arch, build_id=image.build_id, stripped=image.stripped,
-        has_lse_flag=False, text_bytes=sum(len(s.data) for s in image.code_sections),
+        path=str(path),
+        arch=image.arch,
+        build_id=image.build_id,
+        stripped=image.stripped,
+        has_lse_flag=False,
+        text_bytes=sum(len(s.data) for s in image.code_sections),
     )
     if image.arch == "aarch64":
         _inspect_aarch64(image, inv)
@@ -107,6 +111,7 @@ def inspect(path: str | Path) -> Inventory:
 
 
 # --- aarch64 ----------------------------------------------------------------
+
 
 @dataclass
 class _Decoded:
@@ -135,9 +140,14 @@ def _decode_aarch64(image: ElfImage) -> _Decoded:
         prints = a64.find_helper_fingerprints(words, base, lse)
 
         out.lse_addr.append(np.uint64(base) + lse.index.astype(np.uint64) * np.uint64(4))
-        for op, size, acq, rel, st in zip(lse.op.tolist(), lse.size.tolist(),
-                                          lse.acquire.tolist(), lse.release.tolist(),
-                                          lse.st_alias.tolist(), strict=True):
+        for op, size, acq, rel, st in zip(
+            lse.op.tolist(),
+            lse.size.tolist(),
+            lse.acquire.tolist(),
+            lse.release.tolist(),
+            lse.st_alias.tolist(),
+            strict=True,
+        ):
             out.lse_names.append(a64.lse_mnemonic(op, size, acq, rel, st))
             out.lse_ops.append(a64.LSE_OPS[op])
         out.excl_addr.append(np.uint64(base) + excl.index.astype(np.uint64) * np.uint64(4))
@@ -149,17 +159,31 @@ def _decode_aarch64(image: ElfImage) -> _Decoded:
         out.flag_addresses.update(prints.flag_address.tolist())
 
         order = lse.order()
-        for start, end, hit, sync in zip(prints.start.tolist(), prints.end.tolist(),
-                                         prints.lse.tolist(), prints.sync.tolist(), strict=True):
+        for start, end, hit, sync in zip(
+            prints.start.tolist(),
+            prints.end.tolist(),
+            prints.lse.tolist(),
+            prints.sync.tolist(),
+            strict=True,
+        ):
             op = a64.LSE_OPS[int(lse.op[hit])]
             op = "cas" if op == "casp" else op
             if op not in OPS:  # lse.S has no helper for ldsmax & co: not a helper
                 continue
             size = int(lse.size[hit])
             order_name = "sync" if sync else a64.ORDERS[int(order[hit])]
-            out.fingerprints.append(Helper(
-                helper_symbol(op, size, order_name), op, size, order_name,
-                base + 4 * start, 4 * (end - start), 0, "fingerprint"))
+            out.fingerprints.append(
+                Helper(
+                    helper_symbol(op, size, order_name),
+                    op,
+                    size,
+                    order_name,
+                    base + 4 * start,
+                    4 * (end - start),
+                    0,
+                    "fingerprint",
+                )
+            )
     return out
 
 
@@ -173,19 +197,22 @@ def fingerprinted_helpers(image: ElfImage) -> list[Helper]:
 
 def _symbol_helpers(symbols: SymbolTable) -> list[Helper]:
     helpers: dict[int, Helper] = {}
-    for name, start, end in zip(symbols.names.tolist(), symbols.starts.tolist(),
-                                symbols.ends.tolist(), strict=True):
+    for name, start, end in zip(
+        symbols.names.tolist(), symbols.starts.tolist(), symbols.ends.tolist(), strict=True
+    ):
         if not name.startswith("__aarch64_"):
             continue
         parsed = parse_helper(name)
         if parsed is not None and start not in helpers:
-            helpers[start] = Helper(parsed.symbol, parsed.op, parsed.size, parsed.order,
-                                    start, end - start, 0, "symbol")
+            helpers[start] = Helper(
+                parsed.symbol, parsed.op, parsed.size, parsed.order, start, end - start, 0, "symbol"
+            )
     return list(helpers.values())
 
 
-def _outside(addresses: npt.NDArray[np.uint64], starts: npt.NDArray[np.uint64],
-             ends: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+def _outside(
+    addresses: npt.NDArray[np.uint64], starts: npt.NDArray[np.uint64], ends: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.bool_]:
     """True where an address lies in none of the sorted, disjoint [start, end) ranges."""
     if starts.size == 0:
         return np.ones(addresses.shape, dtype=bool)
@@ -225,8 +252,19 @@ def _inspect_aarch64(image: ElfImage, inv: Inventory) -> None:
     to_helper = np.isin(targets, starts) & _outside(sites, starts, ends)
     called, counts = np.unique(targets[to_helper], return_counts=True)
     per_helper = dict(zip(called.tolist(), counts.tolist(), strict=True))
-    inv.helpers = [Helper(h.symbol, h.op, h.size, h.order, h.address, h.size_bytes,
-                          int(per_helper.get(h.address, 0)), h.found_by) for h in helpers]
+    inv.helpers = [
+        Helper(
+            h.symbol,
+            h.op,
+            h.size,
+            h.order,
+            h.address,
+            h.size_bytes,
+            int(per_helper.get(h.address, 0)),
+            h.found_by,
+        )
+        for h in helpers
+    ]
     inv.call_sites_total = int(to_helper.sum())
     inv.callers = _callers(image.symbols, sites[to_helper])
     inv.has_lse_flag = image.has_symbol(LSE_FLAG_SYMBOL) or bool(dec.flag_addresses)
@@ -240,6 +278,7 @@ def _callers(symbols: SymbolTable, sites: npt.NDArray[np.uint64]) -> list[Caller
 
 # --- x86_64 -----------------------------------------------------------------
 
+
 def _inspect_x86_64(image: ElfImage, inv: Inventory) -> None:
     total = X86Atomics()
     for section in image.code_sections:
@@ -251,18 +290,20 @@ def _inspect_x86_64(image: ElfImage, inv: Inventory) -> None:
 
 # --- verdict ----------------------------------------------------------------
 
+
 def verdict(inv: Inventory) -> str:
     """One line: how this file's atomics will execute."""
     if inv.arch == "x86_64":
         if inv.x86_lock == 0 and inv.x86_xchg == 0:
             return "x86_64: no lock-prefixed instructions or memory xchg"
-        return (f"x86_64: {inv.x86_lock} lock-prefixed instructions, "
-                f"{inv.x86_xchg} xchg with memory (always atomic, no LSE question)")
+        return (
+            f"x86_64: {inv.x86_lock} lock-prefixed instructions, "
+            f"{inv.x86_xchg} xchg with memory (always atomic, no LSE question)"
+        )
     n_inline = sum(inv.inline_lse.values())
     n_excl = sum(inv.exclusives.values())
     if inv.helpers:
-        line = (f"outline atomics: {len(inv.helpers)} helpers, "
-                f"{inv.call_sites_total} call sites; ")
+        line = f"outline atomics: {len(inv.helpers)} helpers, {inv.call_sites_total} call sites; "
         line += f"also {n_inline} inline LSE" if n_inline else "no inline LSE"
         if n_excl:
             line += f", {n_excl} LL/SC exclusives outside helpers"

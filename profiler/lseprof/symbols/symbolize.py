@@ -72,12 +72,19 @@ def _check_arch(images: list[ElfImage], host: str | None, guest: str | None) -> 
     for image in images:
         if image.arch not in allowed:
             seen = " and ".join(sorted(allowed))
-            raise LseprofError(f"--binary {image.path} is {image.arch} but the samples are {seen}; "
-                               "pass the binary that was profiled")
+            raise LseprofError(
+                f"--binary {image.path} is {image.arch} but the samples are {seen}; "
+                "pass the binary that was profiled"
+            )
 
 
-def _image_for(dso: str, images: list[ElfImage], build_ids: dict[str, str],
-               symfs: Path | None, cache: dict[str, ElfImage | None]) -> ElfImage | None:
+def _image_for(
+    dso: str,
+    images: list[ElfImage],
+    build_ids: dict[str, str],
+    symfs: Path | None,
+    cache: dict[str, ElfImage | None],
+) -> ElfImage | None:
     if dso in cache:
         return cache[dso]
     found: ElfImage | None = None
@@ -91,7 +98,8 @@ def _image_for(dso: str, images: list[ElfImage], build_ids: dict[str, str],
                 if recorded and image.build_id and image.build_id != recorded:
                     raise LseprofError(
                         f"--binary {image.path} is another build (build-id {image.build_id[:12]}, "
-                        f"perf.data has {recorded[:12]}); pass the profiled binary")
+                        f"perf.data has {recorded[:12]}); pass the profiled binary"
+                    )
                 found = image
                 break
     if found is None and symfs is not None and dso.startswith("/"):
@@ -101,14 +109,20 @@ def _image_for(dso: str, images: list[ElfImage], build_ids: dict[str, str],
             if recorded and image.build_id and image.build_id != recorded:
                 raise LseprofError(
                     f"{candidate} (--symfs) is another build (build-id {image.build_id[:12]}, "
-                    f"perf.data has {recorded[:12]}); point --symfs at the profiled files")
+                    f"perf.data has {recorded[:12]}); point --symfs at the profiled files"
+                )
             found = image
     cache[dso] = found
     return found
 
 
-def _elf_addresses(ips: npt.NDArray[np.uint64], pids: npt.NDArray[np.int64], dso: str,
-                   image: ElfImage, mappings: list[Mapping]) -> npt.NDArray[np.uint64]:
+def _elf_addresses(
+    ips: npt.NDArray[np.uint64],
+    pids: npt.NDArray[np.int64],
+    dso: str,
+    image: ElfImage,
+    mappings: list[Mapping],
+) -> npt.NDArray[np.uint64]:
     """Runtime addresses moved into `image` through the recorded mappings of `dso`;
     addresses no mapping covers stay as they are (a non-PIE executable's are the ELF's)."""
     offsets = file_offsets(ips, pids, [m for m in mappings if m.path == dso])
@@ -116,21 +130,33 @@ def _elf_addresses(ips: npt.NDArray[np.uint64], pids: npt.NDArray[np.int64], dso
     return np.where(vaddrs >= 0, vaddrs.astype(np.uint64), ips)
 
 
-def _resolve_native(frame: pd.DataFrame, result: Symbolized, images: list[ElfImage],
-                    build_ids: dict[str, str], symfs: Path | None,
-                    mappings: Callable[[], list[Mapping]] | None = None) -> None:
+def _resolve_native(
+    frame: pd.DataFrame,
+    result: Symbolized,
+    images: list[ElfImage],
+    build_ids: dict[str, str],
+    symfs: Path | None,
+    mappings: Callable[[], list[Mapping]] | None = None,
+) -> None:
     """`mappings`, for captures of runtime addresses, gives the recorded mmaps."""
     cache: dict[str, ElfImage | None] = {}
     dsos_seen = {str(d) for d in frame["dso"].cat.categories} | {
-        str(d) for d in frame["caller_dso"].cat.categories}
+        str(d) for d in frame["caller_dso"].cat.categories
+    }
     for dso in sorted(dsos_seen):
-        if dso and dso not in KERNEL_DSOS and not dso.startswith("[") and not Path(
-                dso).name.startswith("perf-"):
+        if (
+            dso
+            and dso not in KERNEL_DSOS
+            and not dso.startswith("[")
+            and not Path(dso).name.startswith("perf-")
+        ):
             image = _image_for(dso, images, build_ids, symfs, cache)
             if image is not None:
                 result.images[dso] = image
-    for sym_col, ip_col, dso_col, off_col in (("symbol", "ip", "dso", "symoff"),
-                                              ("caller", "caller_ip", "caller_dso", None)):
+    for sym_col, ip_col, dso_col, off_col in (
+        ("symbol", "ip", "dso", "symoff"),
+        ("caller", "caller_ip", "caller_dso", None),
+    ):
         unknown = frame[sym_col].isin([S.UNKNOWN]).to_numpy()
         if not unknown.any():
             continue
@@ -148,8 +174,9 @@ def _resolve_native(frame: pd.DataFrame, result: Symbolized, images: list[ElfIma
             rows = np.flatnonzero(unknown & (dso_codes == code))
             ips = frame[ip_col].to_numpy()[rows]
             if mappings is not None and sym_col == "symbol":
-                ips = _elf_addresses(ips, frame["pid"].to_numpy()[rows], categories[code],
-                                     image, mappings())
+                ips = _elf_addresses(
+                    ips, frame["pid"].to_numpy()[rows], categories[code], image, mappings()
+                )
             uniq, inverse = np.unique(ips, return_inverse=True)
             names, offs = image.symbols.lookup(uniq)
             hit = names[inverse] != None  # noqa: E711
@@ -186,8 +213,7 @@ def _local_image(dso: str, recorded: str | None) -> ElfImage | None:
             image: ElfImage | None = ElfImage(Path(dso))
         except LseprofError:
             image = None
-        _LOCAL_IMAGES[key] = image if image is not None and image.build_id == recorded \
-            else None
+        _LOCAL_IMAGES[key] = image if image is not None and image.build_id == recorded else None
     return _LOCAL_IMAGES[key]
 
 
@@ -214,34 +240,59 @@ def _mappings_of(capture: S.Capture) -> Callable[[], list[Mapping]] | None:
     return functools.cache(lambda: read_mmaps(find_perf(), Path(capture.path)))
 
 
-def symbolize(capture: S.Capture, binaries: Sequence[Path] = (), symfs: Path | None = None,
-              perf_maps: Sequence[Path] = (), input_dir: Path | None = None) -> Symbolized:
+def symbolize(
+    capture: S.Capture,
+    binaries: Sequence[Path] = (),
+    symfs: Path | None = None,
+    perf_maps: Sequence[Path] = (),
+    input_dir: Path | None = None,
+) -> Symbolized:
     """Fill in names perf left unknown; returns where code bytes can be read."""
     frame = capture.samples
     result = Symbolized()
     images = [ElfImage(Path(p)) for p in binaries]
     if symfs is not None and not Path(symfs).is_dir():
-        raise LseprofError(f"--symfs {symfs} is not a directory; give the root of a copy of "
-                           "the profiled machine's files")
+        raise LseprofError(
+            f"--symfs {symfs} is not a directory; give the root of a copy of "
+            "the profiled machine's files"
+        )
     result.host_arch = capture.arch or infer_host_arch(frame)
     guest = has_guest(frame)
     _check_arch(images, result.host_arch, "aarch64" if guest else None)
     if frame.empty:
         return result
     if guest:
-        guest_maps = (functools.cache(lambda: read_mmaps(find_perf(), Path(capture.path),
-                                                         executable_only=False))
-                      if capture.source_kind == "perf-data" else None)
-        resolve_guest(frame, result.images, result.notes, images, perf_maps, input_dir,
-                      Path(symfs) if symfs else None, guest_maps)
+        guest_maps = (
+            functools.cache(
+                lambda: read_mmaps(find_perf(), Path(capture.path), executable_only=False)
+            )
+            if capture.source_kind == "perf-data"
+            else None
+        )
+        resolve_guest(
+            frame,
+            result.images,
+            result.notes,
+            images,
+            perf_maps,
+            input_dir,
+            Path(symfs) if symfs else None,
+            guest_maps,
+        )
         result.guest_arch = "aarch64"
         if frame["source_kind"].astype(object).eq("perf-report").any():
             result.notes.append(
                 "report text charges qemu's own work (emulating atomics, the TLB) to qemu, not "
-                "to the guest instruction; perf script text of a DWARF recording can")
-    _resolve_native(frame, result, [im for im in images if im.arch != "aarch64" or not guest
-                                    or im.is_pie_or_shared], capture.build_ids,
-                    Path(symfs) if symfs else None, _mappings_of(capture))
+                "to the guest instruction; perf script text of a DWARF recording can"
+            )
+    _resolve_native(
+        frame,
+        result,
+        [im for im in images if im.arch != "aarch64" or not guest or im.is_pie_or_shared],
+        capture.build_ids,
+        Path(symfs) if symfs else None,
+        _mappings_of(capture),
+    )
     if capture.build_ids:
         present = [str(d) for d in frame["dso"].cat.categories if str(d) not in result.images]
         result.images.update(load_local_images(present, capture.build_ids))

@@ -58,8 +58,33 @@ def _capstone(bits: int) -> Any:
 # (add/or/adc/sbb/and/sub/xor r/m forms, 80/81/83), xchg, not/neg, inc/dec; and
 # after 0x0F: cmpxchg, xadd, cmpxchg8b/16b, bts/btr/btc.
 _LOCKABLE = np.zeros(256, dtype=bool)
-_LOCKABLE[[0x00, 0x01, 0x08, 0x09, 0x10, 0x11, 0x18, 0x19, 0x20, 0x21, 0x28, 0x29, 0x30,
-           0x31, 0x80, 0x81, 0x83, 0x86, 0x87, 0xF6, 0xF7, 0xFE, 0xFF]] = True
+_LOCKABLE[
+    [
+        0x00,
+        0x01,
+        0x08,
+        0x09,
+        0x10,
+        0x11,
+        0x18,
+        0x19,
+        0x20,
+        0x21,
+        0x28,
+        0x29,
+        0x30,
+        0x31,
+        0x80,
+        0x81,
+        0x83,
+        0x86,
+        0x87,
+        0xF6,
+        0xF7,
+        0xFE,
+        0xFF,
+    ]
+] = True
 _LOCKABLE_0F = np.zeros(256, dtype=bool)
 _LOCKABLE_0F[[0xB0, 0xB1, 0xC0, 0xC1, 0xC7, 0xAB, 0xB3, 0xBB, 0xBA]] = True
 _LEGACY_PREFIX = np.zeros(256, dtype=bool)
@@ -94,8 +119,9 @@ def candidate_offsets(data: bytes) -> npt.NDArray[np.int64]:
     return np.union1d(locks[lockable], xchg).astype(np.int64)
 
 
-def _windows(offsets: npt.NDArray[np.int64], base: int,
-             symbols: SymbolTable | None) -> list[tuple[int, int]]:
+def _windows(
+    offsets: npt.NDArray[np.int64], base: int, symbols: SymbolTable | None
+) -> list[tuple[int, int]]:
     """Merged [start, stop) byte ranges to decode, each starting where decoding is in step.
 
     A window starts _RESYNC_BYTES before its candidate, or at the start of the
@@ -116,8 +142,9 @@ def _windows(offsets: npt.NDArray[np.int64], base: int,
     return windows
 
 
-def count_section(data: bytes, base: int, symbols: SymbolTable | None = None,
-                  bits: int = 64) -> X86Atomics:
+def count_section(
+    data: bytes, base: int, symbols: SymbolTable | None = None, bits: int = 64
+) -> X86Atomics:
     """Lock-prefixed instructions and memory xchg in one code section at `base`.
 
     `symbols` (optional) supplies function starts, which are certain
@@ -130,8 +157,9 @@ def count_section(data: bytes, base: int, symbols: SymbolTable | None = None,
     cands = offsets.tolist()
     seen: set[int] = set()
     for start, stop in _windows(offsets, base, symbols):
-        for address, size, mnemonic, operands in _sweep(data, base, start,
-                                                        min(stop, len(data)), bits):
+        for address, size, mnemonic, operands in _sweep(
+            data, base, start, min(stop, len(data)), bits
+        ):
             if "lock" not in mnemonic and "xchg" not in mnemonic:
                 continue
             off = address - base
@@ -153,8 +181,9 @@ def count_section(data: bytes, base: int, symbols: SymbolTable | None = None,
     return result
 
 
-def _sweep(data: bytes, base: int, start: int, stop: int,
-           bits: int) -> list[tuple[int, int, str, str]]:
+def _sweep(
+    data: bytes, base: int, start: int, stop: int, bits: int
+) -> list[tuple[int, int, str, str]]:
     """Linear decode of data[start:stop]; an undecodable byte is skipped, as objdump's (bad)."""
     md = _capstone(bits)
     out: list[tuple[int, int, str, str]] = []

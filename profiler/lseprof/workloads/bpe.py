@@ -54,17 +54,29 @@ class EncodeResult:
         return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
-def encoder_argv(build: Build, options: EncodeOptions, cpu: str | None = None,
-                 perfmap: bool = False) -> list[str]:
+def encoder_argv(
+    build: Build, options: EncodeOptions, cpu: str | None = None, perfmap: bool = False
+) -> list[str]:
     """Full argv for one encoder run, `--json` included."""
     if options.threads < 1:
         raise LseprofError("--threads must be at least 1")
-    argv = [str(build.path), "--threads", str(options.threads), "--corpus", str(options.corpus),
-            "--vocab", str(options.vocab), "--json"]
+    argv = [
+        str(build.path),
+        "--threads",
+        str(options.threads),
+        "--corpus",
+        str(options.corpus),
+        "--vocab",
+        str(options.vocab),
+        "--json",
+    ]
     optional = {
-        "--batch-size": options.batch_size, "--iterations": options.iterations,
-        "--duration": options.duration, "--warmup": options.warmup,
-        "--window": options.window, "--dump-ids": options.dump_ids,
+        "--batch-size": options.batch_size,
+        "--iterations": options.iterations,
+        "--duration": options.duration,
+        "--warmup": options.warmup,
+        "--window": options.window,
+        "--dump-ids": options.dump_ids,
     }
     for flag, value in optional.items():
         if value is not None:
@@ -75,8 +87,9 @@ def encoder_argv(build: Build, options: EncodeOptions, cpu: str | None = None,
     return argv
 
 
-def run_encoder(build: Build, options: EncodeOptions, cpu: str | None = None,
-                timeout: float | None = None) -> EncodeResult:
+def run_encoder(
+    build: Build, options: EncodeOptions, cpu: str | None = None, timeout: float | None = None
+) -> EncodeResult:
     """Run the encoder to completion and parse its report."""
     argv = encoder_argv(build, options, cpu)
     try:

@@ -21,9 +21,8 @@ from pathlib import Path
 
 from lseprof.emulation.sysroot import PYTHON, ensure_sysroot
 from lseprof.emulation.user import needs_emulation, qemu_prefix
-from lseprof.paths import REPO_ROOT
 from lseprof.errors import LseprofError
-from lseprof.paths import data_dir
+from lseprof.paths import REPO_ROOT, data_dir
 from lseprof.workloads.data import sha256_file
 
 NAME = "hf-tokenizers"
@@ -42,12 +41,18 @@ class Wheel:
 
 
 WHEELS = {
-    "x86_64": Wheel("x86_64", "manylinux2014_x86_64",
-                    "tokenizers-0.23.3-cp310-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-                    "376851d22bcf9d650a5c3090bb83e6cf9e895fbf0595369fa4cd43c1f69b5f87"),
-    "aarch64": Wheel("aarch64", "manylinux2014_aarch64",
-                     "tokenizers-0.23.3-cp310-abi3-manylinux_2_17_aarch64.manylinux2014_aarch64"
-                     ".whl", "ec82e80e65a862275b97c3d90b7a523df8d9519ee48aeb4e9625b2cc909274e0"),
+    "x86_64": Wheel(
+        "x86_64",
+        "manylinux2014_x86_64",
+        "tokenizers-0.23.3-cp310-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "376851d22bcf9d650a5c3090bb83e6cf9e895fbf0595369fa4cd43c1f69b5f87",
+    ),
+    "aarch64": Wheel(
+        "aarch64",
+        "manylinux2014_aarch64",
+        "tokenizers-0.23.3-cp310-abi3-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+        "ec82e80e65a862275b97c3d90b7a523df8d9519ee48aeb4e9625b2cc909274e0",
+    ),
 }
 
 
@@ -59,8 +64,9 @@ def _host_arch() -> str:
 def site_dir(arch: str) -> Path:
     """Where the wheel for `arch` is unpacked (put on PYTHONPATH)."""
     if arch not in WHEELS:
-        raise LseprofError(f"no pinned tokenizers wheel for {arch}; hf-tokenizers runs on "
-                           "x86_64 and aarch64")
+        raise LseprofError(
+            f"no pinned tokenizers wheel for {arch}; hf-tokenizers runs on x86_64 and aarch64"
+        )
     wheel = WHEELS[arch]
     root = data_dir() / "hf-tokenizers"
     site = root / arch
@@ -69,25 +75,53 @@ def site_dir(arch: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     path = root / wheel.file
     if not path.is_file() or sha256_file(path) != wheel.sha256:
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                               "--only-binary=:all:", "--platform", wheel.platform,
-                               "--python-version", "3.11", f"tokenizers=={VERSION}", "-d",
-                               str(root)], capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--platform",
+                wheel.platform,
+                "--python-version",
+                "3.11",
+                f"tokenizers=={VERSION}",
+                "-d",
+                str(root),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0 or not path.is_file():
-            raise LseprofError(f"cannot download {wheel.file} from PyPI; check the network "
-                               "(or put the wheel in that directory) and run again",
-                               exit_code=2)
+            raise LseprofError(
+                f"cannot download {wheel.file} from PyPI; check the network "
+                "(or put the wheel in that directory) and run again",
+                exit_code=2,
+            )
     if sha256_file(path) != wheel.sha256:
-        raise LseprofError(f"{path} does not have the pinned sha256 {wheel.sha256[:12]}; "
-                           "delete it and run again", exit_code=2)
+        raise LseprofError(
+            f"{path} does not have the pinned sha256 {wheel.sha256[:12]}; delete it and run again",
+            exit_code=2,
+        )
     with zipfile.ZipFile(path) as archive:
         archive.extractall(site)
     return site
 
 
-def encoder_argv(target: str, corpus: Path, vocab: Path, duration: float | None,
-                 batch_size: int | None, cpu: str | None = None,
-                 perfmap: bool = False, checksum: bool = False) -> tuple[list[str], dict[str, str]]:
+def encoder_argv(
+    target: str,
+    corpus: Path,
+    vocab: Path,
+    duration: float | None,
+    batch_size: int | None,
+    cpu: str | None = None,
+    perfmap: bool = False,
+    checksum: bool = False,
+) -> tuple[list[str], dict[str, str]]:
     """The argv and extra environment of one run at `target` (host or aarch64)."""
     if target not in ("host", "aarch64"):
         raise LseprofError(f"{NAME} runs at --target host or aarch64, not {target}")

@@ -21,5 +21,12 @@ from lseprof.analysis.classify.apply import DISTINCT_ABOVE_ROWS, HELPER_PATHS, c
 from lseprof.analysis.classify.decode import warm_up
 from lseprof.analysis.classify.rules import Rule, default_rules, load_rules
 
-__all__ = ["DISTINCT_ABOVE_ROWS", "HELPER_PATHS", "Rule", "classify", "default_rules",
-           "load_rules", "warm_up"]
+__all__ = [
+    "DISTINCT_ABOVE_ROWS",
+    "HELPER_PATHS",
+    "Rule",
+    "classify",
+    "default_rules",
+    "load_rules",
+    "warm_up",
+]

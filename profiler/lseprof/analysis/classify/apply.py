@@ -44,18 +44,21 @@ def _by_rules(frame: pd.DataFrame, rules: list[Rule]) -> npt.NDArray[np.int8]:
     return out[np.asarray(codes)]
 
 
-
-
-def _sparse_categorical(n: int, rows: npt.NDArray[np.int64], values: npt.NDArray[np.object_]
-                        ) -> pd.Categorical:
+def _sparse_categorical(
+    n: int, rows: npt.NDArray[np.int64], values: npt.NDArray[np.object_]
+) -> pd.Categorical:
     """A categorical that is "" everywhere except `rows` (factorizing only those)."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object)) if rows.size else (
-        np.zeros(0, np.int64), np.zeros(0, dtype=object))
+    codes, uniques = (
+        pd.factorize(np.asarray(values, dtype=object))
+        if rows.size
+        else (np.zeros(0, np.int64), np.zeros(0, dtype=object))
+    )
     return _sparse_from_codes(n, rows, np.asarray(codes), [str(u) for u in uniques])
 
 
-def _sparse_from_codes(n: int, rows: npt.NDArray[np.int64], row_codes: npt.NDArray[
-        np.integer[Any]], labels: list[str]) -> pd.Categorical:
+def _sparse_from_codes(
+    n: int, rows: npt.NDArray[np.int64], row_codes: npt.NDArray[np.integer[Any]], labels: list[str]
+) -> pd.Categorical:
     """A categorical that is "" everywhere except `rows`, where it is labels[row_codes];
     its categories are "" and then the labels in order of first appearance."""
     out = np.zeros(n, np.int32)
@@ -78,8 +81,9 @@ DISTINCT_ABOVE_ROWS = 10_000  # smaller tables are classified row by row
 _OUTPUTS = ("category", "helper_op", "helper_size", "helper_order", "insn", "helper_path")
 
 
-def _distinct_inputs(frame: pd.DataFrame) -> tuple[npt.NDArray[np.int64],
-                                                   npt.NDArray[np.int64]] | None:
+def _distinct_inputs(
+    frame: pd.DataFrame,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
     """Rows of `frame` that differ in what classification reads (_INPUTS): the first
     row of each distinct combination, in order, and each row's combination; None
     where that would not save much."""
@@ -130,14 +134,14 @@ def classify(frame: pd.DataFrame, rules: list[Rule], images: dict[str, ElfImage]
     for column in _OUTPUTS:
         values = distinct[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
-            frame[column] = pd.Categorical.from_codes(values.cat.codes.to_numpy()[combo],
-                                                      dtype=values.dtype, validate=False)
+            frame[column] = pd.Categorical.from_codes(
+                values.cat.codes.to_numpy()[combo], dtype=values.dtype, validate=False
+            )
         else:
             frame[column] = values.to_numpy()[combo]
 
 
-def _classify_rows(frame: pd.DataFrame, rules: list[Rule], images: dict[str, ElfImage]
-                   ) -> None:
+def _classify_rows(frame: pd.DataFrame, rules: list[Rule], images: dict[str, ElfImage]) -> None:
     n = len(frame)
     # Work on category codes: string arrays of a million rows are slow to build.
     names = list(S.CATEGORIES)
@@ -180,8 +184,7 @@ def _classify_rows(frame: pd.DataFrame, rules: list[Rule], images: dict[str, Elf
                 path_rows = candidates[is_helper]
                 path_values = helper_paths(images, frame, path_rows, addresses[is_helper])
     code[code < 0] = names.index("work")
-    frame["category"] = pd.Categorical.from_codes(code, categories=pd.Index(names),
-                                                  validate=False)
+    frame["category"] = pd.Categorical.from_codes(code, categories=pd.Index(names), validate=False)
     frame["helper_op"] = _sparse_from_codes(n, helper_rows, helper_syms, ops)
     frame["helper_size"] = helper_size
     frame["helper_order"] = _sparse_from_codes(n, helper_rows, helper_syms, orders)

@@ -28,8 +28,9 @@ def warm_up(images: Sequence[ElfImage]) -> None:
         classify_instruction(arch, b"\x90", 0)
 
 
-def _code_addresses(frame: pd.DataFrame, rows: npt.NDArray[np.int64], image: ElfImage
-                    ) -> npt.NDArray[np.uint64]:
+def _code_addresses(
+    frame: pd.DataFrame, rows: npt.NDArray[np.int64], image: ElfImage
+) -> npt.NDArray[np.uint64]:
     """ELF virtual addresses of the sampled instructions.
 
     Callchain frames and emulated samples already carry the ELF address; one-line
@@ -43,8 +44,13 @@ def _code_addresses(frame: pd.DataFrame, rows: npt.NDArray[np.int64], image: Elf
         sym_codes = frame["symbol"].cat.codes.to_numpy()[rows][has_off]
         names = [str(c) for c in frame["symbol"].cat.categories]
         inverse, uniq = pd.factorize(sym_codes)  # hash: no sort of a million codes
-        starts = np.array([(image.symbols.address_of(names[c]) or -1) if c >= 0 else -1
-                           for c in np.asarray(uniq).tolist()], dtype=np.int64)
+        starts = np.array(
+            [
+                (image.symbols.address_of(names[c]) or -1) if c >= 0 else -1
+                for c in np.asarray(uniq).tolist()
+            ],
+            dtype=np.int64,
+        )
         base = starts[np.asarray(inverse)]
         ok = base >= 0
         idx = np.flatnonzero(has_off)[ok]
@@ -56,8 +62,9 @@ def _code_addresses(frame: pd.DataFrame, rows: npt.NDArray[np.int64], image: Elf
 def _x86_disassembler(bits: int) -> Any:
     import capstone
 
-    return capstone.Cs(capstone.CS_ARCH_X86,
-                       capstone.CS_MODE_64 if bits == 64 else capstone.CS_MODE_32)
+    return capstone.Cs(
+        capstone.CS_ARCH_X86, capstone.CS_MODE_64 if bits == 64 else capstone.CS_MODE_32
+    )
 
 
 def _previous_instruction(image: ElfImage, address: int) -> int | None:
@@ -91,9 +98,9 @@ def _classify_at(image: ElfImage, address: int) -> tuple[str | None, str]:
     return (insn.family, insn.mnemonic) if insn is not None else (None, "")
 
 
-def decode_rows(images: dict[str, ElfImage], frame: pd.DataFrame, rows: npt.NDArray[np.int64]
-            ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32], list[str],
-                       npt.NDArray[np.uint64]]:
+def decode_rows(
+    images: dict[str, ElfImage], frame: pd.DataFrame, rows: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32], list[str], npt.NDArray[np.uint64]]:
     """Per row: whether the instruction it stands for is an atomic, its mnemonic (a
     code into the returned labels; 0 is ""), and the address that was decoded.
 
@@ -157,7 +164,7 @@ def _layout(image: ElfImage, symbol: str) -> _HelperLayout | None:
     code = image.read(start, size) or b""
     lse = None
     for offset in range(0, len(code) - 3, 4):
-        insn = classify_instruction(image.arch, code[offset:offset + 4], start + offset)
+        insn = classify_instruction(image.arch, code[offset : offset + 4], start + offset)
         if insn is not None and insn.family == "lse":
             lse = start + offset
             break
@@ -184,8 +191,12 @@ def _path_at(layout: _HelperLayout, address: int, exact: bool) -> str:
     return "lse" if address < layout.llsc_from else "llsc"
 
 
-def helper_paths(images: dict[str, ElfImage], frame: pd.DataFrame, rows: npt.NDArray[np.int64],
-                  addresses: npt.NDArray[np.uint64]) -> npt.NDArray[np.object_]:
+def helper_paths(
+    images: dict[str, ElfImage],
+    frame: pd.DataFrame,
+    rows: npt.NDArray[np.int64],
+    addresses: npt.NDArray[np.uint64],
+) -> npt.NDArray[np.object_]:
     path = np.full(rows.size, "", dtype=object)
     dso_codes = frame["dso"].cat.codes.to_numpy()[rows]
     sym_codes = frame["symbol"].cat.codes.to_numpy()[rows]
@@ -193,8 +204,9 @@ def helper_paths(images: dict[str, ElfImage], frame: pd.DataFrame, rows: npt.NDA
     sym_names = [str(c) for c in frame["symbol"].cat.categories]
     precise = frame["precise"].to_numpy()[rows]
     # Distinct (dso, symbol, address, precise) only: a hot helper repeats a handful.
-    key = pd.MultiIndex.from_arrays([dso_codes, sym_codes, addresses, precise]) if rows.size \
-        else None
+    key = (
+        pd.MultiIndex.from_arrays([dso_codes, sym_codes, addresses, precise]) if rows.size else None
+    )
     if key is None:
         return path
     codes, uniq = pd.factorize(key)
@@ -202,7 +214,8 @@ def helper_paths(images: dict[str, ElfImage], frame: pd.DataFrame, rows: npt.NDA
     for d, s, address, exact in uniq.tolist():
         image = images.get(dso_names[d]) if d >= 0 else None
         layout = _layout(image, sym_names[s]) if image is not None and s >= 0 else None
-        answers.append(_path_at(layout, int(address), bool(exact))
-                       if layout is not None and address else "")
+        answers.append(
+            _path_at(layout, int(address), bool(exact)) if layout is not None and address else ""
+        )
     path[:] = np.array(answers, dtype=object)[np.asarray(codes)]
     return path

@@ -31,9 +31,11 @@ class Rule:
     origin: str = ""
 
     def matches(self, symbol: str, dso: str, caller: str) -> bool:
-        return ((self.symbol is None or self.symbol.search(symbol) is not None)
-                and (self.dso is None or self.dso.search(dso) is not None)
-                and (self.caller is None or self.caller.search(caller) is not None))
+        return (
+            (self.symbol is None or self.symbol.search(symbol) is not None)
+            and (self.dso is None or self.dso.search(dso) is not None)
+            and (self.caller is None or self.caller.search(caller) is not None)
+        )
 
 
 def _parse_rules(text: str, origin: str) -> tuple[list[Rule], bool]:
@@ -44,8 +46,9 @@ def _parse_rules(text: str, origin: str) -> tuple[list[Rule], bool]:
     replace = bool(doc.get("replace_defaults", False))
     entries = doc.get("rule", [])
     if not isinstance(entries, list):
-        raise LseprofError(f"{origin}: `rule` must be an array of tables ([[rule]]); "
-                           "fix the rules file")
+        raise LseprofError(
+            f"{origin}: `rule` must be an array of tables ([[rule]]); fix the rules file"
+        )
     rules = []
     for number, entry in enumerate(entries, start=1):
         where = f"{origin} rule {number}"
@@ -53,20 +56,26 @@ def _parse_rules(text: str, origin: str) -> tuple[list[Rule], bool]:
             raise LseprofError(f"{where} is not a table; write it as [[rule]]")
         category = entry.get("category")
         if category not in S.CATEGORIES:
-            raise LseprofError(f"{where}: category {category!r} is not one of "
-                               f"{', '.join(S.CATEGORIES)}; fix the rules file")
+            raise LseprofError(
+                f"{where}: category {category!r} is not one of "
+                f"{', '.join(S.CATEGORIES)}; fix the rules file"
+            )
         patterns: dict[str, re.Pattern[str]] = {}
         for key in _MATCHERS:
             if key in entry:
                 try:
                     patterns[key] = re.compile(str(entry[key]))
                 except re.error as exc:
-                    raise LseprofError(f"{where}: bad {key} regex ({exc}); fix the rules "
-                                       "file") from None
+                    raise LseprofError(
+                        f"{where}: bad {key} regex ({exc}); fix the rules file"
+                    ) from None
         if not patterns:
             raise LseprofError(f"{where} has no symbol, dso or caller regex; add one")
-        rules.append(Rule(category, patterns.get("symbol"), patterns.get("dso"),
-                          patterns.get("caller"), where))
+        rules.append(
+            Rule(
+                category, patterns.get("symbol"), patterns.get("dso"), patterns.get("caller"), where
+            )
+        )
     return rules, replace
 
 
@@ -83,7 +92,8 @@ def load_rules(user_file: Path | None = None) -> list[Rule]:
     try:
         text = Path(user_file).read_text("utf-8")
     except OSError as exc:
-        raise LseprofError(f"cannot read --rules {user_file} ({exc.strerror}); "
-                           "check the path") from None
+        raise LseprofError(
+            f"cannot read --rules {user_file} ({exc.strerror}); check the path"
+        ) from None
     rules, replace = _parse_rules(text, str(user_file))
     return rules if replace else [*rules, *default_rules()]

@@ -45,7 +45,26 @@ from lseprof.analysis.diff.results import (
 )
 from lseprof.analysis.diff.sides import Shares, Side
 
-__all__ = ["DEFAULT_ALPHA", "DEFAULT_HELPER_THRESHOLD_PP", "CallerDelta", "CountDelta",
-           "Decomposition", "Diff", "DiffKind", "HelperDelta", "HelperSites", "HelperStatus",
-           "Regression", "SchedDelta", "ShareDelta", "Shares", "Side", "SideKind", "SideTime",
-           "StaticDiff", "build_diff", "check_regression", "sched_deltas"]
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_HELPER_THRESHOLD_PP",
+    "CallerDelta",
+    "CountDelta",
+    "Decomposition",
+    "Diff",
+    "DiffKind",
+    "HelperDelta",
+    "HelperSites",
+    "HelperStatus",
+    "Regression",
+    "SchedDelta",
+    "ShareDelta",
+    "Shares",
+    "Side",
+    "SideKind",
+    "SideTime",
+    "StaticDiff",
+    "build_diff",
+    "check_regression",
+    "sched_deltas",
+]

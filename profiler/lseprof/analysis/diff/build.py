@@ -31,6 +31,7 @@ from lseprof.symbols.inspect_elf import Inventory
 
 # --------------------------------------------------------------------------- comparing
 
+
 def _status(in_a: bool, in_b: bool) -> HelperStatus:
     if in_a and not in_b:
         return "vanished"
@@ -48,7 +49,8 @@ def _pick_sections(a: Side, b: Side) -> tuple[Shares, Shares]:
             raise LseprofError(
                 f"A has events {', '.join(s.event for s in a.sections)} and B has "
                 f"{', '.join(b_events)}: no event in common to compare; record both with the "
-                "same -e")
+                "same -e"
+            )
         pick = [next(s for s in side.sections if s.event == common[0]) for side in (a, b)]
         return shares_of(pick[0]), shares_of(pick[1])
     # A run group and a profile: the profile's section of the group's event if it has one
@@ -66,39 +68,70 @@ def _compare_shares(diff: Diff, sa: Shares, sb: Shares) -> None:
     if sa.event and sb.event and sa.event != sb.event:
         diff.warnings.append(f"A sampled {sa.event} and B {sb.event}: shares of different events")
     diff.samples_a, diff.samples_b = sa.samples, sb.samples
-    diff.categories = [ShareDelta(c, sa.categories.get(c, 0.0), sb.categories.get(c, 0.0),
-                                  sb.categories.get(c, 0.0) - sa.categories.get(c, 0.0))
-                       for c in CATEGORIES]
-    diff.atomic_helper_share = ShareDelta("atomic_helper", sa.atomic_helper_share,
-                                          sb.atomic_helper_share,
-                                          sb.atomic_helper_share - sa.atomic_helper_share)
+    diff.categories = [
+        ShareDelta(
+            c,
+            sa.categories.get(c, 0.0),
+            sb.categories.get(c, 0.0),
+            sb.categories.get(c, 0.0) - sa.categories.get(c, 0.0),
+        )
+        for c in CATEGORIES
+    ]
+    diff.atomic_helper_share = ShareDelta(
+        "atomic_helper",
+        sa.atomic_helper_share,
+        sb.atomic_helper_share,
+        sb.atomic_helper_share - sa.atomic_helper_share,
+    )
     helpers = []
     for symbol in sorted(set(sa.helpers) | set(sb.helpers)):
         op, size, order, _ = sa.helpers.get(symbol) or sb.helpers[symbol]
         va = sa.helpers[symbol][3] if symbol in sa.helpers else 0.0
         vb = sb.helpers[symbol][3] if symbol in sb.helpers else 0.0
-        helpers.append(HelperDelta(symbol, op, size, order, va, vb, vb - va,
-                                   _status(symbol in sa.helpers, symbol in sb.helpers)))
+        helpers.append(
+            HelperDelta(
+                symbol,
+                op,
+                size,
+                order,
+                va,
+                vb,
+                vb - va,
+                _status(symbol in sa.helpers, symbol in sb.helpers),
+            )
+        )
     diff.helpers = sorted(helpers, key=lambda h: (-abs(h.delta_pp), h.symbol))
     callers = []
     for key in sorted(set(sa.callers) | set(sb.callers)):
         va, vb = sa.callers.get(key, 0.0), sb.callers.get(key, 0.0)
-        callers.append(CallerDelta(key[0], key[1], va, vb, vb - va,
-                                   _status(key in sa.callers, key in sb.callers)))
+        callers.append(
+            CallerDelta(
+                key[0], key[1], va, vb, vb - va, _status(key in sa.callers, key in sb.callers)
+            )
+        )
     diff.callers = sorted(callers, key=lambda c: (-abs(c.delta_pp), c.helper, c.caller))
 
 
-SCHED_FIGURES = ("offcpu_share", "wakeups_per_item", "wakeups_per_s", "wakeup_latency_p50_us",
-                 "wakeup_latency_p99_us")
+SCHED_FIGURES = (
+    "offcpu_share",
+    "wakeups_per_item",
+    "wakeups_per_s",
+    "wakeup_latency_p50_us",
+    "wakeup_latency_p99_us",
+)
 
 
 def _sched_figure(record: RunRecord, name: str) -> float | None:
     figures = record.extra.offcpu
     if figures is None:
         return None
-    return {"offcpu_share": figures.offcpu_share, "wakeups_per_item": figures.wakeups_per_item,
-            "wakeups_per_s": figures.wakeups_per_s, "wakeup_latency_p50_us": figures.wakeup_p50_us,
-            "wakeup_latency_p99_us": figures.wakeup_p99_us}[name]
+    return {
+        "offcpu_share": figures.offcpu_share,
+        "wakeups_per_item": figures.wakeups_per_item,
+        "wakeups_per_s": figures.wakeups_per_s,
+        "wakeup_latency_p50_us": figures.wakeup_p50_us,
+        "wakeup_latency_p99_us": figures.wakeup_p99_us,
+    }[name]
 
 
 def sched_deltas(a: Sequence[RunRecord], b: Sequence[RunRecord]) -> list[SchedDelta]:
@@ -118,17 +151,25 @@ def sched_deltas(a: Sequence[RunRecord], b: Sequence[RunRecord]) -> list[SchedDe
 def _compare_runs(diff: Diff, a: Side, b: Side) -> None:
     wa, wb = a.config("workload"), b.config("workload")
     if wa != wb:
-        raise LseprofError(f"A is workload {wa!r} but B is {wb!r}; lseprof diff compares runs "
-                           "of one workload")
-    for name, label in (("threads", "threads"), ("target", "target"),
-                        ("emulated", "emulated"), ("cpu_model", "qemu CPU model")):
+        raise LseprofError(
+            f"A is workload {wa!r} but B is {wb!r}; lseprof diff compares runs of one workload"
+        )
+    for name, label in (
+        ("threads", "threads"),
+        ("target", "target"),
+        ("emulated", "emulated"),
+        ("cpu_model", "qemu CPU model"),
+    ):
         va, vb = a.config(name), b.config(name)
         if va != vb:
-            diff.warnings.append(f"A and B differ in {label} ({va} vs {vb}): the throughput "
-                                 "compares different configurations")
+            diff.warnings.append(
+                f"A and B differ in {label} ({va} vs {vb}): the throughput "
+                "compares different configurations"
+            )
     if not a.throughput or not b.throughput:
-        diff.notes.append("throughput is unknown on "
-                          f"{'A' if not a.throughput else 'B'}; no throughput comparison")
+        diff.notes.append(
+            f"throughput is unknown on {'A' if not a.throughput else 'B'}; no throughput comparison"
+        )
         return
     diff.scheduler = sched_deltas(a.runs, b.runs)
     result = compare_throughput(a.throughput, b.throughput, alpha=diff.alpha)
@@ -140,7 +181,8 @@ def _compare_runs(diff: Diff, a: Side, b: Side) -> None:
         diff.notes.append(
             f"throughput cannot be resolved: fewer than {MIN_REPS_FOR_TEST} repetitions on a "
             f"side (A {len(a.throughput)}, B {len(b.throughput)}); re-run with --repeat "
-            f"{MIN_REPS_FOR_TEST} or more")
+            f"{MIN_REPS_FOR_TEST} or more"
+        )
 
 
 def _compare_static(a: Inventory, b: Inventory) -> StaticDiff:
@@ -151,8 +193,18 @@ def _compare_static(a: Inventory, b: Inventory) -> StaticDiff:
         h = by_a.get(symbol) or by_b[symbol]
         ca = by_a[symbol].call_sites if symbol in by_a else 0
         cb = by_b[symbol].call_sites if symbol in by_b else 0
-        helpers.append(HelperSites(symbol, h.op, h.size, h.order, ca, cb, cb - ca,
-                                   _status(symbol in by_a, symbol in by_b)))
+        helpers.append(
+            HelperSites(
+                symbol,
+                h.op,
+                h.size,
+                h.order,
+                ca,
+                cb,
+                cb - ca,
+                _status(symbol in by_a, symbol in by_b),
+            )
+        )
     helpers.sort(key=lambda h: (-abs(h.delta), h.symbol))
 
     def count(name: str, va: int, vb: int) -> CountDelta:
@@ -169,8 +221,14 @@ def _compare_static(a: Inventory, b: Inventory) -> StaticDiff:
     return StaticDiff(a.arch, b.arch, a.verdict, b.verdict, helpers, totals)
 
 
-def build_diff(a_text: str, b_text: str, *, store: str | None = None,
-               binaries: Sequence[Path] = (), alpha: float = DEFAULT_ALPHA) -> Diff:
+def build_diff(
+    a_text: str,
+    b_text: str,
+    *,
+    store: str | None = None,
+    binaries: Sequence[Path] = (),
+    alpha: float = DEFAULT_ALPHA,
+) -> Diff:
     """Load both sides and compare them (see the module doc)."""
     if not 0.0 < alpha < 1.0:
         raise LseprofError(f"--alpha must be between 0 and 1, not {alpha}")
@@ -179,8 +237,9 @@ def build_diff(a_text: str, b_text: str, *, store: str | None = None,
     if "binary" in guessed and set(guessed) != {"binary"}:
         other = next(k for k in guessed if k != "binary")
         what = "run group" if other == "group" else "profile"
-        raise LseprofError(f"cannot compare a binary with a {what}; give two binaries, or "
-                           "two runs or profiles")
+        raise LseprofError(
+            f"cannot compare a binary with a {what}; give two binaries, or two runs or profiles"
+        )
     access = StoreAccess(store)
     try:
         a = load_side(a_text, access, binaries)
@@ -188,10 +247,18 @@ def build_diff(a_text: str, b_text: str, *, store: str | None = None,
     finally:
         access.close()
     kinds = {a.kind, b.kind}
-    kind: DiffKind = "static" if kinds == {"binary"} else (
-        "runs" if kinds == {"group"} else "samples")
-    diff = Diff(a.description, b.description, kind, alpha=alpha,
-                notes=[*a.notes, *b.notes], profiles_a=a.profiles, profiles_b=b.profiles)
+    kind: DiffKind = (
+        "static" if kinds == {"binary"} else ("runs" if kinds == {"group"} else "samples")
+    )
+    diff = Diff(
+        a.description,
+        b.description,
+        kind,
+        alpha=alpha,
+        notes=[*a.notes, *b.notes],
+        profiles_a=a.profiles,
+        profiles_b=b.profiles,
+    )
     if kind == "static":
         assert a.inventory is not None and b.inventory is not None
         if a.inventory.arch != b.inventory.arch:
@@ -204,21 +271,26 @@ def build_diff(a_text: str, b_text: str, *, store: str | None = None,
         diff.notes.append("a run group against a profile: samples only, no throughput")
     if kind == "runs":
         if a.shares is None or b.shares is None:
-            diff.notes.append(f"{'A' if a.shares is None else 'B'} has no samples (recorded "
-                              "with --no-perf?); no sample comparison")
+            diff.notes.append(
+                f"{'A' if a.shares is None else 'B'} has no samples (recorded "
+                "with --no-perf?); no sample comparison"
+            )
             return diff
         sa, sb = a.shares, b.shares
     else:
         if (a.kind == "group" and a.shares is None) or (b.kind == "group" and b.shares is None):
-            raise LseprofError("the run group has no samples (recorded with --no-perf?); "
-                               "nothing to compare with the profile")
+            raise LseprofError(
+                "the run group has no samples (recorded with --no-perf?); "
+                "nothing to compare with the profile"
+            )
         sa, sb = _pick_sections(a, b)
     _compare_shares(diff, sa, sb)
     return diff
 
 
-def check_regression(diff: Diff, fail_pct: float,
-                     helper_threshold_pp: float = DEFAULT_HELPER_THRESHOLD_PP) -> Regression:
+def check_regression(
+    diff: Diff, fail_pct: float, helper_threshold_pp: float = DEFAULT_HELPER_THRESHOLD_PP
+) -> Regression:
     """``--fail-on-regression PCT``: failed when B is significantly slower than A by more
     than ``fail_pct`` percent, or its atomic-helper share grew by more than
     ``helper_threshold_pp`` percentage points. Stored on ``diff`` and returned."""
@@ -232,10 +304,13 @@ def check_regression(diff: Diff, fail_pct: float,
         if t.verdict == "slower" and -t.delta_pct > fail_pct:
             result.reasons.append(
                 f"throughput {t.delta_pct:+.1f}% (slower by more than {fail_pct:g}%, "
-                f"p = {t.p_value:.3g} < {diff.alpha:g})")
+                f"p = {t.p_value:.3g} < {diff.alpha:g})"
+            )
         elif t.verdict == "unresolved":
-            result.notes.append("throughput not checked: it cannot be resolved with fewer "
-                                f"than {MIN_REPS_FOR_TEST} repetitions per side")
+            result.notes.append(
+                "throughput not checked: it cannot be resolved with fewer "
+                f"than {MIN_REPS_FOR_TEST} repetitions per side"
+            )
     elif diff.kind != "static":
         result.notes.append("no throughput on both sides: throughput not checked")
     share = diff.atomic_helper_share
@@ -243,7 +318,8 @@ def check_regression(diff: Diff, fail_pct: float,
         if share.delta_pp > helper_threshold_pp:
             result.reasons.append(
                 f"atomic-helper share {share.a:.2f}% -> {share.b:.2f}% "
-                f"({share.delta_pp:+.2f} pp, more than {helper_threshold_pp:g} pp)")
+                f"({share.delta_pp:+.2f} pp, more than {helper_threshold_pp:g} pp)"
+            )
     elif diff.kind == "static":
         result.notes.append("a static diff has no throughput or samples: nothing checked")
     result.failed = bool(result.reasons)

@@ -96,8 +96,11 @@ def decompose(runs_a: Sequence[RunRecord], runs_b: Sequence[RunRecord]) -> Decom
     points = {p: 100.0 * (b.parts[p] - a.parts[p]) / a.tau for p in PARTS}
     notes = []
     if a.off_cpu is None or b.off_cpu is None:
-        notes.append("off-CPU wait was not recorded on "
-                     f"{'A' if a.off_cpu is None else 'B'} (lseprof run --sched): waiting "
-                     "shows up in the residual")
-    return Decomposition(100.0 * (a.tau / b.tau - 1.0), 100.0 * (b.tau - a.tau) / a.tau,
-                         points, a, b, notes)
+        notes.append(
+            "off-CPU wait was not recorded on "
+            f"{'A' if a.off_cpu is None else 'B'} (lseprof run --sched): waiting "
+            "shows up in the residual"
+        )
+    return Decomposition(
+        100.0 * (a.tau / b.tau - 1.0), 100.0 * (b.tau - a.tau) / a.tau, points, a, b, notes
+    )

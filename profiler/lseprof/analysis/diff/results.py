@@ -2,7 +2,6 @@
 helper, caller and count deltas, static call-site differences, and the Diff itself.
 """
 
-
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -21,7 +20,6 @@ DEFAULT_HELPER_THRESHOLD_PP = 1.0
 
 
 # --------------------------------------------------------------------------- results
-
 
 
 @dataclass(frozen=True)
@@ -113,7 +111,7 @@ class Regression:
 
 @dataclass
 class Diff:
-    """Everything ``lseprof diff`` reports; reporters in ``profiler/lseprof/reports/diff/text.py``."""
+    """Everything ``lseprof diff`` reports (reporters: :mod:`lseprof.reports.diff`)."""
 
     a: str  # descriptions of the two sides
     b: str
@@ -140,24 +138,31 @@ class Diff:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` document (see docs/diff.md)."""
+
         def share(s: ShareDelta | None) -> dict[str, float] | None:
             return None if s is None else {"a": s.a, "b": s.b, "delta_pp": s.delta_pp}
 
         return {
-            "a": self.a, "b": self.b, "kind": self.kind, "alpha": self.alpha,
-            "event": self.event, "samples": {"a": self.samples_a, "b": self.samples_b},
+            "a": self.a,
+            "b": self.b,
+            "kind": self.kind,
+            "alpha": self.alpha,
+            "event": self.event,
+            "samples": {"a": self.samples_a, "b": self.samples_b},
             "throughput": None if self.throughput is None else asdict(self.throughput),
             "categories": [asdict(c) for c in self.categories],
             "atomic_helper_share": share(self.atomic_helper_share),
             "helpers": [asdict(h) for h in self.helpers],
             "callers": [asdict(c) for c in self.callers],
             "static": None if self.static is None else asdict(self.static),
-            "decomposition": None if self.decomposition is None
-            else asdict(self.decomposition),
+            "decomposition": None if self.decomposition is None else asdict(self.decomposition),
             "scheduler": [asdict(d) for d in self.scheduler],
-            "warnings": list(self.warnings), "notes": list(self.notes),
-            "regression": {"checked": self.regression.checked,
-                           "failed": self.regression.failed,
-                           "reasons": list(self.regression.reasons),
-                           "notes": list(self.regression.notes)},
+            "warnings": list(self.warnings),
+            "notes": list(self.notes),
+            "regression": {
+                "checked": self.regression.checked,
+                "failed": self.regression.failed,
+                "reasons": list(self.regression.reasons),
+                "notes": list(self.regression.notes),
+            },
         }

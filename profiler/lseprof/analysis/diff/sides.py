@@ -3,7 +3,6 @@ profile (perf.data or text) or an ELF binary, loaded into a :class:`Side` with i
 shares (see :mod:`lseprof.analysis.diff.build` for what each kind gives).
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from lseprof.store import RunRecord, display_location, record_from_run_json
 from lseprof.symbols.inspect_elf import Inventory, inspect
 
 # --------------------------------------------------------------------------- sides
+
 
 @dataclass
 class Shares:
@@ -61,21 +61,30 @@ def _group_runs(records: list[RunRecord], what: str, binaries: Sequence[Path] = 
     first = records[0]
     if not ok:
         statuses = ", ".join(sorted({r.status for r in records}))
-        raise LseprofError(f"{what} has no completed runs ({len(records)} {statuses}); "
-                           "nothing to compare")
+        raise LseprofError(
+            f"{what} has no completed runs ({len(records)} {statuses}); nothing to compare"
+        )
     side = Side("group", "", runs=ok)
     side.throughput = [float(r.throughput_mib_s) for r in ok if r.throughput_mib_s is not None]
     side.shares = average_shares(ok)
     side.profiles = [profile_of(r, binaries) for r in ok if r.perf_data]
     threads = side.config("threads")
-    config = ", ".join(str(v) for v in (
-        first.workload, first.variant if first.variant != "command" else None,
-        side.config("target"), "emulated" if side.config("emulated") else None,
-        f"{threads} thread{'' if threads == 1 else 's'}" if threads is not None else None)
-        if v)
+    config = ", ".join(
+        str(v)
+        for v in (
+            first.workload,
+            first.variant if first.variant != "command" else None,
+            side.config("target"),
+            "emulated" if side.config("emulated") else None,
+            f"{threads} thread{'' if threads == 1 else 's'}" if threads is not None else None,
+        )
+        if v
+    )
     skipped = len(records) - len(ok)
-    side.description = (f"group {first.group_id} ({config}; {len(ok)} ok runs"
-                        f"{f', {skipped} not ok left out' if skipped else ''})")
+    side.description = (
+        f"group {first.group_id} ({config}; {len(ok)} ok runs"
+        f"{f', {skipped} not ok left out' if skipped else ''})"
+    )
     if skipped:
         side.notes.append(f"{what}: {skipped} runs that did not complete are left out")
     return side
@@ -89,9 +98,14 @@ def average_shares(runs: Sequence[RunRecord]) -> Shares | None:
         return None
     means = mean_categories(sampled)
     events = sorted({str(r.event) for r in sampled if r.event})
-    helper_share = sum(float(r.atomic_helper_share if r.atomic_helper_share is not None
-                             else r.categories.get("atomic_helper", 0.0))
-                       for r in sampled) / len(sampled)
+    helper_share = sum(
+        float(
+            r.atomic_helper_share
+            if r.atomic_helper_share is not None
+            else r.categories.get("atomic_helper", 0.0)
+        )
+        for r in sampled
+    ) / len(sampled)
     return Shares(
         event=events[0] if len(events) == 1 else None,
         samples=float(sum(r.samples or 0 for r in sampled)),
@@ -109,8 +123,14 @@ def shares_of(section: Attribution) -> Shares:
     for c in section.helper_callers:
         if c.share is not None:
             callers[(c.helper, c.caller)] = callers.get((c.helper, c.caller), 0.0) + c.share
-    return Shares(section.event, section.samples, dict(section.categories),
-                  section.atomic_helper_share, helpers, callers)
+    return Shares(
+        section.event,
+        section.samples,
+        dict(section.categories),
+        section.atomic_helper_share,
+        helpers,
+        callers,
+    )
 
 
 def _load_profile(path: Path, binaries: Sequence[Path]) -> Side:
@@ -122,8 +142,7 @@ def _load_profile(path: Path, binaries: Sequence[Path]) -> Side:
     side.description = f"{report.capture.source_kind} {path} ({events})"
     if is_perf_data(path):
         maps = sorted(path.parent.glob("perf-*.map"))
-        side.profiles = [ProfileSource(path, maps[0] if len(maps) == 1 else None,
-                                       tuple(binaries))]
+        side.profiles = [ProfileSource(path, maps[0] if len(maps) == 1 else None, tuple(binaries))]
     return side
 
 
@@ -140,8 +159,10 @@ def _load_run_dir(directory: Path, store: StoreAccess, binaries: Sequence[Path])
                 raise
     side = _group_runs(records, where, binaries)
     if not stored:
-        side.notes.append(f"{where}: its group is not in the store "
-                          f"{display_location(store.location)}; using this one run")
+        side.notes.append(
+            f"{where}: its group is not in the store "
+            f"{display_location(store.location)}; using this one run"
+        )
     return side
 
 
@@ -163,8 +184,10 @@ def load_side(text: str, store: StoreAccess, binaries: Sequence[Path] = ()) -> S
     path = Path(text).expanduser()
     if path.is_dir():
         if not (path / "run.json").is_file():
-            raise LseprofError(f"{path} is a directory without run.json; give a run "
-                               "directory, a perf.data, a binary or a run/group id")
+            raise LseprofError(
+                f"{path} is a directory without run.json; give a run "
+                "directory, a perf.data, a binary or a run/group id"
+            )
         return _load_run_dir(path, store, binaries)
     if path.exists():
         if path.name == "run.json":
@@ -179,11 +202,15 @@ def load_side(text: str, store: StoreAccess, binaries: Sequence[Path] = ()) -> S
             return Side("binary", f"binary {path} ({inventory.arch})", inventory=inventory)
         return _load_profile(path, binaries)
     if looks_like_path(text):
-        raise LseprofError(f"{text}: no such file or directory; give a run or group id, a run "
-                           "directory, a perf.data or a binary")
+        raise LseprofError(
+            f"{text}: no such file or directory; give a run or group id, a run "
+            "directory, a perf.data or a binary"
+        )
     if not store.exists():
-        raise LseprofError(f"'{text}' is not a file, and there is no run store at "
-                           f"{display_location(store.location)} to look it up in; pass --store")
+        raise LseprofError(
+            f"'{text}' is not a file, and there is no run store at "
+            f"{display_location(store.location)} to look it up in; pass --store"
+        )
     records = store.get().resolve(text)
     if len(records) == 1:
         records = store.get().group(records[0].group_id)  # a run stands for its group

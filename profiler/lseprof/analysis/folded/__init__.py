@@ -35,5 +35,14 @@ from lseprof.analysis.folded.fold import (
 )
 from lseprof.analysis.folded.frames import JIT_FRAME
 
-__all__ = ["JIT_FRAME", "Folded", "FoldedDiff", "collapse", "differential", "fold_records",
-           "fold_text", "scale_counts", "write_folded"]
+__all__ = [
+    "JIT_FRAME",
+    "Folded",
+    "FoldedDiff",
+    "collapse",
+    "differential",
+    "fold_records",
+    "fold_text",
+    "scale_counts",
+    "write_folded",
+]

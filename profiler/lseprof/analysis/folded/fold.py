@@ -63,8 +63,6 @@ class FoldedDiff:
             yield f"{stack} {scaled} {b}"
 
 
-
-
 def _script_records(perf: str, path: Path) -> Counter[str]:
     """Distinct sample records of ``perf script`` on ``path``, with how often each came.
 
@@ -73,8 +71,9 @@ def _script_records(perf: str, path: Path) -> Counter[str]:
     """
     from lseprof.readers.perf_data import read_header
 
-    argv = perf_argv(perf, "script", "-i", path, "-F", FOLD_FIELDS, "--no-inline",
-                     "--max-stack", str(FULL_STACK))
+    argv = perf_argv(
+        perf, "script", "-i", path, "-F", FOLD_FIELDS, "--no-inline", "--max-stack", str(FULL_STACK)
+    )
     if read_header(perf, path).tracepoints:
         argv += ["-F", "trace:"]  # scheduler events are not samples of time on CPU
     records: Counter[str] = Counter()
@@ -100,7 +99,7 @@ def _script_records(perf: str, path: Path) -> Counter[str]:
                     tail = data
                     continue
                 records.update(data[:cut].decode("utf-8", "replace").split("\n\n"))
-                tail = data[cut + 2:]
+                tail = data[cut + 2 :]
             records.update(tail.decode("utf-8", "replace").split("\n\n"))
             returncode = proc.wait()
         finally:
@@ -109,25 +108,33 @@ def _script_records(perf: str, path: Path) -> Counter[str]:
                 proc.kill()
                 proc.wait()
         if fired.is_set():
-            raise LseprofError(f"perf script on {path} took longer than "
-                               f"{SCRIPT_TIMEOUT_S:.0f} s; use a smaller perf.data")
+            raise LseprofError(
+                f"perf script on {path} took longer than "
+                f"{SCRIPT_TIMEOUT_S:.0f} s; use a smaller perf.data"
+            )
         errors.seek(0)
         message = errors.read().decode("utf-8", "replace").strip().splitlines()
     if returncode != 0:
         first = next((m for m in message if m.strip()), "no message")
-        raise LseprofError(f"{path}: perf script failed ({first[:80]}); the file is damaged, "
-                           "record it again")
+        raise LseprofError(
+            f"{path}: perf script failed ({first[:80]}); the file is damaged, record it again"
+        )
     return records
 
 
-def fold_text(text: str, source: ProfileSource, event: str | None = None,
-              images: list[ElfImage] | None = None) -> Folded:
+def fold_text(
+    text: str, source: ProfileSource, event: str | None = None, images: list[ElfImage] | None = None
+) -> Folded:
     """Fold the output of ``perf script -F comm,event,ip,sym,dso`` (see the module doc)."""
     return fold_records(Counter(text.split("\n\n")), source, event, images)
 
 
-def fold_records(records: Counter[str], source: ProfileSource, event: str | None = None,
-                 images: list[ElfImage] | None = None) -> Folded:
+def fold_records(
+    records: Counter[str],
+    source: ProfileSource,
+    event: str | None = None,
+    images: list[ElfImage] | None = None,
+) -> Folded:
     """Fold distinct ``perf script`` records (blank-line separated samples) and counts."""
     namer = FrameNamer(source, images if images is not None else images_of(source.binaries))
     parsed: list[tuple[str, list[str], int]] = []
@@ -139,8 +146,9 @@ def fold_records(records: Counter[str], source: ProfileSource, event: str | None
         head, _, body = record.partition("\n")
         if head not in headers:
             match = _HEADER_RE.match(head)
-            headers[head] = None if match is None else (
-                match["comm"].strip(), match["event"], match["frame"])
+            headers[head] = (
+                None if match is None else (match["comm"].strip(), match["event"], match["frame"])
+            )
         info = headers[head]
         if info is None:
             continue  # not a sample (perf prints nothing else with these options)
@@ -162,24 +170,28 @@ def fold_records(records: Counter[str], source: ProfileSource, event: str | None
     return folded
 
 
-def collapse(sources: Sequence[ProfileSource], event: str | None = None,
-             jobs: int | None = None) -> Folded:
+def collapse(
+    sources: Sequence[ProfileSource], event: str | None = None, jobs: int | None = None
+) -> Folded:
     """Every sample of ``event`` (all events if None) in ``sources``, folded and summed.
 
     Each perf.data gets its own ``perf script``, several at once.
     """
     for source in sources:
         if not Path(source.perf_data).is_file():
-            raise LseprofError(f"{source.perf_data}: no such perf.data; the run's artifacts "
-                               "were moved or deleted")
+            raise LseprofError(
+                f"{source.perf_data}: no such perf.data; the run's artifacts were moved or deleted"
+            )
         if not is_perf_data(source.perf_data):
-            raise LseprofError(f"{source.perf_data} is not a perf.data file; folded stacks "
-                               "are read from perf.data")
+            raise LseprofError(
+                f"{source.perf_data} is not a perf.data file; folded stacks are read from perf.data"
+            )
     try:
         perf = find_perf()
     except LseprofError:
-        raise LseprofError("perf is not on PATH; install it (Debian: linux-perf) to fold "
-                           "stacks") from None
+        raise LseprofError(
+            "perf is not on PATH; install it (Debian: linux-perf) to fold stacks"
+        ) from None
     # Each ELF once, however many runs name it.
     cache: dict[Path, ElfImage] = {}
     for source in sources:
@@ -226,18 +238,27 @@ def differential(a: Folded, b: Folded) -> FoldedDiff:
     exactly.
     """
     if b.samples == 0:
-        raise LseprofError(f"B has no samples{' of ' + b.event if b.event else ''} to fold; "
-                           "check that it was recorded with perf")
+        raise LseprofError(
+            f"B has no samples{' of ' + b.event if b.event else ''} to fold; "
+            "check that it was recorded with perf"
+        )
     if a.samples == 0:
-        raise LseprofError(f"A has no samples{' of ' + a.event if a.event else ''} to fold; "
-                           "check that it was recorded with perf")
+        raise LseprofError(
+            f"A has no samples{' of ' + a.event if a.event else ''} to fold; "
+            "check that it was recorded with perf"
+        )
     keys = sorted(set(a.stacks) | set(b.stacks))
     raw_a = np.array([a.stacks.get(k, 0) for k in keys], dtype=np.int64)
     raw_b = np.array([b.stacks.get(k, 0) for k in keys], dtype=np.int64)
     scaled = scale_counts(raw_a, int(raw_b.sum()))
     rows = list(zip(keys, raw_a.tolist(), scaled.tolist(), raw_b.tolist(), strict=True))
-    return FoldedDiff(rows, int(raw_a.sum()), int(raw_b.sum()),
-                      a.helper_frames | b.helper_frames, b.event or a.event)
+    return FoldedDiff(
+        rows,
+        int(raw_a.sum()),
+        int(raw_b.sum()),
+        a.helper_frames | b.helper_frames,
+        b.event or a.event,
+    )
 
 
 def write_folded(path: Path, diff: FoldedDiff, header: Sequence[str] = ()) -> None:

@@ -33,7 +33,8 @@ def _helper_rules() -> tuple[Rule, ...]:
 def _is_helper(name: str, dso: str) -> bool:
     """Whether a frame is an atomic helper by the default classification rules."""
     return parse_helper(name) is not None or any(
-        rule.matches(name, dso, "") for rule in _helper_rules())
+        rule.matches(name, dso, "") for rule in _helper_rules()
+    )
 
 
 def _hex(text: str) -> int:
@@ -65,8 +66,9 @@ class FrameNamer:
     def __init__(self, source: ProfileSource, images: list[ElfImage]) -> None:
         self.source = source
         self.images = images
-        self.guest_images = sorted((im for im in images if im.arch == "aarch64"),
-                                   key=lambda im: im.is_pie_or_shared)
+        self.guest_images = sorted(
+            (im for im in images if im.arch == "aarch64"), key=lambda im: im.is_pie_or_shared
+        )
         self.names: dict[str, str] = {}
         self.helpers: set[str] = set()
 
@@ -98,8 +100,7 @@ class FrameNamer:
                 if base.startswith("perf-") and base.endswith(".map"):
                     name = JIT_FRAME  # one name for every run's map (pids differ)
                 else:
-                    name = f"[{base}]" if base and not base.startswith("[") else (
-                        dso or S.UNKNOWN)
+                    name = f"[{base}]" if base and not base.startswith("[") else (dso or S.UNKNOWN)
             shown.append(name)
         readable = demangle_all(shown)  # one c++filt for the whole batch
         for i, line in enumerate(todo):
@@ -112,10 +113,12 @@ class FrameNamer:
     def _name_guest(self, names: np.ndarray, dsos: np.ndarray, addr: np.ndarray) -> None:
         """qemu JIT frames: host address -> guest address (perf map) -> aarch64 symbol."""
         base = np.array([Path(str(d)).name for d in dsos.tolist()], dtype=object)
-        in_map = np.array([b.startswith("perf-") and b.endswith(".map") for b in base.tolist()],
-                          dtype=bool)
-        named_guest = np.array([str(n).startswith(GUEST_PREFIX) for n in names.tolist()],
-                               dtype=bool)
+        in_map = np.array(
+            [b.startswith("perf-") and b.endswith(".map") for b in base.tolist()], dtype=bool
+        )
+        named_guest = np.array(
+            [str(n).startswith(GUEST_PREFIX) for n in names.tolist()], dtype=bool
+        )
         rows = np.flatnonzero(in_map | named_guest)
         if rows.size == 0:
             return
@@ -131,7 +134,7 @@ class FrameNamer:
             text = str(names[rows[j]])
             if text.startswith(GUEST_PREFIX):
                 with contextlib.suppress(ValueError):
-                    guest[j], known[j] = int(text[len(GUEST_PREFIX):], 16), True
+                    guest[j], known[j] = int(text[len(GUEST_PREFIX) :], 16), True
         labels = np.array([f"{GUEST_PREFIX}{a:x}" for a in guest.tolist()], dtype=object)
         named = np.zeros(rows.size, bool)
         for image in self.guest_images:  # static binaries first: their addresses are exact
@@ -141,8 +144,7 @@ class FrameNamer:
             named |= hit
         names[rows[known]] = labels[known]
 
-    def _name_from_binaries(self, names: np.ndarray, dsos: np.ndarray,
-                            addr: np.ndarray) -> None:
+    def _name_from_binaries(self, names: np.ndarray, dsos: np.ndarray, addr: np.ndarray) -> None:
         """``[unknown]`` frames in a DSO that a --binary of the same file name covers."""
         unknown = names == S.UNKNOWN
         if not unknown.any():

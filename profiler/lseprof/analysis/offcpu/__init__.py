@@ -36,5 +36,16 @@ from lseprof.analysis.offcpu.model import (
 )
 from lseprof.analysis.offcpu.source import analyze_sched_file, offcpu_for, run_items, sched_file_for
 
-__all__ = ["IDLE_WAKER", "REASONS", "BlockingPath", "OffCpu", "ThreadTime", "analyze_offcpu",
-           "analyze_sched_file", "offcpu_for", "run_items", "sched_file_for", "user_processes"]
+__all__ = [
+    "IDLE_WAKER",
+    "REASONS",
+    "BlockingPath",
+    "OffCpu",
+    "ThreadTime",
+    "analyze_offcpu",
+    "analyze_sched_file",
+    "offcpu_for",
+    "run_items",
+    "sched_file_for",
+    "user_processes",
+]

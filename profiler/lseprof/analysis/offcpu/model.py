@@ -12,11 +12,31 @@ from lseprof.readers.sched_events import SWITCH, WAKEUP, WAKING, Frame, SchedEve
 
 REASONS = ("futex", "yield", "preempted", "sleep", "io", "other")
 IDLE_WAKER = "[interrupt]"  # woken while the idle task was current: a timer, an IRQ
-_SCHED_FRAMES = ("__schedule", "schedule", "preempt_schedule", "io_schedule",
-                 "__cond_resched", "schedule_preempt_disabled")
+_SCHED_FRAMES = (
+    "__schedule",
+    "schedule",
+    "preempt_schedule",
+    "io_schedule",
+    "__cond_resched",
+    "schedule_preempt_disabled",
+)
 _KERNEL_DSOS = ("[kernel.kallsyms]", "[kernel.vmlinux]")
-_IO_HINTS = ("poll", "select", "epoll", "pipe_", "sock", "tcp_", "unix_", "wait_for_",
-             "read", "write", "io_", "blk", "folio", "filemap")
+_IO_HINTS = (
+    "poll",
+    "select",
+    "epoll",
+    "pipe_",
+    "sock",
+    "tcp_",
+    "unix_",
+    "wait_for_",
+    "read",
+    "write",
+    "io_",
+    "blk",
+    "folio",
+    "filemap",
+)
 _TIMER_HINTS = ("nanosleep", "hrtimer", "schedule_timeout", "msleep")
 PERF_CHILD = "perf-exec"
 FOLDED_MAX = 5000  # stacks kept with a stored run (the rest is the long tail)
@@ -38,9 +58,15 @@ class ThreadTime:
         return float(sum(self.off_cpu_s.values()))
 
     def to_dict(self) -> dict[str, object]:
-        return {"tid": self.tid, "pid": self.pid, "comm": self.comm,
-                "on_cpu_s": self.on_cpu_s, "off_cpu_s": self.off_total_s,
-                "off_cpu_by_reason_s": dict(self.off_cpu_s), "wakeups": self.wakeups}
+        return {
+            "tid": self.tid,
+            "pid": self.pid,
+            "comm": self.comm,
+            "on_cpu_s": self.on_cpu_s,
+            "off_cpu_s": self.off_total_s,
+            "off_cpu_by_reason_s": dict(self.off_cpu_s),
+            "wakeups": self.wakeups,
+        }
 
 
 @dataclass
@@ -51,8 +77,12 @@ class BlockingPath:
     count: int
 
     def to_dict(self) -> dict[str, object]:
-        return {"reason": self.reason, "frames": self.frames, "seconds": self.seconds,
-                "count": self.count}
+        return {
+            "reason": self.reason,
+            "frames": self.frames,
+            "seconds": self.seconds,
+            "count": self.count,
+        }
 
 
 @dataclass
@@ -89,8 +119,10 @@ class OffCpu:
     def by_reason(self) -> dict[str, float]:
         """Percent of the threads' time off CPU for each reason."""
         total = self.on_cpu_s + self.off_cpu_s
-        return {r: (100.0 * sum(t.off_cpu_s[r] for t in self.threads) / total if total else 0.0)
-                for r in REASONS}
+        return {
+            r: (100.0 * sum(t.off_cpu_s[r] for t in self.threads) / total if total else 0.0)
+            for r in REASONS
+        }
 
     @property
     def wakeups_per_s(self) -> float:
@@ -109,11 +141,15 @@ class OffCpu:
         return {
             "offcpu_share": self.offcpu_share,
             "offcpu_by_reason": self.by_reason(),
-            "on_cpu_s": self.on_cpu_s, "off_cpu_s": self.off_cpu_s,
-            "wakeups": self.wakeups, "wakeups_per_s": self.wakeups_per_s,
-            "wakeups_per_item": self.wakeups_per_item, "items": self.items,
+            "on_cpu_s": self.on_cpu_s,
+            "off_cpu_s": self.off_cpu_s,
+            "wakeups": self.wakeups,
+            "wakeups_per_s": self.wakeups_per_s,
+            "wakeups_per_item": self.wakeups_per_item,
+            "items": self.items,
             "wakeup_latency_us": {"p50": self.latency_us(50), "p99": self.latency_us(99)},
-            "window_s": self.window_s, "system_wide": self.system_wide,
+            "window_s": self.window_s,
+            "system_wide": self.system_wide,
             "threads": [t.to_dict() for t in self.threads],
             "wakers": [{"waker": a, "wakee": b, "count": n} for a, b, n in self.wakers[:top]],
             "blocking_paths": [p.to_dict() for p in self.paths[:top]],
@@ -167,115 +203,150 @@ def user_processes(events: SchedEvents) -> set[int]:
     """Every process of a whole-system recording but the kernel's threads (children
     of kthreadd) and perf's own."""
     kernel = events.descendants(KTHREADD)
-    return {p for p in set(events.pids.values()) if p > 0 and p not in kernel
-            and events.comms.get(p) != "perf"}
+    return {
+        p
+        for p in set(events.pids.values())
+        if p > 0 and p not in kernel and events.comms.get(p) != "perf"
+    }
 
 
-def analyze_offcpu(events: SchedEvents, pids: set[int] | None = None,
-                   items: float | None = None) -> OffCpu:
+@dataclass
+class _Walk:
+    """The state of one walk over the scheduler events in time order."""
+
+    events: SchedEvents
+    tids: set[int]
+    threads: dict[int, ThreadTime] = field(default_factory=dict)
+    running: dict[int, float] = field(default_factory=dict)  # tid -> switched in at
+    # tid -> (switched out at, reason, blocking path, stack id)
+    off_since: dict[int, tuple[float, str, tuple[str, ...], int]] = field(default_factory=dict)
+    folded: dict[str, float] = field(default_factory=dict)
+    woken_at: dict[int, float] = field(default_factory=dict)
+    waking: dict[int, int] = field(default_factory=dict)  # wakee -> who started waking it
+    latencies: list[float] = field(default_factory=list)
+    pair_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    path_time: dict[tuple[str, tuple[str, ...]], list[float]] = field(
+        default_factory=lambda: defaultdict(lambda: [0.0, 0])
+    )
+    first: float = np.inf
+    last: float = -np.inf
+    unobserved: float = 0.0
+    wakeups: int = 0
+
+    def thread(self, tid: int) -> ThreadTime:
+        if tid not in self.threads:
+            self.threads[tid] = ThreadTime(
+                tid, self.events.pids.get(tid, -1), self.events.comms.get(tid, "?")
+            )
+        return self.threads[tid]
+
+    def seen(self, t: float) -> None:
+        self.first, self.last = min(self.first, t), max(self.last, t)
+
+    def switch_out(self, t: float, prev: int, state: str, sid: int, prev_comm: str) -> None:
+        self.seen(t)
+        rec = self.thread(prev)
+        rec.switches_out += 1
+        if prev in self.running:
+            rec.on_cpu_s += t - self.running.pop(prev)
+        elif prev in self.off_since:
+            # A per-task recording: the switch in was never seen.
+            self.unobserved += t - self.off_since.pop(prev)[0]
+        stack = self.events.stacks[sid] if sid >= 0 else ()
+        # Exiting threads never come back; perf's forked child ("perf-exec") waits
+        # for perf to be ready before it execs the workload: perf's wait.
+        if not state.startswith(("X", "Z")) and prev_comm != PERF_CHILD:
+            self.off_since[prev] = (t, _reason(state, stack), _path(stack), sid)
+
+    def switch_in(self, t: float, nxt: int) -> None:
+        self.seen(t)
+        rec = self.thread(nxt)
+        if nxt in self.off_since:
+            since, reason, path, sid = self.off_since.pop(nxt)
+            rec.off_cpu_s[reason] += t - since
+            key = fold(rec.comm, self.events.stacks[sid] if sid >= 0 else ())
+            self.folded[key] = self.folded.get(key, 0.0) + (t - since) * 1e6
+            slot = self.path_time[(reason, path)]
+            slot[0] += t - since
+            slot[1] += 1
+            woke = self.woken_at.pop(nxt, None)
+            if woke is not None and woke >= since:
+                self.latencies.append((t - woke) * 1e6)
+        self.running[nxt] = t
+
+    def wakeup(self, t: float, target: int, current: int) -> None:
+        self.seen(t)
+        self.wakeups += 1
+        self.thread(target).wakeups += 1
+        self.woken_at[target] = t
+        waker = self.waking.pop(target, current)
+        self.pair_counts[(_label(self.events, waker), _label(self.events, target))] += 1
+
+    def result(self, items: float | None) -> OffCpu:
+        paths = sorted(
+            (BlockingPath(r, list(p), s, int(n)) for (r, p), (s, n) in self.path_time.items()),
+            key=lambda b: -b.seconds,
+        )
+        return OffCpu(
+            threads=sorted(self.threads.values(), key=lambda r: r.tid),
+            window_s=float(self.last - self.first) if self.last > self.first else 0.0,
+            wakeups=self.wakeups,
+            latencies_us=np.asarray(self.latencies, dtype=np.float64),
+            wakers=[(a, b, n) for (a, b), n in self.pair_counts.most_common()],
+            paths=paths,
+            items=items,
+            system_wide=self.events.system_wide,
+            unobserved_s=self.unobserved,
+            folded_us=self.folded,
+        )
+
+
+def _walk(walk: _Walk) -> None:
+    """Every event in time order, through the walk's state."""
+    frame = walk.events.events
+    kinds = frame["event"].to_numpy().copy()
+    if not (kinds == WAKEUP).any():
+        # perf sched record takes sched_waking alone where the kernel has it.
+        kinds[kinds == WAKING] = WAKEUP
+    columns = (
+        frame[c].to_numpy()
+        for c in ("time", "prev_tid", "prev_state", "prev_comm", "next_tid", "tid", "stack")
+    )
+    tids = walk.tids
+    for kind, t, prev, state, prev_comm, nxt, current, sid in zip(kinds, *columns, strict=True):
+        if kind == SWITCH:
+            if int(prev) in tids:
+                walk.switch_out(float(t), int(prev), str(state), int(sid), str(prev_comm))
+            if int(nxt) in tids:
+                walk.switch_in(float(t), int(nxt))
+        elif kind == WAKING:
+            walk.waking[int(nxt)] = int(current)
+        elif int(nxt) in tids:
+            walk.wakeup(float(t), int(nxt), int(current))
+
+
+def analyze_offcpu(
+    events: SchedEvents, pids: set[int] | None = None, items: float | None = None
+) -> OffCpu:
     """Per-thread on/off-CPU time, wake-ups and blocking paths of the threads of
     `pids` (None: every process except the idle task)."""
     frame = events.events
     if pids is None:
         pids = user_processes(events)
-    tids = {t for t, p in events.pids.items() if p in pids and t > 0}
-    times = frame["time"].to_numpy()
-    kinds = frame["event"].to_numpy().copy()
-    if not (kinds == WAKEUP).any():
-        # perf sched record takes sched_waking alone where the kernel has it.
-        kinds[kinds == WAKING] = WAKEUP
-    prevs = frame["prev_tid"].to_numpy()
-    states = frame["prev_state"].to_numpy()
-    prev_comms = frame["prev_comm"].to_numpy()
-    nexts = frame["next_tid"].to_numpy()
-    wakers = frame["tid"].to_numpy()
-    stack_ids = frame["stack"].to_numpy()
-
-    threads: dict[int, ThreadTime] = {}
-    running: dict[int, float] = {}
-    off_since: dict[int, tuple[float, str, tuple[str, ...], int]] = {}
-    folded: dict[str, float] = {}
-    woken_at: dict[int, float] = {}
-    waking: dict[int, int] = {}  # wakee -> the thread that started waking it
-    latencies: list[float] = []
-    pair_counts: Counter[tuple[str, str]] = Counter()
-    path_time: dict[tuple[str, tuple[str, ...]], list[float]] = defaultdict(lambda: [0.0, 0])
-    first, last = np.inf, -np.inf
-    unobserved = 0.0
-    wakeups = 0
-
-    def thread(tid: int) -> ThreadTime:
-        if tid not in threads:
-            threads[tid] = ThreadTime(tid, events.pids.get(tid, -1), events.comms.get(tid, "?"))
-        return threads[tid]
-
-    for i in range(len(frame)):
-        t = float(times[i])
-        if kinds[i] == SWITCH:
-            prev, nxt = int(prevs[i]), int(nexts[i])
-            if prev in tids:
-                first, last = min(first, t), max(last, t)
-                rec = thread(prev)
-                rec.switches_out += 1
-                if prev in running:
-                    rec.on_cpu_s += t - running.pop(prev)
-                elif prev in off_since:
-                    # A per-task recording: the switch in was never seen.
-                    unobserved += t - off_since.pop(prev)[0]
-                sid = int(stack_ids[i])
-                stack = events.stacks[sid] if sid >= 0 else ()
-                state = str(states[i])
-                # Exiting threads never come back; perf's forked child ("perf-exec")
-                # waits for perf to be ready before it execs the workload: perf's wait.
-                if not state.startswith(("X", "Z")) and prev_comms[i] != PERF_CHILD:
-                    off_since[prev] = (t, _reason(state, stack), _path(stack), sid)
-            if nxt in tids:
-                first, last = min(first, t), max(last, t)
-                rec = thread(nxt)
-                if nxt in off_since:
-                    since, reason, path, sid = off_since.pop(nxt)
-                    rec.off_cpu_s[reason] += t - since
-                    key = fold(rec.comm, events.stacks[sid] if sid >= 0 else ())
-                    folded[key] = folded.get(key, 0.0) + (t - since) * 1e6
-                    slot = path_time[(reason, path)]
-                    slot[0] += t - since
-                    slot[1] += 1
-                    woke = woken_at.pop(nxt, None)
-                    if woke is not None and woke >= since:
-                        latencies.append((t - woke) * 1e6)
-                running[nxt] = t
-        elif kinds[i] == WAKING:
-            waking[int(nexts[i])] = int(wakers[i])
-        else:
-            target = int(nexts[i])
-            if target in tids:
-                first, last = min(first, t), max(last, t)
-                wakeups += 1
-                thread(target).wakeups += 1
-                woken_at[target] = t
-                waker = waking.pop(target, int(wakers[i]))
-                pair_counts[(_label(events, waker), _label(events, target))] += 1
-
-    paths = sorted((BlockingPath(r, list(p), s, int(n)) for (r, p), (s, n) in path_time.items()),
-                   key=lambda b: -b.seconds)
-    result = OffCpu(
-        threads=sorted(threads.values(), key=lambda r: r.tid),
-        window_s=float(last - first) if last > first else 0.0,
-        wakeups=wakeups,
-        latencies_us=np.asarray(latencies, dtype=np.float64),
-        wakers=[(a, b, n) for (a, b), n in pair_counts.most_common()],
-        paths=paths, items=items, system_wide=events.system_wide,
-        unobserved_s=unobserved, folded_us=folded,
-    )
+    walk = _Walk(events, {t for t, p in events.pids.items() if p in pids and t > 0})
+    _walk(walk)
+    result = walk.result(items)
     if not result.system_wide:
         result.notes.append(
             "scheduler events recorded per task: wake-ups from interrupts (timers, I/O) and "
             "switches in from other tasks are missing; record with lseprof run --sched or "
-            "perf sched record for the whole picture")
-    if not (stack_ids >= 0).any() and len(frame):
-        result.notes.append("no callchains on the switch events (record with -g): reasons "
-                            "come from the thread state alone (S: other, D: io, R: preempted)")
-    if not tids:
-        result.notes.append("no thread of the profiled processes appears in the scheduler "
-                            "events")
+            "perf sched record for the whole picture"
+        )
+    if not (frame["stack"].to_numpy() >= 0).any() and len(frame):
+        result.notes.append(
+            "no callchains on the switch events (record with -g): reasons "
+            "come from the thread state alone (S: other, D: io, R: preempted)"
+        )
+    if not walk.tids:
+        result.notes.append("no thread of the profiled processes appears in the scheduler events")
     return result

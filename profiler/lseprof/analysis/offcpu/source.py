@@ -46,8 +46,9 @@ def run_items(run_dir: Path) -> float | None:
     return None
 
 
-def analyze_sched_file(sched: Path, root_pid: int | None, items: float | None,
-                       other_pids: Iterable[int] = ()) -> dict[str, Any]:
+def analyze_sched_file(
+    sched: Path, root_pid: int | None, items: float | None, other_pids: Iterable[int] = ()
+) -> dict[str, Any]:
     """The off-CPU analysis of one file of scheduler events, as a dict (see
     :meth:`lseprof.analysis.offcpu.model.OffCpu.to_dict`). Threads analysed: `root_pid`
     and its descendants when given; else `other_pids`; else every user process."""
@@ -58,22 +59,25 @@ def analyze_sched_file(sched: Path, root_pid: int | None, items: float | None,
 
     perf = find_perf()
     events = read_sched_events(sched, perf, read_header(perf, sched))
-    pids = events.descendants(root_pid) if root_pid else ({p for p in other_pids if p > 0}
-                                                          or None)
+    pids = events.descendants(root_pid) if root_pid else ({p for p in other_pids if p > 0} or None)
     return analyze_offcpu(events, pids, items).to_dict()
 
 
-def offcpu_for(path: Path, sample_pids: Iterable[int] = (),
-               head: PerfDataHeader | None = None) -> tuple[dict[str, Any] | None, str]:
+def offcpu_for(
+    path: Path, sample_pids: Iterable[int] = (), head: PerfDataHeader | None = None
+) -> tuple[dict[str, Any] | None, str]:
     """The off-CPU analysis for the profile at `path`, or None and why not: the run's
     workload when its directory says which, else the processes that have samples."""
     try:
         sched = sched_file_for(path, head)
         if sched is None:
-            return None, (f"{path.name} has no scheduler events (and no {SCHED_FILE} beside "
-                          "it); record with lseprof run --sched, or perf record -e "
-                          "sched:sched_switch -e sched:sched_wakeup")
-        return analyze_sched_file(sched, workload_pid(sched.parent), run_items(sched.parent),
-                                  sample_pids), ""
+            return None, (
+                f"{path.name} has no scheduler events (and no {SCHED_FILE} beside "
+                "it); record with lseprof run --sched, or perf record -e "
+                "sched:sched_switch -e sched:sched_wakeup"
+            )
+        return analyze_sched_file(
+            sched, workload_pid(sched.parent), run_items(sched.parent), sample_pids
+        ), ""
     except LseprofError as exc:
         return None, f"scheduler events not read: {exc.message}"

@@ -51,6 +51,18 @@ from lseprof.readers.perf_data.reader import (
 )
 from lseprof.readers.perf_data.script_procs import OWN_FIELDS, OWN_FIELDS_ONE_EVENT, default_jobs
 
-__all__ = ["MAGIC", "OWN_FIELDS", "OWN_FIELDS_ONE_EVENT", "SPLIT_ABOVE_BYTES", "PerfDataHeader",
-           "PerfDataReader", "default_jobs", "is_perf_data", "read_build_ids", "read_header",
-           "read_lost", "read_perf_data", "start_perf_data"]
+__all__ = [
+    "MAGIC",
+    "OWN_FIELDS",
+    "OWN_FIELDS_ONE_EVENT",
+    "SPLIT_ABOVE_BYTES",
+    "PerfDataHeader",
+    "PerfDataReader",
+    "default_jobs",
+    "is_perf_data",
+    "read_build_ids",
+    "read_header",
+    "read_lost",
+    "read_perf_data",
+    "start_perf_data",
+]

@@ -14,8 +14,9 @@ from typing import IO, NoReturn, TypeVar
 _T = TypeVar("_T")
 
 
-def in_processes(calls: Sequence[Callable[[], _T]], here: Callable[[], _T],
-                  children: list[int]) -> list[_T]:
+def in_processes(
+    calls: Sequence[Callable[[], _T]], here: Callable[[], _T], children: list[int]
+) -> list[_T]:
     """`here()` in this process and each of `calls` in a forked child, all at once;
     the results, here's first. The children's pids are added to `children`: they
     are reaped later (:func:`reap`), so that the parent need not wait while the
@@ -48,8 +49,11 @@ def in_processes(calls: Sequence[Callable[[], _T]], here: Callable[[], _T],
                 os.close(ready)
                 result.seek(0)
                 try:
-                    outcomes.append(pickle.load(result) if done else (False, RuntimeError(
-                        "a perf script worker died")))
+                    outcomes.append(
+                        pickle.load(result)
+                        if done
+                        else (False, RuntimeError("a perf script worker died"))
+                    )
                 except Exception:
                     outcomes.append((False, RuntimeError("a perf script worker died")))
     for ok, value in outcomes:

@@ -40,12 +40,15 @@ class PerfDataHeader:
 
 
 def read_header(perf: str, path: Path) -> PerfDataHeader:
-    proc = run_perf(perf_argv(perf, "report", "--header-only", "-i", path),
-                    "perf report --header-only")
+    proc = run_perf(
+        perf_argv(perf, "report", "--header-only", "-i", path), "perf report --header-only"
+    )
     text = proc.stdout.decode("utf-8", "replace")
     if proc.returncode != 0 or "# ========" not in text:
-        raise LseprofError(f"{path}: perf cannot read it ({first_error(proc.stderr)[:60]}); "
-                           "the file is damaged, record it again")
+        raise LseprofError(
+            f"{path}: perf cannot read it ({first_error(proc.stderr)[:60]}); "
+            "the file is damaged, record it again"
+        )
     head = PerfDataHeader()
     for line in text.splitlines():
         key, _, value = line.lstrip("# ").partition(":")
@@ -95,8 +98,9 @@ def read_lost(perf: str, path: Path) -> dict[str, int]:
 
 
 def read_build_ids(perf: str, path: Path) -> dict[str, str]:
-    return parse_build_ids(run_perf(perf_argv(perf, "buildid-list", "-i", path),
-                                 "perf buildid-list").stdout)
+    return parse_build_ids(
+        run_perf(perf_argv(perf, "buildid-list", "-i", path), "perf buildid-list").stdout
+    )
 
 
 def parse_build_ids(text: bytes) -> dict[str, str]:

@@ -57,8 +57,9 @@ class PerfDataReader:
     perf runs; :meth:`abort` stops perf if that work fails.
     """
 
-    def __init__(self, path: Path, perf: str, head: PerfDataHeader, max_stack: int,
-                 jobs: int) -> None:
+    def __init__(
+        self, path: Path, perf: str, head: PerfDataHeader, max_stack: int, jobs: int
+    ) -> None:
         self.path = path
         self.perf = perf
         self.head = head
@@ -69,14 +70,28 @@ class PerfDataReader:
         self.event = sampling[0] if len(sampling) == 1 else None
         try:
             for time_slice in time_slices(jobs):
-                self.scripts.append(start_script(script_argv(
-                    perf, path, max_stack, time_slice, head.callchain, self.event is not None,
-                    bool(head.tracepoints))))
+                self.scripts.append(
+                    start_script(
+                        script_argv(
+                            perf,
+                            path,
+                            max_stack,
+                            time_slice,
+                            head.callchain,
+                            self.event is not None,
+                            bool(head.tracepoints),
+                        )
+                    )
+                )
             # Two quick perf calls (they read the header only), collected when needed.
-            self._ids = start_perf(perf_argv(perf, "buildid-list", "-i", path),
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            self._version = start_perf(perf_argv(perf, "--version"), stdout=subprocess.PIPE,
-                                       stderr=subprocess.DEVNULL)
+            self._ids = start_perf(
+                perf_argv(perf, "buildid-list", "-i", path),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            self._version = start_perf(
+                perf_argv(perf, "--version"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+            )
         except BaseException:
             self.abort()
             raise
@@ -129,18 +144,22 @@ class PerfDataReader:
         from lseprof.readers.script import apply_comms, merge_parts
 
         path, perf, head = self.path, self.perf, self.head
-        calls = [functools.partial(parse_slice, s, head.callchain, self.event)
-                 for s in self.scripts]
+        calls = [
+            functools.partial(parse_slice, s, head.callchain, self.event) for s in self.scripts
+        ]
         results = calls[0]() if len(calls) == 1 else None
-        slices = [results] if results is not None else in_processes(calls[1:], calls[0],
-                                                                     self._children)
+        slices = (
+            [results] if results is not None else in_processes(calls[1:], calls[0], self._children)
+        )
         for script in self.scripts:
             script.proc.wait()
             if script.proc.returncode != 0:
                 script.errors.seek(0)
-                raise LseprofError(f"{path}: perf script failed ("
-                                   f"{first_error(script.errors.read())[:60]}); the file is "
-                                   "damaged, record it again")
+                raise LseprofError(
+                    f"{path}: perf script failed ("
+                    f"{first_error(script.errors.read())[:60]}); the file is "
+                    "damaged, record it again"
+                )
         if head.callchain:
             parts = [s.parts for s in slices if s.parts is not None]
             merged = merge_parts(parts, "perf-data")
@@ -162,23 +181,36 @@ class PerfDataReader:
         present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(names)))
         first_at = [int(np.argmax(codes == c)) for c in present.tolist()]
         seen = [names[c] for _, c in sorted(zip(first_at, present.tolist(), strict=True))]
-        events = [e for e in head.events if e in seen] + [e for e in seen
-                                                            if e not in head.events]
+        events = [e for e in head.events if e in seen] + [e for e in seen if e not in head.events]
         lost = read_lost(perf, path) if lost_records else {}
         warnings = []
         if head.perf_version and head.perf_version != self.perf_version:
-            warnings.append(f"recorded with perf {head.perf_version}, read with perf "
-                            f"{self.perf_version}")
+            warnings.append(
+                f"recorded with perf {head.perf_version}, read with perf {self.perf_version}"
+            )
         return S.Capture(
             warnings=warnings,
-            samples=frame, source_kind="perf-data", path=str(path), events=events,
-            perf_version=self.perf_version, lost_samples={e: lost.get(e, 0) for e in events},
-            sample_counts={}, unknown_lines=unknown, unknown_examples=examples,
-            build_ids=self.build_ids, arch=head.arch, runtime_ips=not head.callchain)
+            samples=frame,
+            source_kind="perf-data",
+            path=str(path),
+            events=events,
+            perf_version=self.perf_version,
+            lost_samples={e: lost.get(e, 0) for e in events},
+            sample_counts={},
+            unknown_lines=unknown,
+            unknown_examples=examples,
+            build_ids=self.build_ids,
+            arch=head.arch,
+            runtime_ips=not head.callchain,
+        )
 
 
-def start_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = None,
-                    split_above_bytes: int = SPLIT_ABOVE_BYTES) -> PerfDataReader:
+def start_perf_data(
+    path: Path,
+    max_stack: int | None = None,
+    jobs: int | None = None,
+    split_above_bytes: int = SPLIT_ABOVE_BYTES,
+) -> PerfDataReader:
     """Check a perf.data and start perf script on it (see :class:`PerfDataReader`)."""
     path = Path(path)
     try:
@@ -191,12 +223,15 @@ def start_perf_data(path: Path, max_stack: int | None = None, jobs: int | None =
         perf = find_perf()
     except LseprofError:
         # perf_env's message lists every distribution; one short line is enough here.
-        raise LseprofError(f"perf is not on PATH; install it (Debian: linux-perf) to read "
-                           f"{path.name}") from None
+        raise LseprofError(
+            f"perf is not on PATH; install it (Debian: linux-perf) to read {path.name}"
+        ) from None
     head = read_header(perf, path)
     if head.data_offset and head.data_offset + head.data_size > size:
-        raise LseprofError(f"{path} is truncated ({size} of {head.data_offset + head.data_size} "
-                           "bytes); copy or record it again")
+        raise LseprofError(
+            f"{path} is truncated ({size} of {head.data_offset + head.data_size} "
+            "bytes); copy or record it again"
+        )
     if max_stack is None:
         emulated = "qemu-" in head.cmdline
         max_stack = 64 if emulated else 2
@@ -209,7 +244,11 @@ def start_perf_data(path: Path, max_stack: int | None = None, jobs: int | None =
     return PerfDataReader(path, perf, head, max_stack, jobs)
 
 
-def read_perf_data(path: Path, max_stack: int | None = None, jobs: int | None = None,
-                   split_above_bytes: int = SPLIT_ABOVE_BYTES) -> S.Capture:
+def read_perf_data(
+    path: Path,
+    max_stack: int | None = None,
+    jobs: int | None = None,
+    split_above_bytes: int = SPLIT_ABOVE_BYTES,
+) -> S.Capture:
     """Run perf on a perf.data and return its samples (see the module docstring)."""
     return start_perf_data(path, max_stack, jobs, split_above_bytes).finish()

@@ -29,18 +29,38 @@ CHUNK_BYTES = 8 << 20  # perf script text parsed per step
 MAX_JOBS = 4  # perf script processes at most (see default_jobs)
 
 
-def script_argv(perf: str, path: Path, max_stack: int, time_slice: str | None,
-                 callchain: bool, one_event: bool = False,
-                 tracepoints: bool = False) -> list[str]:
+def script_argv(
+    perf: str,
+    path: Path,
+    max_stack: int,
+    time_slice: str | None,
+    callchain: bool,
+    one_event: bool = False,
+    tracepoints: bool = False,
+) -> list[str]:
     # Without callchains perf prints the location on the header line; that layout
     # goes through the general reader, with comm and sym+offset (one-line samples
     # carry runtime addresses; sym+offset finds the instruction in the ELF).
-    fields = (OWN_FIELDS_ONE_EVENT if one_event else OWN_FIELDS) if callchain else \
-        "comm,pid,tid,time,event,period,ip,sym,symoff,dso"
+    fields = (
+        (OWN_FIELDS_ONE_EVENT if one_event else OWN_FIELDS)
+        if callchain
+        else "comm,pid,tid,time,event,period,ip,sym,symoff,dso"
+    )
     # --no-inline: inline expansion runs addr2line per address (slow) and would use up
     # the frames that --max-stack keeps.
-    argv = perf_argv(perf, "script", "-i", path, "-F", fields, "--max-stack", str(max_stack),
-                     "--no-inline", "--show-task-events", "--show-lost-events")
+    argv = perf_argv(
+        perf,
+        "script",
+        "-i",
+        path,
+        "-F",
+        fields,
+        "--max-stack",
+        str(max_stack),
+        "--no-inline",
+        "--show-task-events",
+        "--show-lost-events",
+    )
     if tracepoints:
         # Scheduler events recorded beside the samples: read by readers.sched_events.
         argv += ["-F", "trace:"]

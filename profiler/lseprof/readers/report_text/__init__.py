@@ -1,4 +1,5 @@
-"""`perf report` text (``--stdio`` output and pastes of every shape) -> the samples table (:mod:`lseprof.samples`).
+"""`perf report` text (``--stdio`` output, and pastes of every shape) -> the samples
+table (:mod:`lseprof.samples`).
 
 Report text has no per-sample data: each histogram row becomes one or more
 samples-table rows whose ``weight`` is the row's percentage (``Self`` with
@@ -22,5 +23,10 @@ Modules: the histogram reader (``histogram``), its rows (``rows``), call graphs
 from lseprof.readers.report_text.histogram import ParsedReport, looks_like_report, parse_report_text
 from lseprof.readers.report_text.pastes import looks_like_pasted_report, normalize_paste
 
-__all__ = ["ParsedReport", "looks_like_pasted_report", "looks_like_report", "normalize_paste",
-           "parse_report_text"]
+__all__ = [
+    "ParsedReport",
+    "looks_like_pasted_report",
+    "looks_like_report",
+    "normalize_paste",
+    "parse_report_text",
+]

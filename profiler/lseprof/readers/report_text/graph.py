@@ -12,9 +12,11 @@ from lseprof.readers.report_text.rows import Entry, Section
 _BRANCH_RE = re.compile(r"--(?P<pct>\d+(?:\.\d+)?)%--")
 # Functions a thread starts in: seeing them next to the root of a call graph means
 # the graph is printed caller-first.
-_OUTERMOST = re.compile(r"^(_start|__libc_start_main|__libc_start_call_main|start_thread|clone3?|"
-                        r"__clone3?|ret_from_fork|thread_start|std::sys::pal::unix::thread::"
-                        r"Thread::new::thread_start)")
+_OUTERMOST = re.compile(
+    r"^(_start|__libc_start_main|__libc_start_call_main|start_thread|clone3?|"
+    r"__clone3?|ret_from_fork|thread_start|std::sys::pal::unix::thread::"
+    r"Thread::new::thread_start)"
+)
 
 
 @dataclass
@@ -53,12 +55,12 @@ def parse_graph(lines: list[str], root_weight: float) -> tuple[list[_Node], int]
         root_pos = line.find("---")
         if branch and (root_pos < 0 or branch.start() < root_pos):
             attach = branch.start() - 1
-            name = line[branch.end():].strip()
+            name = line[branch.end() :].strip()
             weight = float(branch["pct"])
             slot = branch.start() + 10
         elif root_pos >= 0 and not line[:root_pos].strip(" |"):
             attach = root_pos
-            name = line[root_pos + 3:].strip()
+            name = line[root_pos + 3 :].strip()
             weight = -1.0  # inherits
             slot = root_pos + 3
         else:
@@ -102,52 +104,64 @@ def callers_of(entry: Entry, nodes: list[_Node], caller_order: bool) -> list[tup
     """
     if not nodes:
         return []
-    name = entry.symbol
-    edges: dict[str, float] = {}
     children: dict[int, list[int]] = {}
     for i, node in enumerate(nodes):
         children.setdefault(node.parent, []).append(i)
-
-    def add(caller: str, weight: float) -> None:
+    edges: dict[str, float] = {}
+    found = (_callers_caller_first if caller_order else _callers_callee_first)(
+        entry.symbol, nodes, children
+    )
+    for caller, weight in found:
         if weight > 0:
             edges[caller] = edges.get(caller, 0.0) + weight
-
-    if not caller_order:
-        # Paths run from the sampled frame outwards: skip the entry's own inline
-        # frames and the entry, and the next frame is the caller.
-        pending = [(top, False) for top in children.get(-1, [])]
-        while pending:
-            index, seen_entry = pending.pop()
-            node = nodes[index]
-            if not seen_entry and _inlined(node.name) and not _same(node.name, name):
-                pending.extend((c, False) for c in children.get(index, []))
-            elif not seen_entry and _same(node.name, name):
-                pending.extend((c, True) for c in children.get(index, []))
-            else:
-                add(node.name, node.weight)
-    else:
-        # Paths run from the thread's start to the sampled frame: a node's own
-        # samples (its weight less its children's) end there.
-        for i, node in enumerate(nodes):
-            own = node.weight - sum(nodes[c].weight for c in children.get(i, []))
-            if own <= 1e-9:
-                continue
-            path = [node.name]
-            parent = node.parent
-            while parent >= 0:
-                path.append(nodes[parent].name)
-                parent = nodes[parent].parent
-            path.reverse()
-            trailing = 0
-            while path and _inlined(path[-1]) and not _same(path[-1], name):
-                path.pop()
-                trailing += 1
-            if path and _same(path[-1], name):
-                if len(path) >= 2:
-                    add(path[-2], own)
-            elif trailing and path and not any(_same(p, name) for p in path):
-                add(path[-1], own)
     return sorted(edges.items(), key=lambda kv: -kv[1])
+
+
+def _callers_callee_first(
+    name: str, nodes: list[_Node], children: dict[int, list[int]]
+) -> list[tuple[str, float]]:
+    """Paths run from the sampled frame outwards: skip the entry's own inline frames
+    and the entry, and the next frame is the caller."""
+    found = []
+    pending = [(top, False) for top in children.get(-1, [])]
+    while pending:
+        index, seen_entry = pending.pop()
+        node = nodes[index]
+        if not seen_entry and _inlined(node.name) and not _same(node.name, name):
+            pending.extend((c, False) for c in children.get(index, []))
+        elif not seen_entry and _same(node.name, name):
+            pending.extend((c, True) for c in children.get(index, []))
+        else:
+            found.append((node.name, node.weight))
+    return found
+
+
+def _callers_caller_first(
+    name: str, nodes: list[_Node], children: dict[int, list[int]]
+) -> list[tuple[str, float]]:
+    """Paths run from the thread's start to the sampled frame: a node's own samples
+    (its weight less its children's) end there."""
+    found = []
+    for i, node in enumerate(nodes):
+        own = node.weight - sum(nodes[c].weight for c in children.get(i, []))
+        if own <= 1e-9:
+            continue
+        path = [node.name]
+        parent = node.parent
+        while parent >= 0:
+            path.append(nodes[parent].name)
+            parent = nodes[parent].parent
+        path.reverse()
+        trailing = 0
+        while path and _inlined(path[-1]) and not _same(path[-1], name):
+            path.pop()
+            trailing += 1
+        if path and _same(path[-1], name):
+            if len(path) >= 2:
+                found.append((path[-2], own))
+        elif trailing and path and not any(_same(p, name) for p in path):
+            found.append((path[-1], own))
+    return found
 
 
 def _same(frame: str, symbol: str) -> bool:

@@ -20,8 +20,10 @@ from lseprof.readers.report_text.rows import (
     truncated_columns,
 )
 
-_SAMPLES_RE = re.compile(r"^#\s*Samples:\s*(?P<n>[\d.]+)\s*(?P<unit>[KMGT]?)\s+of event '"
-                         r"(?P<event>[^']*)'")
+_SAMPLES_RE = re.compile(
+    r"^#\s*Samples:\s*(?P<n>[\d.]+)\s*(?P<unit>[KMGT]?)\s+of event '"
+    r"(?P<event>[^']*)'"
+)
 _LOST_RE = re.compile(r"^#\s*Total Lost Samples:\s*(\d+)")
 _VERSION_RE = re.compile(r"^#\s*perf version\s*:\s*(\S+)")
 _ARCH_RE = re.compile(r"^#\s*arch\s*:\s*(\S+)")
@@ -47,148 +49,186 @@ def looks_like_report(text: str) -> bool:
     """True if the text has perf report's column header (a `# Overhead`/`# Children` line)."""
     head = text[:200_000]
     return bool(re.search(r"^#\s+(Overhead|Children|Samples|Self)\s", head, re.M)) and bool(
-        re.search(r"^#\s*\.{3,}", head, re.M))
+        re.search(r"^#\s*\.{3,}", head, re.M)
+    )
 
 
-def parse_report_text(text: str) -> ParsedReport:
-    lines = text.splitlines()
-    sections: list[Section] = []
+@dataclass
+class _Scan:
+    """The first pass: histogram sections with their rows and call-graph lines."""
+
+    sections: list[Section] = field(default_factory=list)
     section: Section | None = None
-    entry: Entry | None = None
+    entry: Entry | None = None  # the row whose call graph follows
     lost: int | None = None
     version: str | None = None
     arch: str | None = None
-    unknown = 0
-    examples: list[str] = []
-    pending_columns: list[str] | None = None
+    unknown: int = 0
+    examples: list[str] = field(default_factory=list)
+    pending_columns: list[str] | None = None  # a column header waiting for its dotted rule
 
-    def note(line: str) -> None:
-        nonlocal unknown
-        unknown += 1
-        if len(examples) < MAX_EXAMPLES:
-            examples.append(line[:200])
+    def note(self, line: str) -> None:
+        self.unknown += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(line[:200])
 
-    for line in lines:
+    def line(self, line: str) -> None:
         if line.startswith("#"):
-            entry = None
-            if (m := _SAMPLES_RE.match(line)) is not None:
-                count = int(float(m["n"]) * _UNITS[m["unit"]])
-                section = Section(m["event"], count, header_exact=not m["unit"])
-                sections.append(section)
-                continue
-            if (m := _LOST_RE.match(line)) is not None:
-                lost = int(m[1])
-                continue
-            if (m := _VERSION_RE.match(line)) is not None:
-                version = m[1]
-                continue
-            if (m := _ARCH_RE.match(line)) is not None:
-                arch = m[1]
-                continue
-            body = line[1:]
-            stripped = body.strip()
-            if stripped.startswith("...") and pending_columns is not None:
-                if section is None:
-                    section = Section("")
-                    sections.append(section)
-                dots = SPLIT_RE.split(stripped)
-                section.columns = pending_columns
-                section.widths = [len(d) for d in dots]
-                if len(section.widths) < len(section.columns):
-                    section.widths += [0] * (len(section.columns) - len(section.widths))
-                pending_columns = None
-                continue
-            names = SPLIT_RE.split(stripped)
-            if names and names[0] in (*PCT_COLUMNS, "Samples", "Period"):
-                pending_columns = names
-            continue
-        if not line.strip():
-            entry = None
-            continue
-        if section is None or not section.columns:
-            note(line)
-            continue
-        values = row_values(line, section)
-        if values is not None:
-            entry = make_entry(values, section, set())
-            section.entries.append(entry)
-            continue
-        if entry is not None:
-            entry.graph.append(line)
-            continue
-        note(line)
+            self.entry = None
+            self.comment(line)
+        elif not line.strip():
+            self.entry = None
+        elif self.section is None or not self.section.columns:
+            self.note(line)
+        elif (values := row_values(line, self.section)) is not None:
+            self.entry = make_entry(values, self.section, set())
+            self.section.entries.append(self.entry)
+        elif self.entry is not None:
+            self.entry.graph.append(line)
+        else:
+            self.note(line)
 
-    rows: dict[str, list[object]] = {k: [] for k in (
-        "event", "comm", "tid", "symbol", "dso", "weight", "caller", "truncated")}
-    events: list[str] = []
-    counts: dict[str, int] = {}
-    exact: dict[str, bool] = {}
-    warnings: list[str] = []
-    for sec in sections:
+    def comment(self, line: str) -> None:
+        """A ``#`` line: a section title, a header fact, a column header or its rule."""
+        if (m := _SAMPLES_RE.match(line)) is not None:
+            count = int(float(m["n"]) * _UNITS[m["unit"]])
+            self.section = Section(m["event"], count, header_exact=not m["unit"])
+            self.sections.append(self.section)
+        elif (m := _LOST_RE.match(line)) is not None:
+            self.lost = int(m[1])
+        elif (m := _VERSION_RE.match(line)) is not None:
+            self.version = m[1]
+        elif (m := _ARCH_RE.match(line)) is not None:
+            self.arch = m[1]
+        else:
+            self.column_header(line[1:].strip())
+
+    def column_header(self, stripped: str) -> None:
+        if stripped.startswith("...") and self.pending_columns is not None:
+            if self.section is None:
+                self.section = Section("")
+                self.sections.append(self.section)
+            self.section.columns = self.pending_columns
+            self.section.widths = [len(d) for d in SPLIT_RE.split(stripped)]
+            missing = len(self.section.columns) - len(self.section.widths)
+            self.section.widths += [0] * max(missing, 0)
+            self.pending_columns = None
+            return
+        names = SPLIT_RE.split(stripped)
+        if names and names[0] in (*PCT_COLUMNS, "Samples", "Period"):
+            self.pending_columns = names
+
+
+_ROW_KEYS = ("event", "comm", "tid", "symbol", "dso", "weight", "caller", "truncated")
+
+
+@dataclass
+class _Rows:
+    """The second pass: samples-table rows, one per (histogram row, caller)."""
+
+    columns: dict[str, list[object]] = field(default_factory=lambda: {k: [] for k in _ROW_KEYS})
+    events: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    exact: dict[str, bool] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    unknown: int = 0  # call-graph lines not understood
+
+    def add(self, values: tuple[object, ...]) -> None:
+        for key, value in zip(_ROW_KEYS, values, strict=True):
+            self.columns[key].append(value)
+
+    def section(self, sec: Section) -> None:
         if not sec.columns:
-            continue
+            return
         if not any(c in sec.columns for c in ("Self", "Overhead")):
-            warnings.append(f"event {sec.event!r}: no Self/Overhead column; section skipped")
-            continue
-        truncated_cols = truncated_columns(sec)
+            self.warnings.append(f"event {sec.event!r}: no Self/Overhead column; section skipped")
+            return
         graphs = []
         for e in sec.entries:
             nodes, bad = parse_graph(e.graph, e.total)
-            unknown += bad
+            self.unknown += bad
             graphs.append(nodes)
-        caller_order = in_caller_order(sec, graphs)
         event = sec.event or "(unnamed event)"
-        if event not in events:
-            events.append(event)
-        sampled = [e.samples for e in sec.entries if e.samples is not None]
+        if event not in self.events:
+            self.events.append(event)
         listed = sum(e.weight for e in sec.entries)
-        if sampled and len(sampled) == len(sec.entries) and abs(listed - 100.0) < 1.0:
-            counts[event] = int(sum(sampled))
-            exact[event] = True
-        else:
-            counts[event] = int(sec.samples_header or 0)
-            exact[event] = sec.header_exact
+        self.count(sec, event, listed)
+        truncated_cols = truncated_columns(sec)
+        caller_order = in_caller_order(sec, graphs)
         for e, nodes in zip(sec.entries, graphs, strict=True):
-            if e.weight <= 0:
-                continue
-            e.truncated = "Symbol" in truncated_cols and len(e.values.get("Symbol", "")) >= (
-                sec.widths[sec.columns.index("Symbol")] if "Symbol" in sec.columns else 1 << 30)
-            edges = callers_of(e, nodes, caller_order)
-            total_edges = sum(w for _, w in edges)
-            scale = e.weight / total_edges if total_edges > e.weight else 1.0
-            remainder = e.weight - total_edges * scale
-            parts = [(c, w * scale) for c, w in edges]
-            if remainder > 1e-9:
-                parts.append(("", remainder))
-            for caller, w in parts:
-                rows["event"].append(event)
-                rows["comm"].append(e.comm)
-                rows["tid"].append(e.tid)
-                rows["symbol"].append(e.symbol)
-                rows["dso"].append(e.dso)
-                rows["weight"].append(w)
-                rows["caller"].append(caller)
-                rows["truncated"].append(e.truncated)
+            if e.weight > 0:
+                e.truncated = "Symbol" in truncated_cols and len(e.values.get("Symbol", "")) >= (
+                    sec.widths[sec.columns.index("Symbol")] if "Symbol" in sec.columns else 1 << 30
+                )
+                self.entry(event, e, callers_of(e, nodes, caller_order))
+        self.not_listed(sec, event, listed)
+
+    def count(self, sec: Section, event: str, listed: float) -> None:
+        sampled = [e.samples for e in sec.entries if e.samples is not None]
+        if sampled and len(sampled) == len(sec.entries) and abs(listed - 100.0) < 1.0:
+            self.counts[event] = int(sum(sampled))
+            self.exact[event] = True
+        else:
+            self.counts[event] = int(sec.samples_header or 0)
+            self.exact[event] = sec.header_exact
+
+    def entry(self, event: str, e: Entry, edges: list[tuple[str, float]]) -> None:
+        """One histogram row, split by its callers (the rest without a caller)."""
+        total_edges = sum(w for _, w in edges)
+        scale = e.weight / total_edges if total_edges > e.weight else 1.0
+        remainder = e.weight - total_edges * scale
+        parts = [(c, w * scale) for c, w in edges]
+        if remainder > 1e-9:
+            parts.append(("", remainder))
+        for caller, w in parts:
+            self.add((event, e.comm, e.tid, e.symbol, e.dso, w, caller, e.truncated))
+
+    def not_listed(self, sec: Section, event: str, listed: float) -> None:
         # Each printed share is rounded by up to 0.005: a whole report adds up to 100
         # within that per row. Short of it, rows were left out (a paste of the top
         # rows, --percent-limit): the rest is "not listed", so shares stay as printed.
         if sec.entries and 100.0 - listed > 0.005 * len(sec.entries) + 0.01:
-            warnings.append(f"event {event!r}: the listed rows cover {listed:.2f}% of samples; "
-                            f"the rest ({100 - listed:.2f}%) is counted as [not listed] work")
-            for key, value in (("event", event), ("comm", ""), ("tid", -1),
-                               ("symbol", "[not listed]"), ("dso", S.UNKNOWN),
-                               ("weight", 100.0 - listed), ("caller", ""), ("truncated", False)):
-                rows[key].append(value)
-    n = len(rows["symbol"])
-    frame = S.make_samples(
-        n, "perf-report",
-        event=pd.Categorical(rows["event"]), comm=pd.Categorical(rows["comm"]),
-        symbol=pd.Categorical(rows["symbol"]), dso=pd.Categorical(rows["dso"]),
-        caller=pd.Categorical(rows["caller"]),
-        caller_dso=pd.Categorical([""] * n),
-        tid=np.array(rows["tid"], dtype=np.int64),
-        weight=np.array(rows["weight"], dtype=np.float64),
-        truncated=np.array(rows["truncated"], dtype=np.bool_),
+            self.warnings.append(
+                f"event {event!r}: the listed rows cover {listed:.2f}% of samples; "
+                f"the rest ({100 - listed:.2f}%) is counted as [not listed] work"
+            )
+            self.add((event, "", -1, "[not listed]", S.UNKNOWN, 100.0 - listed, "", False))
+
+    def frame(self) -> pd.DataFrame:
+        rows = self.columns
+        n = len(rows["symbol"])
+        return S.make_samples(
+            n,
+            "perf-report",
+            event=pd.Categorical(rows["event"]),
+            comm=pd.Categorical(rows["comm"]),
+            symbol=pd.Categorical(rows["symbol"]),
+            dso=pd.Categorical(rows["dso"]),
+            caller=pd.Categorical(rows["caller"]),
+            caller_dso=pd.Categorical([""] * n),
+            tid=np.array(rows["tid"], dtype=np.int64),
+            weight=np.array(rows["weight"], dtype=np.float64),
+            truncated=np.array(rows["truncated"], dtype=np.bool_),
+        )
+
+
+def parse_report_text(text: str) -> ParsedReport:
+    """`perf report --stdio` text (after :func:`normalize_paste` for pastes)."""
+    scan = _Scan()
+    for line in text.splitlines():
+        scan.line(line)
+    rows = _Rows()
+    for section in scan.sections:
+        rows.section(section)
+    return ParsedReport(
+        rows.frame(),
+        rows.events,
+        rows.counts,
+        rows.exact,
+        scan.lost,
+        scan.version,
+        scan.arch,
+        scan.unknown + rows.unknown,
+        scan.examples,
+        rows.warnings,
     )
-    return ParsedReport(frame, events, counts, exact, lost, version, arch, unknown, examples,
-                        warnings)

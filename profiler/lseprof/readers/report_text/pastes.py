@@ -23,6 +23,7 @@ rows that add up to 96.55% give 96.55% (perf_report counts the rest as not liste
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from lseprof.readers.report_text.rows import PCT_RE, SPLIT_RE
 
@@ -47,7 +48,7 @@ def _columns_of(row: str) -> list[str]:
     keys = ["Command", "Shared Object", "Symbol"]
     if rest and not _PRIV_RE.match(rest[-1]) and len(rest) <= 2:
         keys = ["Command", "Shared Object"]  # sorted without the symbol
-    return [*names, *keys[-len(rest):]] if rest else names
+    return [*names, *keys[-len(rest) :]] if rest else names
 
 
 def _header_lines(columns: list[str]) -> list[str]:
@@ -63,8 +64,14 @@ _WRAP_SLACK = 30
 
 def _shape_of(line: str) -> bool:
     """Whether ``line`` is something perf prints on a line of its own."""
-    return bool(line.startswith("#") or _ROW_RE.match(line) or _TITLE_RE.match(line)
-                or _COUNT_RE.match(line) or _HEADER_RE.match(line) or _GRAPH_RE.search(line))
+    return bool(
+        line.startswith("#")
+        or _ROW_RE.match(line)
+        or _TITLE_RE.match(line)
+        or _COUNT_RE.match(line)
+        or _HEADER_RE.match(line)
+        or _GRAPH_RE.search(line)
+    )
 
 
 def _unwrap(lines: list[str]) -> tuple[list[str], int, int]:
@@ -91,13 +98,52 @@ def _unwrap(lines: list[str]) -> tuple[list[str], int, int]:
                     continue
             elif (not line[0].isspace() and len(prev) >= width - _WRAP_SLACK) or len(prev) == width:
                 # A client that strips trailing spaces glued "[.]" to its symbol's gap.
-                gap = "  " if _PRIV_RE.match(line) and not prev[-1].isspace() \
-                    else ""
+                gap = "  " if _PRIV_RE.match(line) and not prev[-1].isspace() else ""
                 out[-1] = prev + gap + line
                 joined += 1
                 continue
         out.append(line)
     return out, joined, width
+
+
+@dataclass
+class _Stdio:
+    """Paste lines rewritten into --stdio layout, one at a time."""
+
+    has_header: bool  # the paste has a '#' column header somewhere
+    out: list[str] = field(default_factory=list)
+    screen_header: bool = False  # the interactive report: one header per event's screen
+    any_header: bool = False
+    need_rule: bool = False
+    first_row: int | None = None
+
+    def line(self, line: str) -> None:
+        if self.need_rule and line.strip():
+            if not re.match(r"^#\s*\.{3}", line):
+                self.out.append("# ...")
+            self.need_rule = False
+        if line.startswith("#"):
+            self.out.append(line)
+        elif (m := _TITLE_RE.match(line)) is not None:
+            self.screen_header = self.has_header  # a new event's screen: its own header follows
+            self.out.append(f"# {m[1]}")
+            if count := re.search(r"Event count \(approx\.\):\s*\d+", m[2]):
+                self.out.append(f"# {count[0]}")
+        elif _COUNT_RE.match(line):
+            self.out.append(f"# {line.strip()}")
+        elif not self.screen_header and _HEADER_RE.match(line):
+            self.out.append(f"# {line.strip()}")
+            self.screen_header = self.need_rule = self.any_header = True
+        else:
+            self.row(line)
+
+    def row(self, line: str) -> None:
+        if (row := _ROW_RE.match(line)) is not None:
+            if row["mark"] is not None:
+                line = " " * len(row["mark"]) + row["rest"]  # the TUI's +/- expander
+            if self.first_row is None:
+                self.first_row = len(self.out)
+        self.out.append(line)
 
 
 def normalize_paste(text: str) -> tuple[str, list[str]]:
@@ -109,46 +155,22 @@ def normalize_paste(text: str) -> tuple[str, list[str]]:
         text = text.replace("\t", "    ")  # tabs stand for column gaps in chat pastes
     lines, joined, width = _unwrap(text.split("\n"))
     if joined:
-        notes.append(f"{joined} lines of the paste went on in the next line (wrapped at "
-                     f"{width} columns); joined again")
-    out: list[str] = []
+        notes.append(
+            f"{joined} lines of the paste went on in the next line (wrapped at "
+            f"{width} columns); joined again"
+        )
     has_header = any(line.startswith("#") and _HEADER_RE.match(line[1:]) for line in lines)
-    screen_header = has_header  # the interactive report: one header per event's screen
-    any_header = has_header
-    need_rule = False
-    first_row: int | None = None
+    stdio = _Stdio(has_header, screen_header=has_header, any_header=has_header)
     for line in lines:
-        if need_rule and line.strip():
-            if not re.match(r"^#\s*\.{3}", line):
-                out.append("# ...")
-            need_rule = False
-        if line.startswith("#"):
-            out.append(line)
-            continue
-        if (m := _TITLE_RE.match(line)) is not None:
-            screen_header = has_header  # a new event's screen: its own header follows
-            out.append(f"# {m[1]}")
-            if count := re.search(r"Event count \(approx\.\):\s*\d+", m[2]):
-                out.append(f"# {count[0]}")
-            continue
-        if _COUNT_RE.match(line):
-            out.append(f"# {line.strip()}")
-            continue
-        if not screen_header and _HEADER_RE.match(line):
-            out.append(f"# {line.strip()}")
-            screen_header = need_rule = any_header = True
-            continue
-        if (row := _ROW_RE.match(line)) is not None:
-            if row["mark"] is not None:
-                line = " " * len(row["mark"]) + row["rest"]  # the TUI's +/- expander
-            if first_row is None:
-                first_row = len(out)
-        out.append(line)
-    if not any_header and first_row is not None:
-        columns = _columns_of(out[first_row])
-        out[first_row:first_row] = _header_lines(columns)
-        notes.append("the paste has no column header; columns taken as "
-                     f"{', '.join(columns)} (perf's default sort order)")
+        stdio.line(line)
+    out = stdio.out
+    if not stdio.any_header and stdio.first_row is not None:
+        columns = _columns_of(out[stdio.first_row])
+        out[stdio.first_row : stdio.first_row] = _header_lines(columns)
+        notes.append(
+            "the paste has no column header; columns taken as "
+            f"{', '.join(columns)} (perf's default sort order)"
+        )
     last = next((ln for ln in reversed(out) if ln.strip()), "")
     if cut and _ROW_RE.match(last):
         notes.append("the paste ends in the middle of a row; its last row may be cut short")
@@ -159,8 +181,12 @@ def looks_like_pasted_report(text: str) -> bool:
     """Rows of perf report (percentages first), with or without a header."""
     rows = seen = 0
     for line in text[:200_000].replace("\r", "\n").splitlines():
-        if not line.strip() or line.startswith("#") or _TITLE_RE.match(line) or \
-                _HEADER_RE.match(line):
+        if (
+            not line.strip()
+            or line.startswith("#")
+            or _TITLE_RE.match(line)
+            or _HEADER_RE.match(line)
+        ):
             continue
         seen += 1
         if _ROW_RE.match(line.replace("\t", "    ")):

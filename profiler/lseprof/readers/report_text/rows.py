@@ -57,8 +57,11 @@ def row_values(line: str, section: Section) -> dict[str, str] | None:
         # Extra splits can only come from the symbol column (names with double spaces).
         sym_at = cols.index("Symbol") if "Symbol" in cols else len(cols) - 1
         extra = len(parts) - len(cols)
-        parts = [*parts[:sym_at], "  ".join(parts[sym_at:sym_at + extra + 1]),
-                 *parts[sym_at + extra + 1:]]
+        parts = [
+            *parts[:sym_at],
+            "  ".join(parts[sym_at : sym_at + extra + 1]),
+            *parts[sym_at + extra + 1 :],
+        ]
     values = dict(zip(cols, parts, strict=True))
     for name, text in values.items():
         if name in PCT_COLUMNS and not PCT_RE.match(text):
@@ -71,7 +74,7 @@ def row_values(line: str, section: Section) -> dict[str, str] | None:
 def _symbol_and_priv(text: str) -> tuple[str, str]:
     match = _PRIV_RE.match(text)
     if match:
-        return text[match.end():].strip(), match["p"]
+        return text[match.end() :].strip(), match["p"]
     return text.strip(), ""
 
 
@@ -93,8 +96,10 @@ def make_entry(values: dict[str, str], section: Section, truncated_cols: set[str
             tid = int(head) if head.isdigit() else -1
             comm = comm or tail
     samples = int(values["Samples"]) if "Samples" in values else None
-    truncated = "Symbol" in truncated_cols and len(values.get("Symbol", "")) >= section.widths[
-        section.columns.index("Symbol")]
+    truncated = (
+        "Symbol" in truncated_cols
+        and len(values.get("Symbol", "")) >= section.widths[section.columns.index("Symbol")]
+    )
     return Entry(values, weight, total, samples, symbol or S.UNKNOWN, dso, comm, tid, truncated)
 
 
@@ -104,8 +109,9 @@ def truncated_columns(section: Section) -> set[str]:
     for name, width in zip(section.columns, section.widths, strict=False):
         if name not in ("Symbol", "Shared Object", "Command") or width <= 0:
             continue  # width 0: no dotted rule (a pasted header), no widths known
-        full = {e.values.get(name, "") for e in section.entries
-                if len(e.values.get(name, "")) >= width}
+        full = {
+            e.values.get(name, "") for e in section.entries if len(e.values.get(name, "")) >= width
+        }
         if len(full) >= 2:
             out.add(name)
     return out

@@ -37,7 +37,21 @@ from lseprof.readers.script.parts import ScriptParts, merge_parts
 from lseprof.readers.script.tasks import TaskEvents, apply_comms
 from lseprof.readers.script.text import HEADER_RE, parse_script_text
 
-__all__ = ["HEADER_RE", "INLINED", "MAX_EXAMPLES", "Frame", "FrameTable",
-           "OwnScriptReader", "ParsedScript", "ScriptParts", "TaskEvents", "apply_comms",
-           "guest_address", "merge_parts", "parse_frame_text", "parse_own_script",
-           "parse_script_text", "split_frame_text"]
+__all__ = [
+    "HEADER_RE",
+    "INLINED",
+    "MAX_EXAMPLES",
+    "Frame",
+    "FrameTable",
+    "OwnScriptReader",
+    "ParsedScript",
+    "ScriptParts",
+    "TaskEvents",
+    "apply_comms",
+    "guest_address",
+    "merge_parts",
+    "parse_frame_text",
+    "parse_own_script",
+    "parse_script_text",
+    "split_frame_text",
+]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from lseprof import samples as S
 from lseprof.readers.script import textscan as ts
-from lseprof.readers.script.frames import Frame, FrameTable
+from lseprof.readers.script.frames import Frame, FrameTable, factorize_frames
 
 MAX_EXAMPLES = 5
 
@@ -35,7 +35,7 @@ class ParsedScript:
 
 
 @dataclass
-class _Frames:
+class Frames:
     """Callchain lines of one chunk: owning sample, depth and code into the FrameTable."""
 
     sample: npt.NDArray[np.int64]  # owning sample (index into the chunk's headers)
@@ -43,8 +43,9 @@ class _Frames:
     code: npt.NDArray[np.int64]
 
 
-def select_frames(n: int, frames: _Frames, table: FrameTable) -> tuple[
-        npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+def select_frames(
+    n: int, frames: Frames, table: FrameTable
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """Per sample: the frame it is charged to, that frame's caller, and whether it was
     re-rooted from qemu's own code onto a guest instruction."""
     leaf = np.full(n, -1, np.int64)
@@ -80,12 +81,21 @@ def select_frames(n: int, frames: _Frames, table: FrameTable) -> tuple[
     return leaf, caller, emulated
 
 
-def assemble(source_kind: str, table: FrameTable, leaf: npt.NDArray[np.integer[Any]],
-              caller: npt.NDArray[np.integer[Any]], emulated: npt.NDArray[np.bool_], *,
-              event: S.Cat, comm: S.Cat, pid: npt.NDArray[np.integer[Any]],
-              tid: npt.NDArray[np.integer[Any]], time: npt.NDArray[np.float64],
-              period: npt.NDArray[np.float64], inline: list[Frame | None] | None = None
-              ) -> pd.DataFrame:
+def assemble(
+    source_kind: str,
+    table: FrameTable,
+    leaf: npt.NDArray[np.integer[Any]],
+    caller: npt.NDArray[np.integer[Any]],
+    emulated: npt.NDArray[np.bool_],
+    *,
+    event: S.Cat,
+    comm: S.Cat,
+    pid: npt.NDArray[np.integer[Any]],
+    tid: npt.NDArray[np.integer[Any]],
+    time: npt.NDArray[np.float64],
+    period: npt.NDArray[np.float64],
+    inline: list[Frame | None] | None = None,
+) -> pd.DataFrame:
     """The samples table from frame codes (-1: no frame; one-line samples may bring
     their own frame)."""
     n = leaf.size
@@ -99,8 +109,14 @@ def assemble(source_kind: str, table: FrameTable, leaf: npt.NDArray[np.integer[A
     f_ip = np.append(table.ip, np.uint64(0))
     f_off = np.array([*(f.symoff for f in frames), -1], dtype=np.int64)
     return S.make_samples(
-        n, source_kind,
-        event=event, comm=comm, pid=pid, tid=tid, time=time, period=period,
+        n,
+        source_kind,
+        event=event,
+        comm=comm,
+        pid=pid,
+        tid=tid,
+        time=time,
+        period=period,
         ip=f_ip[leaf],
         symoff=f_off[leaf],
         symbol=S.from_codes(leaf, [f.symbol for f in frames], missing=S.UNKNOWN),
@@ -112,8 +128,9 @@ def assemble(source_kind: str, table: FrameTable, leaf: npt.NDArray[np.integer[A
     )
 
 
-def _skip_inline_expansion(frames: _Frames, table: FrameTable, leaf: npt.NDArray[np.int64],
-                           caller: npt.NDArray[np.int64]) -> None:
+def _skip_inline_expansion(
+    frames: Frames, table: FrameTable, leaf: npt.NDArray[np.int64], caller: npt.NDArray[np.int64]
+) -> None:
     """perf prints a location's inline stack before its real frame, at the same address
     ("lll_mutex_unlock_optimized (inlined)" then "__pthread_mutex_unlock_usercnt"):
     the sample belongs to the real frame and its caller is the frame after that run.
@@ -139,20 +156,53 @@ def note_unknown(result: ParsedScript, line: str) -> None:
         result.unknown_examples.append(line[:200])
 
 
-def clean_frames(codes: npt.NDArray[np.int64], sample: npt.NDArray[np.int64],
-                  result: ParsedScript, buf: ts.Bytes, f_start: ts.Ints, f_end: ts.Ints
-                  ) -> _Frames:
+def clean_frames(
+    codes: npt.NDArray[np.int64],
+    sample: npt.NDArray[np.int64],
+    result: ParsedScript,
+    buf: ts.Bytes,
+    f_start: ts.Ints,
+    f_end: ts.Ints,
+) -> Frames:
     """Frames with their owning sample and depth; unreadable lines (code -1) are
     counted as unknown and dropped. `sample` must be non-decreasing (file order)."""
     bad = codes < 0
     if bad.any():
         raw = buf.data
         for i in np.flatnonzero(bad)[:MAX_EXAMPLES].tolist():
-            note_unknown(result, bytes(raw[int(f_start[i]):int(f_end[i])]).decode(
-                "utf-8", "replace"))
+            note_unknown(
+                result, bytes(raw[int(f_start[i]) : int(f_end[i])]).decode("utf-8", "replace")
+            )
         result.unknown_lines += max(int(bad.sum()) - MAX_EXAMPLES, 0)
         sample = sample[~bad]
         codes = codes[~bad]
     first = np.searchsorted(sample, sample, side="left")
     depth = np.arange(sample.size, dtype=np.int64) - first
-    return _Frames(sample, depth, codes)
+    return Frames(sample, depth, codes)
+
+
+def sample_frames(
+    buf: ts.Bytes,
+    starts: ts.Ints,
+    ends: ts.Ints,
+    is_frame: npt.NDArray[np.bool_],
+    header_line: npt.NDArray[np.int64],
+    table: FrameTable,
+    result: ParsedScript,
+) -> Frames:
+    """The callchain lines of a text under their samples: each frame line belongs to the
+    header line before it; frame lines before the first header are counted as unknown."""
+    marks = np.zeros(starts.size, np.int64)
+    marks[header_line] = 1
+    line_sample = np.cumsum(marks) - 1
+    frame_lines = np.flatnonzero(is_frame)
+    orphan = line_sample[frame_lines] < 0
+    raw = buf.data
+    for line_no in frame_lines[orphan][:MAX_EXAMPLES].tolist():
+        text = bytes(raw[int(starts[line_no]) : int(ends[line_no])])
+        note_unknown(result, text.decode("utf-8", "replace"))
+    result.unknown_lines += max(int(orphan.sum()) - MAX_EXAMPLES, 0)
+    frame_lines = frame_lines[~orphan]
+    f_start, f_end = starts[frame_lines], ends[frame_lines]
+    codes = factorize_frames(buf, f_start, f_end, table)
+    return clean_frames(codes, line_sample[frame_lines], result, buf, f_start, f_end)

@@ -40,6 +40,7 @@ class Frame:
 
 U64_MAX = (1 << 64) - 1  # addresses above this are damaged text, not addresses
 
+
 def split_frame_text(text: str) -> tuple[str, int, str]:
     """`sym+0x1f (dso)` -> (sym, 0x1f, dso); missing parts are [unknown], -1, [unknown]."""
     text = text.strip()
@@ -55,7 +56,7 @@ def split_frame_text(text: str) -> tuple[str, int, str]:
                 depth -= 1
                 if depth == 0:
                     if pos == 0 or text[pos - 1] == " ":
-                        dso = text[pos + 1:-1]
+                        dso = text[pos + 1 : -1]
                         text = text[:pos].rstrip()
                     break
     symoff = -1
@@ -91,7 +92,7 @@ def guest_address(symbol: str) -> int | None:
     """The guest address in a qemu perf-map name (`guest-0x400aac`), else None."""
     if symbol.startswith(GUEST_PREFIX):
         try:
-            value = int(symbol[len(GUEST_PREFIX):], 16)
+            value = int(symbol[len(GUEST_PREFIX) :], 16)
         except ValueError:
             return None
         return value if value <= U64_MAX else None
@@ -126,8 +127,9 @@ class FrameTable:
 
     def _refresh(self) -> None:
         if self._flags_size != len(self.frames):
-            self._guest = np.array([f.symbol.startswith(GUEST_PREFIX) for f in self.frames],
-                                   dtype=np.bool_)
+            self._guest = np.array(
+                [f.symbol.startswith(GUEST_PREFIX) for f in self.frames], dtype=np.bool_
+            )
             self._inlined = np.array([f.inlined for f in self.frames], dtype=np.bool_)
             self._ip = np.array([f.ip for f in self.frames], dtype=np.uint64)
             self._flags_size = len(self.frames)
@@ -154,19 +156,25 @@ _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 def _frame_from_line(text: str) -> Frame | None:
     """One callchain line: perf's `\t<16-column hex ip> sym[+off] (dso)`, or freer text."""
     field = text[1:17]
-    if len(text) >= 17 and (len(text) == 17 or text[17] == " ") and field.strip() and all(
-            c in _HEX_DIGITS for c in field.lstrip(" ")):
+    if (
+        len(text) >= 17
+        and (len(text) == 17 or text[17] == " ")
+        and field.strip()
+        and all(c in _HEX_DIGITS for c in field.lstrip(" "))
+    ):
         ip = int(field, 16)
-        sym, off, dso = split_frame_text(text[18:]) if len(text) > 18 else (S.UNKNOWN, -1,
-                                                                             S.UNKNOWN)
+        sym, off, dso = (
+            split_frame_text(text[18:]) if len(text) > 18 else (S.UNKNOWN, -1, S.UNKNOWN)
+        )
         if dso == INLINED:
             return Frame(ip, sym, off, S.UNKNOWN, inlined=True)
         return Frame(ip, sym, off, dso)
     return parse_frame_text(text)
 
 
-def factorize_frames(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints, table: FrameTable
-                      ) -> npt.NDArray[np.int64]:
+def factorize_frames(
+    buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints, table: FrameTable
+) -> npt.NDArray[np.int64]:
     """A FrameTable code for each tab-led callchain line; -1 for unreadable lines.
 
     Lines are keyed by a fingerprint of their bytes (length, first and last 24
@@ -180,21 +188,26 @@ def factorize_frames(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints, table: Frame
     first = ts.first_occurrence(np.asarray(local, dtype=np.int64), len(uniques))
     to_global = np.empty(len(uniques), dtype=np.int64)
     raw = buf.data
-    for i, (row, packed) in enumerate(zip(first.tolist(), np.asarray(uniques).tolist(),
-                                          strict=True)):
+    for i, (row, packed) in enumerate(
+        zip(first.tolist(), np.asarray(uniques).tolist(), strict=True)
+    ):
         known = table.code_of(int(packed))
         if known is not None:
             to_global[i] = known
             continue
-        text = bytes(raw[int(starts[row]):int(ends[row])]).decode("utf-8", "replace")
+        text = bytes(raw[int(starts[row]) : int(ends[row])]).decode("utf-8", "replace")
         frame = _frame_from_line(text)
         to_global[i] = -1 if frame is None else table.add(int(packed), frame)
     return to_global[np.asarray(local)]
 
 
-def line_kinds(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints) -> tuple[
-        npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+def line_kinds(
+    buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     blank = starts == ends
-    first = np.where(blank, ts.NL, buf[np.minimum(starts, max(buf.size - 1, 0))]) if buf.size \
+    first = (
+        np.where(blank, ts.NL, buf[np.minimum(starts, max(buf.size - 1, 0))])
+        if buf.size
         else np.zeros(0, np.uint8)
+    )
     return blank, (first == ts.TAB) & ~blank

@@ -19,8 +19,9 @@ from lseprof.readers.script import textscan as ts
 from lseprof.readers.script.callchains import ParsedScript, note_unknown
 
 
-def decode_headers(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints, with_event: bool = True
-                 ) -> dict[str, npt.NDArray[Any]]:
+def decode_headers(
+    buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints, with_event: bool = True
+) -> dict[str, npt.NDArray[Any]]:
     """Decode own-layout sample headers in bulk: " tid  period event: ", or without the
     event (`with_event` False), or with "pid/tid" in front (pid -1 where not printed).
 
@@ -68,13 +69,23 @@ def decode_headers(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints, with_event: bo
     if not (stage == 4).all() or minus.any():
         raise ValueError("not the own header layout")
     out: dict[str, npt.NDArray[Any]] = {
-        "pid": np.where(slash, first, -1), "tid": np.where(slash, second, first),
-        "period": period.astype(np.float64)}
-    if not with_event:
-        return out
+        "pid": np.where(slash, first, -1),
+        "tid": np.where(slash, second, first),
+        "period": period.astype(np.float64),
+    }
+    if with_event:
+        out.update(_event_names(buf, starts, ends, block, starts + np.maximum(event_at, 0)))
+    return out
+
+
+def _event_names(
+    buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints, block: ts.Bytes, event_start: ts.Ints
+) -> dict[str, npt.NDArray[Any]]:
+    """Event codes and names of headers whose event begins at `event_start`; names are
+    factorized by a fingerprint and decoded once each."""
+    n, width = block.shape
     # perf right-aligns event names to a common width: skip that padding too.
-    event_start = starts + np.maximum(event_at, 0)
-    line = block[np.arange(n), np.clip(event_at, 0, width - 1)]
+    line = block[np.arange(n), np.clip(event_start - starts, 0, width - 1)]
     while (moved := (line == ts.SPACE) & (event_start < ends)).any():
         event_start = event_start + moved
         line = buf[np.minimum(event_start, buf.size - 1)]
@@ -86,19 +97,19 @@ def decode_headers(buf: ts.Bytes, starts: ts.Ints, ends: ts.Ints, with_event: bo
     codes, uniques = pd.factorize(key)
     where = ts.first_occurrence(np.asarray(codes, np.int64), len(uniques))
     raw = buf.data
-    names = [bytes(raw[int(event_start[i]):int(event_end[i])]).decode("utf-8", "replace")
-             for i in where.tolist()]
-    out["event_codes"] = np.asarray(codes, np.int64)
-    out["event_names"] = np.array(names, dtype=object)
-    return out
+    names = [
+        bytes(raw[int(event_start[i]) : int(event_end[i])]).decode("utf-8", "replace")
+        for i in where.tolist()
+    ]
+    return {"event_codes": np.asarray(codes, np.int64), "event_names": np.array(names, object)}
 
 
 _OWN_HEADER_RE = re.compile(r"^\s*(-?\d+)(?:/(-?\d+))?\s+(\d+)(?:\s+(\S.*?):)?\s*$")
 
 
-def decode_headers_slowly(raw: memoryview, starts: ts.Ints, ends: ts.Ints, result: ParsedScript,
-                        with_event: bool = True) -> tuple[dict[str, npt.NDArray[Any]],
-                                                          npt.NDArray[np.bool_]]:
+def decode_headers_slowly(
+    raw: memoryview, starts: ts.Ints, ends: ts.Ints, result: ParsedScript, with_event: bool = True
+) -> tuple[dict[str, npt.NDArray[Any]], npt.NDArray[np.bool_]]:
     pid: list[int] = []
     tid: list[int] = []
     period: list[float] = []
@@ -116,7 +127,10 @@ def decode_headers_slowly(raw: memoryview, starts: ts.Ints, ends: ts.Ints, resul
         period.append(float(match[3]))
         events.append((match[4] or "").strip())
     codes, names = pd.factorize(np.array(events, dtype=object))
-    return {"pid": np.array(pid, np.int64), "tid": np.array(tid, np.int64),
-            "period": np.array(period, np.float64),
-            "event_codes": np.asarray(codes, np.int64),
-            "event_names": np.asarray(names, dtype=object)}, keep
+    return {
+        "pid": np.array(pid, np.int64),
+        "tid": np.array(tid, np.int64),
+        "period": np.array(period, np.float64),
+        "event_codes": np.asarray(codes, np.int64),
+        "event_names": np.asarray(names, dtype=object),
+    }, keep

@@ -13,15 +13,12 @@ import numpy.typing as npt
 from lseprof import samples as S
 from lseprof.readers.script import textscan as ts
 from lseprof.readers.script.callchains import (
-    MAX_EXAMPLES,
     ParsedScript,
-    clean_frames,
-    note_unknown,
+    sample_frames,
     select_frames,
 )
 from lseprof.readers.script.frames import (
     FrameTable,
-    factorize_frames,
     line_kinds,
 )
 from lseprof.readers.script.own_headers import decode_headers, decode_headers_slowly
@@ -38,8 +35,8 @@ DEDUP_RETRY_CHUNKS = 8  # chunks read directly after one with too many distinct 
 
 class OwnScriptReader:
     """Reads ``perf script -F OWN_FIELDS --show-task-events --show-lost-events`` output
-    (:data:`lseprof.readers.perf_data.reader.OWN_FIELDS`, a perf.data recorded with callchains) chunk
-    by chunk, as perf writes it.
+    (:data:`lseprof.readers.perf_data.OWN_FIELDS`, a perf.data recorded with callchains)
+    chunk by chunk, as perf writes it.
 
     Each chunk is cut at a sample boundary (a blank line). Task and lost records
     are taken out line by line (they are rare). The rest is a run of sample blocks
@@ -89,13 +86,21 @@ class OwnScriptReader:
         """Everything read, as compact codes (see :class:`ScriptParts`)."""
         if self._carry:
             self.feed(b"", final=True)
-        columns = {k: (np.concatenate([p[k] for p in self._parts]) if self._parts
-                       else np.zeros(0, dtype)) for k, dtype in PART_COLUMNS.items()}
+        columns = {
+            k: (np.concatenate([p[k] for p in self._parts]) if self._parts else np.zeros(0, dtype))
+            for k, dtype in PART_COLUMNS.items()
+        }
         events = sorted(self._events, key=lambda e: self._events[e])
-        return ScriptParts(list(self.table.frames), events, columns, self.tasks,
-                           lost=self.result.lost, lost_records=self.result.lost_records,
-                           unknown_lines=self.result.unknown_lines,
-                           unknown_examples=list(self.result.unknown_examples))
+        return ScriptParts(
+            list(self.table.frames),
+            events,
+            columns,
+            self.tasks,
+            lost=self.result.lost,
+            lost_records=self.result.lost_records,
+            unknown_lines=self.result.unknown_lines,
+            unknown_examples=list(self.result.unknown_examples),
+        )
 
     def finish(self) -> ParsedScript:
         return merge_parts([self.finish_parts()], self.source_kind)
@@ -120,8 +125,9 @@ class OwnScriptReader:
         missing = np.flatnonzero(rows < 0)
         if missing.size:
             new = list(dict.fromkeys(blocks[i] for i in missing.tolist()))
-            if (len(new) > DEDUP_MAX_SHARE * len(blocks) and len(blocks) > 64) or \
-                    not self._add_blocks(new):
+            if (
+                len(new) > DEDUP_MAX_SHARE * len(blocks) and len(blocks) > 64
+            ) or not self._add_blocks(new):
                 self._direct = DEDUP_RETRY_CHUNKS
                 self._parse_direct(data, end)
                 return
@@ -141,16 +147,16 @@ class OwnScriptReader:
         block_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         if not np.array_equal(header_starts, block_starts):
             return False
-        self._seen.update(zip(new, range(len(self._seen), len(self._seen) + len(new)),
-                              strict=True))
+        self._seen.update(zip(new, range(len(self._seen), len(self._seen) + len(new)), strict=True))
         self._block_parts.append(columns)
         self._blocks = None
         return True
 
     def _block_table(self) -> dict[str, npt.NDArray[Any]]:
         if self._blocks is None:
-            self._blocks = {k: np.concatenate([p[k] for p in self._block_parts])
-                            for k in PART_COLUMNS}
+            self._blocks = {
+                k: np.concatenate([p[k] for p in self._block_parts]) for k in PART_COLUMNS
+            }
         return self._blocks
 
     def _parse_direct(self, data: bytes, end: int) -> None:
@@ -171,9 +177,12 @@ class OwnScriptReader:
             start = data.rfind(b"\n", 0, pos) + 1
             stop = data.find(b"\n", pos, end)
             stop = end if stop < 0 else stop + 1
-            if data[start:start + 1] != b"\t":  # a callchain line is never a record
-                task_line(data[start:stop].rstrip(b"\n").decode("utf-8", "replace"),
-                           self.tasks, self.result)
+            if data[start : start + 1] != b"\t":  # a callchain line is never a record
+                task_line(
+                    data[start:stop].rstrip(b"\n").decode("utf-8", "replace"),
+                    self.tasks,
+                    self.result,
+                )
                 pieces.append(view[last:start])
                 last = stop
             pos = data.find(b"PERF_RECORD_", stop, end)
@@ -181,8 +190,9 @@ class OwnScriptReader:
         text = b"".join(pieces)
         return text, len(text)
 
-    def _parse_text(self, data: bytes, end: int, result: ParsedScript) -> tuple[
-            dict[str, npt.NDArray[Any]], ts.Ints] | None:
+    def _parse_text(
+        self, data: bytes, end: int, result: ParsedScript
+    ) -> tuple[dict[str, npt.NDArray[Any]], ts.Ints] | None:
         """The sample blocks in data[:end] in bulk: per-sample codes and where each
         header line starts."""
         buf = ts.as_bytes(data)[:end]
@@ -205,38 +215,34 @@ class OwnScriptReader:
                 n = header_line.size
                 if n == 0:
                     return None
-        marks = np.zeros(starts.size, np.int32)
-        marks[header_line] = 1
-        line_sample = np.cumsum(marks, dtype=np.int64) - 1
-        frame_lines = np.flatnonzero(is_frame)
-        orphan = line_sample[frame_lines] < 0
-        if orphan.any():
-            for line_no in frame_lines[orphan][:MAX_EXAMPLES].tolist():
-                note_unknown(result, bytes(raw[int(starts[line_no]):int(ends[line_no])])
-                              .decode("utf-8", "replace"))
-            result.unknown_lines += max(int(orphan.sum()) - MAX_EXAMPLES, 0)
-        frame_lines = frame_lines[~orphan]
-        f_start, f_end = starts[frame_lines], ends[frame_lines]
-        codes = factorize_frames(buf, f_start, f_end, self.table)
-        frames = clean_frames(codes, line_sample[frame_lines], result, buf, f_start, f_end)
+        frames = sample_frames(buf, starts, ends, is_frame, header_line, self.table, result)
         leaf, caller, emulated = select_frames(n, frames, self.table)
         if with_event:
-            ev_map = np.array([self._events.setdefault(str(e), len(self._events))
-                               for e in hdr["event_names"].tolist()], dtype=np.int16)
+            ev_map = np.array(
+                [
+                    self._events.setdefault(str(e), len(self._events))
+                    for e in hdr["event_names"].tolist()
+                ],
+                dtype=np.int16,
+            )
             event = ev_map[hdr["event_codes"]]
         else:
             event = np.full(n, self._events.setdefault(str(self.event), 0), np.int16)
         columns = {
-            "leaf": leaf.astype(np.int32), "caller": caller.astype(np.int32),
-            "emulated": emulated, "event": event,
-            "pid": hdr["pid"].astype(np.int32), "tid": hdr["tid"].astype(np.int32),
+            "leaf": leaf.astype(np.int32),
+            "caller": caller.astype(np.int32),
+            "emulated": emulated,
+            "event": event,
+            "pid": hdr["pid"].astype(np.int32),
+            "tid": hdr["tid"].astype(np.int32),
             "period": hdr["period"].astype(np.float64),
         }
         return columns, starts[header_line]
 
 
-def parse_own_script(data: bytes, tasks: TaskEvents, source_kind: str = "perf-data"
-                     ) -> ParsedScript:
+def parse_own_script(
+    data: bytes, tasks: TaskEvents, source_kind: str = "perf-data"
+) -> ParsedScript:
     """All of an own-layout text at once (see :class:`OwnScriptReader`)."""
     reader = OwnScriptReader(source_kind)
     reader.feed(data, final=True)

@@ -36,8 +36,14 @@ class ScriptParts:
 
 
 PART_COLUMNS: dict[str, type[np.generic]] = {
-    "leaf": np.int32, "caller": np.int32, "emulated": np.bool_, "event": np.int16,
-    "pid": np.int32, "tid": np.int32, "period": np.float64}
+    "leaf": np.int32,
+    "caller": np.int32,
+    "emulated": np.bool_,
+    "event": np.int16,
+    "pid": np.int32,
+    "tid": np.int32,
+    "period": np.float64,
+}
 
 
 def merge_parts(parts: list[ScriptParts], source_kind: str = "perf-data") -> ParsedScript:
@@ -62,8 +68,9 @@ def merge_parts(parts: list[ScriptParts], source_kind: str = "perf-data") -> Par
                 code = frame_code[key] = len(table.frames)
                 table.frames.append(f)
             remap[i] = code
-        ev_remap = np.array([event_code.setdefault(e, len(event_code)) for e in part.events]
-                            or [0], dtype=np.int16)
+        ev_remap = np.array(
+            [event_code.setdefault(e, len(event_code)) for e in part.events] or [0], dtype=np.int16
+        )
         cols = part.columns
         columns["leaf"].append(remap[cols["leaf"]])
         columns["caller"].append(remap[cols["caller"]])
@@ -79,16 +86,30 @@ def merge_parts(parts: list[ScriptParts], source_kind: str = "perf-data") -> Par
     cat: dict[str, npt.NDArray[Any]] = {}
     for k, v in columns.items():
         dtype = np.int64 if k in ("pid", "tid") else PART_COLUMNS[k]
-        cat[k] = v[0] if len(v) == 1 and v[0].dtype == dtype else np.concatenate(
-            v, dtype=dtype) if v else np.zeros(0, dtype)
+        cat[k] = (
+            v[0]
+            if len(v) == 1 and v[0].dtype == dtype
+            else np.concatenate(v, dtype=dtype)
+            if v
+            else np.zeros(0, dtype)
+        )
     n = int(cat["leaf"].size)
     result.header_lines = n
     if n == 0:
         return result
     result.samples = assemble(
-        source_kind, table, cat["leaf"], cat["caller"], cat["emulated"],
-        event=S.from_codes(cat["event"], list(event_code)), comm=_placeholder_comm(n),
-        pid=cat["pid"], tid=cat["tid"], time=np.full(n, np.nan), period=cat["period"])
+        source_kind,
+        table,
+        cat["leaf"],
+        cat["caller"],
+        cat["emulated"],
+        event=S.from_codes(cat["event"], list(event_code)),
+        comm=_placeholder_comm(n),
+        pid=cat["pid"],
+        tid=cat["tid"],
+        time=np.full(n, np.nan),
+        period=cat["period"],
+    )
     return result
 
 

@@ -13,8 +13,10 @@ from lseprof import samples as S
 from lseprof.readers.script.callchains import ParsedScript, note_unknown
 
 _COMM_RE = re.compile(r"PERF_RECORD_COMM(?: exec)?: (?P<comm>.*):(?P<pid>-?\d+)/(?P<tid>-?\d+)\s*$")
-_FORK_RE = re.compile(r"PERF_RECORD_FORK\((?P<pid>-?\d+):(?P<tid>-?\d+)\):"
-                      r"\((?P<ppid>-?\d+):(?P<ptid>-?\d+)\)")
+_FORK_RE = re.compile(
+    r"PERF_RECORD_FORK\((?P<pid>-?\d+):(?P<tid>-?\d+)\):"
+    r"\((?P<ppid>-?\d+):(?P<ptid>-?\d+)\)"
+)
 LOST_RE = re.compile(r"PERF_RECORD_LOST(?:_SAMPLES)?:?\s+(?:lost\s+)?(?P<n>\d+)")
 
 
@@ -58,6 +60,6 @@ def apply_comms(frame: pd.DataFrame, tasks: TaskEvents) -> None:
     frame["comm"] = S.from_codes(np.asarray(codes), [current.get(int(t), "") for t in tids])
     pid = frame["pid"].to_numpy()
     if (pid < 0).any():
-        # perf was not asked for the pid (see lseprof.readers.perf_data.reader): the records name it.
+        # perf was not asked for the pid (see lseprof.readers.perf_data): the records name it.
         known = np.array([tasks.pids.get(int(t), -1) for t in tids], np.int64)
         frame["pid"] = np.where(pid < 0, known[np.asarray(codes)], pid)

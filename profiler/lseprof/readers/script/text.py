@@ -9,6 +9,7 @@ header line per sample (``comm pid[/tid] [cpu] time: [period event:] [ip sym+off
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -16,17 +17,15 @@ import pandas as pd
 from lseprof import samples as S
 from lseprof.readers.script import textscan as ts
 from lseprof.readers.script.callchains import (
-    MAX_EXAMPLES,
     ParsedScript,
     assemble,
-    clean_frames,
     note_unknown,
+    sample_frames,
     select_frames,
 )
 from lseprof.readers.script.frames import (
     Frame,
     FrameTable,
-    factorize_frames,
     line_kinds,
     parse_frame_text,
 )
@@ -47,72 +46,83 @@ _HEADER_NO_TIME_RE = re.compile(
 )
 
 
-def parse_script_text(data: bytes, source_kind: str = "perf-script") -> ParsedScript:
-    """Any `perf script` text (default layout or `-F` fields, with or without callchains)."""
-    buf = ts.as_bytes(data)
-    starts, ends = ts.line_bounds(buf)
-    blank, is_frame = line_kinds(buf, starts, ends)
-    other = np.flatnonzero(~blank & ~is_frame)
-    result = ParsedScript(S.empty_samples(source_kind))
+@dataclass
+class _Headers:
+    """The sample header lines of a text, field by field."""
 
-    comm: list[str] = []
-    pid: list[int] = []
-    tid: list[int] = []
-    time: list[float] = []
-    period: list[float] = []
-    event: list[str] = []
-    inline: list[Frame | None] = []
-    header_line: list[int] = []
-    raw = buf.data
-    for line_no in other.tolist():
-        text = bytes(raw[int(starts[line_no]):int(ends[line_no])]).decode("utf-8", "replace")
+    comm: list[str] = field(default_factory=list)
+    pid: list[int] = field(default_factory=list)
+    tid: list[int] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    period: list[float] = field(default_factory=list)
+    event: list[str] = field(default_factory=list)
+    inline: list[Frame | None] = field(default_factory=list)  # the location of one-line samples
+    line: list[int] = field(default_factory=list)
+
+    def add(self, groups: dict[str, str | None], line_no: int) -> None:
+        self.line.append(line_no)
+        self.comm.append(groups["comm"] or "")
+        p = int(groups["pid"] or -1)
+        self.pid.append(p if groups["tid"] else -1)
+        self.tid.append(int(groups["tid"]) if groups["tid"] else p)
+        time, period = groups.get("time"), groups.get("period")
+        self.time.append(float(time) if time else np.nan)
+        self.period.append(float(period) if period else np.nan)
+        self.event.append(groups.get("event") or "")
+        rest = groups.get("rest") or ""
+        self.inline.append(parse_frame_text(rest) if rest.strip() else None)
+
+
+def _read_headers(
+    raw: memoryview, starts: ts.Ints, ends: ts.Ints, lines: list[int], result: ParsedScript
+) -> _Headers:
+    """Every non-frame line: a sample header, a PERF_RECORD_ line, or unknown text."""
+    headers = _Headers()
+    for line_no in lines:
+        text = bytes(raw[int(starts[line_no]) : int(ends[line_no])]).decode("utf-8", "replace")
         if "PERF_RECORD_" in text:
-            lost = LOST_RE.search(text)
-            if lost:
+            if lost := LOST_RE.search(text):
                 result.lost += int(lost["n"])
                 result.lost_records += 1
             continue
         match = HEADER_RE.match(text) or _HEADER_NO_TIME_RE.match(text)
         if match is None or text.lstrip().startswith("#"):
             note_unknown(result, text)
-            continue
-        groups = match.groupdict()
-        header_line.append(line_no)
-        comm.append(groups["comm"] or "")
-        p = int(groups["pid"])
-        pid.append(p if groups["tid"] else -1)
-        tid.append(int(groups["tid"]) if groups["tid"] else p)
-        time.append(float(groups["time"]) if groups.get("time") else np.nan)
-        period.append(float(groups["period"]) if groups.get("period") else np.nan)
-        event.append(groups.get("event") or "")
-        rest = groups.get("rest") or ""
-        inline.append(parse_frame_text(rest) if rest.strip() else None)
+        else:
+            headers.add(match.groupdict(), line_no)
+    return headers
 
-    n = len(header_line)
+
+def parse_script_text(data: bytes, source_kind: str = "perf-script") -> ParsedScript:
+    """Any `perf script` text (default layout or `-F` fields, with or without callchains)."""
+    buf = ts.as_bytes(data)
+    starts, ends = ts.line_bounds(buf)
+    blank, is_frame = line_kinds(buf, starts, ends)
+    result = ParsedScript(S.empty_samples(source_kind))
+    headers = _read_headers(
+        buf.data, starts, ends, np.flatnonzero(~blank & ~is_frame).tolist(), result
+    )
+    n = len(headers.line)
     result.header_lines = n
-    frame_lines = np.flatnonzero(is_frame)
-    line_sample = np.full(starts.size, -1, np.int64)
-    if n:
-        marks = np.zeros(starts.size, np.int64)
-        marks[np.array(header_line, dtype=np.int64)] = 1
-        line_sample = np.cumsum(marks) - 1
-    orphan = line_sample[frame_lines] < 0 if frame_lines.size else np.zeros(0, np.bool_)
-    for line_no in frame_lines[orphan][:MAX_EXAMPLES].tolist():
-        note_unknown(result, bytes(raw[int(starts[line_no]):int(ends[line_no])]).decode(
-            "utf-8", "replace"))
-    result.unknown_lines += max(int(orphan.sum()) - MAX_EXAMPLES, 0)
-    frame_lines = frame_lines[~orphan]
     table = FrameTable()
-    codes = factorize_frames(buf, starts[frame_lines], ends[frame_lines], table)
-    frames = clean_frames(codes, line_sample[frame_lines], result, buf,
-                           starts[frame_lines], ends[frame_lines])
+    header_line = np.array(headers.line, dtype=np.int64)
+    frames = sample_frames(buf, starts, ends, is_frame, header_line, table, result)
     if n == 0:
         return result
     leaf, caller, emulated = select_frames(n, frames, table)
     # Text without an event field still forms one section.
     result.samples = assemble(
-        source_kind, table, leaf, caller, emulated,
-        event=pd.Categorical([e or "" for e in event]), comm=pd.Categorical(comm),
-        pid=np.array(pid, np.int64), tid=np.array(tid, np.int64),
-        time=np.array(time, np.float64), period=np.array(period, np.float64), inline=inline)
+        source_kind,
+        table,
+        leaf,
+        caller,
+        emulated,
+        event=pd.Categorical([e or "" for e in headers.event]),
+        comm=pd.Categorical(headers.comm),
+        pid=np.array(headers.pid, np.int64),
+        tid=np.array(headers.tid, np.int64),
+        time=np.array(headers.time, np.float64),
+        period=np.array(headers.period, np.float64),
+        inline=headers.inline,
+    )
     return result

@@ -68,8 +68,8 @@ def gather(buf: Bytes, starts: Ints, ends: Ints, width: int, pad: int = 0) -> By
             out[fits] = np.lib.stride_tricks.sliding_window_view(buf, width)[starts[fits]]
     for row in np.flatnonzero(~fits).tolist():
         # Only rows within `width` bytes of the buffer's end get here.
-        chunk = buf[int(starts[row]):int(starts[row]) + width]
-        out[row, :chunk.size] = chunk
+        chunk = buf[int(starts[row]) : int(starts[row]) + width]
+        out[row, : chunk.size] = chunk
     length = ends - starts
     if int(length.min()) < width:
         cols = np.arange(width, dtype=np.int64)
@@ -117,13 +117,17 @@ def parse_uint(block: Bytes, start: Ints, stop: Ints, max_digits: int = 20) -> t
     cols = np.clip(start[:, None] + k[None, :], 0, block.shape[1] - 1)
     digits = block[rows[:, None], cols].astype(np.int64) - 48
     inside = k[None, :] < length[:, None]
-    ok = (length >= 1) & (length <= max_digits) & np.all(~inside | ((digits >= 0) & (digits <= 9)),
-                                                           axis=1)
+    ok = (
+        (length >= 1)
+        & (length <= max_digits)
+        & np.all(~inside | ((digits >= 0) & (digits <= 9)), axis=1)
+    )
     value = np.zeros(block.shape[0], dtype=np.uint64)
     for j in range(width):
         step = inside[:, j]
-        value = np.where(step, value * np.uint64(10) + digits[:, j].clip(0, 9).astype(np.uint64),
-                         value)
+        value = np.where(
+            step, value * np.uint64(10) + digits[:, j].clip(0, 9).astype(np.uint64), value
+        )
     return value, ok
 
 

@@ -20,10 +20,8 @@ Modules: writing the files (``build``), the index page (``index``), the group pa
 (``plots``) and the worker processes (``workers``).
 """
 
-from lseprof.analysis.verdicts import build_series
 from lseprof.reports.dashboard.build import MARKER, SIZE_BUDGET, build_dashboard
 from lseprof.reports.dashboard.html import group_file
 from lseprof.reports.dashboard.plots import scaling_svg
 
-__all__ = ["MARKER", "SIZE_BUDGET", "build_dashboard", "build_series", "group_file",
-           "scaling_svg"]
+__all__ = ["MARKER", "SIZE_BUDGET", "build_dashboard", "group_file", "scaling_svg"]

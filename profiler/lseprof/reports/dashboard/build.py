@@ -25,6 +25,7 @@ _GROUP_HASH = re.compile(r"<!-- lseprof-dashboard-group ([0-9a-f]{64}) -->")
 
 # --------------------------------------------------------------------------- output
 
+
 def _prepare(out: Path, force: bool) -> bool:
     """Make ``out`` ready; True when it already holds a dashboard of ours."""
     if out.exists() and not out.is_dir():
@@ -50,9 +51,8 @@ def _write(path: Path, text: str) -> None:
         raise LseprofError(f"cannot write {path} ({exc.strerror or exc})") from None
 
 
-# What draws a group page (this module checks the hash it writes).
-_RENDERERS = [Path(__file__).with_name(name) for name in (
-    "dashboard.py", "dashboard_html.py", "dashboard_groups.py", "dashboard_plots.py")]
+# What draws a group page: the dashboard's own code (this module checks the hash it writes).
+_RENDERERS = sorted(Path(__file__).parent.glob("*.py"))
 
 
 def _digest(runs: Sequence[RunRecord]) -> str:
@@ -88,8 +88,14 @@ def _write_groups(out: Path, by_group: dict[str, list[RunRecord]], ours: bool) -
                 stale.unlink()
 
 
-def build_dashboard(records: Iterable[RunRecord], out_dir: Path, *, force: bool = False,
-                    size_budget: int = SIZE_BUDGET, settings: Settings | None = None) -> Path:
+def build_dashboard(
+    records: Iterable[RunRecord],
+    out_dir: Path,
+    *,
+    force: bool = False,
+    size_budget: int = SIZE_BUDGET,
+    settings: Settings | None = None,
+) -> Path:
     """Write the dashboard of ``records`` into ``out_dir``; returns the index.html path.
 
     A non-empty ``out_dir`` that is not a previous dashboard is refused unless

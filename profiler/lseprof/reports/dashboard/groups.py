@@ -21,8 +21,10 @@ from lseprof.store import RunRecord
 
 
 def _config_label(record: RunRecord, workloads: int) -> str:
-    label = (f"{record.variant or '-'} t{threads_text(record.threads)} "
-             f"{record.target or '-'} @ {record.hostname or '-'}")
+    label = (
+        f"{record.variant or '-'} t{threads_text(record.threads)} "
+        f"{record.target or '-'} @ {record.hostname or '-'}"
+    )
     return f"{record.workload or '-'} {label}" if workloads > 1 else label
 
 
@@ -31,17 +33,39 @@ def _helpers_html(configs: Sequence[tuple[str, list[RunRecord]]]) -> str:
     callers: list[tuple[str, list[str]]] = []
     for label, runs in configs:
         for h in mean_helpers(runs)[:8]:
-            helpers.append(("", [table_cell(label), code_cell(h.symbol), table_cell(h.kind),
-                                 table_cell(num(h.share), True)]))
+            helpers.append(
+                (
+                    "",
+                    [
+                        table_cell(label),
+                        code_cell(h.symbol),
+                        table_cell(h.kind),
+                        table_cell(num(h.share), True),
+                    ],
+                )
+            )
         for c in mean_callers(runs)[:8]:
-            callers.append(("", [table_cell(label), code_cell(c.caller), code_cell(c.helper),
-                                 table_cell(num(c.share), True), table_cell(c.basis)]))
+            callers.append(
+                (
+                    "",
+                    [
+                        table_cell(label),
+                        code_cell(c.caller),
+                        code_cell(c.helper),
+                        table_cell(num(c.share), True),
+                        table_cell(c.basis),
+                    ],
+                )
+            )
     out = "<h2>Atomic helpers</h2>" + (
         html_table(("configuration", "helper", "op/size/order", "% of samples"), helpers)
-        if helpers else "<p>No helper samples recorded.</p>")
+        if helpers
+        else "<p>No helper samples recorded.</p>"
+    )
     if callers:
         out += "<h2>Callers of helpers</h2>" + html_table(
-            ("configuration", "caller", "helper", "% of samples", "basis"), callers)
+            ("configuration", "caller", "helper", "% of samples", "basis"), callers
+        )
     return out
 
 
@@ -49,20 +73,55 @@ def _ident(value: str | None, keep: int = 12) -> str:
     """A long id shortened in the cell, whole in its tooltip (and in the page source)."""
     if value is None or len(value) <= keep:
         return code_cell(value)
-    return f"<td title=\"{esc(value)}\"><code>{esc(value[:keep])}\u2026</code></td>"
+    return f'<td title="{esc(value)}"><code>{esc(value[:keep])}\u2026</code></td>'
 
 
 def _runs_table(runs: Sequence[RunRecord]) -> str:
-    rows = [("" if r.status == "ok" else "regression", [
-        _ident(r.run_id, 8), table_cell(r.created_at[:19].replace("T", " ")), table_cell(r.status),
-        table_cell(r.variant), table_cell(r.threads, True), table_cell(r.target), table_cell(r.repeat_index, True),
-        table_cell(num(r.throughput_mib_s), True), table_cell(num(r.atomic_helper_share), True),
-        table_cell(r.samples, True), table_cell(r.hostname), _ident(r.source_commit, 10), _ident(r.build_id, 8),
-        table_cell(r.config_key), code_cell(r.extra.command_text), table_cell(r.message),
-    ]) for r in runs]
-    return html_table(("run", "created (UTC)", "status", "variant", "threads", "target", "rep",
-                   "MiB/s", "helper %", "samples", "host", "source commit", "build id",
-                   "config key", "command", "message"), rows)
+    rows = [
+        (
+            "" if r.status == "ok" else "regression",
+            [
+                _ident(r.run_id, 8),
+                table_cell(r.created_at[:19].replace("T", " ")),
+                table_cell(r.status),
+                table_cell(r.variant),
+                table_cell(r.threads, True),
+                table_cell(r.target),
+                table_cell(r.repeat_index, True),
+                table_cell(num(r.throughput_mib_s), True),
+                table_cell(num(r.atomic_helper_share), True),
+                table_cell(r.samples, True),
+                table_cell(r.hostname),
+                _ident(r.source_commit, 10),
+                _ident(r.build_id, 8),
+                table_cell(r.config_key),
+                code_cell(r.extra.command_text),
+                table_cell(r.message),
+            ],
+        )
+        for r in runs
+    ]
+    return html_table(
+        (
+            "run",
+            "created (UTC)",
+            "status",
+            "variant",
+            "threads",
+            "target",
+            "rep",
+            "MiB/s",
+            "helper %",
+            "samples",
+            "host",
+            "source commit",
+            "build id",
+            "config key",
+            "command",
+            "message",
+        ),
+        rows,
+    )
 
 
 def group_html(group_id: str, runs: Sequence[RunRecord], digest: str = "") -> str:
@@ -76,14 +135,18 @@ def group_html(group_id: str, runs: Sequence[RunRecord], digest: str = "") -> st
     shares = [(label, mean_categories(rs)) for label, rs in pairs]
     plotted = [(label, cats) for label, cats in shares if cats]
     body = (
-        "<p><a href=\"../index.html\">\u2190 dashboard</a></p><h1>Run group "
+        '<p><a href="../index.html">\u2190 dashboard</a></p><h1>Run group '
         f"<code>{esc(group_id)}</code></h1><p>{len(runs)} runs from "
         f"{esc(date_text(min(created(r) for r in runs)))} UTC; hosts "
         f"{esc(', '.join(sorted({r.hostname or '-' for r in runs})))}; source commits "
         f"<code>{esc(', '.join(sorted({r.source_commit or '-' for r in runs})))}</code>.</p>"
-        + (group_svg(plotted, salt="group") if plotted else
-           "<p>No ok run recorded sample categories.</p>")
-        + f"<h2>Runs</h2><div class=\"wide\">{_runs_table(runs)}</div>" + _helpers_html(pairs)
+        + (
+            group_svg(plotted, salt="group")
+            if plotted
+            else "<p>No ok run recorded sample categories.</p>"
+        )
+        + f'<h2>Runs</h2><div class="wide">{_runs_table(runs)}</div>'
+        + _helpers_html(pairs)
     )
     comment = f"<!-- lseprof-dashboard-group {digest} -->\n" if digest else ""
     return page(f"lseprof run group {group_id}", body, comment)

@@ -46,9 +46,9 @@ td[title] code{white-space:nowrap;word-break:normal}.wide{overflow-x:auto}
 def page(title: str, body: str, comment: str = "") -> str:
     """A whole HTML document; ``body`` is HTML already."""
     return (
-        f"<!DOCTYPE html>\n{comment}<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_CSP}\">"
-        f"<meta name=\"generator\" content=\"lseprof {esc(__version__)}\">"
+        f'<!DOCTYPE html>\n{comment}<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        f'<meta name="generator" content="lseprof {esc(__version__)}">'
         f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>\n{body}\n"
         "</body></html>\n"
     )
@@ -57,12 +57,12 @@ def page(title: str, body: str, comment: str = "") -> str:
 def html_table(headers: Sequence[str], rows: Iterable[tuple[str, Sequence[str]]]) -> str:
     """``rows``: (row class, cells); cells are HTML already."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = "".join(f"<tr class=\"{cls}\">{''.join(cells)}</tr>" for cls, cells in rows)
+    body = "".join(f'<tr class="{cls}">{"".join(cells)}</tr>' for cls, cells in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def table_cell(value: object, numeric: bool = False) -> str:
-    return f"<td class=\"n\">{esc(value)}</td>" if numeric else f"<td>{esc(value)}</td>"
+    return f'<td class="n">{esc(value)}</td>' if numeric else f"<td>{esc(value)}</td>"
 
 
 def code_cell(value: object) -> str:
@@ -78,8 +78,10 @@ def date_text(when: datetime) -> str:
 
 
 def group_link(group_id: str, text: str | None = None, prefix: str = "groups/") -> str:
-    return (f"<a href=\"{prefix}{esc(group_file(group_id))}\">"
-            f"{esc(text if text is not None else group_id[:12])}</a>")
+    return (
+        f'<a href="{prefix}{esc(group_file(group_id))}">'
+        f"{esc(text if text is not None else group_id[:12])}</a>"
+    )
 
 
 def anchor(series: Series) -> str:

@@ -87,9 +87,18 @@ def _mark(ax: Axes, series: Series, mark: Mark, text: str) -> None:
     # matplotlib's unit machinery converts datetimes; its stubs only admit floats.
     ax.axvline(cast(float, x), color=colour, linestyle="--", linewidth=1.2)
     label = f"{text}\n{_mpl(short(before.commit))}\u2192{_mpl(short(after.commit))}"
-    ax.annotate(label, xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3),
-                textcoords="offset points", va="top", ha="left", fontsize=7, color=colour,
-                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": colour, "alpha": 0.85})
+    ax.annotate(
+        label,
+        xy=(x, 1.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(3, -3),
+        textcoords="offset points",
+        va="top",
+        ha="left",
+        fontsize=7,
+        color=colour,
+        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": colour, "alpha": 0.85},
+    )
 
 
 def category_names(maps: Iterable[dict[str, float]]) -> list[str]:
@@ -102,9 +111,12 @@ def category_names(maps: Iterable[dict[str, float]]) -> list[str]:
 def _categories(ax: Axes, nights: list[Night]) -> None:
     names = category_names(n.categories for n in nights)
     if names:
-        ax.stackplot(cast(list[float], [n.when for n in nights]),  # datetimes, see _mark
-                     *[[n.categories.get(c, 0.0) for n in nights] for c in names],
-                     labels=[_mpl(c) for c in names], linewidth=0)
+        ax.stackplot(
+            cast(list[float], [n.when for n in nights]),  # datetimes, see _mark
+            *[[n.categories.get(c, 0.0) for n in nights] for c in names],
+            labels=[_mpl(c) for c in names],
+            linewidth=0,
+        )
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     ax.set_ylabel("% not work")
 
@@ -118,34 +130,51 @@ def series_svg(job: tuple[Series, Sequence[int], str]) -> str:
         # and constrained layout would draw every figure twice.
         fig = Figure(figsize=(10.5, 6.4))
         fig.subplots_adjust(left=0.07, right=0.86, top=0.98, bottom=0.09, hspace=0.08)
-        tp_ax, share_ax, cat_ax = fig.subplots(3, 1, sharex=True,
-                                               gridspec_kw={"height_ratios": [3, 1.5, 1.7]})
+        tp_ax, share_ax, cat_ax = fig.subplots(
+            3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.5, 1.7]}
+        )
         nights = [series.nights[i] for i in keep]
         tp = [n for n in nights if n.throughput]
         when = [n.when for n in tp]
-        tp_ax.fill_between(when, [min(n.throughput) for n in tp],
-                           [max(n.throughput) for n in tp], alpha=0.25, color="#2e86c1",
-                           linewidth=0, label="min-max of repetitions")
-        tp_ax.plot(when, [median(n.throughput) for n in tp], color="#1b4f72", linewidth=1.2,
-                   label="median")
+        tp_ax.fill_between(
+            when,
+            [min(n.throughput) for n in tp],
+            [max(n.throughput) for n in tp],
+            alpha=0.25,
+            color="#2e86c1",
+            linewidth=0,
+            label="min-max of repetitions",
+        )
+        tp_ax.plot(
+            when, [median(n.throughput) for n in tp], color="#1b4f72", linewidth=1.2, label="median"
+        )
         if len(tp) <= REP_DOTS_MAX:
-            tp_ax.scatter(cast(list[float], [n.when for n in tp for _ in n.throughput]),
-                          [v for n in tp for v in n.throughput], s=6, color="#1b4f72",
-                          alpha=0.6, label="repetitions")
+            tp_ax.scatter(
+                cast(list[float], [n.when for n in tp for _ in n.throughput]),
+                [v for n in tp for v in n.throughput],
+                s=6,
+                color="#1b4f72",
+                alpha=0.6,
+                label="repetitions",
+            )
         tp_ax.set_ylabel("MiB/s")
         tp_ax.legend(loc="lower left", fontsize=7)
         sh = [n for n in nights if n.share is not None]
-        share_ax.plot([n.when for n in sh], [n.share for n in sh], color="#884ea0",
-                      linewidth=1.2)
+        share_ax.plot([n.when for n in sh], [n.share for n in sh], color="#884ea0", linewidth=1.2)
         share_ax.set_ylabel("helper %")
         woke = [n for n in nights if n.wakeups_per_item is not None]
         if woke:
             # --sched nights: the mechanism beside its symptom, on its own scale.
             wake_ax = share_ax.twinx()
-            wake_ax.plot([n.when for n in woke], [1000.0 * (n.wakeups_per_item or 0.0)
-                                                 for n in woke],
-                         color="#d35400", linewidth=1.0, linestyle="--", marker=".",
-                         label="wake-ups per 1,000 items")
+            wake_ax.plot(
+                [n.when for n in woke],
+                [1000.0 * (n.wakeups_per_item or 0.0) for n in woke],
+                color="#d35400",
+                linewidth=1.0,
+                linestyle="--",
+                marker=".",
+                label="wake-ups per 1,000 items",
+            )
             wake_ax.set_ylabel("wake-ups/kitem", color="#d35400")
             wake_ax.legend(loc="upper left", fontsize=7)
         _categories(cat_ax, nights)
@@ -158,8 +187,9 @@ def series_svg(job: tuple[Series, Sequence[int], str]) -> str:
         return _svg(fig, salt)
 
 
-def scaling_svg(series: Sequence[Series], salt: str,
-                fits: Mapping[str, UslFit] | None = None) -> str:
+def scaling_svg(
+    series: Sequence[Series], salt: str, fits: Mapping[str, UslFit] | None = None
+) -> str:
     """Newest night of each series: throughput and helper share against threads, per
     variant; with ``fits`` (variant -> USL fit) the fitted curve over the measured one,
     drawn on to the predicted peak."""
@@ -175,29 +205,48 @@ def scaling_svg(series: Sequence[Series], salt: str,
             if fit is not None and threads:
                 top = max(max(threads), min(fit.peak_threads or 0, 4 * max(threads)))
                 grid = np.geomspace(1, top, 80)
-                tp_ax.plot(grid, fit.predict(grid), linestyle="--", linewidth=1,
-                           label=_mpl(f"{variant} USL σ={fit.sigma:.3f} κ={fit.kappa:.1e}"))  # noqa: RUF001
+                tp_ax.plot(
+                    grid,
+                    fit.predict(grid),
+                    linestyle="--",
+                    linewidth=1,
+                    label=_mpl(f"{variant} USL σ={fit.sigma:.3f} κ={fit.kappa:.1e}"),  # noqa: RUF001
+                )
                 if fit.peak_threads and fit.peak_threads <= top:
                     tp_ax.axvline(fit.peak_threads, linestyle=":", linewidth=0.8, color="grey")
-            rows = sorted(((s.key[2] or 0, s.nights[-1]) for s in series
-                           if s.key[1] == variant and s.key[2] is not None),
-                          key=lambda row: row[0])
+            rows = sorted(
+                (
+                    (s.key[2] or 0, s.nights[-1])
+                    for s in series
+                    if s.key[1] == variant and s.key[2] is not None
+                ),
+                key=lambda row: row[0],
+            )
             tp = [(t, n) for t, n in rows if n.throughput]
             if tp:
                 mids = [median(n.throughput) for _, n in tp]
                 low = [m - min(n.throughput) for m, (_, n) in zip(mids, tp, strict=True)]
                 high = [max(n.throughput) - m for m, (_, n) in zip(mids, tp, strict=True)]
-                tp_ax.errorbar([t for t, _ in tp], mids, yerr=[low, high], marker="o",
-                               capsize=3, label=_mpl(variant))
+                tp_ax.errorbar(
+                    [t for t, _ in tp],
+                    mids,
+                    yerr=[low, high],
+                    marker="o",
+                    capsize=3,
+                    label=_mpl(variant),
+                )
             sh = [(t, n.share) for t, n in rows if n.share is not None]
             if sh:
-                share_ax.plot([t for t, _ in sh], [v for _, v in sh], marker="o",
-                              label=_mpl(variant))
-            wk = [(t, 1000.0 * n.wakeups_per_item) for t, n in rows
-                  if n.wakeups_per_item is not None]
+                share_ax.plot(
+                    [t for t, _ in sh], [v for _, v in sh], marker="o", label=_mpl(variant)
+                )
+            wk = [
+                (t, 1000.0 * n.wakeups_per_item) for t, n in rows if n.wakeups_per_item is not None
+            ]
             if wake_ax is not None and wk:
-                wake_ax.plot([t for t, _ in wk], [v for _, v in wk], marker="o",
-                             label=_mpl(variant))
+                wake_ax.plot(
+                    [t for t, _ in wk], [v for _, v in wk], marker="o", label=_mpl(variant)
+                )
         panels = [(tp_ax, "MiB/s (median, min-max)"), (share_ax, "helper share %")]
         if wake_ax is not None:
             panels.append((wake_ax, "wake-ups per 1,000 items"))
@@ -217,14 +266,20 @@ def group_svg(configs: Sequence[tuple[str, dict[str, float]]], salt: str) -> str
     of group pages, and this keeps each figure cheap to draw.
     """
     with _style():
-        labels = [_mpl(label if len(label) <= LABEL_MAX else label[:LABEL_MAX - 1] + "\u2026")
-                  for label, _ in configs]
+        labels = [
+            _mpl(label if len(label) <= LABEL_MAX else label[: LABEL_MAX - 1] + "\u2026")
+            for label, _ in configs
+        ]
         height = 0.9 + 0.28 * len(configs)
         fig = Figure(figsize=(10.5, height))
         longest = max(len(label) for label in labels)
         # About 5.5 pt per character at 9 pt; 756 pt is the figure width.
-        fig.subplots_adjust(left=min(0.45, (longest * 5.5 + 14) / 756), right=0.84,
-                            top=1 - 0.12 / height, bottom=0.55 / height)
+        fig.subplots_adjust(
+            left=min(0.45, (longest * 5.5 + 14) / 756),
+            right=0.84,
+            top=1 - 0.12 / height,
+            bottom=0.55 / height,
+        )
         ax = fig.subplots()
         rows = list(range(len(configs)))
         left = [0.0] * len(configs)
@@ -233,10 +288,15 @@ def group_svg(configs: Sequence[tuple[str, dict[str, float]]], salt: str) -> str
             widths = [shares.get(name, 0.0) for _, shares in configs]
             # One collection of rectangles per category: barh would make an artist per
             # bar, which costs more than all the rest of the figure.
-            boxes = [[(x, y - 0.4), (x + w, y - 0.4), (x + w, y + 0.4), (x, y + 0.4)]
-                     for x, w, y in zip(left, widths, rows, strict=True)]
-            ax.add_collection(PolyCollection(boxes, facecolors=colours[k % len(colours)],
-                                             linewidths=0, label=_mpl(name)))
+            boxes = [
+                [(x, y - 0.4), (x + w, y - 0.4), (x + w, y + 0.4), (x, y + 0.4)]
+                for x, w, y in zip(left, widths, rows, strict=True)
+            ]
+            ax.add_collection(
+                PolyCollection(
+                    boxes, facecolors=colours[k % len(colours)], linewidths=0, label=_mpl(name)
+                )
+            )
             left = [a + b for a, b in zip(left, widths, strict=True)]
         ax.set_xlim(0, max(1.0, *left) * 1.05)
         ax.set_ylim(len(configs) - 0.5, -0.5)  # first configuration on top

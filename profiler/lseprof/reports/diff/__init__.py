@@ -20,5 +20,13 @@ from lseprof.reports.diff.text import (
     to_markdown,
 )
 
-__all__ = ["DEFAULT_TOP", "flamegraph_html", "render", "summary", "throughput_sentence",
-           "to_dict", "to_json", "to_markdown"]
+__all__ = [
+    "DEFAULT_TOP",
+    "flamegraph_html",
+    "render",
+    "summary",
+    "throughput_sentence",
+    "to_dict",
+    "to_json",
+    "to_markdown",
+]

@@ -60,14 +60,14 @@ def _subtree_size(node: _Node) -> int:
 class _Frame:
     __slots__ = ("a", "b", "depth", "merged", "name", "width", "x")
 
-    def __init__(self, name: str, a: int, b: int, x: float, width: float, depth: int,
-                 merged: int = 0) -> None:
+    def __init__(
+        self, name: str, a: int, b: int, x: float, width: float, depth: int, merged: int = 0
+    ) -> None:
         self.name, self.a, self.b = name, a, b
         self.x, self.width, self.depth, self.merged = x, width, depth, merged
 
 
-def _layout(root: _Node, scale: float, min_px: float,
-            keep: set[str]) -> tuple[list[_Frame], int]:
+def _layout(root: _Node, scale: float, min_px: float, keep: set[str]) -> tuple[list[_Frame], int]:
     """Frames to draw, and how many frames were merged away for being too narrow.
 
     Frames named in ``keep`` (atomic helpers, the point of the page) are never merged.
@@ -93,8 +93,17 @@ def _layout(root: _Node, scale: float, min_px: float,
             count = sum(_subtree_size(c) for c in narrow)
             merged_total += count
             a, b = sum(c.a for c in narrow), sum(c.b for c in narrow)
-            frames.append(_Frame(f"[{count} narrow frames merged]", a, b, offset, b * scale,
-                                 depth + 1, merged=count))
+            frames.append(
+                _Frame(
+                    f"[{count} narrow frames merged]",
+                    a,
+                    b,
+                    offset,
+                    b * scale,
+                    depth + 1,
+                    merged=count,
+                )
+            )
     return frames, merged_total
 
 
@@ -114,8 +123,15 @@ def _label(name: str, width: float) -> str:
     return name if len(name) <= chars else name[: chars - 2] + ".."
 
 
-def flamegraph_html(folded: FoldedDiff, a: str, b: str, *, width: int = FLAME_WIDTH,
-                    min_px: float = MIN_FRAME_PX, max_frames: int = MAX_FRAMES) -> str:
+def flamegraph_html(
+    folded: FoldedDiff,
+    a: str,
+    b: str,
+    *,
+    width: int = FLAME_WIDTH,
+    min_px: float = MIN_FRAME_PX,
+    max_frames: int = MAX_FRAMES,
+) -> str:
     """A self-contained HTML page with the differential flame graph of ``folded``."""
     root = _tree(folded.stacks)
     total_a, total_b = max(folded.total_a, 1), max(folded.total_b, 1)
@@ -138,27 +154,41 @@ def flamegraph_html(folded: FoldedDiff, a: str, b: str, *, width: int = FLAME_WI
         d = delta_pp(f)
         # Square root: small changes still show a tint next to the largest one.
         t = math.sqrt(min(1.0, abs(d) / biggest))
-        fill = (_mix(1.0, _MERGED) if f.merged else
-                _mix(t, _GROWTH if d > 0 else _SHRINK) if d else _mix(0.0, _NEUTRAL))
+        fill = (
+            _mix(1.0, _MERGED)
+            if f.merged
+            else _mix(t, _GROWTH if d > 0 else _SHRINK)
+            if d
+            else _mix(0.0, _NEUTRAL)
+        )
         helper = f.name in folded.helper_frames
-        stroke = (f' stroke="{_HELPER_STROKE}" stroke-width="2"' if helper
-                  else ' stroke="#ffffff" stroke-width="0.5"')
-        tip = (f"{f.name}\nA: {f.a:,} samples ({100.0 * f.a / total_a:.2f}%)\n"
-               f"B: {f.b:,} samples ({100.0 * f.b / total_b:.2f}%)\nΔ {d:+.2f} pp"
-               + ("\natomic helper" if helper else ""))
+        stroke = (
+            f' stroke="{_HELPER_STROKE}" stroke-width="2"'
+            if helper
+            else ' stroke="#ffffff" stroke-width="0.5"'
+        )
+        tip = (
+            f"{f.name}\nA: {f.a:,} samples ({100.0 * f.a / total_a:.2f}%)\n"
+            f"B: {f.b:,} samples ({100.0 * f.b / total_b:.2f}%)\nΔ {d:+.2f} pp"
+            + ("\natomic helper" if helper else "")
+        )
         label = _label(f.name, f.width)
         css = ' class="h"' if helper else ""
-        text = (f'<text x="{f.x + 3:.1f}" y="{y + 12}"{css}>{_esc(label)}</text>'
-                if label else "")
-        body.append(f'<g class="{"f h" if helper else "f"}"><title>{_esc(tip)}</title>'
-                    f'<rect x="{f.x:.2f}" y="{y}" width="{max(f.width, 0.1):.2f}" '
-                    f'height="{FRAME_HEIGHT - 1}" fill="{fill}"{stroke}/>{text}</g>')
+        text = f'<text x="{f.x + 3:.1f}" y="{y + 12}"{css}>{_esc(label)}</text>' if label else ""
+        body.append(
+            f'<g class="{"f h" if helper else "f"}"><title>{_esc(tip)}</title>'
+            f'<rect x="{f.x:.2f}" y="{y}" width="{max(f.width, 0.1):.2f}" '
+            f'height="{FRAME_HEIGHT - 1}" fill="{fill}"{stroke}/>{text}</g>'
+        )
     gone = [(stack, raw) for stack, raw, _s, bb in folded.stacks if bb == 0 and raw]
     in_helper_a, in_helper_b = _helper_totals(folded)
     gone_share = 100.0 * sum(raw for _s, raw in gone) / total_a
-    merge_note = (f"{merged:,} frames narrower than {limit:.2f} px were merged into grey "
-                  f"frames to keep the page small (at most {max_frames:,} frames)."
-                  if merged else "No frames were merged.")
+    merge_note = (
+        f"{merged:,} frames narrower than {limit:.2f} px were merged into grey "
+        f"frames to keep the page small (at most {max_frames:,} frames)."
+        if merged
+        else "No frames were merged."
+    )
     event = folded.event or "all events"
     page = [
         "<!DOCTYPE html>",
@@ -230,6 +260,9 @@ def _changes_table(folded: FoldedDiff, total_a: int, total_b: int, top: int = 15
     cells = "".join(
         f"<tr><td>{_esc(name)}{' (helper)' if name in folded.helper_frames else ''}</td>"
         f"<td>{pa:.2f}%</td><td>{pb:.2f}%</td><td>{d:+.2f} pp</td></tr>"
-        for d, name, pa, pb in rows[:top])
-    return ("<h2>Largest changes in self samples</h2><table><tr><th>function</th><th>A</th>"
-            f"<th>B</th><th>Δ</th></tr>{cells}</table>")
+        for d, name, pa, pb in rows[:top]
+    )
+    return (
+        "<h2>Largest changes in self samples</h2><table><tr><th>function</th><th>A</th>"
+        f"<th>B</th><th>Δ</th></tr>{cells}</table>"
+    )

@@ -11,5 +11,4 @@ from lseprof.reports.exports.pprof import build_pprof, write_pprof
 from lseprof.reports.exports.speedscope import build_speedscope, write_speedscope
 from lseprof.reports.exports.write import export_profile
 
-__all__ = ["build_pprof", "build_speedscope", "export_profile", "write_pprof",
-           "write_speedscope"]
+__all__ = ["build_pprof", "build_speedscope", "export_profile", "write_pprof", "write_speedscope"]

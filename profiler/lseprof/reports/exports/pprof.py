@@ -28,28 +28,68 @@ from lseprof.errors import LseprofError
 _I64, _U64, _BOOL = "TYPE_INT64", "TYPE_UINT64", "TYPE_BOOL"
 _MESSAGES: list[tuple[str, list[tuple[str, int, str, bool]]]] = [
     ("ValueType", [("type", 1, _I64, False), ("unit", 2, _I64, False)]),
-    ("Label", [("key", 1, _I64, False), ("str", 2, _I64, False), ("num", 3, _I64, False),
-               ("num_unit", 4, _I64, False)]),
-    ("Sample", [("location_id", 1, _U64, True), ("value", 2, _I64, True),
-                ("label", 3, ".perftools.profiles.Label", True)]),
-    ("Mapping", [("id", 1, _U64, False), ("memory_start", 2, _U64, False),
-                 ("memory_limit", 3, _U64, False), ("file_offset", 4, _U64, False),
-                 ("filename", 5, _I64, False), ("build_id", 6, _I64, False),
-                 ("has_functions", 7, _BOOL, False)]),
+    (
+        "Label",
+        [
+            ("key", 1, _I64, False),
+            ("str", 2, _I64, False),
+            ("num", 3, _I64, False),
+            ("num_unit", 4, _I64, False),
+        ],
+    ),
+    (
+        "Sample",
+        [
+            ("location_id", 1, _U64, True),
+            ("value", 2, _I64, True),
+            ("label", 3, ".perftools.profiles.Label", True),
+        ],
+    ),
+    (
+        "Mapping",
+        [
+            ("id", 1, _U64, False),
+            ("memory_start", 2, _U64, False),
+            ("memory_limit", 3, _U64, False),
+            ("file_offset", 4, _U64, False),
+            ("filename", 5, _I64, False),
+            ("build_id", 6, _I64, False),
+            ("has_functions", 7, _BOOL, False),
+        ],
+    ),
     ("Line", [("function_id", 1, _U64, False), ("line", 2, _I64, False)]),
-    ("Location", [("id", 1, _U64, False), ("mapping_id", 2, _U64, False),
-                  ("address", 3, _U64, False),
-                  ("line", 4, ".perftools.profiles.Line", True)]),
-    ("Function", [("id", 1, _U64, False), ("name", 2, _I64, False),
-                  ("system_name", 3, _I64, False), ("filename", 4, _I64, False)]),
-    ("Profile", [("sample_type", 1, ".perftools.profiles.ValueType", True),
-                 ("sample", 2, ".perftools.profiles.Sample", True),
-                 ("mapping", 3, ".perftools.profiles.Mapping", True),
-                 ("location", 4, ".perftools.profiles.Location", True),
-                 ("function", 5, ".perftools.profiles.Function", True),
-                 ("string_table", 6, "TYPE_STRING", True),
-                 ("period_type", 11, ".perftools.profiles.ValueType", False),
-                 ("period", 12, _I64, False), ("comment", 13, _I64, True)]),
+    (
+        "Location",
+        [
+            ("id", 1, _U64, False),
+            ("mapping_id", 2, _U64, False),
+            ("address", 3, _U64, False),
+            ("line", 4, ".perftools.profiles.Line", True),
+        ],
+    ),
+    (
+        "Function",
+        [
+            ("id", 1, _U64, False),
+            ("name", 2, _I64, False),
+            ("system_name", 3, _I64, False),
+            ("filename", 4, _I64, False),
+        ],
+    ),
+    (
+        "Profile",
+        [
+            ("sample_type", 1, ".perftools.profiles.ValueType", True),
+            ("sample", 2, ".perftools.profiles.Sample", True),
+            ("mapping", 3, ".perftools.profiles.Mapping", True),
+            ("location", 4, ".perftools.profiles.Location", True),
+            ("function", 5, ".perftools.profiles.Function", True),
+            ("string_table", 6, "TYPE_STRING", True),
+            ("period_type", 11, ".perftools.profiles.ValueType", False),
+            ("period", 12, _I64, False),
+            ("comment", 13, _I64, True),
+        ],
+    ),
 ]
 
 
@@ -57,14 +97,18 @@ _MESSAGES: list[tuple[str, list[tuple[str, int, str, bool]]]] = [
 def _profile_class() -> Any:
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-    proto = descriptor_pb2.FileDescriptorProto(name="lseprof_profile.proto",
-                                               package="perftools.profiles", syntax="proto3")
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="lseprof_profile.proto", package="perftools.profiles", syntax="proto3"
+    )
     fdp = descriptor_pb2.FieldDescriptorProto
     for name, fields in _MESSAGES:
         msg = proto.message_type.add(name=name)
         for fname, number, ftype, repeated in fields:
-            field = msg.field.add(name=fname, number=number,
-                                  label=fdp.LABEL_REPEATED if repeated else fdp.LABEL_OPTIONAL)
+            field = msg.field.add(
+                name=fname,
+                number=number,
+                label=fdp.LABEL_REPEATED if repeated else fdp.LABEL_OPTIONAL,
+            )
             if ftype.startswith("."):
                 field.type, field.type_name = fdp.TYPE_MESSAGE, ftype
             else:
@@ -86,8 +130,12 @@ class _Strings:
         return self.index[text]
 
 
-_LABELS = (("category", "category"), ("helper_op", "helper_op"),
-           ("helper_order", "helper_order"), ("helper_path", "atomics_path"))
+_LABELS = (
+    ("category", "category"),
+    ("helper_op", "helper_op"),
+    ("helper_order", "helper_order"),
+    ("helper_path", "atomics_path"),
+)
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -96,8 +144,9 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series([""] * len(frame), index=frame.index)
 
 
-def build_pprof(samples: pd.DataFrame, event: str | None, readable: dict[str, str],
-                comment: str = "") -> bytes:
+def build_pprof(
+    samples: pd.DataFrame, event: str | None, readable: dict[str, str], comment: str = ""
+) -> bytes:
     """The serialized (not yet gzipped) Profile of one event's classified samples;
     ``readable`` maps recorded names to the names shown."""
     profile = _profile_class()()
@@ -107,38 +156,51 @@ def build_pprof(samples: pd.DataFrame, event: str | None, readable: dict[str, st
     # the last type by default, so its shares are lseprof's.
     profile.sample_type.add(type=s("samples"), unit=s("count"))
     clock = bool(event) and str(event).startswith(("cpu-clock", "task-clock"))
-    weight_type = profile.sample_type.add(type=s(event or "weight"),
-                                          unit=s("nanoseconds" if clock else "count"))
+    weight_type = profile.sample_type.add(
+        type=s(event or "weight"), unit=s("nanoseconds" if clock else "count")
+    )
     profile.period_type.type, profile.period_type.unit = weight_type.type, weight_type.unit
     if event:
         profile.comment.append(s(f"event {event}"))
     if comment:
         profile.comment.append(s(comment))
-    cols = {name: _column(samples, name) for name in
-            ("symbol", "dso", "caller", "caller_dso", *(c for c, _ in _LABELS))}
-    sizes = samples["helper_size"].fillna(0).astype(int) if "helper_size" in samples \
+    cols = {
+        name: _column(samples, name)
+        for name in ("symbol", "dso", "caller", "caller_dso", *(c for c, _ in _LABELS))
+    }
+    sizes = (
+        samples["helper_size"].fillna(0).astype(int)
+        if "helper_size" in samples
         else pd.Series([0] * len(samples), index=samples.index)
-    weight = samples["weight"].astype(float) if "weight" in samples else \
-        pd.Series([1.0] * len(samples), index=samples.index)
+    )
+    weight = (
+        samples["weight"].astype(float)
+        if "weight" in samples
+        else pd.Series([1.0] * len(samples), index=samples.index)
+    )
     keyed = pd.DataFrame({**cols, "helper_size": sizes, "weight": weight})
     grouped = keyed.groupby(list(keyed.columns[:-1]), sort=False, observed=True)["weight"].agg(
-        ["size", "sum"])
+        ["size", "sum"]
+    )
     mappings: dict[str, int] = {}
     locations: dict[tuple[str, str], int] = {}
     # The heaviest object first: pprof names a profile after its first mapping.
-    for dso in keyed.groupby("dso", observed=True)["weight"].sum().sort_values(
-            ascending=False).index:
+    for dso in (
+        keyed.groupby("dso", observed=True)["weight"].sum().sort_values(ascending=False).index
+    ):
         mappings[str(dso)] = len(mappings) + 1
-        profile.mapping.add(id=mappings[str(dso)], filename=s(str(dso) or "[unknown]"),
-                            has_functions=True)
+        profile.mapping.add(
+            id=mappings[str(dso)], filename=s(str(dso) or "[unknown]"), has_functions=True
+        )
 
     def location(name: str, dso: str) -> int:
         key = (name, dso)
         if key not in locations:
             if dso not in mappings:
                 mappings[dso] = len(mappings) + 1
-                profile.mapping.add(id=mappings[dso], filename=s(dso or "[unknown]"),
-                                    has_functions=True)
+                profile.mapping.add(
+                    id=mappings[dso], filename=s(dso or "[unknown]"), has_functions=True
+                )
             fid = len(locations) + 1
             shown = readable.get(name, name) or "[unknown]"
             if shown == "[unknown]" and dso:
@@ -161,8 +223,9 @@ def build_pprof(samples: pd.DataFrame, event: str | None, readable: dict[str, st
             if values[col]:
                 sample.label.add(key=s(label), str=s(values[col]))
         if values["helper_size"]:
-            sample.label.add(key=s("helper_size"), num=int(values["helper_size"]),
-                             num_unit=s("bytes"))
+            sample.label.add(
+                key=s("helper_size"), num=int(values["helper_size"]), num_unit=s("bytes")
+            )
     profile.string_table.extend(s.table)
     data: bytes = profile.SerializeToString()
     return data

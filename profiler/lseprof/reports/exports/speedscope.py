@@ -40,10 +40,19 @@ def build_speedscope(stacks: Mapping[str, float], name: str, event: str | None) 
     return {
         "$schema": SCHEMA,
         "shared": {"frames": frames},
-        "profiles": [{"type": "sampled", "name": f"{name} ({event or 'samples'})",
-                      "unit": "none", "startValue": 0, "endValue": total,
-                      "samples": samples, "weights": weights}],
-        "name": name, "activeProfileIndex": 0,
+        "profiles": [
+            {
+                "type": "sampled",
+                "name": f"{name} ({event or 'samples'})",
+                "unit": "none",
+                "startValue": 0,
+                "endValue": total,
+                "samples": samples,
+                "weights": weights,
+            }
+        ],
+        "name": name,
+        "activeProfileIndex": 0,
         "exporter": f"lseprof {__version__}",
     }
 

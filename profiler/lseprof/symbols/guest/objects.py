@@ -49,8 +49,11 @@ def is_emulator(path: str) -> bool:
 
 def guest_mappings(mappings: Sequence[Mapping]) -> list[Mapping]:
     """File mappings that can hold guest code: not qemu itself, not anonymous memory."""
-    return [m for m in mappings
-            if m.path.startswith("/") and not is_emulator(m.path) and m.path != "//anon"]
+    return [
+        m
+        for m in mappings
+        if m.path.startswith("/") and not is_emulator(m.path) and m.path != "//anon"
+    ]
 
 
 @dataclass
@@ -107,8 +110,9 @@ def use_debug_symbols(image: ElfImage, roots: Sequence[Path]) -> bool:
     # the object itself.
     own = image.symbols
     plt = np.array([str(n).endswith("@plt") for n in own.names], dtype=bool)
-    image.symbols = debug.symbols.plus(own.starts[plt], (own.ends - own.starts)[plt],
-                                       own.names[plt].tolist())
+    image.symbols = debug.symbols.plus(
+        own.starts[plt], (own.ends - own.starts)[plt], own.names[plt].tolist()
+    )
     image.stripped = False
     return True
 
@@ -120,16 +124,19 @@ def _with_fingerprints(image: ElfImage) -> None:
     helpers = fingerprinted_helpers(image)
     if not helpers:
         return
-    image.symbols = image.symbols.plus(np.array([h.address for h in helpers], np.uint64),
-                                       np.array([h.size_bytes for h in helpers], np.uint64),
-                                       [h.symbol for h in helpers])
+    image.symbols = image.symbols.plus(
+        np.array([h.address for h in helpers], np.uint64),
+        np.array([h.size_bytes for h in helpers], np.uint64),
+        [h.symbol for h in helpers],
+    )
 
 
 class GuestResolver:
     """Names guest addresses through one emulated process's recorded mappings."""
 
-    def __init__(self, mappings: Sequence[Mapping], binaries: Sequence[ElfImage],
-                 symfs: Path | None) -> None:
+    def __init__(
+        self, mappings: Sequence[Mapping], binaries: Sequence[ElfImage], symfs: Path | None
+    ) -> None:
         self.mappings = guest_mappings(mappings)
         self.binaries = [b for b in binaries if b.arch == "aarch64"]
         self.symfs = symfs
@@ -138,8 +145,7 @@ class GuestResolver:
     def _object(self, path: str) -> GuestObject:
         if path in self.objects:
             return self.objects[path]
-        recorded = next((m.build_id for m in self.mappings if m.path == path and m.build_id),
-                        None)
+        recorded = next((m.build_id for m in self.mappings if m.path == path and m.build_id), None)
         obj = GuestObject(path, recorded)
         self.objects[path] = obj
         candidates: list[tuple[str, Path | ElfImage]] = []
@@ -161,14 +167,17 @@ class GuestResolver:
             else:
                 image = candidate
             if recorded and image.build_id and image.build_id != recorded:
-                obj.problem = (f"{image.path} ({origin}) is another build (build-id "
-                               f"{image.build_id[:12]}, perf.data has {recorded[:12]})")
+                obj.problem = (
+                    f"{image.path} ({origin}) is another build (build-id "
+                    f"{image.build_id[:12]}, perf.data has {recorded[:12]})"
+                )
                 return obj
             if image.arch != "aarch64":
                 obj.problem = f"{image.path} ({origin}) is {image.arch}, not aarch64"
                 return obj
             if image.stripped and not use_debug_symbols(
-                    image, [r for r in (self.symfs, Path("/")) if r is not None]):
+                image, [r for r in (self.symfs, Path("/")) if r is not None]
+            ):
                 _with_fingerprints(image)
             if len(image.symbols) == 0:
                 obj.problem = f"{image.path} has no symbols left to name code by"
@@ -178,8 +187,7 @@ class GuestResolver:
         obj.problem = f"{path} is not on this machine"
         return obj
 
-    def resolve(self, guest_ips: npt.NDArray[np.uint64],
-                pids: npt.NDArray[np.int64]) -> GuestNames:
+    def resolve(self, guest_ips: npt.NDArray[np.uint64], pids: npt.NDArray[np.int64]) -> GuestNames:
         n = guest_ips.size
         objects = np.full(n, None, dtype=object)
         vaddrs = np.zeros(n, np.uint64)
@@ -198,10 +206,18 @@ class GuestResolver:
         paths = [m.path for m in self.mappings]
         covered = float(np.mean(owner >= 0))
         if covered < MIN_COVERED:
-            return GuestNames(objects, vaddrs, names, offs, covered, [
-                f"only {100 * covered:.0f}% of guest addresses lie in the guest's recorded "
-                "mappings: qemu's guest base is not 0 here (-B, -R or a 32-bit guest), so "
-                "shared objects cannot be placed; static executables are still named"])
+            return GuestNames(
+                objects,
+                vaddrs,
+                names,
+                offs,
+                covered,
+                [
+                    f"only {100 * covered:.0f}% of guest addresses lie in the guest's recorded "
+                    "mappings: qemu's guest base is not 0 here (-B, -R or a 32-bit guest), so "
+                    "shared objects cannot be placed; static executables are still named"
+                ],
+            )
         for path in sorted({paths[i] for i in np.unique(owner[owner >= 0]).tolist()}):
             rows = np.flatnonzero(np.isin(owner, [i for i, p in enumerate(paths) if p == path]))
             obj = self._object(path)
@@ -209,8 +225,9 @@ class GuestResolver:
             objects[rows] = path
             if obj.image is None:
                 continue
-            file_off[rows] = file_offsets(guest_ips[rows], pids[rows],
-                                          [m for m in self.mappings if m.path == path])
+            file_off[rows] = file_offsets(
+                guest_ips[rows], pids[rows], [m for m in self.mappings if m.path == path]
+            )
             va = obj.image.code_vaddr_of_offset(file_off[rows])
             # An address outside the object's executable segments is not code of it:
             # leave it unnamed rather than give it the nearest symbol.
@@ -226,7 +243,9 @@ class GuestResolver:
         out = []
         for obj in self.objects.values():
             if obj.problem and obj.samples:
-                out.append(f"{obj.samples} guest samples in {obj.path} stay unnamed: "
-                           f"{obj.problem}; pass the profiled copy with --binary FILE or "
-                           "--symfs DIR")
+                out.append(
+                    f"{obj.samples} guest samples in {obj.path} stay unnamed: "
+                    f"{obj.problem}; pass the profiled copy with --binary FILE or "
+                    "--symfs DIR"
+                )
         return out

@@ -19,6 +19,7 @@ that address in the file (often ``_fini``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,13 @@ from lseprof.symbols.guest.objects import GuestResolver
 
 def has_guest(frame: pd.DataFrame) -> bool:
     return any(str(s).startswith(GUEST_PREFIX) for s in frame["symbol"].cat.categories) or any(
-        str(c).startswith("qemu-aarch64") for c in frame["comm"].cat.categories)
+        str(c).startswith("qemu-aarch64") for c in frame["comm"].cat.categories
+    )
 
 
-def set_values(frame: pd.DataFrame, column: str, rows: npt.NDArray[np.int64],
-               values: npt.NDArray[np.object_]) -> None:
+def set_values(
+    frame: pd.DataFrame, column: str, rows: npt.NDArray[np.int64], values: npt.NDArray[np.object_]
+) -> None:
     if rows.size == 0:
         return
     current = frame[column].astype(object).to_numpy(copy=True)
@@ -66,14 +69,21 @@ def _guest_rows(frame: pd.DataFrame, sym_col: str, dso_col: str) -> npt.NDArray[
     # perf names guest code `guest-0x...` only while /tmp/perf-PID.map still exists;
     # for a stored run (map kept beside perf.data) it prints [unknown] in that dso.
     in_map = np.char.endswith(dsos, ".map") & np.char.startswith(
-        np.char.rpartition(dsos, "/")[:, 2], "perf-")
+        np.char.rpartition(dsos, "/")[:, 2], "perf-"
+    )
     return np.flatnonzero(np.char.startswith(names, GUEST_PREFIX) | in_map)
 
 
-def _guest_addresses(frame: pd.DataFrame, rows: npt.NDArray[np.int64], sym_col: str,
-                     ip_col: str, dso_col: str, perf_maps: Sequence[Path],
-                     input_dir: Path | None, notes: list[str] | None
-                     ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
+def _guest_addresses(
+    frame: pd.DataFrame,
+    rows: npt.NDArray[np.int64],
+    sym_col: str,
+    ip_col: str,
+    dso_col: str,
+    perf_maps: Sequence[Path],
+    input_dir: Path | None,
+    notes: list[str] | None,
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
     """Each row's guest address, and which rows are no guest instruction at all:
     host code in qemu's JIT buffer that no map entry covers (the glue between
     translated blocks), which is qemu's own time."""
@@ -89,23 +99,24 @@ def _guest_addresses(frame: pd.DataFrame, rows: npt.NDArray[np.int64], sym_col: 
             pmap = PerfMap(map_path)
             guest_ip[part], known[part] = pmap.guest_addresses(host_ip[part])
             if notes is not None:
-                notes.append(f"guest addresses re-read from {map_path} ({len(pmap)} entries; "
-                             "for overlapping entries the latest wins)")
+                notes.append(
+                    f"guest addresses re-read from {map_path} ({len(pmap)} entries; "
+                    "for overlapping entries the latest wins)"
+                )
     # Without a map (or outside it), the name perf printed is the guest address.
     glue = np.zeros(rows.size, np.bool_)
     for i in np.flatnonzero(~known).tolist():
         try:
-            guest_ip[i] = int(str(names[rows[i]])[len(GUEST_PREFIX):], 16)
+            guest_ip[i] = int(str(names[rows[i]])[len(GUEST_PREFIX) :], 16)
         except ValueError:
             guest_ip[i] = 0
             glue[i] = True
     return guest_ip, glue
 
 
-def _static_lookup(guest_ip: npt.NDArray[np.uint64], statics: list[ElfImage],
-                   images: dict[str, ElfImage]
-                   ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int64],
-                              npt.NDArray[np.object_]]:
+def _static_lookup(
+    guest_ip: npt.NDArray[np.uint64], statics: list[ElfImage], images: dict[str, ElfImage]
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int64], npt.NDArray[np.object_]]:
     """Names, offsets and DSOs from static executables, whose addresses are the guest's."""
     uniq, inverse = np.unique(guest_ip, return_inverse=True)
     best_names = np.full(uniq.size, None, dtype=object)
@@ -121,10 +132,137 @@ def _static_lookup(guest_ip: npt.NDArray[np.uint64], statics: list[ElfImage],
     return best_names[inverse], best_off[inverse], best_dso[inverse]
 
 
-def resolve_guest(frame: pd.DataFrame, images: dict[str, ElfImage], notes: list[str],
-                  binaries: list[ElfImage], perf_maps: Sequence[Path], input_dir: Path | None,
-                  symfs: Path | None,
-                  mappings: Callable[[], list[Mapping]] | None) -> GuestResolver | None:
+@dataclass
+class _Names:
+    """New values for guest rows of one column group."""
+
+    names: npt.NDArray[np.object_]
+    dsos: npt.NDArray[np.object_]
+    offsets: npt.NDArray[np.int64]
+    ips: npt.NDArray[np.uint64]
+
+
+@dataclass
+class _GuestPass:
+    """One naming pass over the guest rows of a samples table."""
+
+    frame: pd.DataFrame
+    images: dict[str, ElfImage]
+    notes: list[str]
+    statics: list[ElfImage]  # static non-PIE --binary files: guest address = ELF address
+    resolver: GuestResolver | None
+    perf_maps: Sequence[Path]
+    input_dir: Path | None
+    resolved_any: bool = False
+    mapped_share: float = 1.0
+
+    def drop_dispatcher_callers(self) -> None:
+        """qemu's JIT frames end the host stack: the frame under a guest instruction is
+        qemu's dispatcher, not a guest caller. Those callers are dropped ("" = no
+        callchain), so helper callers come from the object's own bl sites instead."""
+        frame = self.frame
+        sym_rows = _guest_rows(frame, "symbol", "dso")
+        rows = sym_rows[~np.isin(sym_rows, _guest_rows(frame, "caller", "caller_dso"))]
+        if rows.size:
+            blank = np.full(rows.size, "", dtype=object)
+            set_values(frame, "caller", rows, blank)
+            set_values(frame, "caller_dso", rows, blank)
+            caller_ip = frame["caller_ip"].to_numpy().copy()
+            caller_ip[rows] = 0
+            frame["caller_ip"] = caller_ip
+
+    def columns(self, sym_col: str, ip_col: str, dso_col: str, off_col: str | None) -> None:
+        frame = self.frame
+        rows = _guest_rows(frame, sym_col, dso_col)
+        if rows.size == 0:
+            return
+        notes = self.notes if sym_col == "symbol" else None
+        guest_ip, glue = _guest_addresses(
+            frame, rows, sym_col, ip_col, dso_col, self.perf_maps, self.input_dir, notes
+        )
+        if glue.any():
+            # qemu's JIT glue: not guest code but qemu's own time, named as such (a
+            # "[unknown] in perf-PID.map" row would read as an unnamed guest sample).
+            jit = np.full(int(glue.sum()), S.QEMU_JIT, dtype=object)
+            for col in (sym_col, dso_col):
+                set_values(frame, col, rows[glue], jit)
+            rows, guest_ip = rows[~glue], guest_ip[~glue]
+            if rows.size == 0:
+                return
+        found = self.name(rows, guest_ip, dso_col, sym_col == "symbol")
+        self.write(rows, found, (sym_col, ip_col, dso_col, off_col))
+
+    def name(
+        self,
+        rows: npt.NDArray[np.int64],
+        guest_ip: npt.NDArray[np.uint64],
+        dso_col: str,
+        leaf: bool,
+    ) -> _Names:
+        """Names for guest addresses: through the recorded mappings, then the statics."""
+        out = _Names(
+            np.array([f"{GUEST_PREFIX}{a:x}" for a in guest_ip.tolist()], dtype=object),
+            self.frame[dso_col].astype(object).to_numpy()[rows].copy(),
+            np.full(rows.size, -1, np.int64),
+            guest_ip.copy(),
+        )
+        in_object = np.zeros(rows.size, np.bool_)
+        if self.resolver is not None:
+            found = self.resolver.resolve(guest_ip, self.frame["pid"].to_numpy()[rows])
+            if leaf:
+                self.mapped_share = found.covered
+                self.notes.extend(found.notes)
+            in_object = found.objects != None  # noqa: E711
+            named = found.names != None  # noqa: E711
+            # In a known object but no symbol covers it: perf's "[unknown] (object)".
+            out.names[in_object & ~named] = S.UNKNOWN
+            out.dsos[in_object] = found.objects[in_object]
+            out.names[named] = found.names[named]
+            out.offsets[named] = found.offsets[named]
+            out.ips[in_object] = found.vaddrs[in_object]
+            for obj in self.resolver.objects.values():
+                if obj.image is not None:
+                    self.images[obj.path] = obj.image
+            self.resolved_any = True
+        if self.statics:
+            left = ~in_object
+            got, offs, dsos = _static_lookup(guest_ip[left], self.statics, self.images)
+            hit = np.flatnonzero(left)[got != None]  # noqa: E711
+            keep = got != None  # noqa: E711
+            out.names[hit], out.offsets[hit], out.dsos[hit] = got[keep], offs[keep], dsos[keep]
+            self.resolved_any = True
+        return out
+
+    def write(
+        self, rows: npt.NDArray[np.int64], found: _Names, cols: tuple[str, str, str, str | None]
+    ) -> None:
+        frame = self.frame
+        sym_col, ip_col, dso_col, off_col = cols
+        ip_values = frame[ip_col].to_numpy().copy()
+        ip_values[rows] = found.ips
+        frame[ip_col] = ip_values
+        set_values(frame, sym_col, rows, found.names)
+        set_values(frame, dso_col, rows, found.dsos)
+        if off_col is not None:
+            offs_all = frame[off_col].to_numpy().copy()
+            offs_all[rows] = found.offsets
+            frame[off_col] = offs_all
+            # qemu's map has one entry per guest instruction: the address is exact.
+            precise = frame["precise"].to_numpy().copy()
+            precise[rows] = True
+            frame["precise"] = precise
+
+
+def resolve_guest(
+    frame: pd.DataFrame,
+    images: dict[str, ElfImage],
+    notes: list[str],
+    binaries: list[ElfImage],
+    perf_maps: Sequence[Path],
+    input_dir: Path | None,
+    symfs: Path | None,
+    mappings: Callable[[], list[Mapping]] | None,
+) -> GuestResolver | None:
     """Name the table's guest rows in place (``symbol``/``caller`` and their columns);
     returns the resolver used for shared objects, if the recording had mappings."""
     guest_bins = [im for im in binaries if im.arch == "aarch64"]
@@ -132,85 +270,21 @@ def resolve_guest(frame: pd.DataFrame, images: dict[str, ElfImage], notes: list[
     resolver = GuestResolver(mappings(), guest_bins, symfs) if mappings is not None else None
     if resolver is not None and not resolver.mappings:
         resolver = None
-    resolved_any = False
-    mapped_share = 1.0
-    # qemu's JIT frames end the host stack: the frame under a guest instruction is
-    # qemu's dispatcher, not a guest caller. Those callers are dropped ("" = no
-    # callchain), so helper callers come from the object's own bl sites instead.
-    sym_rows = _guest_rows(frame, "symbol", "dso")
-    not_guest_caller = sym_rows[~np.isin(sym_rows, _guest_rows(frame, "caller", "caller_dso"))]
-    if not_guest_caller.size:
-        blank = np.full(not_guest_caller.size, "", dtype=object)
-        set_values(frame, "caller", not_guest_caller, blank)
-        set_values(frame, "caller_dso", not_guest_caller, blank)
-        caller_ip = frame["caller_ip"].to_numpy().copy()
-        caller_ip[not_guest_caller] = 0
-        frame["caller_ip"] = caller_ip
-    for sym_col, ip_col, dso_col, off_col in (("symbol", "ip", "dso", "symoff"),
-                                              ("caller", "caller_ip", "caller_dso", None)):
-        rows = _guest_rows(frame, sym_col, dso_col)
-        if rows.size == 0:
-            continue
-        guest_ip, glue = _guest_addresses(frame, rows, sym_col, ip_col, dso_col, perf_maps,
-                                          input_dir, notes if sym_col == "symbol" else None)
-        if glue.any():
-            # qemu's JIT glue: not guest code but qemu's own time, named as such (a
-            # "[unknown] in perf-PID.map" row would read as an unnamed guest sample).
-            for col in (sym_col, dso_col):
-                set_values(frame, col, rows[glue], np.full(int(glue.sum()), S.QEMU_JIT,
-                                                           dtype=object))
-            rows, guest_ip = rows[~glue], guest_ip[~glue]
-            if rows.size == 0:
-                continue
-        new_names = np.array([f"{GUEST_PREFIX}{a:x}" for a in guest_ip.tolist()], dtype=object)
-        new_dsos = frame[dso_col].astype(object).to_numpy()[rows].copy()
-        new_off = np.full(rows.size, -1, np.int64)
-        new_ip = guest_ip.copy()
-        in_object = np.zeros(rows.size, np.bool_)
-        if resolver is not None:
-            found = resolver.resolve(guest_ip, frame["pid"].to_numpy()[rows])
-            if sym_col == "symbol":
-                mapped_share = found.covered
-                notes.extend(found.notes)
-            in_object = found.objects != None  # noqa: E711
-            named = found.names != None  # noqa: E711
-            # In a known object but no symbol covers it: perf's "[unknown] (object)".
-            new_names[in_object & ~named] = S.UNKNOWN
-            new_dsos[in_object] = found.objects[in_object]
-            new_names[named] = found.names[named]
-            new_off[named] = found.offsets[named]
-            new_ip[in_object] = found.vaddrs[in_object]
-            for obj in resolver.objects.values():
-                if obj.image is not None:
-                    images[obj.path] = obj.image
-            resolved_any = True
-        if statics:
-            left = ~in_object
-            got, offs, dsos = _static_lookup(guest_ip[left], statics, images)
-            hit = np.flatnonzero(left)[got != None]  # noqa: E711
-            keep = got != None  # noqa: E711
-            new_names[hit], new_off[hit], new_dsos[hit] = got[keep], offs[keep], dsos[keep]
-            resolved_any = True
-        ip_values = frame[ip_col].to_numpy().copy()
-        ip_values[rows] = new_ip
-        frame[ip_col] = ip_values
-        set_values(frame, sym_col, rows, new_names)
-        set_values(frame, dso_col, rows, new_dsos)
-        if off_col is not None:
-            offs_all = frame[off_col].to_numpy().copy()
-            offs_all[rows] = new_off
-            frame[off_col] = offs_all
-            # qemu's map has one entry per guest instruction: the address is exact.
-            precise = frame["precise"].to_numpy().copy()
-            precise[rows] = True
-            frame["precise"] = precise
+    guest = _GuestPass(frame, images, notes, statics, resolver, perf_maps, input_dir)
+    guest.drop_dispatcher_callers()
+    guest.columns("symbol", "ip", "dso", "symoff")
+    guest.columns("caller", "caller_ip", "caller_dso", None)
     pies = [im for im in guest_bins if im.is_pie_or_shared]
-    if pies and (resolver is None or mapped_share < 0.5):
-        notes.append(f"--binary {pies[0].path} is position-independent: its guest addresses "
-                     "need the guest's mappings, which this perf.data lacks; record with "
-                     "`perf record -d` (lseprof run does)")
-    if not resolved_any:
-        notes.append("emulated guest-0x samples stay unnamed: pass the aarch64 ELF "
-                     "that ran under qemu with --binary, or record with `perf record -d` "
-                     "so the guest's objects are found where they were")
+    if pies and (resolver is None or guest.mapped_share < 0.5):
+        notes.append(
+            f"--binary {pies[0].path} is position-independent: its guest addresses "
+            "need the guest's mappings, which this perf.data lacks; record with "
+            "`perf record -d` (lseprof run does)"
+        )
+    if not guest.resolved_any:
+        notes.append(
+            "emulated guest-0x samples stay unnamed: pass the aarch64 ELF "
+            "that ran under qemu with --binary, or record with `perf record -d` "
+            "so the guest's objects are found where they were"
+        )
     return resolver

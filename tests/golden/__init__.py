@@ -1,0 +1,143 @@
+"""The golden tier: what every offline lseprof command prints on the repository's
+fixtures, kept as files under tests/golden/outputs/ and compared byte for byte.
+
+Each command runs in this process through the real command line (typer's test
+runner, program name ``lseprof``, 120 columns, no colour), so the whole tier takes
+seconds: a restructuring that changes any output, any exit code or any message
+shows up as a diff. When a change of output is meant, write the files anew and
+review their diff with git:
+
+    .venv/bin/python -m pytest tests/unit/test_golden.py --update-golden
+
+Commands that run workloads (run, nightly) are left out: their numbers differ from
+run to run; the e2e tests cover them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.helpers import REPO
+
+OUTPUTS = Path(__file__).resolve().parent / "outputs"
+FIX = "tests/fixtures/perf"
+BIN = "tests/fixtures/bin"
+ENV = {"COLUMNS": "120", "NO_COLOR": "1", "TERM": "dumb"}
+
+_REPORTS = [
+    f"{FIX}/x86-contend/perf.data",
+    f"{FIX}/x86-contend/script.txt",
+    f"{FIX}/x86-contend/script-nocallchain.txt",
+    f"{FIX}/x86-contend/report-flat.txt",
+    f"{FIX}/x86-contend/report-children.txt",
+    f"{FIX}/x86-contend/report-callers.txt",
+    f"{FIX}/x86-contend/report-truncated.txt",
+    f"{FIX}/x86-contend/report-ipc.txt",
+    f"{FIX}/x86-dwarf-inline/script.txt",
+    f"{FIX}/x86-lost/perf.data",
+    f"{FIX}/x86-stripped/perf.data",
+    f"{FIX}/x86-two-events/perf.data",
+    f"{FIX}/rayon-host-88/script.txt.gz",
+    f"{FIX}/rayon-host-88/report.txt",
+]
+_ELVES = [
+    f"{BIN}/contend-aarch64",
+    f"{BIN}/contend-x86_64",
+    f"{BIN}/stripped/contend-x86_64",
+    "data/elf-fixtures/jiter/jiter.cpython-311-aarch64-linux-gnu.so",
+    "data/elf-fixtures/pydantic-core/_pydantic_core.cpython-311-aarch64-linux-gnu.so",
+]
+_SUBCOMMANDS = (
+    "build",
+    "dashboard",
+    "data",
+    "diff",
+    "doctor",
+    "inspect",
+    "nightly",
+    "report",
+    "run",
+    "runs",
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    args: tuple[str, ...]
+
+    @property
+    def needs_perf(self) -> bool:
+        """perf reads a perf.data (installed by make test; not a run)."""
+        return any(a.endswith("perf.data") for a in self.args)
+
+    @property
+    def file(self) -> Path:
+        text = " ".join(a.removeprefix(f"{FIX}/").removeprefix(f"{BIN}/") for a in self.args)
+        return OUTPUTS / (re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") + ".txt")
+
+    def __str__(self) -> str:
+        return " ".join(self.args)
+
+
+def _report_commands() -> list[Command]:
+    lines = [
+        Command(("report", path, *fmt))
+        for path in _REPORTS
+        for fmt in ((), ("--json",), ("--markdown",))
+    ]
+    for arch in ("a53", "n1"):
+        d = f"{FIX}/aarch64-qemu-{arch}"
+        perf_map = next((REPO / d).glob("perf-*.map")).relative_to(REPO)
+        lines += [
+            Command(
+                (
+                    "report",
+                    f"{d}/script.txt",
+                    "--perf-map",
+                    str(perf_map),
+                    "--binary",
+                    f"{BIN}/contend-aarch64",
+                    *fmt,
+                )
+            )
+            for fmt in ((), ("--json",))
+        ]
+    lines.append(
+        Command(("report", f"{FIX}/x86-stripped/perf.data", "--binary", f"{BIN}/contend-x86_64"))
+    )
+    pastes = sorted((REPO / FIX / "pastes").rglob("*.txt"))
+    lines += [Command(("report", str(p.relative_to(REPO)), "--json")) for p in pastes]
+    return lines
+
+
+def commands() -> list[Command]:
+    """The command lines of the tier, relative to the repository's root."""
+    lines = _report_commands()
+    for elf in _ELVES:
+        lines += [Command(("inspect", elf)), Command(("inspect", elf, "--json"))]
+    a, b = f"{FIX}/x86-contend/perf.data", f"{FIX}/x86-stripped/perf.data"
+    for fmt in ((), ("--json",), ("--markdown",)):
+        lines.append(Command(("diff", a, b, *fmt)))
+        lines.append(
+            Command(("diff", f"{BIN}/contend-x86_64", f"{BIN}/other-build/contend-x86_64", *fmt))
+        )
+    lines += [Command(("report", "no-such-file.data")), Command(("diff", a)), Command(("--help",))]
+    lines += [Command((cmd, "--help")) for cmd in _SUBCOMMANDS]
+    return lines
+
+
+def run(command: Command) -> str:
+    """The command's exit code, stdout and stderr, as the golden file holds them."""
+    from typer.testing import CliRunner
+
+    from lseprof.cli.app import app
+
+    result = CliRunner().invoke(app, list(command.args), env=ENV, prog_name="lseprof")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return (
+        f"$ lseprof {command}\nexit: {result.exit_code}\n--- stdout\n{result.stdout}"
+        f"--- stderr\n{result.stderr}"
+    )
