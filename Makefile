@@ -5,8 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 LSEPROF := $(BIN)/lseprof
+# Rendered results land here (ignored by git but for its README).
+REPORTS := reports
+PY_SOURCES := profiler tests benchmarks scripts workloads
 
-.PHONY: setup system venv data native fixtures demo test test-native lint bench clean
+.PHONY: setup system venv data native fixtures tracefs demo test test-unit test-native lint bench clean
 
 setup: system venv data native
 
@@ -28,12 +31,26 @@ data: venv
 native: venv
 	$(LSEPROF) build --target all --variant all
 
-# The main job: both scheduler variants at 88 threads under perf, then the
-# same on the aarch64 outline-atomics build (emulated unless this is aarch64).
-demo: setup
+# The scheduler tracepoints live in tracefs, which a fresh machine may not mount:
+# as root it is one mount (without root, the --sched tests say what is missing).
+tracefs:
+	@if [ "$$(id -u)" = 0 ] && [ ! -d /sys/kernel/tracing/events/sched ]; then \
+	  mount -t tracefs nodev /sys/kernel/tracing && echo "mounted tracefs at /sys/kernel/tracing"; \
+	fi
+
+# The main job: both scheduler variants at 88 threads under perf, then the same on the
+# aarch64 outline-atomics build (emulated unless this is aarch64); each run's Markdown
+# report and the dashboard of the run store land in reports/.
+demo: setup tracefs
+	mkdir -p $(REPORTS)
 	$(LSEPROF) doctor
-	$(LSEPROF) run --threads 88 --repeat 3
-	$(LSEPROF) run --target aarch64 --threads 8 --repeat 1 --duration 3
+	$(LSEPROF) run --threads 88 --repeat 3 --markdown > $(REPORTS)/run-host.md
+	cat $(REPORTS)/run-host.md
+	$(LSEPROF) run --target aarch64 --threads 8 --repeat 1 --duration 3 --markdown \
+	  > $(REPORTS)/run-aarch64.md
+	cat $(REPORTS)/run-aarch64.md
+	$(LSEPROF) dashboard --out $(REPORTS) --force > /dev/null
+	@echo "dashboard: $(abspath $(REPORTS))/index.html"
 
 # Real third-party ELF files (manylinux aarch64 wheels), pinned by sha256; and the
 # speedscope viewer (pinned npm release) that the export tests open offline in Chromium.
@@ -43,16 +60,22 @@ fixtures: venv
 	test -f data/viewers/node_modules/speedscope/package.json || \
 	  npm install --prefix data/viewers --no-audit --no-fund --silent $(SPEEDSCOPE)
 
-test: setup fixtures
+test: setup fixtures tracefs
 	$(BIN)/python -m pytest -q
 	$(MAKE) lint
 
+# Seconds, no perf runs: parsers, records, the golden outputs, the house rules.
+test-unit: venv
+	$(BIN)/python -m pytest -q tests/unit
+
 test-native: system
-	$(BIN)/python -m pytest -q tests/test_native_unit.py
+	$(BIN)/python -m pytest -q tests/e2e/test_native_unit.py
 
 lint: venv
-	$(BIN)/ruff check lseprof workloads tests benchmarks scripts
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
+	bash scripts/lint-native.sh
 
 bench: setup
 	$(BIN)/python benchmarks/bench_encoder.py

@@ -12,12 +12,14 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 want() { for p in "$@"; do have "$p" || need+=("$p"); done; }
 
 # Always: perf, a C toolchain (binutils also gives c++filt, the demangler),
-# Python venv support, Rust from Debian (rustc-web is the current Rust in bookworm), the packaged crates the encoder builds
+# Python venv support, Rust from Debian (rustc-web is the current Rust in bookworm) with its
+# clippy and rustfmt (make lint), the packaged crates the encoder builds
 # from when crates.io is unreachable, and PostgreSQL: tests/test_store_pg.py
 # runs initdb/pg_ctl from /usr/lib/postgresql/*/bin to start its own throwaway
 # server (this script enables and starts no service). golang-go gives `go tool
 # pprof`, which the tests use to read lseprof's pprof exports.
 want linux-perf make gcc binutils python3 python3-venv python3-dev git rustc-web cargo-web \
+     rust-web-clippy rustfmt-web \
      librust-rayon-dev librust-serde-json-dev librust-regex-syntax-dev librust-rustc-hash-dev chromium \
      postgresql golang-go
 command -v npm >/dev/null 2>&1 || want npm

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from tests.helpers import missing_tool
 
 _FUNC = re.compile(r"^([0-9a-f]+) <(.+)>:$")
 _A64_INSN = re.compile(r"^\s*([0-9a-f]+):\s+[0-9a-f]{8}\s+(\S+)\s*(.*)$")
@@ -29,7 +29,7 @@ def objdump_for(arch: str) -> str:
     name = "aarch64-linux-gnu-objdump" if arch == "aarch64" else "objdump"
     tool = shutil.which(name)
     if tool is None:
-        pytest.skip(f"{name} not installed")
+        missing_tool(name)
     return tool
 
 

@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from lseprof import LseprofError
 from lseprof.store import (
     open_store,
 )
+from tests.helpers import missing_tool
 from tests.unit.test_store import one_line
-
-psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e .")
 
 ROLE = "lseprof_tester"
 PASSWORD = "Sekrit-pw-7f3a"  # must never show up in a message
@@ -101,15 +101,18 @@ def _as_server_user(argv: list[str]) -> list[str]:
 def pg_server() -> Iterator[PgServer]:
     bindir = pg_bindir()
     if bindir is None:
-        pytest.skip(
-            "PostgreSQL server binaries (initdb, pg_ctl) not found under "
-            "/usr/lib/postgresql/*/bin; install the Debian package: make system"
+        missing_tool(
+            "PostgreSQL's initdb and pg_ctl (/usr/lib/postgresql/*/bin)",
+            "make system installs Debian's postgresql",
         )
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no postgres user to run the server as")
+            missing_tool(
+                "the postgres user (to run the server as, from root)",
+                "Debian's postgresql package creates it; make system installs it",
+            )
     root = Path(tempfile.mkdtemp(prefix="lseprof-pg-"))  # short: socket paths are limited
     try:
         (root / "sock").mkdir()

@@ -20,7 +20,7 @@ import pytest
 from lseprof import LseprofError
 from lseprof.reports.dashboard import MARKER, SIZE_BUDGET, build_dashboard, group_file
 from lseprof.store import OffCpuFigures, RunRecord, new_id, open_store
-from tests.helpers import LSEPROF
+from tests.helpers import LSEPROF, missing_tool
 
 HOSTILE_HOST = "</script><script>alert(1)</script>"
 RUST_SYMBOL = "<rayon_core::job::StackJob<L,F,R> as rayon_core::job::Job>::execute"
@@ -286,7 +286,7 @@ def test_rebuild_is_identical_and_keeps_unchanged_group_pages(tmp_path: Path) ->
 
 def lseprof(*args: str | Path) -> subprocess.CompletedProcess[str]:
     if not LSEPROF.is_file():
-        pytest.skip(f"{LSEPROF} not installed (run `make venv`)")
+        missing_tool(str(LSEPROF), "make venv installs it")
     return subprocess.run(
         [str(LSEPROF), "dashboard", *map(str, args)],
         capture_output=True,

@@ -6,7 +6,7 @@ by a NUL byte), so no port, no websocket library and no race on start-up. The
 test loads the index and one group page from disk, fails on any console error,
 uncaught exception, log error (CSP violations, failed loads) or request that is
 not file:, checks in the live DOM that the plots were laid out, and saves
-screenshots under test-artifacts/.
+screenshots under reports/tests/.
 """
 
 from __future__ import annotations
@@ -21,19 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from lseprof.reports.dashboard import build_dashboard, group_file
 from tests.e2e.test_dashboard import HOSTILE_HOST, RUST_SYMBOL, commit_of, history, stored
-from tests.helpers import REPO
+from tests.helpers import ARTIFACTS, needs_tool
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts"
+
 TIMEOUT_S = 60.0
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed (make system installs it)"
-)
+pytestmark = needs_tool("chromium", CHROMIUM.exists())
 
 # Runs in the page through DevTools (page CSP does not apply to it); returns JSON text.
 PROBE = """JSON.stringify({

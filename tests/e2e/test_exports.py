@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import LSEPROF, REPO, run
+from tests.helpers import ARTIFACTS, LSEPROF, REPO, needs_tool, run
 
 A53 = REPO / "tests/fixtures/perf/aarch64-qemu-a53/script.txt"
 A53_BIN = REPO / "tests/fixtures/bin/contend-aarch64"
 X86_DATA = REPO / "tests/fixtures/perf/x86-contend/perf.data"
 SPEEDSCOPE = REPO / "data/viewers/node_modules/speedscope/dist/release/index.html"
-ARTIFACTS = REPO / "test-artifacts"
+
 GO = shutil.which("go")
 
-needs_go = pytest.mark.skipif(GO is None, reason="go (golang-go) not installed; make system")
+needs_go = needs_tool("go (golang-go)", GO is not None)
 
 
 def _report_json(*args: str | Path) -> dict[str, Any]:
@@ -213,8 +213,8 @@ def test_speedscope_document(tmp_path: Path) -> None:
     assert max(len(s) for s in profile["samples"]) > 3
 
 
-@pytest.mark.skipif(not SPEEDSCOPE.is_file(), reason="speedscope not installed (make fixtures)")
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="chromium not installed")
+@needs_tool("speedscope", SPEEDSCOPE.is_file(), "make fixtures installs it")
+@needs_tool("chromium", Path("/usr/bin/chromium").exists())
 def test_speedscope_opens_it_in_chromium(tmp_path: Path) -> None:
     from tests.e2e.test_dashboard_browser import DevTools
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import missing_tool
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NATIVE_DIR = REPO_ROOT / "native"
 CARGO = Path("/usr/bin/cargo")
@@ -46,7 +48,7 @@ def _cargo_test_command(feature: str) -> list[str]:
 @pytest.mark.parametrize("feature", ["rayon", "window"])
 def test_cargo_unit_tests_pass(feature: str) -> None:
     if not CARGO.exists():
-        pytest.skip(f"{CARGO} is missing: install Debian's cargo (make system) to run native tests")
+        missing_tool(str(CARGO), "make system installs Debian's cargo")
     if not (NATIVE_DIR / "Cargo.toml").exists():
         pytest.fail(f"{NATIVE_DIR / 'Cargo.toml'} is missing")
     env = dict(os.environ)
@@ -55,7 +57,7 @@ def test_cargo_unit_tests_pass(feature: str) -> None:
     if RUSTC.exists():
         env["RUSTC"] = str(RUSTC)
     elif shutil.which("rustc") is None:
-        pytest.skip("no rustc found: install Debian's rustc (make system) to run native tests")
+        missing_tool("rustc", "make system installs Debian's rustc")
     proc = subprocess.run(
         _cargo_test_command(feature),
         cwd=NATIVE_DIR,

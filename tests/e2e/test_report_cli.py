@@ -20,6 +20,7 @@ from tests.helpers import (
     X86,
     X86_BIN,
     X86_OTHER_BUILD,
+    missing_tool,
     needs_perf,
 )
 
@@ -173,7 +174,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: int) -> None:
         name.startswith(("truncated", "binary of another build"))
         and os.system("command -v perf >/dev/null") != 0
     ):
-        pytest.skip("needs perf")
+        missing_tool("perf")
     proc = run(*args, env=env)
     assert proc.returncode == 2, (name, proc.stdout, proc.stderr)
     lines = proc.stderr.strip().splitlines()

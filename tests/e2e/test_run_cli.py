@@ -259,6 +259,38 @@ def test_command_mode_with_throughput_regex(tmp_path: Path) -> None:
     assert all(r["workload"] == "command" for r in runs)
 
 
+def test_command_threads_are_unknown_unless_given(tmp_path: Path) -> None:
+    """lseprof does not set a command's threads: its runs say so, not the default 88; with
+    --threads each count replaces {threads} and is exported to the runtimes."""
+    proc = lseprof_run(tmp_path, "--no-perf", "--repeat", "1", "--json", "--", "sh", "-c", "true")
+    assert proc.returncode == 0, proc.stderr
+    (entry,) = runs_json(proc)
+    assert entry["threads"] is None and "-t" not in entry["group_id"].split("command")[-1]
+    table = lseprof_run(tmp_path, "--no-perf", "--repeat", "1", "--", "sh", "-c", "true")
+    row = next(line for line in table.stdout.splitlines() if " command " in line)
+    assert row.split("│")[2].strip() == "-", row  # the threads column
+    swept = lseprof_run(
+        tmp_path,
+        "--no-perf",
+        "--repeat",
+        "1",
+        "--threads",
+        "2,3",
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        "echo arg={threads} env=$OMP_NUM_THREADS/$RAYON_NUM_THREADS/$LSEPROF_THREADS",
+    )
+    assert swept.returncode == 0, swept.stderr
+    runs = runs_json(swept)
+    assert [r["threads"] for r in runs] == [2, 3]
+    for r in runs:
+        printed = (Path(r["run_dir"]) / "workload.stdout").read_text().strip()
+        n = r["threads"]
+        assert printed == f"arg={n} env={n}/{n}/{n}", printed
+
+
 def test_crashing_command_is_kept_and_marked(tmp_path: Path) -> None:
     proc = lseprof_run(
         tmp_path, "--repeat", "2", "--json", "--", "sh", "-c", "echo partial; kill -SEGV $$"
@@ -301,7 +333,6 @@ def test_ctrl_c_stores_the_interrupted_run(tmp_path: Path) -> None:
             str(store),
             "--repeat",
             "3",
-            "--json",
             "--",
             "sh",
             "-c",
@@ -310,12 +341,17 @@ def test_ctrl_c_stores_the_interrupted_run(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "COLUMNS": "200"},
     )
     time.sleep(3)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
+    # The run's line says what stopped it, once.
+    status = [line for line in stdout.splitlines() if ": interrupted" in line]
+    assert len(status) == 1 and "(stopped by Ctrl-C; kept what perf had captured)" in status[0]
+    assert "interrupted interrupted" not in stdout
     with sqlite3.connect(store) as db:
         rows = db.execute("select status, perf_data from runs").fetchall()
     assert len(rows) == 1 and rows[0][0] == "interrupted"

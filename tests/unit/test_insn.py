@@ -18,6 +18,7 @@ import pytest
 from lseprof.symbols import aarch64_decode as a64
 from lseprof.symbols.elf import ElfImage
 from lseprof.symbols.insn import InsnClass, classify_instruction
+from tests.helpers import missing_tool
 
 
 def _w(word: int) -> bytes:
@@ -150,7 +151,7 @@ def test_against_gnu_as(tmp_path: Path) -> None:
     asm = shutil.which("aarch64-linux-gnu-as")
     objdump = shutil.which("aarch64-linux-gnu-objdump")
     if not asm or not objdump:
-        pytest.skip("aarch64-linux-gnu-as/objdump not installed")
+        missing_tool("aarch64-linux-gnu-as and -objdump")
     src = tmp_path / "t.s"
     src.write_text(".text\n" + _ASM)
     obj = tmp_path / "t.o"
@@ -173,7 +174,7 @@ def test_section_decoder_agrees_with_single_words(tmp_path: Path) -> None:
     """The vectorized whole-section pass and classify_instruction see the same atomics."""
     asm = shutil.which("aarch64-linux-gnu-as")
     if not asm:
-        pytest.skip("aarch64-linux-gnu-as not installed")
+        missing_tool("aarch64-linux-gnu-as")
     src = tmp_path / "t.s"
     src.write_text(".text\n" + _ASM)
     obj = tmp_path / "t.o"

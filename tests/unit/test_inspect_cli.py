@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import LSEPROF
+from tests.helpers import LSEPROF, missing_tool
 
 SOURCE = r"""
 int x;
@@ -20,7 +20,7 @@ int main(void) { return __atomic_fetch_add(&x, 1, __ATOMIC_ACQ_REL); }
 
 def _lseprof(*args: str | Path) -> subprocess.CompletedProcess[str]:
     if not LSEPROF.is_file():
-        pytest.skip(f"{LSEPROF} not installed (run `make venv`)")
+        missing_tool(str(LSEPROF), "make venv installs it")
     return subprocess.run(
         [str(LSEPROF), "inspect", *map(str, args)],
         capture_output=True,
@@ -34,7 +34,7 @@ def _lseprof(*args: str | Path) -> subprocess.CompletedProcess[str]:
 def a64_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     gcc = shutil.which("aarch64-linux-gnu-gcc")
     if gcc is None:
-        pytest.skip("aarch64-linux-gnu-gcc not installed")
+        missing_tool("aarch64-linux-gnu-gcc")
     root = tmp_path_factory.mktemp("cli")
     (root / "t.c").write_text(SOURCE)
     subprocess.run([gcc, "-O2", str(root / "t.c"), "-o", str(root / "t")], check=True)

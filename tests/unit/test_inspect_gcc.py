@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lseprof import Inventory, inspect
+from tests.helpers import missing_tool
 from tests.inspect_objdump import EXCLUSIVE, LSE, LSE_ST, aarch64_listing, x86_counts
 
 SOURCE = r"""
@@ -47,7 +48,7 @@ A64_VARIANTS = {"outline": [], "lse": ["-march=armv8.1-a"], "llsc": ["-mno-outli
 def _compile(compiler: str, flags: list[str], source: str, out: Path) -> Path:
     tool = shutil.which(compiler)
     if tool is None:
-        pytest.skip(f"{compiler} not installed")
+        missing_tool(compiler)
     src = out.with_suffix(".c")
     src.write_text(source)
     subprocess.run([tool, "-O2", *flags, str(src), "-o", str(out)], check=True)
@@ -104,7 +105,7 @@ def test_outline_helpers_and_callers(a64: dict[str, Path]) -> None:
 
 def test_stripped_copy_finds_the_same_helpers(a64: dict[str, Path]) -> None:
     if "outline-stripped" not in a64:
-        pytest.skip("aarch64-linux-gnu-strip not installed")
+        missing_tool("aarch64-linux-gnu-strip")
     full, stripped = inspect(a64["outline"]), inspect(a64["outline-stripped"])
     assert stripped.stripped and stripped.has_lse_flag
     assert all(h.found_by == "fingerprint" for h in stripped.helpers)
@@ -120,7 +121,7 @@ def test_stripped_copy_finds_the_same_helpers(a64: dict[str, Path]) -> None:
 @pytest.mark.parametrize("variant", ["outline", "lse", "llsc", "outline-stripped", "plain"])
 def test_cross_check_with_objdump(a64: dict[str, Path], variant: str) -> None:
     if variant not in a64:
-        pytest.skip("aarch64-linux-gnu-strip not installed")
+        missing_tool("aarch64-linux-gnu-strip")
     inv = inspect(a64[variant])
     listing = aarch64_listing(a64[variant])
     if inv.stripped:

@@ -17,7 +17,7 @@ import pytest
 
 from lseprof import Inventory, inspect
 from lseprof.symbols.atomic_names import parse_helper
-from tests.helpers import REPO
+from tests.helpers import REPO, missing_tool
 from tests.inspect_objdump import EXCLUSIVE, LSE, LSE_ST, aarch64_listing
 
 FIXTURES = REPO / "data" / "elf-fixtures"
@@ -26,16 +26,13 @@ MANIFEST = FIXTURES / "manifest.json"
 
 def _fixture(role: str) -> Path:
     if not MANIFEST.is_file():
-        pytest.skip(
-            "ELF fixtures not fetched: run `make fixtures` "
-            "(scripts/fetch_elf_fixtures.py) to download the pinned wheels"
-        )
+        missing_tool("ELF fixtures", "make fixtures downloads the pinned wheels")
     for entry in json.loads(MANIFEST.read_text()):
         if entry["role"] == role:
             path = FIXTURES / str(entry["path"])
             if path.is_file():
                 return path
-    pytest.skip(f"ELF fixture {role!r} missing: run `make fixtures`")
+    missing_tool(f"ELF fixture {role!r}", "make fixtures fetches it")
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +96,7 @@ def test_helpers_by_fingerprint(stripped_so: Path) -> None:
 def test_symbol_and_fingerprint_agree_on_a_stripped_copy(symbols_so: Path, tmp_path: Path) -> None:
     strip = shutil.which("aarch64-linux-gnu-strip")
     if strip is None:
-        pytest.skip("aarch64-linux-gnu-strip not installed")
+        missing_tool("aarch64-linux-gnu-strip")
     copy = tmp_path / "stripped.so"
     subprocess.run([strip, "-o", str(copy), str(symbols_so)], check=True)
     full, bare = inspect(symbols_so), inspect(copy)

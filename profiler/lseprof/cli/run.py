@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lseprof.cli.console import err, out
-from lseprof.errors import EXIT_FAILED, LseprofError
+from lseprof.errors import EXIT_FAILED, LseprofError, require_one_format
 from lseprof.jobs.runner import (
     DEFAULT_DURATION,
     DEFAULT_FREQ,
@@ -84,8 +84,12 @@ def run_cmd(
         None, help="Where run artifacts go (default: beside the store, or the user data dir)."
     ),
     json_: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
+    markdown: bool = typer.Option(
+        False, "--markdown", help="Print the run table and helpers as Markdown."
+    ),
 ) -> None:
     """Run the workload's variants under perf record and attribute the samples."""
+    require_one_format(json_, markdown)
     if workload == "hf-tokenizers":
         variants: tuple[str, ...] = ("upstream",) if variant == "both" else (variant,)
     else:
@@ -137,7 +141,7 @@ def run_cmd(
             progress.update(task, completed=total)
     # numpy (statistics) and the plot load here, not at lseprof's start-up.
     from lseprof.reports.run_plot import write_scaling_plot
-    from lseprof.reports.run_table import render_run
+    from lseprof.reports.run_table import render_run, run_markdown
     from lseprof.reports.scaling import fit_lines, sweep_fits
 
     fits = sweep_fits(session.records)
@@ -148,6 +152,8 @@ def run_cmd(
     )
     if json_:
         out.print_json(json.dumps([r.to_dict() for r in session.records], default=str))
+    elif markdown:
+        typer.echo(run_markdown(session.records, session.event), nl=False)
     else:
         render_run(session.records, session.event, out)
         for line in fit_lines(fits):

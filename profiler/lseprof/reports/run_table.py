@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.markup import escape
@@ -103,47 +103,96 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
-def group_table(groups: Sequence[GroupSummary], event: str | None) -> Table:
+@dataclass
+class Rows:
+    """A table as data: rendered by rich for the terminal or as Markdown."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    left: tuple[int, ...] = (0,)  # the text columns (left-aligned); the rest are numbers
+    fold: bool = False  # long cells fold onto more lines in the terminal
+
+    def rich(self) -> Table:
+        table = Table(title=self.title, title_justify="left")
+        for index, name in enumerate(self.columns):
+            justify: Literal["left", "right"] = "left" if index in self.left else "right"
+            if self.fold:
+                table.add_column(name, justify=justify, overflow="fold")
+            else:
+                table.add_column(name, justify=justify)
+        for row in self.rows:
+            table.add_row(*(escape(cell) for cell in row))
+        return table
+
+    def markdown(self) -> list[str]:
+        def cell(text: str) -> str:
+            return text.replace("|", "\\|")
+
+        align = ["---" if i in self.left else "---:" for i in range(len(self.columns))]
+        return [
+            f"**{self.title}**",
+            "",
+            "| " + " | ".join(self.columns) + " |",
+            "|" + "|".join(align) + "|",
+            *("| " + " | ".join(cell(c) for c in row) + " |" for row in self.rows),
+            "",
+        ]
+
+
+def group_rows(groups: Sequence[GroupSummary], event: str | None) -> Rows:
     """Throughput and category shares, one row per run group."""
     emulated = any(g.emulated for g in groups)
     title = "lseprof run" + (f" (event {event})" if event else " (no perf)")
     if emulated:
         title += " [EMULATED aarch64 under qemu: shares validate the pipeline, not hardware]"
-    table = Table(title=title, title_justify="left")
-    table.add_column("variant")
-    table.add_column("threads", justify="right")
-    table.add_column("target")
-    table.add_column("MiB/s", justify="right")
-    table.add_column("95% CI", justify="right")
-    table.add_column("runs", justify="right")
-    table.add_column("samples", justify="right")
-    for name in ("helper", "inline", "lock", "futex", "spin", "work"):
-        table.add_column(name, justify="right")
+    columns = [
+        "variant",
+        "threads",
+        "target",
+        "MiB/s",
+        "95% CI",
+        "runs",
+        "samples",
+        "helper",
+        "inline",
+        "lock",
+        "futex",
+        "spin",
+        "work",
+    ]
     sched = any(g.offcpu_share is not None for g in groups)
     if sched:
-        for name in ("off-CPU", "wake/kitem", "wake/s", "wake p50"):
-            table.add_column(name, justify="right")
+        columns += ["off-CPU", "wake/kitem", "wake/s", "wake p50"]
+    rows = []
     for g in groups:
         ci = f"{g.ci[0]:.2f}-{g.ci[1]:.2f}" if g.ci else "-"
         runs = f"{g.runs}" + (f" ({g.failed} bad)" if g.failed else "")
         cats = g.categories
-        table.add_row(
-            g.variant or "-",
-            str(g.threads),
-            (g.target or "-") + (" (emu)" if g.emulated else ""),
-            "-" if g.median_mib_s is None else f"{g.median_mib_s:.2f}",
-            ci,
-            runs,
-            str(g.samples),
-            _pct(g.atomic_helper_share),
-            _pct(cats.get("inline_atomic")),
-            _pct(cats.get("lock")),
-            _pct(cats.get("futex")),
-            _pct(cats.get("spin")),
-            _pct(cats.get("work")),
-            *(_sched_cells(g) if sched else []),
+        rows.append(
+            [
+                g.variant or "-",
+                "-" if g.threads is None else str(g.threads),
+                (g.target or "-") + (" (emu)" if g.emulated else ""),
+                "-" if g.median_mib_s is None else f"{g.median_mib_s:.2f}",
+                ci,
+                runs,
+                str(g.samples),
+                _pct(g.atomic_helper_share),
+                _pct(cats.get("inline_atomic")),
+                _pct(cats.get("lock")),
+                _pct(cats.get("futex")),
+                _pct(cats.get("spin")),
+                _pct(cats.get("work")),
+                *(_sched_cells(g) if sched else []),
+            ]
         )
-    return table
+    return Rows(title, columns, rows, left=(0, 2))
+
+
+def group_table(groups: Sequence[GroupSummary], event: str | None) -> Table:
+    """Throughput and category shares, one row per run group (terminal)."""
+    return group_rows(groups, event).rich()
 
 
 def _sched_cells(g: GroupSummary) -> list[str]:
@@ -160,7 +209,7 @@ def _sched_cells(g: GroupSummary) -> list[str]:
     ]
 
 
-def helper_table(groups: Sequence[GroupSummary]) -> Table | None:
+def helper_rows(groups: Sequence[GroupSummary]) -> Rows | None:
     """Top helpers (op/size/order) and their top callers, per run group."""
     rows = []
     for g in groups:
@@ -168,22 +217,28 @@ def helper_table(groups: Sequence[GroupSummary]) -> Table | None:
             callers = [c for c in g.helper_callers if c.helper == helper.symbol]
             caller = f"{callers[0].caller} ({callers[0].share or 0.0:.2f}%)" if callers else "-"
             rows.append(
-                (
+                [
                     f"{g.variant} t={g.threads}",
                     helper.symbol,
                     helper.kind,
                     f"{helper.share:.2f}%",
                     caller,
-                )
+                ]
             )
     if not rows:
         return None
-    table = Table(title="atomic helpers and their top callers", title_justify="left")
-    for name in ("group", "helper", "op/size/order", "share", "top caller"):
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    return table
+    return Rows(
+        "atomic helpers and their top callers",
+        ["group", "helper", "op/size/order", "share", "top caller"],
+        rows,
+        left=(0, 1, 2, 3, 4),
+        fold=True,
+    )
+
+
+def helper_table(groups: Sequence[GroupSummary]) -> Table | None:
+    rows = helper_rows(groups)
+    return None if rows is None else rows.rich()
 
 
 def comparison_lines(groups: Sequence[GroupSummary]) -> list[str]:
@@ -243,17 +298,35 @@ def overhead_lines(records: Sequence[RunRecord]) -> list[str]:
     return lines
 
 
+def _status_lines(records: Sequence[RunRecord]) -> list[str]:
+    return [
+        f"{r.run_id}: {r.status}" + (f" ({r.message})" if r.message else "")
+        for r in records
+        if r.status != "ok"
+    ]
+
+
 def render_run(records: Sequence[RunRecord], event: str | None, console: Console) -> None:
     groups = summarize_groups(records)
     console.print(group_table(groups, event))
     helpers = helper_table(groups)
     if helpers is not None:
         console.print(helpers)
-    for line in comparison_lines(groups):
-        console.print(line)
-    for line in overhead_lines(records):
-        console.print(line)
-    for record in records:
-        if record.status != "ok":
-            detail = f" ({escape(record.message)})" if record.message else ""
-            console.print(f"[red]{escape(record.run_id)}: {record.status}[/]{detail}")
+    for line in [*comparison_lines(groups), *overhead_lines(records)]:
+        console.print(line, markup=False)
+    for line in _status_lines(records):
+        console.print(line, style="red", markup=False)
+
+
+def run_markdown(records: Sequence[RunRecord], event: str | None) -> str:
+    """The run table, helpers and comparisons of `lseprof run`, as Markdown."""
+    groups = summarize_groups(records)
+    lines = group_rows(groups, event).markdown()
+    helpers = helper_rows(groups)
+    if helpers is not None:
+        lines += helpers.markdown()
+    lines += [
+        f"- {line}"
+        for line in [*comparison_lines(groups), *overhead_lines(records), *_status_lines(records)]
+    ]
+    return "\n".join(lines).rstrip("\n") + "\n"
