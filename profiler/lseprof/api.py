@@ -2,15 +2,16 @@
 
 Every function here is a thin, typed entry point over the layers below; the CLI
 commands call the same code. Nothing here prints: results are objects (a
-:class:`Profile` with its samples table, :class:`Attribution` sections, an
-:class:`Inventory`, a :class:`Diff`) that the reporters in :mod:`lseprof.reports`
-render to text, JSON or Markdown.
+:class:`~lseprof.analysis.pipeline.Report` with its samples table and
+:class:`~lseprof.results.Attribution` sections, an :class:`Inventory`, a
+:class:`Diff`) that :func:`render` (or the reporters in :mod:`lseprof.reports`)
+turns into terminal text, JSON or Markdown.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,63 +21,13 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from lseprof import samples as S
-    from lseprof.analysis.attribution import Attribution
     from lseprof.analysis.diff import Diff
+    from lseprof.analysis.pipeline import Report
+    from lseprof.results import Attribution
     from lseprof.store import RunStoreProtocol
-    from lseprof.symbols.elf import ElfImage
     from lseprof.symbols.inspect_elf import Inventory
 
 DEFAULT_TOP = 15
-
-
-@dataclass
-class Profile:
-    """A loaded, symbolized and classified profile.
-
-    ``samples`` is the samples table documented in :mod:`lseprof.samples` (one row per
-    sample, or per row of a ``perf report`` text), with the classification columns
-    (``category``, ``helper_op``, ``helper_size``, ``helper_order``, ``helper_path``,
-    ``insn``) added. ``sections`` holds one :class:`Attribution` per event.
-    """
-
-    path: Path
-    capture: S.Capture
-    sections: list[Attribution]
-    notes: list[str] = field(default_factory=list)
-    images: dict[str, ElfImage] = field(default_factory=dict, repr=False)
-
-    @property
-    def samples(self) -> pd.DataFrame:
-        return self.capture.samples
-
-    @property
-    def events(self) -> list[str]:
-        return [s.event for s in self.sections]
-
-    def to_json(self) -> str:
-        """The same JSON as ``lseprof report --json``."""
-        from lseprof.reports.json_report import to_json
-
-        return to_json(self.sections)
-
-    def to_markdown(self, top: int = DEFAULT_TOP) -> str:
-        """The same Markdown as ``lseprof report --markdown``."""
-        from lseprof.reports.markdown import to_markdown
-
-        return to_markdown(self.sections, top)
-
-    def to_text(self, top: int = DEFAULT_TOP, width: int = 120) -> str:
-        """The terminal tables of ``lseprof report``, as plain text."""
-        from rich.console import Console
-
-        from lseprof.reports.terminal import render
-
-        buffer = StringIO()
-        render(
-            self.sections, Console(file=buffer, width=width, no_color=True, color_system=None), top
-        )
-        return buffer.getvalue()
 
 
 def load(
@@ -89,9 +40,12 @@ def load(
     perf_maps: Sequence[str | os.PathLike[str]] = (),
     max_stack: int | None = None,
     top: int = DEFAULT_TOP,
-) -> Profile:
-    """Read a perf.data, ``perf script`` text or ``perf report --stdio`` text (gzip is
-    fine) and name, classify and attribute its samples, as ``lseprof report`` does.
+    store: str | None = None,
+) -> Report:
+    """Read a perf.data, ``perf script`` text or ``perf report`` text (gzip is fine), or
+    a stored run (its id, run directory or run.json; ``store`` is where to look the id
+    up), and name, classify and attribute its samples: the :class:`Report` that
+    ``lseprof report`` renders (``report.to_json()`` is ``lseprof report --json``).
 
     ``binaries`` name frames perf could not (stripped or moved ELF files), ``symfs``
     is a root of copies of the recorded DSO paths, ``perf_maps`` are qemu ``-perfmap``
@@ -100,30 +54,57 @@ def load(
     one-line message on bad input.
     """
     from lseprof.analysis.pipeline import analyze_file
+    from lseprof.analysis.stored_runs import profile_inputs
 
-    p = Path(path)
-    report = analyze_file(
-        p,
-        binaries=[Path(b) for b in binaries],
+    inputs = profile_inputs(
+        Path(path), store, [Path(b) for b in binaries], [Path(m) for m in perf_maps]
+    )
+    return analyze_file(
+        inputs.path,
+        binaries=inputs.binaries,
         symfs=Path(symfs) if symfs is not None else None,
         fmt=fmt,
         rules_file=Path(rules) if rules is not None else None,
         top=top,
-        perf_maps=[Path(m) for m in perf_maps],
+        perf_maps=inputs.perf_maps,
         max_stack=max_stack,
     )
-    notes = [n for s in report.sections for n in s.notes]
-    return Profile(p, report.capture, report.sections, list(dict.fromkeys(notes)), report.images)
 
 
-def attribute(profile: Profile, top: int = DEFAULT_TOP) -> list[Attribution]:
+def render(
+    report: Report, fmt: str = "terminal", *, top: int = DEFAULT_TOP, width: int = 120
+) -> str:
+    """The text ``lseprof report`` prints: ``terminal`` tables (plain text, ``width``
+    columns), ``markdown`` or ``json``."""
+    from rich.console import Console
+
+    from lseprof.reports.rendering import FORMATS, render_text
+    from lseprof.reports.rendering import render as render_to
+
+    if fmt not in FORMATS:
+        from lseprof.errors import LseprofError
+
+        raise LseprofError(f"fmt {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt != "terminal":
+        return render_text(report, fmt, top)
+    buffer = StringIO()
+    render_to(report, Console(file=buffer, width=width, no_color=True, color_system=None), top=top)
+    return buffer.getvalue()
+
+
+def attribute(
+    report: Report, samples: pd.DataFrame | None = None, top: int = DEFAULT_TOP
+) -> list[Attribution]:
     """Shares by category, helper (op, size, order, path) and caller, one section per
-    event, recomputed from ``profile.samples`` with ``top`` rows per table (edit or
-    filter the table first to attribute a subset)."""
-    from lseprof.analysis.attribution import attribute as _attribute
+    event, recomputed from ``samples`` (a filtered or edited ``report.samples``; all
+    of them when None) with ``top`` rows per table."""
+    from lseprof.analysis.attribution import attribute as attribute_capture
     from lseprof.analysis.readable import make_readable
 
-    sections = _attribute(profile.capture, profile.images, top=top, notes=list(profile.notes))
+    capture = (
+        report.capture if samples is None else dataclasses.replace(report.capture, samples=samples)
+    )
+    sections = attribute_capture(capture, report.images, top=top, notes=list(report.notes))
     make_readable(sections)
     return sections
 
@@ -131,9 +112,9 @@ def attribute(profile: Profile, top: int = DEFAULT_TOP) -> list[Attribution]:
 def inspect(path: str | os.PathLike[str]) -> Inventory:
     """The atomics of one ELF file: outline-atomic helpers (by symbol or fingerprint),
     their call sites, inline LSE, LL/SC exclusives or x86 ``lock`` instructions."""
-    from lseprof.symbols.inspect_elf import inspect as _inspect
+    from lseprof.symbols.inspect_elf import inspect as inspect_elf
 
-    return _inspect(Path(path))
+    return inspect_elf(Path(path))
 
 
 def diff(
@@ -162,6 +143,6 @@ def open_store(
 ) -> RunStoreProtocol:
     """The run store: an SQLite file (default: the per-user one) or a
     ``postgresql://`` URL. See docs/store.md."""
-    from lseprof.store import open_store as _open_store
+    from lseprof.store import open_store as open_run_store
 
-    return _open_store(location, create=create)
+    return open_run_store(location, create=create)

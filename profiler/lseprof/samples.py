@@ -1,57 +1,32 @@
 """The samples table: what every input format is turned into.
 
-Parsers (perf script text, perf report text, perf.data through ``perf script``)
-produce one pandas DataFrame with the columns below; symbolization, classification
-and aggregation read and extend it, and never look at the original text again.
+Readers (perf.data through ``perf script``, ``perf script`` text, ``perf report``
+text and pastes) produce one pandas DataFrame with the columns of :data:`SCHEMA`,
+one row per sample (or per row of a ``perf report`` text, whose ``weight`` is then
+the printed percentage), in a :class:`Capture` with what they learned about the
+recording; :func:`validate` checks a table where each reader ends. Symbolization,
+classification and aggregation read and extend the table, and never look at the
+original text again. This module is the one description of the table; its columns
+and their meaning are printed by :func:`schema_table` (docs/architecture.md points
+here rather than keeping a copy).
 
-Schema (one row per sample, or per report row for ``perf report`` text):
-
-==============  ==========  =================================================================
-column          dtype       meaning
-==============  ==========  =================================================================
-event           category    event name (``cpu-clock``, ``cycles:u``); one section per event
-comm            category    command name of the thread; "" where the input has none
-pid, tid        int64       process and thread id; -1 where unknown
-time            float64     timestamp in seconds; NaN where unknown
-ip              uint64      sample address as perf printed it: the DSO-relative address in
-                            callchain frames, the runtime address on one-line samples, the
-                            guest virtual address for emulated (``guest-0x...``) code once
-                            symbolized; 0 where unknown
-symbol          category    function name; ``[unknown]`` where nobody could name it,
-                            ``[qemu-jit]`` for qemu's code between translated blocks
-symoff          int64       offset of ``ip`` into ``symbol``; -1 where unknown
-dso             category    shared object (path, ``[kernel.kallsyms]``, ``[unknown]``,
-                            ``[qemu-jit]``)
-period          float64     the sample's period (event count it stands for); NaN if not given
-weight          float64     what shares are computed from: ``period`` when every sample of
-                            the event has one, else 1 per sample; for ``perf report`` rows
-                            the row's percentage (``Self`` or ``Overhead``)
-caller          category    immediate caller's function name; "" where there is no callchain
-caller_dso      category    the caller's DSO; "" where unknown
-caller_ip       uint64      the caller frame's address (as ``ip``); 0 where unknown
-emulated        bool        the sample hit the emulator (qemu) on behalf of the guest
-                            instruction in ``ip``; its host frames were dropped
-precise         bool        ``ip`` is the instruction that was running (emulated guest code);
-                            otherwise, as with any interrupt-driven sampling, it may be the
-                            instruction after the one that took the time (skid)
-truncated       bool        the symbol column was cut short by ``perf report -w``
-source_kind     category    ``perf-data``, ``perf-script`` or ``perf-report``
-==============  ==========  =================================================================
-
-Classification adds ``category`` (one of :data:`CATEGORIES`), ``helper_op``,
-``helper_size``, ``helper_order`` (outline-atomic helpers), ``insn`` (the decoded
-atomic mnemonic where known) and ``helper_path`` (``lse``, ``llsc``, ``flag`` or
-"" where unknown: which path of an outline helper the sample was on).
+Whole callchains travel beside the table: ``Capture.stacks`` holds each distinct
+stack once, as indexes into ``Capture.stack_frames`` from the sampled frame (the
+row's ``symbol``) outwards, and the ``stack`` column says which stack a row has.
+Exports and flame graphs name every frame of them the way the table's rows are
+named (:mod:`lseprof.analysis.stacks`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from lseprof.results import CATEGORIES
 
 Cat: TypeAlias = "pd.Categorical[Any]"
 
@@ -59,29 +34,135 @@ UNKNOWN = "[unknown]"
 # qemu's generated code between translated blocks (no perf-map entry): qemu's own time.
 QEMU_JIT = "[qemu-jit]"
 SOURCE_KINDS = ("perf-data", "perf-script", "perf-report")
-CATEGORIES = ("atomic_helper", "inline_atomic", "lock", "futex", "spin", "work")
+HELPER_PATHS = ("", "lse", "llsc", "flag")
 
-COLUMNS = (
-    "event",
-    "comm",
-    "pid",
-    "tid",
-    "time",
-    "ip",
-    "symbol",
-    "symoff",
-    "dso",
-    "period",
-    "weight",
-    "caller",
-    "caller_dso",
-    "caller_ip",
-    "emulated",
-    "precise",
-    "truncated",
-    "source_kind",
+
+class Column(NamedTuple):
+    name: str
+    dtype: str  # "category", "int64", "uint64", "float64", "bool" or "int32"
+    meaning: str
+
+
+SCHEMA: tuple[Column, ...] = (
+    Column("event", "category", "event name (cpu-clock, cycles:u); one report section per event"),
+    Column("comm", "category", 'command name of the thread; "" where the input has none'),
+    Column("pid", "int64", "process id; -1 where unknown"),
+    Column("tid", "int64", "thread id; -1 where unknown"),
+    Column("time", "float64", "timestamp in seconds (perf's clock); NaN where unknown"),
+    Column(
+        "ip",
+        "uint64",
+        "the sampled address: as perf printed it until named; once named, "
+        "the ELF address in `dso` for frames named from an ELF (emulated guest code: the "
+        "guest address of a static executable, the address in the object for PIE and "
+        "shared objects); 0 where unknown",
+    ),
+    Column(
+        "symbol",
+        "category",
+        "function name; [unknown] where nobody could name it, "
+        "[qemu-jit] for qemu's code between translated blocks",
+    ),
+    Column("symoff", "int64", "offset of `ip` into `symbol`; -1 where unknown"),
+    Column("dso", "category", "shared object (path, [kernel.kallsyms], [unknown], [qemu-jit])"),
+    Column("period", "float64", "the event count the sample stands for; NaN if not given"),
+    Column(
+        "weight",
+        "float64",
+        "what shares are computed from: `period` when every sample of "
+        "the event has one, else 1 per sample; for perf report rows the printed percentage",
+    ),
+    Column("caller", "category", 'immediate caller\'s function name; "" without a callchain'),
+    Column("caller_dso", "category", 'the caller\'s shared object; "" where unknown'),
+    Column("caller_ip", "uint64", "the caller frame's address (as `ip`); 0 where unknown"),
+    Column(
+        "emulated",
+        "bool",
+        "the sample hit the emulator (qemu) for the guest instruction in "
+        "`ip`; its host frames above it were dropped",
+    ),
+    Column(
+        "precise",
+        "bool",
+        "`ip` is the instruction that was running (emulated guest "
+        "code); otherwise, as with any interrupt-driven sampling, it may be the next one",
+    ),
+    Column("truncated", "bool", "the symbol column was cut short by perf report -w"),
+    Column("source_kind", "category", "perf-data, perf-script or perf-report"),
+    Column("stack", "int32", "index into Capture.stacks (the whole callchain); -1 where none"),
 )
-CATEGORY_COLUMNS = ("event", "comm", "symbol", "dso", "caller", "caller_dso", "source_kind")
+# Added by classification (lseprof.analysis.classify).
+CLASSIFICATION: tuple[Column, ...] = (
+    Column("category", "category", "one of atomic_helper, inline_atomic, lock, futex, spin, work"),
+    Column("helper_op", "category", 'an outline-atomic helper\'s operation (ldadd, cas, ...); ""'),
+    Column("helper_size", "int64", "its access size in bytes; 0 for other samples"),
+    Column("helper_order", "category", 'its memory order (relax, acq, rel, acq_rel); ""'),
+    Column("insn", "category", 'the decoded atomic mnemonic where known (casal, lock add); ""'),
+    Column(
+        "helper_path",
+        "category",
+        "which path of the helper the sample was on: lse, llsc, "
+        'flag (the LSE test) or "" where unknown',
+    ),
+)
+COLUMNS = tuple(c.name for c in SCHEMA)
+CATEGORY_COLUMNS = tuple(c.name for c in SCHEMA if c.dtype == "category")
+# Allowed values of categorical columns that have a fixed set of them.
+_VALUES = {"source_kind": SOURCE_KINDS, "category": CATEGORIES, "helper_path": HELPER_PATHS}
+
+
+def schema_table() -> str:
+    """The samples table's columns as a Markdown table (docs/architecture.md shows it)."""
+    lines = ["| column | dtype | meaning |", "|---|---|---|"]
+    for column in (*SCHEMA, *CLASSIFICATION):
+        lines.append(f"| `{column.name}` | {column.dtype} | {column.meaning} |")
+    return "\n".join(lines)
+
+
+def validate(frame: pd.DataFrame, classified: bool = False) -> None:
+    """Check a samples table against :data:`SCHEMA` (and :data:`CLASSIFICATION` when
+    `classified`): every column there with its dtype, categorical values from their
+    fixed sets. A failure is a bug in the reader (or classifier) that made the table:
+    ValueError naming the column."""
+    for column in (*SCHEMA, *(CLASSIFICATION if classified else ())):
+        if column.name not in frame.columns:
+            raise ValueError(f"samples table: no {column.name!r} column")
+        dtype = frame[column.name].dtype
+        ok = (
+            isinstance(dtype, pd.CategoricalDtype)
+            if column.dtype == "category"
+            else (str(dtype) == column.dtype)
+        )
+        if not ok:
+            raise ValueError(f"samples table: {column.name!r} is {dtype}, not {column.dtype}")
+        allowed = _VALUES.get(column.name)
+        if allowed is not None:
+            # The categories, not the rows: a million-row check costs nothing.
+            used = {str(c) for c in frame[column.name].cat.categories} - set(allowed)
+            if used:
+                raise ValueError(f"samples table: {column.name!r} holds {sorted(used)!r}")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A file mapped into a process while perf recorded (PERF_RECORD_MMAP/MMAP2)."""
+
+    pid: int
+    start: int
+    length: int
+    pgoff: int
+    path: str
+    prot: str = "x"
+    build_id: str | None = None  # only in MMAP2 records of `perf record --buildid-mmap`
+
+
+class StackFrame(NamedTuple):
+    """One frame of a callchain, as the input had it (named later, as the rows are)."""
+
+    ip: int
+    symbol: str
+    symoff: int
+    dso: str
 
 
 @dataclass
@@ -107,6 +188,24 @@ class Capture:
     # symbolization moves into an ELF through the recorded mmaps (lseprof.readers.mmaps).
     runtime_ips: bool = False
     warnings: list[str] = field(default_factory=list)
+    # Whole callchains (see the module docstring): distinct stacks of frame indexes,
+    # the sampled frame first, and the frames they index.
+    stacks: list[tuple[int, ...]] = field(default_factory=list, repr=False)
+    stack_frames: list[StackFrame] = field(default_factory=list, repr=False)
+    # perf.data: the recorded file mappings (executable or not), in recording order.
+    mappings: list[Mapping] = field(default_factory=list, repr=False)
+    # perf.data with scheduler events: their records as perf script printed them in the
+    # same pass as the samples (read by lseprof.readers.sched_events).
+    sched_text: bytes = field(default=b"", repr=False)
+
+    def validate(self) -> None:
+        """Check the samples table and its stacks (see :func:`validate`)."""
+        validate(self.samples)
+        stack = self.samples["stack"].to_numpy()
+        if len(stack) and (int(stack.max(initial=-1)) >= len(self.stacks) or stack.min() < -1):
+            raise ValueError("samples table: a stack index past Capture.stacks")
+        if any(i >= len(self.stack_frames) for s in self.stacks for i in s):
+            raise ValueError("Capture.stacks: a frame index past Capture.stack_frames")
 
 
 def constant(n: int, value: str) -> Cat:
@@ -201,6 +300,7 @@ def make_samples(
     emulated: npt.NDArray[np.bool_] | None = None,
     precise: npt.NDArray[np.bool_] | None = None,
     truncated: npt.NDArray[np.bool_] | None = None,
+    stack: npt.NDArray[np.integer[Any]] | None = None,
 ) -> pd.DataFrame:
     """Assemble a samples table with every schema column, filling unknowns."""
 
@@ -239,6 +339,7 @@ def make_samples(
             "precise": bools(precise),
             "truncated": bools(truncated),
             "source_kind": constant(n, source_kind),
+            "stack": np.full(n, -1, np.int32) if stack is None else np.asarray(stack, np.int32),
         },
         copy=False,
     )

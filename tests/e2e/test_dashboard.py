@@ -19,7 +19,8 @@ import pytest
 
 from lseprof import LseprofError
 from lseprof.reports.dashboard import MARKER, SIZE_BUDGET, build_dashboard, group_file
-from lseprof.store import OffCpuFigures, RunRecord, new_id, open_store
+from lseprof.results import OffCpuResult
+from lseprof.store import RunRecord, new_id, open_store
 from tests.helpers import LSEPROF, missing_tool
 
 HOSTILE_HOST = "</script><script>alert(1)</script>"
@@ -342,7 +343,7 @@ def test_wakeups_per_item_is_plotted_for_sched_nights(tmp_path: Path) -> None:
     plain = build_dashboard(stored(tmp_path / "plain", records)[1], tmp_path / "d1").read_text()
     assert "wake-ups per 1,000 items" not in plain
     for i, r in enumerate(records):
-        r.extra.offcpu = OffCpuFigures.from_value(
+        r.extra.offcpu = OffCpuResult.from_value(
             {"wakeups_per_item": 0.0015 + 0.0001 * (i % 3), "offcpu_share": 70.0}
         )
     _, runs = stored(tmp_path / "sched", records)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lseprof.samples import CATEGORIES
+from lseprof.results import CATEGORIES
 from lseprof.workloads.data import DataFiles
 from tests.diff_checks import check_html, parse_folded
 from tests.helpers import FIX, LSEPROF, run
@@ -102,7 +102,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, data: DataFiles) -> Recor
         find("-rayon-t88-host"),
         find("-rayon-t8-aarch64"),
         find("-window-t8-aarch64-lse"),
-        find("-command-t88-host"),
+        find("-command-host"),
     )
 
 
@@ -403,7 +403,7 @@ def test_flamegraph_highlights_helpers(recorded: Recorded, tmp_path: Path) -> No
 
 
 def test_flamegraph_size_budget(recorded: Recorded, tmp_path: Path) -> None:
-    from lseprof.analysis.folded import FoldedDiff
+    from lseprof.analysis.stacks import FoldedDiff
     from lseprof.reports.diff import flamegraph_html
 
     stacks = [(f"root;mid{i % 50};leaf{i}", 1 + i % 3, 1 + i % 3, 1 + i % 5) for i in range(3000)]
@@ -421,16 +421,22 @@ def test_flamegraph_size_budget(recorded: Recorded, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- bad input
 
 
-def test_static_needs_two_binaries_and_stacks_need_perf_data(
+def test_static_needs_two_binaries_and_stacks_need_samples(
     recorded: Recorded, tmp_path: Path
 ) -> None:
     assert_one_line_error(
         diff(recorded, CONTEND_AARCH64, recorded.rayon8), "cannot compare a binary"
     )
-    text = FIX / "perf" / "aarch64-qemu-n1" / "script.txt"
     assert_one_line_error(
-        diff(recorded, text, text, "--folded", tmp_path / "x.folded"), "need perf.data"
+        diff(recorded, CONTEND_AARCH64, CONTEND_AARCH64, "--folded", tmp_path / "x.folded"),
+        "need profiles",
     )
+    # perf script text has whole stacks too: it folds like a perf.data.
+    text = FIX / "perf" / "aarch64-qemu-n1" / "script.txt"
+    done = diff(recorded, text, text, "--folded", tmp_path / "y.folded")
+    assert done.returncode == 0, done.stderr
+    rows = [ln for ln in (tmp_path / "y.folded").read_text().splitlines() if ln[:1] != "#"]
+    assert rows and all(ln.rsplit(" ", 2)[1] == ln.rsplit(" ", 2)[2] for ln in rows)
 
 
 def test_unknown_run_id(recorded: Recorded) -> None:

@@ -293,3 +293,8 @@ def test_hf_tokenizers_run(data: DataFiles, tmp_path: Path, target: str) -> None
             (t["symbol"], Path(t["dso"]).name) for t in json.loads(proc.stdout)["top_symbols"]
         }
         assert any(d == "python3.11" and s.startswith(("_Py", "Py")) for s, d in symbols), symbols
+        # Every export names the guest code of the PIE interpreter and its shared objects
+        # as the report does (issue #21): through the recorded mappings, never guest-0x.
+        from tests.e2e.test_result_model import assert_exports_name_frames_as_report
+
+        assert_exports_name_frames_as_report(entry["perf_data"], tmp_path)

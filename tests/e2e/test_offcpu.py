@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from lseprof.capture.sched_record import sched_tracepoints_problem
-from lseprof.store import OffCpuFigures, open_store
+from lseprof.results import OffCpuResult
+from lseprof.store import open_store
 from tests.helpers import LSEPROF, REPO, missing_tool, needs_tool, run
 
 HANDOFF_SRC = REPO / "tests/fixtures/src/handoff.c"
@@ -110,12 +111,13 @@ def test_stored_sched_run_reads_back_typed(handoff: HandoffRun) -> None:
     with open_store(handoff.store) as store:
         record = store.get(handoff.run["run_id"])
     figures = record.extra.offcpu
-    assert isinstance(figures, OffCpuFigures)
+    assert isinstance(figures, OffCpuResult)
     assert figures.wakeups_per_item == handoff.run["wakeups_per_item"]
     assert figures.offcpu_share == handoff.run["offcpu_share"]
     assert figures.wakeup_p50_us == handoff.run["wakeup_latency_us"]["p50"]
     assert figures.wakeup_p99_us == handoff.run["wakeup_latency_us"]["p99"]
-    assert figures.data["threads"] == handoff.run["extra"]["offcpu"]["threads"]
+    assert [t.to_dict() for t in figures.threads] == handoff.run["extra"]["offcpu"]["threads"]
+    assert figures.other == {}
     assert record.extra.sched_data and Path(record.extra.sched_data).is_file()
     assert record.extra.argv and record.extra.argv[-2:] == [str(ITEMS), str(SLEEP_US)]
     assert record.extra.other == {}, "run wrote keys RunExtra does not read"
@@ -385,9 +387,11 @@ def test_per_task_file_with_samples_and_sched_events(handoff_bin: Path, tmp_path
     # Only the wake-ups the program did itself are seen: the producer's 400 futex
     # wake-ups of the consumer, not the 400 timer wake-ups of the producer.
     assert offcpu["wakeups"] == pytest.approx(400, rel=0.10)
-    from lseprof.analysis.folded.fold import _script_records
+    # The tracepoints are scheduler events, not samples of time on CPU: no stack of them.
+    from lseprof import load
+    from lseprof.analysis.stacks import folded
 
-    stacks = _script_records("perf", data)
+    stacks = folded(load(data))
     assert stacks and not any("sched:" in k for k in stacks)
 
 

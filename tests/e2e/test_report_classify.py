@@ -10,7 +10,7 @@ import pytest
 from lseprof import LseprofError
 from lseprof.analysis.classify import default_rules, load_rules
 from lseprof.analysis.pipeline import analyze_file
-from lseprof.samples import CATEGORIES
+from lseprof.results import CATEGORIES
 from tests.helpers import (
     DWARF,
     PERF_DATA,
@@ -160,7 +160,7 @@ def test_classifying_distinct_rows_gives_what_row_by_row_gives(
         capture = load(path)
         images = symbolize(capture, binaries_for(path), input_dir=path.parent).images
         monkeypatch.setattr(classify_module, "DISTINCT_ABOVE_ROWS", threshold)
-        classify_module.classify(capture.samples, classify_module.load_rules(), images)
+        classify_module.classify(capture.samples, load_rules(), images)
         return capture.samples[
             ["category", "helper_op", "helper_size", "helper_order", "insn", "helper_path"]
         ]

@@ -187,9 +187,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: int) -> None:
 def test_lseprof_starts_without_pandas_or_numpy() -> None:
     # Every command's module is imported at start-up (lseprof --help included): the heavy
     # libraries load inside the commands that use them. For `report`, that is what lets
-    # perf start before pandas loads (profiler/lseprof/analysis/pipeline.py).
+    # perf start before pandas loads (profiler/lseprof/cli/prefetch.py).
     code = (
-        "import sys, lseprof.cli.main; print(sorted(m for m in ('pandas', 'numpy', "
+        "import sys, lseprof.cli.app; print(sorted(m for m in ('pandas', 'numpy', "
         "'matplotlib', 'elftools', 'capstone', 'scipy') if m in sys.modules))"
     )
     proc = subprocess.run(
@@ -202,7 +202,8 @@ def test_lseprof_starts_without_pandas_or_numpy() -> None:
     )
     assert proc.stdout.strip() == "[]"
     code = (
-        "import sys, lseprof.analysis.pipeline; print(sorted(m for m in ('pandas', 'numpy') "
+        "import sys, lseprof.cli.prefetch, lseprof.analysis.pipeline; "
+        "print(sorted(m for m in ('pandas', 'numpy') "
         "if m in sys.modules))"
     )
     proc = subprocess.run(
@@ -221,26 +222,24 @@ def test_option_defaults_spelled_out_in_the_cli_modules_agree() -> None:
     from lseprof.analysis import diff
     from lseprof.cli import diff as cli_diff
     from lseprof.cli import inspect as cli_inspect
-    from lseprof.cli import report as cli_report
-    from lseprof.readers import report_input
-    from lseprof.reports import diff_report, inspect_report
+    from lseprof.reports import inspect_report
+    from lseprof.reports.diff import DEFAULT_TOP
 
-    assert cli_report.FORMATS == report_input.FORMATS
     assert cli_inspect.DEFAULT_TOP == inspect_report.DEFAULT_TOP
     assert (cli_diff.DEFAULT_ALPHA, cli_diff.DEFAULT_HELPER_THRESHOLD_PP, cli_diff.DEFAULT_TOP) == (
         diff.DEFAULT_ALPHA,
         diff.DEFAULT_HELPER_THRESHOLD_PP,
-        diff_report.DEFAULT_TOP,
+        DEFAULT_TOP,
     )
 
 
 def test_prefetch_parser_knows_the_report_options() -> None:
-    # profiler/lseprof/readers/prefetch.py starts perf before the CLI loads, from its own small
+    # profiler/lseprof/cli/prefetch.py starts perf before the CLI loads, from its own small
     # parser of `lseprof report`'s options: they must be the report command's.
     import inspect
 
+    from lseprof.cli import prefetch
     from lseprof.cli import report as cli_report
-    from lseprof.readers import prefetch
 
     flags, values = set(), set()
     for param in inspect.signature(cli_report.report_cmd).parameters.values():
@@ -249,6 +248,7 @@ def test_prefetch_parser_knows_the_report_options() -> None:
             continue  # the PATH argument
         names = {n for d in decls if d.startswith("-") for n in d.split("/")}
         (flags if param.annotation in (bool, "bool", "bool | None") else values).update(names)
+    assert "ctx" in inspect.signature(cli_report.report_cmd).parameters  # the early input
     assert flags == set(prefetch.FLAG_OPTIONS)
     assert values == set(prefetch.VALUE_OPTIONS)
 
@@ -275,25 +275,25 @@ def test_prefetch_parser_knows_the_report_options() -> None:
     ],
 )
 def test_prefetch_parser(args: list[str], expected: tuple[str, int | None] | None) -> None:
-    from lseprof.readers.prefetch import parse
+    from lseprof.cli.prefetch import parse
 
     got = parse(args)
     assert (None if got is None else (str(got[0]), got[1])) == expected
 
 
 @needs_perf
-def test_a_prefetched_reader_is_taken_only_for_what_was_asked() -> None:
-    from lseprof.readers import prefetch
+def test_an_early_input_is_taken_only_for_what_was_asked() -> None:
+    from lseprof.cli.prefetch import open_early
 
     path = X86 / "perf.data"
-    prefetch.start_for(["/usr/bin/not-lseprof", "report", str(path)])
-    assert prefetch.take(path, None) is None  # only the lseprof script prefetches
-    prefetch.start_for(["/venv/bin/lseprof", "report", str(path)])
-    reader = prefetch.take(path, None)
-    assert reader is not None and prefetch.take(path, None) is None  # once
-    assert len(reader.finish().samples) > 400
-    prefetch.start_for(["/venv/bin/lseprof", "report", str(path), "--max-stack", "3"])
-    pending = prefetch._pending
-    assert pending is not None
-    assert prefetch.take(path, None) is None  # another --max-stack: stopped
-    assert pending[2].scripts == []
+    assert open_early(["/usr/bin/not-lseprof", "report", str(path)]) is None  # the script only
+    early = open_early(["/venv/bin/lseprof", "report", str(path)])
+    assert early is not None
+    source = early.take(path, None)
+    assert source is not None and early.take(path, None) is None  # once
+    assert len(source.read().samples) > 400
+    early = open_early(["/venv/bin/lseprof", "report", str(path), "--max-stack", "3"])
+    assert early is not None and early.source is not None
+    opened = early.source
+    assert early.take(path, None) is None  # another --max-stack: closed
+    assert opened.kind == "perf-data" and opened.reader.scripts == []  # type: ignore[union-attr]

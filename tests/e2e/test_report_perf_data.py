@@ -80,7 +80,7 @@ def test_one_line_samples_without_callchains_find_inline_atomics() -> None:
     # checkout elsewhere --binary names them through the recorded mmaps.
     section = analyze_file(LOST / "perf.data", binaries=[X86_BIN]).sections[0]
     assert section.categories["inline_atomic"] > 5.0
-    assert {i["insn"] for i in section.inline_atomics} >= {"lock add"}
+    assert {i.insn for i in section.inline_atomics} >= {"lock add"}
 
 
 def test_runtime_addresses_of_a_moved_binary_are_named_through_its_mmaps(
@@ -121,7 +121,7 @@ def test_runtime_addresses_of_a_moved_binary_are_named_through_its_mmaps(
     assert blind.categories.get("inline_atomic", 0.0) == 0.0  # perf alone cannot name them
     section = analyze_file(data, binaries=[moved]).sections[0]
     assert section.categories["inline_atomic"] > 5.0
-    assert {i["insn"] for i in section.inline_atomics} >= {"lock add"}
+    assert {i.insn for i in section.inline_atomics} >= {"lock add"}
     names = set(read_perf_data(data).samples["symbol"].astype(str))
     assert "[unknown]" in names and "bump_counter" not in names
     top = {s.symbol for s in section.top_symbols}

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from lseprof.store import StoredCaller, StoredHelper, open_store
+from lseprof.results import CallerShare, HelperShare
+from lseprof.store import open_store
 from lseprof.workloads.data import DataFiles
 from tests.helpers import LSEPROF, run
 
@@ -221,12 +222,12 @@ def test_emulated_aarch64_names_helpers(
     assert Path(entry["perf_data"]).with_name("run.json").is_file()
     with open_store(tmp_path / "store" / "runs.sqlite") as store:
         record = store.get(entry["run_id"])
-    assert record.helpers and all(isinstance(h, StoredHelper) for h in record.helpers)
+    assert record.helpers and all(isinstance(h, HelperShare) for h in record.helpers)
     assert [h.to_dict() for h in record.helpers] == entry["helpers"]
     # every key the analysis wrote is read (a field renamed on one side lands in `other`)
     assert all(h.other == {} and h.dso for h in record.helpers), record.helpers
     assert record.helper_callers and all(
-        isinstance(c, StoredCaller) and c.other == {} for c in record.helper_callers
+        isinstance(c, CallerShare) and c.other == {} for c in record.helper_callers
     )
     assert record.extra.emulator_share is not None and record.extra.perf_map
     assert record.extra.other == {}

@@ -132,9 +132,9 @@ def run(command: Command) -> str:
     """The command's exit code, stdout and stderr, as the golden file holds them."""
     from typer.testing import CliRunner
 
-    from lseprof.cli.app import app
+    import lseprof.cli.app as cli  # the typer application itself, in this process
 
-    result = CliRunner().invoke(app, list(command.args), env=ENV, prog_name="lseprof")
+    result = CliRunner().invoke(cli.app, list(command.args), env=ENV, prog_name="lseprof")
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return (

@@ -5,11 +5,10 @@ writes."""
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from pathlib import Path
 
-from lseprof.analysis.attribution import CallerShare, HelperShare, SymbolShare
-from lseprof.store import NoPerfRun, StoredCaller, StoredHelper, StoredSymbol, open_store
+from lseprof.results import CallerShare, HelperShare, SymbolShare
+from lseprof.store import NoPerfRun, open_store
 from tests.unit.test_store import full_record
 
 
@@ -44,16 +43,16 @@ def test_stored_entries_read_back_typed_whatever_their_age(store_path: Path) -> 
         store.add(record)
         back = store.get("old")
     assert back.helpers == [
-        StoredHelper("__aarch64_cas4_acq"),
-        StoredHelper("__aarch64_swp8_rel", share=2.5),
-        StoredHelper("__aarch64_ldadd4_acq", share=0.0, size=None),
+        HelperShare("__aarch64_cas4_acq"),
+        HelperShare("__aarch64_swp8_rel", share=2.5),
+        HelperShare("__aarch64_ldadd4_acq", share=0.0, size=None),
     ]
     assert back.helpers[0].kind == "-" and back.helpers[1].share == 2.5
-    assert back.helper_callers == [StoredCaller("h", "c", None, "static")]
+    assert back.helper_callers == [CallerShare("h", "c", None, "static")]
     extra = back.extra
     assert (extra.freq, extra.offcpu, extra.argv) == (None, None, None)
     assert extra.command_text == "enc -t 8"
-    assert extra.top_symbols == [StoredSymbol("merge_word", "[unknown]", share=12.5)]
+    assert extra.top_symbols == [SymbolShare("merge_word", "[unknown]", share=12.5)]
     assert extra.no_perf == NoPerfRun("ok", None, 80.0)
 
 
@@ -94,13 +93,12 @@ def test_keys_this_version_does_not_know_are_kept(store_path: Path) -> None:
     assert json.loads(helpers)[0]["simd"] is True
 
 
-def test_typed_records_read_every_field_the_analysis_writes() -> None:
-    """The stored entries are the analysis's dataclasses as JSON: a field renamed or
-    added on either side fails here, not as a silent None in a report."""
+def test_one_declaration_of_each_result_record() -> None:
+    """Analysis, store and API share the records of lseprof.results: the stored entries
+    are the very classes the analysis builds, not copies of their fields."""
+    from lseprof.analysis import attribution
+    from lseprof.store import records
 
-    def known(cls: type) -> set[str]:
-        return {f.name for f in fields(cls)} - {"other"}
-
-    assert known(StoredHelper) == known(HelperShare)
-    assert known(StoredCaller) == known(CallerShare)
-    assert known(StoredSymbol) == known(SymbolShare)
+    assert attribution.HelperShare is HelperShare and records.HelperShare is HelperShare
+    assert attribution.CallerShare is CallerShare and records.CallerShare is CallerShare
+    assert attribution.SymbolShare is SymbolShare

@@ -15,7 +15,6 @@ helper's whole share; with several, they are listed without a share
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,79 +23,18 @@ import pandas as pd
 
 from lseprof import samples as S
 from lseprof.analysis.emulation_shares import emulation_shares, guest_mask, of_guest
+from lseprof.results import (
+    CATEGORIES,
+    Attribution,
+    CallerShare,
+    HelperShare,
+    InlineAtomic,
+    SymbolShare,
+)
 from lseprof.symbols import aarch64_decode as a64
 from lseprof.symbols.elf import ElfImage
 
 MAX_STATIC_CALLERS = 8
-
-
-@dataclass
-class HelperShare:
-    """One outline-atomic helper. Path shares are percent of all samples too:
-    lse + llsc + flag (+ samples whose path is unknown) = share."""
-
-    symbol: str
-    op: str | None
-    size: int | None
-    order: str | None
-    share: float
-    samples: float
-    lse_path_share: float | None = None
-    llsc_path_share: float | None = None
-    flag_path_share: float | None = None
-    # The object holding this copy (each executable and shared object links its own).
-    dso: str | None = None
-    guest_share: float | None = None  # emulated runs: percent of guest samples
-
-
-@dataclass
-class CallerShare:
-    helper: str
-    caller: str
-    share: float | None
-    basis: str  # "callchain", "call-graph" (perf report text) or "static" (bl sites in the ELF)
-    caller_raw: str | None = None  # the caller's name as recorded (mangled); see readable.py
-    dso: str | None = None  # the helper's object, for static callers (read from its bl sites)
-
-
-@dataclass
-class SymbolShare:
-    symbol: str
-    dso: str
-    category: str
-    share: float
-    symbol_raw: str | None = None  # the name as recorded (mangled); see readable.py
-    guest_share: float | None = None  # emulated guest code: percent of guest samples
-
-
-@dataclass
-class Attribution:
-    """The result for one event section."""
-
-    source_kind: str
-    event: str
-    samples: float  # number of samples (exact unless samples_exact is False)
-    samples_exact: bool
-    lost_samples: int | None
-    categories: dict[str, float]
-    atomic_helper_share: float
-    helpers: list[HelperShare] = field(default_factory=list)
-    helper_callers: list[CallerShare] = field(default_factory=list)
-    top_symbols: list[SymbolShare] = field(default_factory=list)
-    inline_atomics: list[dict[str, Any]] = field(default_factory=list)
-    emulated_share: float = 0.0  # samples in emulated guest code (qemu -perfmap runs)
-    # Emulated runs only (None otherwise); see lseprof.analysis.emulation_shares.
-    emulator_share: float | None = None  # qemu's own code, percent of all samples
-    guest_named_share: float | None = None  # percent of guest samples with a symbol
-    guest_categories: dict[str, float] = field(default_factory=dict)  # percent of guest
-    unknown_lines: int = 0
-    unknown_examples: list[str] = field(default_factory=list)
-    perf_version: str | None = None
-    path: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _items(series: pd.Series[Any]) -> list[tuple[tuple[Any, ...], float]]:
@@ -197,7 +135,7 @@ def _one(
     weight = part["weight"].to_numpy(dtype=np.float64)
     total = float(weight.sum())
     by_cat = _sum_by(part, ["category"])
-    categories = {c: _pct(float(by_cat.get(c, 0.0)), total) for c in S.CATEGORIES}
+    categories = {c: _pct(float(by_cat.get(c, 0.0)), total) for c in CATEGORIES}
     if total > 0:
         # Summing floats can leave 99.99999; the invariant is exact 100 by construction.
         drift = 100.0 - sum(categories.values())
@@ -292,8 +230,7 @@ def _one(
         by_insn = _sum_by(part, ["symbol", "insn"], is_inline)
         by_insn = by_insn.sort_values(ascending=False).head(top)
         inline_list = [
-            {"symbol": str(k[0]), "insn": str(k[1]), "share": _pct(float(w), total)}
-            for k, w in _items(by_insn)
+            InlineAtomic(str(k[0]), str(k[1]), _pct(float(w), total)) for k, w in _items(by_insn)
         ]
 
     # Guest code, run directly or by qemu on its behalf (see samples.py: precise).

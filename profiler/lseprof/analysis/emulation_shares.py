@@ -23,6 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from lseprof import samples as S
+from lseprof.results import CATEGORIES
 
 _KERNEL = ("[kernel.kallsyms]", "[kernel.vmlinux]", "[vdso]", "[vsyscall]")
 
@@ -68,7 +69,7 @@ def emulation_shares(part: pd.DataFrame) -> EmulationShares | None:
     categories = part["category"].astype(object).to_numpy() if "category" in part else None
     by_cat: dict[str, float] = {}
     if categories is not None:
-        for name in S.CATEGORIES:
+        for name in CATEGORIES:
             by_cat[name] = 100.0 * float(weight[guest & (categories == name)].sum()) / guest_total
     return EmulationShares(
         guest_share=100.0 * guest_total / total if total else 0.0,

@@ -16,26 +16,60 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lseprof.readers.inputs import ProfileInput, open_input
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from lseprof import samples as S
-    from lseprof.analysis.attribution import Attribution
+    from lseprof.results import Attribution, OffCpuResult
     from lseprof.symbols.elf import ElfImage
+    from lseprof.symbols.symbolize import Symbolizer
 
 
 @dataclass
 class Report:
+    """The report of one profile: what `lseprof report`, :func:`lseprof.load` and a
+    stored run's report are, whatever the input kind.
+
+    ``capture`` holds the samples table (:mod:`lseprof.samples`) with its
+    classification columns; ``sections`` one :class:`~lseprof.results.Attribution` per
+    event; ``offcpu`` the scheduler view where the profile has scheduler events.
+    Reporters (:mod:`lseprof.reports`) render it; :meth:`to_json` is ``lseprof report
+    --json``.
+    """
+
+    path: Path
     capture: S.Capture
     sections: list[Attribution]
     # The ELF images the samples were named from (keyed by DSO): attribution reads
     # them again for static callers, so a re-attribution needs no second load.
-    images: dict[str, ElfImage] = field(default_factory=dict)
-    # Scheduler view (lseprof.analysis.offcpu.model's dict), when the profile has its events.
-    offcpu: dict[str, Any] | None = None
-    offcpu_note: str = ""
+    images: dict[str, ElfImage] = field(default_factory=dict, repr=False)
+    offcpu: OffCpuResult | None = None
+    offcpu_note: str = ""  # why there is no scheduler view, when one was asked for
+    # What named the rows: it names the other frames of the stacks the same way.
+    symbolizer: Symbolizer | None = field(default=None, repr=False)
+
+    @property
+    def samples(self) -> pd.DataFrame:
+        return self.capture.samples
+
+    @property
+    def events(self) -> list[str]:
+        return [s.event for s in self.sections]
+
+    @property
+    def notes(self) -> list[str]:
+        """Every section's notes, once each."""
+        return list(dict.fromkeys(n for s in self.sections for n in s.notes))
+
+    def to_json(self) -> str:
+        """The JSON of ``lseprof report --json`` (see :func:`lseprof.results.report_json`)."""
+        from lseprof.results import report_json
+
+        return report_json(self.sections, self.offcpu)
 
 
 def analyze(
@@ -55,6 +89,7 @@ def analyze(
     why when it has none, False skips them. Closes `source` whatever happens.
     """
     try:
+        from lseprof import samples as S
         from lseprof.analysis.attribution import attribute
         from lseprof.analysis.classify import classify, load_rules, warm_up
         from lseprof.analysis.readable import make_readable
@@ -69,15 +104,16 @@ def analyze(
         source.close()  # stops perf if anything above failed; no-op after read
     symbolized = symbolize(capture, binaries, symfs, perf_maps, input_dir=source.path.parent)
     classify(capture.samples, rules, symbolized.images)
+    S.validate(capture.samples, classified=True)
     notes = [*capture.warnings, *symbolized.notes]
     sections = attribute(capture, symbolized.images, top=top, notes=notes)
     make_readable(sections)
-    result = Report(capture, sections, symbolized.images)
+    result = Report(source.path, capture, sections, symbolized.images, symbolizer=symbolized)
     if offcpu is not False and source.header is not None:
         from lseprof.analysis.offcpu import offcpu_for
 
         pids = capture.samples["pid"].unique().tolist() if len(capture.samples) else []
-        result.offcpu, note = offcpu_for(source.path, pids, source.header)
+        result.offcpu, note = offcpu_for(source.path, pids, source.header, capture.sched_text)
         # "No scheduler events" is news only to whoever asked for them.
         if offcpu or note.startswith("scheduler events not read"):
             result.offcpu_note = note

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lseprof.analysis.attribution import Attribution
+from lseprof.results import Attribution
 from lseprof.symbols.demangle import demangle_all
 
 

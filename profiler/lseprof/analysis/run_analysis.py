@@ -6,46 +6,24 @@ truncated file) still gets stored: the analysis failure becomes its message.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from lseprof.errors import LseprofError
-from lseprof.store import (
-    StoredCaller,
-    StoredHelper,
-    StoredSymbol,
-    callers_from,
-    helpers_from,
-    symbols_from,
-)
+from lseprof.results import Attribution, OffCpuResult
 
 # Caller analysis needs the sampled frame and its caller only; a short stack
 # keeps `perf script` output (and parse time) small.
 RUN_MAX_STACK = 8
-
-
-@dataclass
-class RunAnalysis:
-    samples: int | None = None
-    lost_samples: int | None = None
-    atomic_helper_share: float | None = None
-    categories: dict[str, float] = field(default_factory=dict)
-    helpers: list[StoredHelper] = field(default_factory=list)
-    helper_callers: list[StoredCaller] = field(default_factory=list)
-    top_symbols: list[StoredSymbol] = field(default_factory=list)
-    # Emulated runs (see lseprof.analysis.emulation_shares); None for native ones.
-    emulator_share: float | None = None
-    guest_named_share: float | None = None
-    message: str = ""
+TOP_SYMBOLS = 10  # kept with a stored run
 
 
 def analyze_run(
     perf_data: Path | None, binary: Path | None, perf_map: Path | None, emulated: bool
-) -> RunAnalysis:
-    """Samples, category shares, helpers and their callers for one run."""
+) -> tuple[Attribution | None, str]:
+    """The run's first event section (samples, category shares, helpers and their
+    callers), or None, and a message for the run when something is off."""
     if perf_data is None:
-        return RunAnalysis()
+        return None, ""
     from lseprof.analysis.pipeline import analyze_file  # pandas & co.: only when there is work
 
     try:
@@ -54,37 +32,26 @@ def analyze_run(
             binaries=[binary] if binary else [],
             perf_maps=[perf_map] if perf_map else [],
             max_stack=RUN_MAX_STACK,
+            top=TOP_SYMBOLS,
         )
     except LseprofError as exc:
-        return RunAnalysis(message=f"analysis failed: {exc.message}")
+        return None, f"analysis failed: {exc.message}"
     if not report.sections:
-        return RunAnalysis(message="perf recorded no samples")
+        return None, "perf recorded no samples"
     section = report.sections[0]
-    message = ""
     if emulated and section.emulated_share < 50.0:
-        message = (
+        return section, (
             f"only {section.emulated_share:.0f}% of samples are emulated guest code; "
             "the rest is qemu itself"
         )
-    return RunAnalysis(
-        samples=int(section.samples),
-        lost_samples=section.lost_samples,
-        atomic_helper_share=section.atomic_helper_share,
-        categories=dict(section.categories),
-        helpers=helpers_from([asdict(h) for h in section.helpers]),
-        helper_callers=callers_from([asdict(c) for c in section.helper_callers]),
-        top_symbols=symbols_from([asdict(s) for s in section.top_symbols[:10]]),
-        emulator_share=section.emulator_share,
-        guest_named_share=section.guest_named_share,
-        message=message,
-    )
+    return section, ""
 
 
 def analyze_sched(
     sched_data: Path | None, root_pid: int | None, items: float | None
-) -> tuple[dict[str, Any] | None, str]:
+) -> tuple[OffCpuResult | None, str]:
     """Off-CPU time and wake-ups of the workload's processes from a run's sched.data
-    (see lseprof.analysis.offcpu.model); (None, why) when there is nothing to analyse."""
+    (see lseprof.analysis.offcpu); (None, why) when there is nothing to analyse."""
     if sched_data is None or not sched_data.exists():
         return None, ""
     from lseprof.analysis.offcpu import analyze_sched_file

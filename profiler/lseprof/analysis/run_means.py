@@ -15,9 +15,10 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from lseprof.store import RunRecord, StoredCaller, StoredHelper
+from lseprof.results import CallerShare, HelperShare
+from lseprof.store import RunRecord
 
-_Entry = TypeVar("_Entry", StoredHelper, StoredCaller)
+_Entry = TypeVar("_Entry", HelperShare, CallerShare)
 
 
 def sampled_runs(runs: Iterable[RunRecord]) -> list[RunRecord]:
@@ -49,11 +50,11 @@ def _ranked(entries: Sequence[Sequence[_Entry]], key: Callable[[_Entry], Hashabl
     return sorted(merged.values(), key=lambda e: (-(e.share or 0.0), str(key(e))))
 
 
-def mean_helpers(runs: Iterable[RunRecord]) -> list[StoredHelper]:
+def mean_helpers(runs: Iterable[RunRecord]) -> list[HelperShare]:
     """Helpers of the sampled runs, heaviest mean share first (one entry per symbol)."""
     return _ranked([r.helpers for r in sampled_runs(runs)], lambda h: h.symbol)
 
 
-def mean_callers(runs: Iterable[RunRecord]) -> list[StoredCaller]:
+def mean_callers(runs: Iterable[RunRecord]) -> list[CallerShare]:
     """Callers of helpers, heaviest mean share first (one per helper and caller)."""
     return _ranked([r.helper_callers for r in sampled_runs(runs)], lambda c: (c.helper, c.caller))

@@ -163,3 +163,28 @@ def stored_profile(
             "copy the run directory back, or run it again"
         )
     return StoredProfile(record, source, where)
+
+
+@dataclass(frozen=True)
+class ProfileInputs:
+    """What names a profile's frames, with its path: a file as given, or a stored run's
+    perf.data with the build and perf map recorded with it."""
+
+    path: Path
+    binaries: tuple[Path, ...]
+    perf_maps: tuple[Path, ...]
+    note: str = ""  # how a stored run was found, for the user; "" for a file
+
+
+def profile_inputs(
+    path: Path, store: str | None, binaries: Sequence[Path], perf_maps: Sequence[Path]
+) -> ProfileInputs:
+    """`path` as `lseprof report` and :func:`lseprof.load` take it: a profile file, or
+    a stored run's id, run directory or run.json."""
+    if Path(path).is_file() and Path(path).name != "run.json":
+        return ProfileInputs(Path(path), tuple(binaries), tuple(perf_maps))
+    found = stored_profile(str(path), store, tuple(binaries))
+    if found is None:  # a missing file: opening it says so
+        return ProfileInputs(Path(path), tuple(binaries), tuple(perf_maps))
+    maps = tuple(perf_maps) or ((found.source.perf_map,) if found.source.perf_map else ())
+    return ProfileInputs(found.source.perf_data, found.source.binaries, maps, found.note)

@@ -86,7 +86,14 @@ def diff_cmd(
     from lseprof.analysis.diff import build_diff, check_regression
     from lseprof.reports.diff import render, to_json, to_markdown
 
-    result = build_diff(a, b, store=store, binaries=binary, alpha=alpha)
+    result = build_diff(
+        a,
+        b,
+        store=store,
+        binaries=binary,
+        alpha=alpha,
+        stacks=folded is not None or flamegraph is not None,
+    )
     if fail_on_regression is not None:
         check_regression(result, fail_on_regression, helper_threshold)
     if folded is not None or flamegraph is not None:
@@ -103,23 +110,19 @@ def diff_cmd(
 
 
 def _write_stacks(result: Diff, folded: Path | None, flamegraph: Path | None) -> None:
-    from lseprof.analysis.folded import collapse, differential, write_folded
+    from lseprof.analysis.stacks import write_folded
     from lseprof.reports.diff import flamegraph_html
 
     if result.kind == "static":
         raise LseprofError(
-            "--folded and --flamegraph need profiles (runs or perf.data), not binaries"
+            "--folded and --flamegraph need profiles (runs, perf.data or perf text), not binaries"
         )
-    if not result.profiles_a or not result.profiles_b:
-        side = "A" if not result.profiles_a else "B"
+    stacks = result.stacks
+    if stacks is None:
         raise LseprofError(
-            f"{side} has no perf.data to read stacks from (perf script or "
-            "report text, or runs recorded with --no-perf); --folded and "
-            "--flamegraph need perf.data"
+            "the sides have no samples to fold; --folded and --flamegraph "
+            "need runs recorded with perf, perf.data or perf text"
         )
-    stacks = differential(
-        collapse(result.profiles_a, result.event), collapse(result.profiles_b, result.event)
-    )
     if folded is not None:
         header = [
             "lseprof diff folded stacks: each line is root;...;leaf countA countB",

@@ -21,6 +21,7 @@ from lseprof.cli.console import err, out
 from lseprof.cli.prefetch import EarlyInput
 from lseprof.errors import LseprofError, require_at_least, require_one_format
 from lseprof.readers.inputs import FORMATS, ProfileInput, open_input
+from lseprof.readers.perf_data import FULL_STACK
 
 if TYPE_CHECKING:
     from lseprof.analysis.pipeline import Report
@@ -123,8 +124,13 @@ def report_cmd(
             raise LseprofError(f"--format {fmt} writes a file: add -o FILE")
         if output is not None and not export:
             raise LseprofError(f"-o FILE goes with --format {' or '.join(EXPORTS)}")
-        if not path.is_file() or path.name == "run.json":
-            path, binary, perf_map = _stored_run(path, store, binary, perf_map)
+        if not path.is_file() or path.name == "run.json":  # a stored run, or a mistake
+            from lseprof.analysis.stored_runs import profile_inputs
+
+            inputs = profile_inputs(path, store, binary, perf_map)
+            path, binary, perf_map = inputs.path, list(inputs.binaries), list(inputs.perf_maps)
+            if inputs.note:
+                err.print(escape(inputs.note), soft_wrap=True)
         asked = _Asked(
             path,
             binary,
@@ -147,29 +153,16 @@ def report_cmd(
         raise typer.Exit(exc.exit_code) from None
 
 
-def _stored_run(
-    path: Path, store: str | None, binary: list[Path], perf_map: list[Path]
-) -> tuple[Path, list[Path], list[Path]]:
-    """A stored run's perf.data, with the build and perf map that name its frames;
-    ``path`` as it was when it names no stored run (a missing file is reported later)."""
-    from lseprof.analysis.stored_runs import stored_profile
-
-    found = stored_profile(str(path), store, tuple(binary))
-    if found is None:
-        return path, binary, perf_map
-    err.print(escape(found.note), soft_wrap=True)
-    maps = perf_map or ([found.source.perf_map] if found.source.perf_map else [])
-    return found.source.perf_data, list(found.source.binaries), maps
-
-
 def _open(asked: _Asked, early: EarlyInput | None) -> ProfileInput:
     """Step 1: the input, opened early by the command line's edge or now."""
     taken = early.take(asked.path, asked.max_stack) if early is not None else None
-    if taken is not None and asked.fmt in ("auto", taken.kind):
+    if taken is not None and asked.fmt in ("auto", taken.kind) and asked.export is None:
         return taken
     if taken is not None:
         taken.close()
-    return open_input(asked.path, asked.fmt, asked.max_stack)
+    # An export shows whole stacks: perf reads them all in its one pass.
+    max_stack = asked.max_stack or (FULL_STACK if asked.export is not None else None)
+    return open_input(asked.path, asked.fmt, max_stack)
 
 
 def _report(asked: _Asked, early: EarlyInput | None) -> None:
@@ -202,7 +195,7 @@ def _report(asked: _Asked, early: EarlyInput | None) -> None:
         from lseprof.reports.exports import export_profile
 
         kind, target = asked.export
-        written = export_profile(result, asked.path, kind, target, asked.binary, asked.perf_map)
+        written = export_profile(result, kind, target)
         err.print(f"{kind}: {escape(written)}", soft_wrap=True)
     else:
         from lseprof.reports.rendering import render

@@ -39,7 +39,7 @@ from lseprof.capture.sched_record import sched_recording, sched_tracepoints_prob
 from lseprof.emulation.user import emulated_command, needs_emulation
 from lseprof.errors import LseprofError
 from lseprof.paths import REPO_ROOT
-from lseprof.store import NoPerfRun, OffCpuFigures, RunExtra, RunRecord, RunStoreProtocol
+from lseprof.store import NoPerfRun, RunExtra, RunRecord, RunStoreProtocol
 from lseprof.workloads import bpe
 from lseprof.workloads import hf_tokenizers as hf
 from lseprof.workloads.data import DataFiles, require_data
@@ -397,7 +397,7 @@ def _run_one(
     argv, env = launch.argv(variant, threads)
     got = _record(s, run_dir, argv, env)
     outcome = got.outcome
-    analysis = analyze_run(
+    section, analysis_message = analyze_run(
         outcome.perf_data,
         launch.builds[variant].path if variant in launch.builds else None,
         outcome.perf_map,
@@ -408,7 +408,7 @@ def _run_one(
         got.sched_data, workload_pid(run_dir), _items(own_report)
     )
     message = "; ".join(
-        m for m in (outcome.message, analysis.message, offcpu_message, s.sched_note) if m
+        m for m in (outcome.message, analysis_message, offcpu_message, s.sched_note) if m
     )
     return RunRecord(
         run_id=f"{group_id}-r{rep}",
@@ -424,13 +424,13 @@ def _run_one(
         threads=threads,
         repeat_index=rep,
         throughput_mib_s=got.throughput,
-        samples=analysis.samples,
-        lost_samples=analysis.lost_samples,
+        samples=int(section.samples) if section else None,
+        lost_samples=section.lost_samples if section else None,
         event=s.record.event,
-        atomic_helper_share=analysis.atomic_helper_share,
-        categories=analysis.categories,
-        helpers=analysis.helpers,
-        helper_callers=analysis.helper_callers,
+        atomic_helper_share=section.atomic_helper_share if section else None,
+        categories=dict(section.categories) if section else {},
+        helpers=list(section.helpers) if section else [],
+        helper_callers=list(section.helper_callers) if section else [],
         perf_data=str(outcome.perf_data) if outcome.perf_data else None,
         run_dir=str(run_dir),
         hostname=s.hostname,
@@ -444,12 +444,12 @@ def _run_one(
             workload_report=got.report,
             record_seconds=outcome.seconds,
             perf_map=str(outcome.perf_map) if outcome.perf_map else None,
-            top_symbols=analysis.top_symbols,
-            emulator_share=analysis.emulator_share,
-            guest_named_share=analysis.guest_named_share,
+            top_symbols=list(section.top_symbols) if section else [],
+            emulator_share=section.emulator_share if section else None,
+            guest_named_share=section.guest_named_share if section else None,
             freq=plan.freq,
             call_graph=plan.call_graph,
-            offcpu=OffCpuFigures.from_value(offcpu),
+            offcpu=offcpu,
             sched_data=str(got.sched_data) if offcpu else None,
             no_perf=got.no_perf,
             judgement=plan.judgement or None,

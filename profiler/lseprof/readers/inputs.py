@@ -71,8 +71,12 @@ class TextInput:
 
     def read(self) -> S.Capture:
         if self.kind == "perf-report":
-            return _read_report_text(self.path, self.data)
-        return _read_script_text(self.path, self.data)
+            from lseprof.readers.report_text import read_report_text
+
+            return read_report_text(self.data, str(self.path))
+        from lseprof.readers.script import read_script_text
+
+        return read_script_text(self.data, str(self.path))
 
     def close(self) -> None:
         """Nothing runs for text."""
@@ -161,58 +165,6 @@ def detect(path: Path, data: bytes) -> str:
         return "perf-report"
     raise LseprofError(
         f"{path} is not perf.data, perf script or perf report text; give one of those"
-    )
-
-
-def _read_report_text(path: Path, data: bytes) -> S.Capture:
-    from lseprof import samples as S
-    from lseprof.readers.report_text import normalize_paste, parse_report_text
-
-    text, paste_notes = normalize_paste(data.decode("utf-8", "replace"))
-    parsed = parse_report_text(text)
-    parsed.warnings[:0] = paste_notes
-    if not parsed.events:
-        raise LseprofError(
-            f"{path} has no perf report histogram (no '# Overhead' column "
-            "header and rows); give `perf report --stdio` output"
-        )
-    lost = {e: parsed.lost for e in parsed.events} if parsed.lost is not None else {}
-    return S.Capture(
-        samples=parsed.samples,
-        source_kind="perf-report",
-        path=str(path),
-        events=parsed.events,
-        perf_version=parsed.perf_version,
-        lost_samples=lost,
-        sample_counts=parsed.sample_counts,
-        sample_counts_exact=parsed.sample_counts_exact,
-        unknown_lines=parsed.unknown_lines,
-        unknown_examples=parsed.unknown_examples,
-        arch=parsed.arch,
-        warnings=parsed.warnings,
-    )
-
-
-def _read_script_text(path: Path, data: bytes) -> S.Capture:
-    import pandas as pd
-
-    from lseprof import samples as S
-    from lseprof.readers.script import parse_script_text
-
-    script = parse_script_text(data, "perf-script")
-    if script.header_lines == 0:
-        raise LseprofError(f"{path} has no perf script samples; give `perf script` output")
-    frame = script.samples
-    events = [str(e) for e in pd.unique(frame["event"].astype(object))]
-    script_lost = {e: script.lost for e in events} if script.lost else {}
-    return S.Capture(
-        samples=frame,
-        source_kind="perf-script",
-        path=str(path),
-        events=events,
-        lost_samples=script_lost,
-        unknown_lines=script.unknown_lines,
-        unknown_examples=script.unknown_examples,
     )
 
 

@@ -1,4 +1,5 @@
-"""Where each DSO was mapped while perf recorded: PERF_RECORD_MMAP/MMAP2 records.
+"""Where each DSO was mapped while perf recorded: PERF_RECORD_MMAP/MMAP2 records, as
+the perf.data reader's one ``perf script`` pass prints them (--show-mmap-events).
 
 Samples recorded without callchains carry runtime addresses. perf turns them into
 symbols only if the DSO is at its recorded path on the reading machine; for a
@@ -11,13 +12,11 @@ program headers (:meth:`lseprof.symbols.elf.ElfImage.vaddr_of_offset`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from lseprof.capture.perf_cli import perf_argv, run_perf
+from lseprof.samples import Mapping
 
 # "PERF_RECORD_MMAP2 22738/22738: [0x555f0e93c000(0x1000) @ 0x1000 fe:00 5366307 0]: r-xp /path"
 # "PERF_RECORD_MMAP 1234/1234: [0x400000(0x1000) @ 0]: x /path"
@@ -28,17 +27,6 @@ _MMAP_RE = re.compile(
     r" @ (?:0x)?(?P<pgoff>[0-9a-f]+)(?: <(?P<build_id>[0-9a-f]+)>)?[^\]]*\]: (?P<prot>\S+)"
     r" (?P<path>.+)$"
 )
-
-
-@dataclass(frozen=True)
-class Mapping:
-    pid: int
-    start: int
-    length: int
-    pgoff: int
-    path: str
-    prot: str = "x"
-    build_id: str | None = None  # only in MMAP2 records of `perf record --buildid-mmap`
 
 
 def parse_mmaps(text: str, executable_only: bool = True) -> list[Mapping]:
@@ -63,17 +51,6 @@ def parse_mmaps(text: str, executable_only: bool = True) -> list[Mapping]:
                 )
             )
     return found
-
-
-def read_mmaps(perf: str, path: Path, executable_only: bool = True) -> list[Mapping]:
-    """Mappings recorded in a perf.data (one extra, cheap perf script pass: one short
-    line per sample besides the mmap records)."""
-    proc = run_perf(
-        perf_argv(perf, "script", "-i", path, "--show-mmap-events", "-F", "pid"),
-        "perf script --show-mmap-events",
-        text=True,
-    )
-    return parse_mmaps(proc.stdout, executable_only)
 
 
 def file_offsets(

@@ -38,11 +38,12 @@ import pandas as pd
 
 from lseprof.capture.perf_cli import first_error, perf_argv, start_perf
 from lseprof.errors import LseprofError
-from lseprof.readers.perf_data import PerfDataHeader
+from lseprof.readers.perf_data import TRACE_FIELDS, TRACE_MAX_STACK, PerfDataHeader
 
 SWITCH, WAKING, WAKEUP = "switch", "waking", "wakeup"
-FIELDS = "comm,pid,tid,cpu,time,event,trace,ip,sym,dso"
-MAX_STACK = 24  # deep enough for kernel entry + the user frames that led there
+# Deep enough for kernel entry + the user frames that led there (as the perf.data reader
+# asks when the file holds samples too).
+FIELDS, MAX_STACK = TRACE_FIELDS, TRACE_MAX_STACK
 # perf script's -F type names, by perf_event_attr.type (the file's other events are
 # silenced with "-F TYPE:" so that perf prints only tracepoints).
 _TYPE_NAMES = {0: "hw", 1: "sw", 3: "hw", 4: "raw", 5: "brkpt"}
@@ -99,7 +100,7 @@ class SchedEvents:
 
 
 def has_sched_events(head: PerfDataHeader) -> bool:
-    return "sched:sched_switch" in head.events
+    return head.has_sched_events
 
 
 class _Builder:

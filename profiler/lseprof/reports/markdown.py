@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from lseprof.analysis.attribution import Attribution
 from lseprof.reports.offcpu_view import headline
-from lseprof.samples import CATEGORIES
+from lseprof.results import CATEGORIES, Attribution, OffCpuResult
 
 
 def _pct(value: float | None) -> str:
@@ -23,42 +20,27 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def offcpu_markdown(data: dict[str, Any], top: int = 10) -> list[str]:
+def offcpu_markdown(data: OffCpuResult, top: int = 10) -> list[str]:
     """The scheduler view (see lseprof.reports.offcpu_view) as Markdown."""
     out = ["### Scheduler view", "", headline(data), ""]
     out += _table(
         ["reason", "share of thread time"],
-        [[name, _pct(share)] for name, share in (data.get("offcpu_by_reason") or {}).items()],
+        [[name, _pct(share)] for name, share in data.offcpu_by_reason.items()],
     )
-    if paths := data.get("blocking_paths") or []:
-        out += [
-            "",
-            *_table(
-                ["reason", "where threads went to sleep", "seconds", "times"],
-                [
-                    [
-                        p["reason"],
-                        f"`{' <- '.join(p['frames'])}`",
-                        f"{p['seconds']:.3f}",
-                        str(p["count"]),
-                    ]
-                    for p in paths[:top]
-                ],
-            ),
+    if data.blocking_paths:
+        rows = [
+            [p.reason, f"`{' <- '.join(p.frames)}`", f"{p.seconds:.3f}", str(p.count)]
+            for p in data.blocking_paths[:top]
         ]
-    if wakers := data.get("wakers") or []:
-        out += [
-            "",
-            *_table(
-                ["waker", "wakee", "wake-ups"],
-                [[w["waker"], w["wakee"], str(w["count"])] for w in wakers[:top]],
-            ),
-        ]
+        out += ["", *_table(["reason", "where threads went to sleep", "seconds", "times"], rows)]
+    if data.wakers:
+        rows = [[w.waker, w.wakee, str(w.count)] for w in data.wakers[:top]]
+        out += ["", *_table(["waker", "wakee", "wake-ups"], rows)]
     return [*out, ""]
 
 
 def to_markdown(
-    sections: list[Attribution], top: int = 15, offcpu: dict[str, Any] | None = None
+    sections: list[Attribution], top: int = 15, offcpu: OffCpuResult | None = None
 ) -> str:
     out: list[str] = []
     for s in sections:
@@ -96,14 +78,17 @@ def to_markdown(
             out += _table(
                 ["helper", "caller", "share", "from"],
                 [
-                    [f"`{c.helper}`", f"`{c.caller}`", _pct(c.share), c.basis]
+                    [f"`{c.helper}`", f"`{c.caller}`", _pct(c.share), c.basis or "-"]
                     for c in s.helper_callers[:top]
                 ],
             )
         out.append("")
         out += _table(
             ["symbol", "dso", "category", "share"],
-            [[f"`{t.symbol}`", t.dso, t.category, _pct(t.share)] for t in s.top_symbols[:top]],
+            [
+                [f"`{t.symbol}`", t.dso, t.category or "-", _pct(t.share)]
+                for t in s.top_symbols[:top]
+            ],
         )
         if s.unknown_lines:
             out.append("")

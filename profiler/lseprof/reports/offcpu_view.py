@@ -1,19 +1,19 @@
-"""Off-CPU time and wake-ups (the dict of :meth:`lseprof.analysis.offcpu.model.OffCpu.to_dict`,
-as stored with a run) for people: a rich block (Markdown: lseprof.reports.markdown).
+"""Off-CPU time and wake-ups (:class:`lseprof.results.OffCpuResult`, as analysed or as
+stored with a run) for people: a rich block (Markdown: lseprof.reports.markdown).
 
-Both read the stored dict, never the events: a stored run re-renders without perf.
+Both read the result, never the events: a stored run re-renders without perf.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from lseprof.errors import LseprofError
+from lseprof.results import OffCpuResult
 
 REASON_HELP = {
     "futex": "mutexes, condition variables, thread parking (futex wait)",
@@ -25,34 +25,32 @@ REASON_HELP = {
 }
 
 
-def _num(value: Any, fmt: str = ".3g") -> str:
+def _num(value: float | None, fmt: str = ".3g") -> str:
     return "-" if value is None else format(float(value), fmt)
 
 
-def headline(data: dict[str, Any]) -> str:
+def headline(data: OffCpuResult) -> str:
     """One line: off-CPU share, wake-ups per item and per second, wake-up latency."""
-    lat = data.get("wakeup_latency_us") or {}
-    per_item = data.get("wakeups_per_item")
+    per_item = data.wakeups_per_item
     return (
-        f"off-CPU {_num(data.get('offcpu_share'), '.1f')}% of thread time; "
-        f"{data.get('wakeups', 0):,} wake-ups ({_num(data.get('wakeups_per_s'), ',.0f')}/s"
+        f"off-CPU {_num(data.offcpu_share, '.1f')}% of thread time; "
+        f"{data.wakeups or 0:,.0f} wake-ups ({_num(data.wakeups_per_s, ',.0f')}/s"
         + (f", {_num(per_item)} per item" if per_item is not None else "")
-        + f"); wake-up latency p50 {_num(lat.get('p50'), '.1f')} µs, "
-        f"p99 {_num(lat.get('p99'), '.1f')} µs"
+        + f"); wake-up latency p50 {_num(data.wakeup_p50_us, '.1f')} µs, "
+        f"p99 {_num(data.wakeup_p99_us, '.1f')} µs"
     )
 
 
-def render_offcpu(data: dict[str, Any], console: Console, top: int = 10) -> None:
+def render_offcpu(data: OffCpuResult, console: Console, top: int = 10) -> None:
     console.print(f"[bold]Scheduler view[/]: {escape(headline(data))}")
     reasons = Table(title="Off-CPU time by reason (share of thread time)", title_justify="left")
     reasons.add_column("reason")
     reasons.add_column("share", justify="right")
     reasons.add_column("what", style="dim")
-    for name, share in (data.get("offcpu_by_reason") or {}).items():
+    for name, share in data.offcpu_by_reason.items():
         reasons.add_row(name, f"{share:6.2f}%", REASON_HELP.get(name, ""))
     console.print(reasons)
-    paths = data.get("blocking_paths") or []
-    if paths:
+    if data.blocking_paths:
         table = Table(title="Where threads went to sleep (off-CPU time)", title_justify="left")
         table.add_column("reason")
         table.add_column(
@@ -60,35 +58,30 @@ def render_offcpu(data: dict[str, Any], console: Console, top: int = 10) -> None
         )
         table.add_column("seconds", justify="right")
         table.add_column("times", justify="right")
-        for p in paths[:top]:
+        for p in data.blocking_paths[:top]:
             table.add_row(
-                p["reason"],
-                escape(" <- ".join(p["frames"]) or "(no callchain)"),
-                f"{p['seconds']:.3f}",
-                f"{p['count']:,}",
+                p.reason,
+                escape(" <- ".join(p.frames) or "(no callchain)"),
+                f"{p.seconds:.3f}",
+                f"{p.count:,}",
             )
         console.print(table)
-    wakers = data.get("wakers") or []
-    if wakers:
+    if data.wakers:
         table = Table(title="Who wakes whom", title_justify="left")
         table.add_column("waker")
         table.add_column("wakee")
         table.add_column("wake-ups", justify="right")
-        for w in wakers[:top]:
-            table.add_row(escape(w["waker"]), escape(w["wakee"]), f"{w['count']:,}")
+        for w in data.wakers[:top]:
+            table.add_row(escape(w.waker), escape(w.wakee), f"{w.count:,}")
         console.print(table)
-    for note in data.get("notes") or []:
+    for note in data.notes:
         console.print(f"[dim]note: {escape(note)}[/]")
 
 
-def write_offcpu_folded(path: Path, data: dict[str, Any]) -> None:
+def write_offcpu_folded(path: Path, data: OffCpuResult) -> None:
     """The off-CPU flavour of folded stacks: ``comm;root;...;leaf MICROSECONDS`` per
     line, as offcputime prints them (kernel frames end in ``_[k]``)."""
-    lines = [
-        f"{stack} {round(us)}"
-        for stack, us in (data.get("folded_us") or {}).items()
-        if round(us) > 0
-    ]
+    lines = [f"{stack} {round(us)}" for stack, us in data.folded_us.items() if round(us) > 0]
     try:
         path.write_text("".join(f"{line}\n" for line in lines))
     except OSError as exc:

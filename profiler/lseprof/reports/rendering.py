@@ -9,7 +9,6 @@ from typing import IO
 from rich.console import Console
 
 from lseprof.analysis.pipeline import Report
-from lseprof.reports.json_report import to_json
 from lseprof.reports.markdown import to_markdown
 from lseprof.reports.terminal import render as render_terminal
 
@@ -20,7 +19,7 @@ DEFAULT_TOP = 15
 def render_text(report: Report, fmt: str, top: int = DEFAULT_TOP) -> str:
     """The JSON or Markdown text of a report (exactly what `lseprof report` prints)."""
     if fmt == "json":
-        return to_json(report.sections, report.offcpu)
+        return report.to_json()
     if fmt == "markdown":
         return to_markdown(report.sections, top, report.offcpu)
     raise ValueError(f"render_text makes json or markdown, not {fmt!r}")

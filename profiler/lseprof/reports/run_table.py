@@ -16,7 +16,8 @@ from rich.table import Table
 
 from lseprof.analysis.run_means import mean_callers, mean_categories, mean_helpers
 from lseprof.analysis.stats import MIN_REPS_FOR_TEST, bootstrap_median_ci, median
-from lseprof.store import OffCpuFigures, RunRecord, StoredCaller, StoredHelper
+from lseprof.results import CallerShare, HelperShare, OffCpuResult
+from lseprof.store import RunRecord
 
 CONTENTION = ("lock", "futex", "spin")
 
@@ -38,8 +39,8 @@ class GroupSummary:
     samples: int
     categories: dict[str, float]
     atomic_helper_share: float | None
-    helpers: list[StoredHelper]  # shares: means over the group's ok runs
-    helper_callers: list[StoredCaller]
+    helpers: list[HelperShare]  # shares: means over the group's ok runs
+    helper_callers: list[CallerShare]
     # --sched runs (means over the ok runs that have them; None without)
     offcpu_share: float | None = None
     wakeups_per_item: float | None = None
@@ -52,7 +53,7 @@ class GroupSummary:
 
 
 def _mean_figure(
-    records: Sequence[RunRecord], figure: Callable[[OffCpuFigures], float | None]
+    records: Sequence[RunRecord], figure: Callable[[OffCpuResult], float | None]
 ) -> float | None:
     values = [
         value

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lseprof.analysis.attribution import Attribution
 from lseprof.reports.offcpu_view import render_offcpu
-from lseprof.samples import CATEGORIES, QEMU_JIT
+from lseprof.results import CATEGORIES, Attribution, OffCpuResult
+from lseprof.samples import QEMU_JIT
 
 _CATEGORY_HELP = {
     "atomic_helper": "outline-atomic helper calls (__aarch64_*)",
@@ -44,7 +43,7 @@ def render(
     sections: list[Attribution],
     console: Console,
     top: int = 15,
-    offcpu: dict[str, Any] | None = None,
+    offcpu: OffCpuResult | None = None,
 ) -> None:
     for section in sections:
         _render_one(section, console, top)
@@ -161,9 +160,7 @@ def _inline(s: Attribution, top: int) -> Table:
     inline.add_column("instruction")
     inline.add_column("share", justify="right")
     for item in s.inline_atomics[:top]:
-        inline.add_row(
-            escape(str(item["symbol"])), escape(str(item["insn"])), _pct(float(item["share"]))
-        )
+        inline.add_row(escape(item.symbol), escape(item.insn), _pct(item.share))
     return inline
 
 

@@ -13,8 +13,9 @@ column values, and the queries of :class:`SqlRunStoreBase`; each brings its own
 connection, transactions, error messages and SQL dialect.
 
 Modules: ``schema`` (tables, migrations, shared queries), ``records``
-(RunRecord and the backend protocol), ``run_results`` (typed entries of its JSON
-columns: helpers, callers, top symbols, off-CPU figures, ``extra``), ``base``
+(RunRecord and the backend protocol), ``run_results`` (the rest of a run's ``extra``
+JSON column; its helpers, callers, top symbols and off-CPU view are
+:mod:`lseprof.results` records), ``base``
 (backend-independent store logic), ``sqlite`` and ``postgres`` (the backends),
 ``urls`` (URL or path, masked passwords), ``location`` (default path, :func:`open_store`). This
 package re-exports their public names; the modules import each other, never
@@ -42,17 +43,7 @@ from lseprof.store.records import (
     record_to_row,
     utc_now,
 )
-from lseprof.store.run_results import (
-    NoPerfRun,
-    OffCpuFigures,
-    RunExtra,
-    StoredCaller,
-    StoredHelper,
-    StoredSymbol,
-    callers_from,
-    helpers_from,
-    symbols_from,
-)
+from lseprof.store.run_results import NoPerfRun, RunExtra
 from lseprof.store.schema import (
     BUSY_TIMEOUT_S,
     COLUMNS,
@@ -84,7 +75,6 @@ __all__ = [
     "DuplicateRunId",
     "GroupSummary",
     "NoPerfRun",
-    "OffCpuFigures",
     "RunExtra",
     "RunRecord",
     "RunStatus",
@@ -92,14 +82,9 @@ __all__ = [
     "RunStoreProtocol",
     "SqlRunStoreBase",
     "Statements",
-    "StoredCaller",
-    "StoredHelper",
-    "StoredSymbol",
-    "callers_from",
     "default_store_location",
     "default_store_path",
     "display_location",
-    "helpers_from",
     "is_store_url",
     "new_id",
     "normalize_timestamp",
@@ -110,6 +95,5 @@ __all__ = [
     "split_sql",
     "statements",
     "stored_runs",
-    "symbols_from",
     "utc_now",
 ]

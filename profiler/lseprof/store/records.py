@@ -18,13 +18,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from lseprof.errors import LseprofError
-from lseprof.store.run_results import (
-    RunExtra,
-    StoredCaller,
-    StoredHelper,
-    callers_from,
-    helpers_from,
-)
+from lseprof.results import CallerShare, HelperShare, entries
+from lseprof.store.run_results import RunExtra
 from lseprof.store.schema import COLUMNS, JSON_COLUMNS
 
 RunStatus = Literal["ok", "failed", "interrupted", "timeout"]
@@ -80,9 +75,9 @@ class RunRecord:
     event: str | None = None
     atomic_helper_share: float | None = None  # percent of all samples of the event
     categories: dict[str, float] = field(default_factory=dict)  # name -> percent
-    # Typed entries (lseprof.store.run_results); dicts given here are converted.
-    helpers: list[StoredHelper] = field(default_factory=list)
-    helper_callers: list[StoredCaller] = field(default_factory=list)
+    # Typed entries (lseprof.results); dicts given here are converted.
+    helpers: list[HelperShare] = field(default_factory=list)
+    helper_callers: list[CallerShare] = field(default_factory=list)
     perf_data: str | None = None
     run_dir: str | None = None
     hostname: str | None = None
@@ -100,8 +95,8 @@ class RunRecord:
         self.created_at = normalize_timestamp(self.created_at)
         # Records come from JSON of any lseprof version and from callers' dicts: read
         # into typed entries once, here, so that no reader needs .get().
-        self.helpers = helpers_from(self.helpers)
-        self.helper_callers = callers_from(self.helper_callers)
+        self.helpers = entries(self.helpers, HelperShare)
+        self.helper_callers = entries(self.helper_callers, CallerShare)
         self.extra = RunExtra.from_value(self.extra)
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,11 +128,13 @@ class RunRecord:
             "top_symbols": [t.to_dict() for t in self.extra.top_symbols],
             "emulator_share": self.extra.emulator_share,
             "guest_named_share": self.extra.guest_named_share,
-            # --sched runs (lseprof.analysis.offcpu.model); None without scheduler events.
+            # --sched runs (lseprof.results.OffCpuResult); None without scheduler events.
             "offcpu_share": offcpu.offcpu_share if offcpu else None,
             "wakeups_per_item": offcpu.wakeups_per_item if offcpu else None,
             "wakeups_per_s": offcpu.wakeups_per_s if offcpu else None,
-            "wakeup_latency_us": offcpu.data.get("wakeup_latency_us") if offcpu else None,
+            "wakeup_latency_us": (
+                {"p50": offcpu.wakeup_p50_us, "p99": offcpu.wakeup_p99_us} if offcpu else None
+            ),
             "extra": self.extra.to_dict(),
         }
         for name in COLUMNS:

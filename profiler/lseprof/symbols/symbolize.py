@@ -15,7 +15,6 @@ addresses go through one ``searchsorted`` (:meth:`lseprof.symbols.elf.SymbolTabl
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,24 +24,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from lseprof import samples as S
-from lseprof.capture.perf_env import find_perf
 from lseprof.errors import LseprofError
-from lseprof.readers.mmaps import Mapping, file_offsets, read_mmaps
+from lseprof.readers.mmaps import file_offsets
+from lseprof.samples import Mapping
 from lseprof.symbols.elf import ElfImage
 from lseprof.symbols.guest import has_guest, resolve_guest, set_values
 
 KERNEL_DSOS = ("[kernel.kallsyms]", "[kernel.vmlinux]", "[vdso]", "[vsyscall]")
-
-
-@dataclass
-class Symbolized:
-    """Where instruction bytes can be read for the table's DSOs, and what was done."""
-
-    # DSO label as it appears in the table -> ELF image whose addresses match `ip`.
-    images: dict[str, ElfImage] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    guest_arch: str | None = None
-    host_arch: str | None = None
 
 
 def infer_host_arch(frame: pd.DataFrame) -> str | None:
@@ -132,11 +120,12 @@ def _elf_addresses(
 
 def _resolve_native(
     frame: pd.DataFrame,
-    result: Symbolized,
+    result: Symbolizer,
     images: list[ElfImage],
     build_ids: dict[str, str],
     symfs: Path | None,
-    mappings: Callable[[], list[Mapping]] | None = None,
+    mappings: Callable[[], list[Mapping]] | None,
+    notes: list[str],
 ) -> None:
     """`mappings`, for captures of runtime addresses, gives the recorded mmaps."""
     cache: dict[str, ElfImage | None] = {}
@@ -191,7 +180,7 @@ def _resolve_native(
                 offs_all[rows] = np.concatenate(all_offs)
                 frame[off_col] = offs_all
             if sym_col == "symbol" and rows.size:
-                result.notes.append(f"named {rows.size} samples from --binary/--symfs symbols")
+                notes.append(f"named {rows.size} samples from --binary/--symfs symbols")
 
 
 # (path, recorded build-id, size, mtime) -> the image, or None if it is not that build.
@@ -233,11 +222,74 @@ def preload_local_images(build_ids: dict[str, str]) -> list[ElfImage]:
     return list(load_local_images(list(build_ids), build_ids).values())
 
 
-def _mappings_of(capture: S.Capture) -> Callable[[], list[Mapping]] | None:
-    """The recorded mmaps, read on first use, for a perf.data of runtime addresses."""
-    if not capture.runtime_ips:
-        return None
-    return functools.cache(lambda: read_mmaps(find_perf(), Path(capture.path)))
+@dataclass
+class Symbolizer:
+    """Names what perf could not name in the tables of one capture, and says where code
+    bytes can be read for its DSOs.
+
+    :func:`symbolize` makes one and names the samples table's rows; the same object
+    names the other frames of the capture's stacks later (:meth:`name`), so every frame
+    an export shows is named by the rule the table's rows were."""
+
+    capture: S.Capture
+    binaries: list[ElfImage] = field(default_factory=list)
+    symfs: Path | None = None
+    perf_maps: Sequence[Path] = ()
+    input_dir: Path | None = None
+    # DSO label as it appears in the table -> ELF image whose addresses match `ip`.
+    images: dict[str, ElfImage] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    guest_arch: str | None = None
+    host_arch: str | None = None
+
+    def _mappings(self, executable_only: bool) -> Callable[[], list[Mapping]] | None:
+        """The recorded mappings (only perf.data records them)."""
+        if self.capture.source_kind != "perf-data":
+            return None
+        found = [m for m in self.capture.mappings if not executable_only or "x" in m.prot]
+        return lambda: found
+
+    def name(self, frame: pd.DataFrame, notes: list[str] | None = None) -> None:
+        """Name the rows of `frame` (a samples table, or a table of stack frames in its
+        layout) in place; what was done goes to `notes` (the symbolizer's own notes when
+        None)."""
+        notes = self.notes if notes is None else notes
+        guest = has_guest(frame)
+        if frame.empty:
+            return
+        if guest:
+            resolve_guest(
+                frame,
+                self.images,
+                notes,
+                self.binaries,
+                self.perf_maps,
+                self.input_dir,
+                self.symfs,
+                self._mappings(executable_only=False),
+            )
+            self.guest_arch = "aarch64"
+            if frame["source_kind"].astype(object).eq("perf-report").any():
+                notes.append(
+                    "report text charges qemu's own work (emulating atomics, the TLB) to "
+                    "qemu, not to the guest instruction; perf script text of a DWARF "
+                    "recording can"
+                )
+        native = [
+            im for im in self.binaries if im.arch != "aarch64" or not guest or im.is_pie_or_shared
+        ]
+        _resolve_native(
+            frame,
+            self,
+            native,
+            self.capture.build_ids,
+            self.symfs,
+            self._mappings(executable_only=True) if self.capture.runtime_ips else None,
+            notes,
+        )
+        if self.capture.build_ids:
+            present = [str(d) for d in frame["dso"].cat.categories if str(d) not in self.images]
+            self.images.update(load_local_images(present, self.capture.build_ids))
 
 
 def symbolize(
@@ -246,54 +298,18 @@ def symbolize(
     symfs: Path | None = None,
     perf_maps: Sequence[Path] = (),
     input_dir: Path | None = None,
-) -> Symbolized:
-    """Fill in names perf left unknown; returns where code bytes can be read."""
-    frame = capture.samples
-    result = Symbolized()
-    images = [ElfImage(Path(p)) for p in binaries]
+) -> Symbolizer:
+    """Fill in the names perf left unknown in the capture's samples table; returns the
+    symbolizer (where code bytes can be read, notes, and the naming of stack frames)."""
     if symfs is not None and not Path(symfs).is_dir():
         raise LseprofError(
             f"--symfs {symfs} is not a directory; give the root of a copy of "
             "the profiled machine's files"
         )
-    result.host_arch = capture.arch or infer_host_arch(frame)
-    guest = has_guest(frame)
-    _check_arch(images, result.host_arch, "aarch64" if guest else None)
-    if frame.empty:
-        return result
-    if guest:
-        guest_maps = (
-            functools.cache(
-                lambda: read_mmaps(find_perf(), Path(capture.path), executable_only=False)
-            )
-            if capture.source_kind == "perf-data"
-            else None
-        )
-        resolve_guest(
-            frame,
-            result.images,
-            result.notes,
-            images,
-            perf_maps,
-            input_dir,
-            Path(symfs) if symfs else None,
-            guest_maps,
-        )
-        result.guest_arch = "aarch64"
-        if frame["source_kind"].astype(object).eq("perf-report").any():
-            result.notes.append(
-                "report text charges qemu's own work (emulating atomics, the TLB) to qemu, not "
-                "to the guest instruction; perf script text of a DWARF recording can"
-            )
-    _resolve_native(
-        frame,
-        result,
-        [im for im in images if im.arch != "aarch64" or not guest or im.is_pie_or_shared],
-        capture.build_ids,
-        Path(symfs) if symfs else None,
-        _mappings_of(capture),
-    )
-    if capture.build_ids:
-        present = [str(d) for d in frame["dso"].cat.categories if str(d) not in result.images]
-        result.images.update(load_local_images(present, capture.build_ids))
-    return result
+    frame = capture.samples
+    images = [ElfImage(Path(p)) for p in binaries]
+    symbolizer = Symbolizer(capture, images, Path(symfs) if symfs else None, perf_maps, input_dir)
+    symbolizer.host_arch = capture.arch or infer_host_arch(frame)
+    _check_arch(images, symbolizer.host_arch, "aarch64" if has_guest(frame) else None)
+    symbolizer.name(frame)
+    return symbolizer

@@ -17,13 +17,12 @@ rule table and its TOML (``rules``, ``default.toml``), and the instruction-level
 checks (``decode``).
 """
 
-from lseprof.analysis.classify.apply import DISTINCT_ABOVE_ROWS, HELPER_PATHS, classify
+from lseprof.analysis.classify.apply import DISTINCT_ABOVE_ROWS, classify
 from lseprof.analysis.classify.decode import warm_up
 from lseprof.analysis.classify.rules import Rule, default_rules, load_rules
 
 __all__ = [
     "DISTINCT_ABOVE_ROWS",
-    "HELPER_PATHS",
     "Rule",
     "classify",
     "default_rules",

@@ -12,10 +12,9 @@ import pandas as pd
 from lseprof import samples as S
 from lseprof.analysis.classify.decode import decode_rows, helper_paths
 from lseprof.analysis.classify.rules import Rule
+from lseprof.results import CATEGORIES
 from lseprof.symbols.atomic_names import parse_helper
 from lseprof.symbols.elf import ElfImage
-
-HELPER_PATHS = ("lse", "llsc", "flag")
 
 
 def _by_rules(frame: pd.DataFrame, rules: list[Rule]) -> npt.NDArray[np.int8]:
@@ -40,7 +39,7 @@ def _by_rules(frame: pd.DataFrame, rules: list[Rule]) -> npt.NDArray[np.int8]:
         caller_name = caller_names[c - 1] if c > 0 else ""
         rule = next((r for r in rules if r.matches(symbol, dso_name, caller_name)), None)
         if rule is not None:
-            out[i] = S.CATEGORIES.index(rule.category)
+            out[i] = CATEGORIES.index(rule.category)
     return out[np.asarray(codes)]
 
 
@@ -144,7 +143,7 @@ def classify(frame: pd.DataFrame, rules: list[Rule], images: dict[str, ElfImage]
 def _classify_rows(frame: pd.DataFrame, rules: list[Rule], images: dict[str, ElfImage]) -> None:
     n = len(frame)
     # Work on category codes: string arrays of a million rows are slow to build.
-    names = list(S.CATEGORIES)
+    names = list(CATEGORIES)
     code = _by_rules(frame, rules) if n else np.zeros(0, np.int8)
     helper_code = names.index("atomic_helper")
     helper_size = np.zeros(n, np.int64)

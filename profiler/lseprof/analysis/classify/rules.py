@@ -14,8 +14,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from lseprof import samples as S
 from lseprof.errors import LseprofError
+from lseprof.results import CATEGORIES
 
 _MATCHERS = ("symbol", "dso", "caller")
 
@@ -55,10 +55,10 @@ def _parse_rules(text: str, origin: str) -> tuple[list[Rule], bool]:
         if not isinstance(entry, dict):
             raise LseprofError(f"{where} is not a table; write it as [[rule]]")
         category = entry.get("category")
-        if category not in S.CATEGORIES:
+        if category not in CATEGORIES:
             raise LseprofError(
                 f"{where}: category {category!r} is not one of "
-                f"{', '.join(S.CATEGORIES)}; fix the rules file"
+                f"{', '.join(CATEGORIES)}; fix the rules file"
             )
         patterns: dict[str, re.Pattern[str]] = {}
         for key in _MATCHERS:

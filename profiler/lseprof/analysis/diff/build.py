@@ -21,11 +21,12 @@ from lseprof.analysis.diff.results import (
     ShareDelta,
     StaticDiff,
 )
-from lseprof.analysis.diff.sides import Shares, Side, kind_of, load_side, shares_of
+from lseprof.analysis.diff.sides import Shares, Side, kind_of, load_side, shares_of, side_stacks
+from lseprof.analysis.stacks import FoldedDiff, differential
 from lseprof.analysis.stats import MIN_REPS_FOR_TEST, compare_throughput
 from lseprof.analysis.stored_runs import StoreAccess
 from lseprof.errors import LseprofError
-from lseprof.samples import CATEGORIES
+from lseprof.results import CATEGORIES
 from lseprof.store import RunRecord
 from lseprof.symbols.inspect_elf import Inventory
 
@@ -85,9 +86,10 @@ def _compare_shares(diff: Diff, sa: Shares, sb: Shares) -> None:
     )
     helpers = []
     for symbol in sorted(set(sa.helpers) | set(sb.helpers)):
-        op, size, order, _ = sa.helpers.get(symbol) or sb.helpers[symbol]
-        va = sa.helpers[symbol][3] if symbol in sa.helpers else 0.0
-        vb = sb.helpers[symbol][3] if symbol in sb.helpers else 0.0
+        known = sa.helpers.get(symbol) or sb.helpers[symbol]
+        op, size, order = known.op, known.size, known.order
+        va = sa.helpers[symbol].share if symbol in sa.helpers else 0.0
+        vb = sb.helpers[symbol].share if symbol in sb.helpers else 0.0
         helpers.append(
             HelperDelta(
                 symbol,
@@ -228,8 +230,10 @@ def build_diff(
     store: str | None = None,
     binaries: Sequence[Path] = (),
     alpha: float = DEFAULT_ALPHA,
+    stacks: bool = False,
 ) -> Diff:
-    """Load both sides and compare them (see the module doc)."""
+    """Load both sides and compare them (see the module doc); with `stacks`, also their
+    whole stacks, folded into ``Diff.stacks`` (a differential flame graph's input)."""
     if not 0.0 < alpha < 1.0:
         raise LseprofError(f"--alpha must be between 0 and 1, not {alpha}")
     # Refuse a binary against anything else before loading (a profile is slow to read).
@@ -242,8 +246,8 @@ def build_diff(
         )
     access = StoreAccess(store)
     try:
-        a = load_side(a_text, access, binaries)
-        b = load_side(b_text, access, binaries)
+        a = load_side(a_text, access, binaries, full_stacks=stacks)
+        b = load_side(b_text, access, binaries, full_stacks=stacks)
     finally:
         access.close()
     kinds = {a.kind, b.kind}
@@ -256,8 +260,6 @@ def build_diff(
         kind,
         alpha=alpha,
         notes=[*a.notes, *b.notes],
-        profiles_a=a.profiles,
-        profiles_b=b.profiles,
     )
     if kind == "static":
         assert a.inventory is not None and b.inventory is not None
@@ -285,7 +287,21 @@ def build_diff(
             )
         sa, sb = _pick_sections(a, b)
     _compare_shares(diff, sa, sb)
+    if stacks:
+        diff.stacks = _stacks(a, b, diff.event)
     return diff
+
+
+def _stacks(a: Side, b: Side, event: str | None) -> FoldedDiff:
+    for name, side in (("A", a), ("B", b)):
+        if side.report is None and not side.profiles:
+            raise LseprofError(
+                f"{name} has no profile to read stacks from (runs recorded with --no-perf?); "
+                "--folded and --flamegraph need perf.data or perf text"
+            )
+    stacks_a, helpers_a = side_stacks(a, event)
+    stacks_b, helpers_b = side_stacks(b, event)
+    return differential(stacks_a, stacks_b, helpers_a | helpers_b, event)
 
 
 def check_regression(

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from lseprof.analysis.stats import median
-from lseprof.samples import CATEGORIES
+from lseprof.results import CATEGORIES
 from lseprof.store import RunRecord
 
 PARTS = (*CATEGORIES, "offcpu_wait", "residual")

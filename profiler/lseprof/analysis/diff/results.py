@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from lseprof.analysis.diff.explain import Decomposition
+from lseprof.analysis.stacks import FoldedDiff
 from lseprof.analysis.stats import ThroughputComparison
-from lseprof.analysis.stored_runs import ProfileSource
 
 SideKind = Literal["group", "profile", "binary"]
 DiffKind = Literal["runs", "samples", "static"]
@@ -133,8 +133,8 @@ class Diff:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     regression: Regression = field(default_factory=Regression)
-    profiles_a: list[ProfileSource] = field(default_factory=list, repr=False)
-    profiles_b: list[ProfileSource] = field(default_factory=list, repr=False)
+    # Both sides' whole stacks, folded (asked for by --folded and --flamegraph).
+    stacks: FoldedDiff | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` document (see docs/diff.md)."""

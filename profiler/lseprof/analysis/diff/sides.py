@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lseprof.analysis.attribution import Attribution
 from lseprof.analysis.diff.results import ELF_MAGIC, SideKind
-from lseprof.analysis.pipeline import analyze_file
+from lseprof.analysis.pipeline import Report, analyze_file
 from lseprof.analysis.run_means import mean_callers, mean_categories, mean_helpers, sampled_runs
+from lseprof.analysis.stacks import folded, helper_names, stacks_of
 from lseprof.analysis.stored_runs import ProfileSource, StoreAccess, looks_like_path, profile_of
 from lseprof.errors import LseprofError
-from lseprof.readers.perf_data import is_perf_data
-from lseprof.samples import CATEGORIES
+from lseprof.readers.perf_data import FULL_STACK
+from lseprof.results import CATEGORIES, Attribution, HelperShare
 from lseprof.store import RunRecord, display_location, record_from_run_json
 from lseprof.symbols.inspect_elf import Inventory, inspect
 
@@ -32,7 +32,7 @@ class Shares:
     samples: float
     categories: dict[str, float]
     atomic_helper_share: float
-    helpers: dict[str, tuple[str | None, int | None, str | None, float]]  # op, size, order, %
+    helpers: dict[str, HelperShare]  # by symbol
     callers: dict[tuple[str, str], float]
 
 
@@ -46,7 +46,8 @@ class Side:
     throughput: list[float] = field(default_factory=list)
     shares: Shares | None = None
     sections: list[Attribution] = field(default_factory=list)  # a profile's events
-    profiles: list[ProfileSource] = field(default_factory=list)
+    report: Report | None = field(default=None, repr=False)  # a profile's report
+    profiles: list[ProfileSource] = field(default_factory=list)  # a group's perf.data files
     inventory: Inventory | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -111,14 +112,14 @@ def average_shares(runs: Sequence[RunRecord]) -> Shares | None:
         samples=float(sum(r.samples or 0 for r in sampled)),
         categories={c: means.get(c, 0.0) for c in CATEGORIES},
         atomic_helper_share=helper_share,
-        helpers={h.symbol: (h.op, h.size, h.order, h.share) for h in mean_helpers(sampled)},
+        helpers={h.symbol: h for h in mean_helpers(sampled)},
         callers={(c.helper, c.caller): c.share or 0.0 for c in mean_callers(sampled)},
     )
 
 
 def shares_of(section: Attribution) -> Shares:
     """The shares of one event section of a profile."""
-    helpers = {h.symbol: (h.op, h.size, h.order, h.share) for h in section.helpers}
+    helpers = {h.symbol: h for h in section.helpers}
     callers: dict[tuple[str, str], float] = {}
     for c in section.helper_callers:
         if c.share is not None:
@@ -133,17 +134,40 @@ def shares_of(section: Attribution) -> Shares:
     )
 
 
-def _load_profile(path: Path, binaries: Sequence[Path]) -> Side:
-    report = analyze_file(path, binaries=binaries)
+def _load_profile(path: Path, binaries: Sequence[Path], full_stacks: bool) -> Side:
+    report = analyze_file(path, binaries=binaries, max_stack=FULL_STACK if full_stacks else None)
     if not report.sections:
         raise LseprofError(f"{path} has no samples; record the profile again")
-    side = Side("profile", "", sections=report.sections)
+    side = Side("profile", "", sections=report.sections, report=report)
     events = ", ".join(s.event for s in report.sections)
     side.description = f"{report.capture.source_kind} {path} ({events})"
-    if is_perf_data(path):
-        maps = sorted(path.parent.glob("perf-*.map"))
-        side.profiles = [ProfileSource(path, maps[0] if len(maps) == 1 else None, tuple(binaries))]
     return side
+
+
+def side_stacks(side: Side, event: str | None) -> tuple[dict[str, float], set[str]]:
+    """A side's folded stacks of `event` (and the names of its helper frames): a
+    profile's from its report, a run group's summed over its runs' perf.data files,
+    each read once with whole stacks."""
+    reports = (
+        [side.report]
+        if side.report is not None
+        else [
+            analyze_file(
+                p.perf_data,
+                binaries=p.binaries,
+                perf_maps=[p.perf_map] if p.perf_map else [],
+                max_stack=FULL_STACK,
+            )
+            for p in side.profiles
+        ]
+    )
+    total: dict[str, float] = {}
+    helpers: set[str] = set()
+    for report in reports:
+        helpers |= helper_names(stacks_of(report, event))
+        for stack, count in folded(report, event).items():
+            total[stack] = total.get(stack, 0.0) + count
+    return total, helpers
 
 
 def _load_run_dir(directory: Path, store: StoreAccess, binaries: Sequence[Path]) -> Side:
@@ -179,7 +203,9 @@ def kind_of(text: str) -> SideKind:
         return "profile"
 
 
-def load_side(text: str, store: StoreAccess, binaries: Sequence[Path] = ()) -> Side:
+def load_side(
+    text: str, store: StoreAccess, binaries: Sequence[Path] = (), full_stacks: bool = False
+) -> Side:
     """Recognize what ``text`` names (see the module doc) and load it."""
     path = Path(text).expanduser()
     if path.is_dir():
@@ -200,7 +226,7 @@ def load_side(text: str, store: StoreAccess, binaries: Sequence[Path] = ()) -> S
         if head == ELF_MAGIC:
             inventory = inspect(path)
             return Side("binary", f"binary {path} ({inventory.arch})", inventory=inventory)
-        return _load_profile(path, binaries)
+        return _load_profile(path, binaries, full_stacks)
     if looks_like_path(text):
         raise LseprofError(
             f"{text}: no such file or directory; give a run or group id, a run "

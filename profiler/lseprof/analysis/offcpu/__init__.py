@@ -25,23 +25,11 @@ off-CPU, run time = on-CPU); the tests compare the two on the same file.
 Modules: the analysis (``model``) and which events go with a profile (``source``).
 """
 
-from lseprof.analysis.offcpu.model import (
-    IDLE_WAKER,
-    REASONS,
-    BlockingPath,
-    OffCpu,
-    ThreadTime,
-    analyze_offcpu,
-    user_processes,
-)
+from lseprof.analysis.offcpu.model import IDLE_WAKER, analyze_offcpu, user_processes
 from lseprof.analysis.offcpu.source import analyze_sched_file, offcpu_for, run_items, sched_file_for
 
 __all__ = [
     "IDLE_WAKER",
-    "REASONS",
-    "BlockingPath",
-    "OffCpu",
-    "ThreadTime",
     "analyze_offcpu",
     "analyze_sched_file",
     "offcpu_for",

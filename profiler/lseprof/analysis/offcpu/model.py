@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lseprof.readers.sched_events import SWITCH, WAKEUP, WAKING, Frame, SchedEvents
+from lseprof.results import REASONS, BlockingPath, OffCpuResult, ThreadTimes, Wakers
 
-REASONS = ("futex", "yield", "preempted", "sleep", "io", "other")
 IDLE_WAKER = "[interrupt]"  # woken while the idle task was current: a timer, an IRQ
 _SCHED_FRAMES = (
     "__schedule",
@@ -40,122 +40,8 @@ _IO_HINTS = (
 _TIMER_HINTS = ("nanosleep", "hrtimer", "schedule_timeout", "msleep")
 PERF_CHILD = "perf-exec"
 FOLDED_MAX = 5000  # stacks kept with a stored run (the rest is the long tail)
+TOP = 10  # wakers and blocking paths kept
 USER_FRAMES = 4  # user frames kept per blocking path
-
-
-@dataclass
-class ThreadTime:
-    tid: int
-    pid: int
-    comm: str
-    on_cpu_s: float = 0.0
-    off_cpu_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(REASONS, 0.0))
-    wakeups: int = 0  # times this thread was woken
-    switches_out: int = 0
-
-    @property
-    def off_total_s(self) -> float:
-        return float(sum(self.off_cpu_s.values()))
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "tid": self.tid,
-            "pid": self.pid,
-            "comm": self.comm,
-            "on_cpu_s": self.on_cpu_s,
-            "off_cpu_s": self.off_total_s,
-            "off_cpu_by_reason_s": dict(self.off_cpu_s),
-            "wakeups": self.wakeups,
-        }
-
-
-@dataclass
-class BlockingPath:
-    reason: str
-    frames: list[str]  # kernel wait point first, then the user frames that led there
-    seconds: float
-    count: int
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "reason": self.reason,
-            "frames": self.frames,
-            "seconds": self.seconds,
-            "count": self.count,
-        }
-
-
-@dataclass
-class OffCpu:
-    """Per run: the scheduler's view of the chosen processes' threads."""
-
-    threads: list[ThreadTime]
-    window_s: float  # first to last event of those threads
-    wakeups: int
-    latencies_us: np.ndarray  # one per wake-up followed by a switch in
-    wakers: list[tuple[str, str, int]]  # (waker, wakee, count), most first
-    paths: list[BlockingPath]
-    items: float | None = None  # work items, from the workload's JSON
-    system_wide: bool = True
-    unobserved_s: float = 0.0  # per-task recordings: off periods with no switch in seen
-    notes: list[str] = field(default_factory=list)
-    # Off-CPU time per whole blocking stack, folded ("comm;root;...;leaf"), µs.
-    folded_us: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def on_cpu_s(self) -> float:
-        return float(sum(t.on_cpu_s for t in self.threads))
-
-    @property
-    def off_cpu_s(self) -> float:
-        return float(sum(t.off_total_s for t in self.threads))
-
-    @property
-    def offcpu_share(self) -> float:
-        """Percent of the threads' time (on + off CPU) spent off CPU."""
-        total = self.on_cpu_s + self.off_cpu_s
-        return 100.0 * self.off_cpu_s / total if total else 0.0
-
-    def by_reason(self) -> dict[str, float]:
-        """Percent of the threads' time off CPU for each reason."""
-        total = self.on_cpu_s + self.off_cpu_s
-        return {
-            r: (100.0 * sum(t.off_cpu_s[r] for t in self.threads) / total if total else 0.0)
-            for r in REASONS
-        }
-
-    @property
-    def wakeups_per_s(self) -> float:
-        return self.wakeups / self.window_s if self.window_s > 0 else 0.0
-
-    @property
-    def wakeups_per_item(self) -> float | None:
-        return self.wakeups / self.items if self.items else None
-
-    def latency_us(self, q: float) -> float | None:
-        if self.latencies_us.size == 0:
-            return None
-        return float(np.percentile(self.latencies_us, q))
-
-    def to_dict(self, top: int = 10) -> dict[str, object]:
-        return {
-            "offcpu_share": self.offcpu_share,
-            "offcpu_by_reason": self.by_reason(),
-            "on_cpu_s": self.on_cpu_s,
-            "off_cpu_s": self.off_cpu_s,
-            "wakeups": self.wakeups,
-            "wakeups_per_s": self.wakeups_per_s,
-            "wakeups_per_item": self.wakeups_per_item,
-            "items": self.items,
-            "wakeup_latency_us": {"p50": self.latency_us(50), "p99": self.latency_us(99)},
-            "window_s": self.window_s,
-            "system_wide": self.system_wide,
-            "threads": [t.to_dict() for t in self.threads],
-            "wakers": [{"waker": a, "wakee": b, "count": n} for a, b, n in self.wakers[:top]],
-            "blocking_paths": [p.to_dict() for p in self.paths[:top]],
-            "folded_us": dict(sorted(self.folded_us.items(), key=lambda kv: -kv[1])[:FOLDED_MAX]),
-            "notes": list(self.notes),
-        }
 
 
 def _reason(state: str, stack: tuple[Frame, ...]) -> str:
@@ -216,7 +102,7 @@ class _Walk:
 
     events: SchedEvents
     tids: set[int]
-    threads: dict[int, ThreadTime] = field(default_factory=dict)
+    threads: dict[int, ThreadTimes] = field(default_factory=dict)
     running: dict[int, float] = field(default_factory=dict)  # tid -> switched in at
     # tid -> (switched out at, reason, blocking path, stack id)
     off_since: dict[int, tuple[float, str, tuple[str, ...], int]] = field(default_factory=dict)
@@ -233,9 +119,9 @@ class _Walk:
     unobserved: float = 0.0
     wakeups: int = 0
 
-    def thread(self, tid: int) -> ThreadTime:
+    def thread(self, tid: int) -> ThreadTimes:
         if tid not in self.threads:
-            self.threads[tid] = ThreadTime(
+            self.threads[tid] = ThreadTimes(
                 tid, self.events.pids.get(tid, -1), self.events.comms.get(tid, "?")
             )
         return self.threads[tid]
@@ -246,7 +132,6 @@ class _Walk:
     def switch_out(self, t: float, prev: int, state: str, sid: int, prev_comm: str) -> None:
         self.seen(t)
         rec = self.thread(prev)
-        rec.switches_out += 1
         if prev in self.running:
             rec.on_cpu_s += t - self.running.pop(prev)
         elif prev in self.off_since:
@@ -263,7 +148,7 @@ class _Walk:
         rec = self.thread(nxt)
         if nxt in self.off_since:
             since, reason, path, sid = self.off_since.pop(nxt)
-            rec.off_cpu_s[reason] += t - since
+            rec.off_cpu_by_reason_s[reason] += t - since
             key = fold(rec.comm, self.events.stacks[sid] if sid >= 0 else ())
             self.folded[key] = self.folded.get(key, 0.0) + (t - since) * 1e6
             slot = self.path_time[(reason, path)]
@@ -282,22 +167,37 @@ class _Walk:
         waker = self.waking.pop(target, current)
         self.pair_counts[(_label(self.events, waker), _label(self.events, target))] += 1
 
-    def result(self, items: float | None) -> OffCpu:
+    def result(self, items: float | None) -> OffCpuResult:
+        threads = sorted(self.threads.values(), key=lambda r: r.tid)
+        on = float(sum(r.on_cpu_s for r in threads))
+        off = float(sum(r.off_cpu_s for r in threads))
+        total = on + off
+        window = float(self.last - self.first) if self.last > self.first else 0.0
+        latencies = np.asarray(self.latencies, dtype=np.float64)
         paths = sorted(
             (BlockingPath(r, list(p), s, int(n)) for (r, p), (s, n) in self.path_time.items()),
             key=lambda b: -b.seconds,
         )
-        return OffCpu(
-            threads=sorted(self.threads.values(), key=lambda r: r.tid),
-            window_s=float(self.last - self.first) if self.last > self.first else 0.0,
+        return OffCpuResult(
+            offcpu_share=100.0 * off / total if total else 0.0,
+            offcpu_by_reason={
+                r: 100.0 * sum(t.off_cpu_by_reason_s[r] for t in threads) / total if total else 0.0
+                for r in REASONS
+            },
+            on_cpu_s=on,
+            off_cpu_s=off,
             wakeups=self.wakeups,
-            latencies_us=np.asarray(self.latencies, dtype=np.float64),
-            wakers=[(a, b, n) for (a, b), n in self.pair_counts.most_common()],
-            paths=paths,
+            wakeups_per_s=self.wakeups / window if window > 0 else 0.0,
+            wakeups_per_item=self.wakeups / items if items else None,
             items=items,
+            wakeup_p50_us=float(np.percentile(latencies, 50)) if latencies.size else None,
+            wakeup_p99_us=float(np.percentile(latencies, 99)) if latencies.size else None,
+            window_s=window,
             system_wide=self.events.system_wide,
-            unobserved_s=self.unobserved,
-            folded_us=self.folded,
+            threads=threads,
+            wakers=[Wakers(a, b, n) for (a, b), n in self.pair_counts.most_common(TOP)],
+            blocking_paths=paths[:TOP],
+            folded_us=dict(sorted(self.folded.items(), key=lambda kv: -kv[1])[:FOLDED_MAX]),
         )
 
 
@@ -327,7 +227,7 @@ def _walk(walk: _Walk) -> None:
 
 def analyze_offcpu(
     events: SchedEvents, pids: set[int] | None = None, items: float | None = None
-) -> OffCpu:
+) -> OffCpuResult:
     """Per-thread on/off-CPU time, wake-ups and blocking paths of the threads of
     `pids` (None: every process except the idle task)."""
     frame = events.events

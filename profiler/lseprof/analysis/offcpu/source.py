@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lseprof.capture.record import workload_pid
 from lseprof.capture.sched_record import SCHED_FILE
 from lseprof.errors import LseprofError
+from lseprof.results import OffCpuResult
 
 if TYPE_CHECKING:
     from lseprof.readers.perf_data import PerfDataHeader
@@ -47,27 +48,42 @@ def run_items(run_dir: Path) -> float | None:
 
 
 def analyze_sched_file(
-    sched: Path, root_pid: int | None, items: float | None, other_pids: Iterable[int] = ()
-) -> dict[str, Any]:
-    """The off-CPU analysis of one file of scheduler events, as a dict (see
-    :meth:`lseprof.analysis.offcpu.model.OffCpu.to_dict`). Threads analysed: `root_pid`
-    and its descendants when given; else `other_pids`; else every user process."""
+    sched: Path,
+    root_pid: int | None,
+    items: float | None,
+    other_pids: Iterable[int] = (),
+    head: PerfDataHeader | None = None,
+    text: bytes = b"",
+) -> OffCpuResult:
+    """The off-CPU analysis of one file of scheduler events: its `text` where the
+    perf.data reader already read it in its own pass, else read now (`head`: the
+    file's header, when the caller has read it). Threads analysed: `root_pid` and its
+    descendants when given; else `other_pids`; else every user process."""
     from lseprof.analysis.offcpu.model import analyze_offcpu
     from lseprof.capture.perf_env import find_perf
     from lseprof.readers.perf_data import read_header
-    from lseprof.readers.sched_events import read_sched_events
+    from lseprof.readers.sched_events import parse_sched_script, read_sched_events
 
-    perf = find_perf()
-    events = read_sched_events(sched, perf, read_header(perf, sched))
+    if text:
+        events = parse_sched_script(text.decode("utf-8", "replace").splitlines())
+    else:
+        perf = find_perf()
+        events = read_sched_events(
+            sched, perf, head if head is not None else read_header(perf, sched)
+        )
     pids = events.descendants(root_pid) if root_pid else ({p for p in other_pids if p > 0} or None)
-    return analyze_offcpu(events, pids, items).to_dict()
+    return analyze_offcpu(events, pids, items)
 
 
 def offcpu_for(
-    path: Path, sample_pids: Iterable[int] = (), head: PerfDataHeader | None = None
-) -> tuple[dict[str, Any] | None, str]:
+    path: Path,
+    sample_pids: Iterable[int] = (),
+    head: PerfDataHeader | None = None,
+    text: bytes = b"",
+) -> tuple[OffCpuResult | None, str]:
     """The off-CPU analysis for the profile at `path`, or None and why not: the run's
-    workload when its directory says which, else the processes that have samples."""
+    workload when its directory says which, else the processes that have samples.
+    `text`: the profile's own scheduler events, as its reader read them."""
     try:
         sched = sched_file_for(path, head)
         if sched is None:
@@ -76,8 +92,14 @@ def offcpu_for(
                 "it); record with lseprof run --sched, or perf record -e "
                 "sched:sched_switch -e sched:sched_wakeup"
             )
+        own = sched == path  # the profile's own header and text: read once
         return analyze_sched_file(
-            sched, workload_pid(sched.parent), run_items(sched.parent), sample_pids
+            sched,
+            workload_pid(sched.parent),
+            run_items(sched.parent),
+            sample_pids,
+            head if own else None,
+            text if own else b"",
         ), ""
     except LseprofError as exc:
         return None, f"scheduler events not read: {exc.message}"

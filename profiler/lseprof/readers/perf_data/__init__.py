@@ -42,6 +42,7 @@ from lseprof.readers.perf_data.header import (
     read_lost,
 )
 from lseprof.readers.perf_data.reader import (
+    FULL_STACK,
     MAGIC,
     SPLIT_ABOVE_BYTES,
     PerfDataReader,
@@ -49,13 +50,22 @@ from lseprof.readers.perf_data.reader import (
     read_perf_data,
     start_perf_data,
 )
-from lseprof.readers.perf_data.script_procs import OWN_FIELDS, OWN_FIELDS_ONE_EVENT, default_jobs
+from lseprof.readers.perf_data.script_procs import (
+    OWN_FIELDS,
+    OWN_FIELDS_ONE_EVENT,
+    TRACE_FIELDS,
+    TRACE_MAX_STACK,
+    default_jobs,
+)
 
 __all__ = [
+    "FULL_STACK",
     "MAGIC",
     "OWN_FIELDS",
     "OWN_FIELDS_ONE_EVENT",
     "SPLIT_ABOVE_BYTES",
+    "TRACE_FIELDS",
+    "TRACE_MAX_STACK",
     "PerfDataHeader",
     "PerfDataReader",
     "default_jobs",

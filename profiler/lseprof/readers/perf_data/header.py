@@ -35,6 +35,12 @@ class PerfDataHeader:
         return [e for e, t in zip(self.events, self.event_types, strict=True) if t != 2]
 
     @property
+    def has_sched_events(self) -> bool:
+        """Scheduler tracepoints recorded in the file (``perf record -e
+        sched:sched_switch``, ``perf sched record``): its off-CPU view."""
+        return "sched:sched_switch" in self.events
+
+    @property
     def tracepoints(self) -> list[str]:
         return [e for e, t in zip(self.events, self.event_types, strict=True) if t == 2]
 

@@ -22,6 +22,7 @@ from lseprof.readers.perf_data.header import (
     read_lost,
 )
 from lseprof.readers.perf_data.script_procs import (
+    TRACE_MAX_STACK,
     ScriptProc,
     default_jobs,
     parse_slice,
@@ -32,6 +33,7 @@ from lseprof.readers.perf_data.script_procs import (
 
 if TYPE_CHECKING:
     from lseprof import samples as S
+    from lseprof.readers.script import ParsedScript
 
 
 # This module loads neither numpy nor pandas until the samples are read, so that
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
 
 MAGIC = b"PERFILE2"
 SPLIT_ABOVE_BYTES = 8 << 20  # smaller files are not worth several perf processes
+# Whole stacks: the kernel records at most kernel.perf_event_max_stack frames (127 by
+# default), so asking perf script for this many keeps whatever was recorded.
+FULL_STACK = 4096
 
 
 def is_perf_data(path: Path) -> bool:
@@ -68,6 +73,8 @@ class PerfDataReader:
         # One event in the file: perf need not print its name on every sample.
         sampling = head.sampling_events
         self.event = sampling[0] if len(sampling) == 1 else None
+        # Scheduler events in the file: read in the same pass, for the off-CPU view.
+        self.tracepoints = head.has_sched_events
         try:
             for time_slice in time_slices(jobs):
                 self.scripts.append(
@@ -80,6 +87,7 @@ class PerfDataReader:
                             head.callchain,
                             self.event is not None,
                             bool(head.tracepoints),
+                            self.tracepoints,
                         )
                     )
                 )
@@ -138,14 +146,13 @@ class PerfDataReader:
             self.abort()
 
     def _finish(self) -> S.Capture:
-        import numpy as np
-
         from lseprof import samples as S
         from lseprof.readers.script import apply_comms, merge_parts
 
-        path, perf, head = self.path, self.perf, self.head
+        path, head = self.path, self.head
         calls = [
-            functools.partial(parse_slice, s, head.callchain, self.event) for s in self.scripts
+            functools.partial(parse_slice, s, head.callchain, self.event, self.tracepoints)
+            for s in self.scripts
         ]
         results = calls[0]() if len(calls) == 1 else None
         slices = (
@@ -163,18 +170,29 @@ class PerfDataReader:
         if head.callchain:
             parts = [s.parts for s in slices if s.parts is not None]
             merged = merge_parts(parts, "perf-data")
-            frame = merged.samples
             # Every time slice repeats the whole task history (and the LOST records).
             first = max(parts, key=lambda p: len(p.tasks.records))
-            apply_comms(frame, first.tasks)
-            lost_records = first.lost_records
-            unknown, examples = merged.unknown_lines, merged.unknown_examples
+            apply_comms(merged.samples, first.tasks)
+            merged.lost_records = first.lost_records
+            merged.mappings = list(dict.fromkeys(m for p in parts for m in p.tasks.mappings))
         else:
             texts = [s.text for s in slices if s.text is not None]
-            frame = S.concat([t.samples for t in texts])
-            lost_records = max(t.lost_records for t in texts)
-            unknown = sum(t.unknown_lines for t in texts)
-            examples = [x for t in texts for x in t.unknown_examples][:5]
+            merged = texts[0]
+            merged.samples = S.concat([t.samples for t in texts])
+            merged.lost_records = max(t.lost_records for t in texts)
+            merged.unknown_lines = sum(t.unknown_lines for t in texts)
+            merged.unknown_examples = [x for t in texts for x in t.unknown_examples][:5]
+            merged.mappings = list(dict.fromkeys(m for t in texts for m in t.mappings))
+            merged.trace_text = b"".join(t.trace_text for t in texts)
+        return self._capture(merged)
+
+    def _capture(self, merged: ParsedScript) -> S.Capture:
+        import numpy as np
+
+        from lseprof import samples as S
+
+        path, perf, head = self.path, self.perf, self.head
+        frame = merged.samples
         # Events in order of appearance, from the codes (no million-row string column).
         codes = frame["event"].cat.codes.to_numpy()
         names = [str(e) for e in frame["event"].cat.categories]
@@ -182,13 +200,13 @@ class PerfDataReader:
         first_at = [int(np.argmax(codes == c)) for c in present.tolist()]
         seen = [names[c] for _, c in sorted(zip(first_at, present.tolist(), strict=True))]
         events = [e for e in head.events if e in seen] + [e for e in seen if e not in head.events]
-        lost = read_lost(perf, path) if lost_records else {}
+        lost = read_lost(perf, path) if merged.lost_records else {}
         warnings = []
         if head.perf_version and head.perf_version != self.perf_version:
             warnings.append(
                 f"recorded with perf {head.perf_version}, read with perf {self.perf_version}"
             )
-        return S.Capture(
+        capture = S.Capture(
             warnings=warnings,
             samples=frame,
             source_kind="perf-data",
@@ -197,12 +215,18 @@ class PerfDataReader:
             perf_version=self.perf_version,
             lost_samples={e: lost.get(e, 0) for e in events},
             sample_counts={},
-            unknown_lines=unknown,
-            unknown_examples=examples,
+            unknown_lines=merged.unknown_lines,
+            unknown_examples=merged.unknown_examples,
             build_ids=self.build_ids,
             arch=head.arch,
             runtime_ips=not head.callchain,
+            stacks=merged.stacks,
+            stack_frames=merged.frames,
+            mappings=merged.mappings,
+            sched_text=merged.trace_text,
         )
+        capture.validate()
+        return capture
 
 
 def start_perf_data(
@@ -237,6 +261,8 @@ def start_perf_data(
         max_stack = 64 if emulated else 2
     if not head.callchain:
         max_stack = 1
+    if head.has_sched_events:  # the tracepoints' stacks say where threads went to sleep
+        max_stack = max(max_stack, TRACE_MAX_STACK)
     if jobs is None:
         jobs = default_jobs()
     if size < split_above_bytes or not head.has_time:

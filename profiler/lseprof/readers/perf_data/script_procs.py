@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 OWN_FIELDS = "tid,event,period,ip,sym,dso"
 OWN_FIELDS_ONE_EVENT = "tid,period,ip,sym,dso"
 CHUNK_BYTES = 8 << 20  # perf script text parsed per step
+# What perf prints of a tracepoint (scheduler events recorded beside the samples), read
+# by lseprof.readers.sched_events; deep enough callchains for its blocking paths.
+TRACE_FIELDS = "comm,pid,tid,cpu,time,event,trace,ip,sym,dso"
+TRACE_MAX_STACK = 24
 MAX_JOBS = 4  # perf script processes at most (see default_jobs)
 
 
@@ -37,6 +41,7 @@ def script_argv(
     callchain: bool,
     one_event: bool = False,
     tracepoints: bool = False,
+    sched: bool = False,
 ) -> list[str]:
     # Without callchains perf prints the location on the header line; that layout
     # goes through the general reader, with comm and sym+offset (one-line samples
@@ -59,11 +64,13 @@ def script_argv(
         str(max_stack),
         "--no-inline",
         "--show-task-events",
+        "--show-mmap-events",
         "--show-lost-events",
     )
     if tracepoints:
-        # Scheduler events recorded beside the samples: read by readers.sched_events.
-        argv += ["-F", "trace:"]
+        # Scheduler events recorded beside the samples: printed in the same pass, cut out
+        # of the samples' text and read by readers.sched_events; others are silenced.
+        argv += ["-F", f"trace:{TRACE_FIELDS}" if sched else "trace:"]
     if time_slice:
         argv += ["--time", time_slice]
     return argv
@@ -169,16 +176,20 @@ class _Slice:
     text: ParsedScript | None = None
 
 
-def parse_slice(script: ScriptProc, callchain: bool, event: str | None) -> _Slice:
+def parse_slice(
+    script: ScriptProc, callchain: bool, event: str | None, tracepoints: bool = False
+) -> _Slice:
     """Parse one perf script's text as perf writes it (here or in a forked child);
-    `event` names the samples' event where perf was not asked to print it."""
+    `event` names the samples' event where perf was not asked to print it;
+    `tracepoints`: the text holds scheduler tracepoints to cut out."""
     from lseprof.readers.script import OwnScriptReader, parse_script_text
 
     if callchain:
         # Parse while perf is still writing: bounded memory, and the two overlap.
-        reader = OwnScriptReader("perf-data", event=event)
+        reader = OwnScriptReader("perf-data", event=event, tracepoints=tracepoints)
         _follow(script, reader)
         return _Slice(parts=reader.finish_parts())
     script.finished(None)
     fd = script.text.fileno()
-    return _Slice(text=parse_script_text(os.pread(fd, os.fstat(fd).st_size, 0), "perf-data"))
+    data = os.pread(fd, os.fstat(fd).st_size, 0)
+    return _Slice(text=parse_script_text(data, "perf-data", tracepoints))

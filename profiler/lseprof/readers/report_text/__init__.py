@@ -20,13 +20,17 @@ Modules: the histogram reader (``histogram``), its rows (``rows``), call graphs
 (``graph``) and paste normalisation (``pastes``).
 """
 
-from lseprof.readers.report_text.histogram import ParsedReport, looks_like_report, parse_report_text
+from lseprof.readers.report_text.histogram import (
+    looks_like_report,
+    parse_report_text,
+    read_report_text,
+)
 from lseprof.readers.report_text.pastes import looks_like_pasted_report, normalize_paste
 
 __all__ = [
-    "ParsedReport",
     "looks_like_pasted_report",
     "looks_like_report",
     "normalize_paste",
     "parse_report_text",
+    "read_report_text",
 ]

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from lseprof import samples as S
+from lseprof.errors import LseprofError
 from lseprof.readers.report_text.graph import callers_of, in_caller_order, parse_graph
+from lseprof.readers.report_text.pastes import normalize_paste
 from lseprof.readers.report_text.rows import (
     PCT_COLUMNS,
     SPLIT_RE,
@@ -29,20 +31,6 @@ _VERSION_RE = re.compile(r"^#\s*perf version\s*:\s*(\S+)")
 _ARCH_RE = re.compile(r"^#\s*arch\s*:\s*(\S+)")
 _UNITS = {"": 1, "K": 1_000, "M": 1_000_000, "G": 1_000_000_000, "T": 1_000_000_000_000}
 MAX_EXAMPLES = 5
-
-
-@dataclass
-class ParsedReport:
-    samples: pd.DataFrame
-    events: list[str]
-    sample_counts: dict[str, int]
-    sample_counts_exact: dict[str, bool]
-    lost: int | None
-    perf_version: str | None
-    arch: str | None
-    unknown_lines: int = 0
-    unknown_examples: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 def looks_like_report(text: str) -> bool:
@@ -212,7 +200,7 @@ class _Rows:
         )
 
 
-def parse_report_text(text: str) -> ParsedReport:
+def parse_report_text(text: str, path: str = "") -> S.Capture:
     """`perf report --stdio` text (after :func:`normalize_paste` for pastes)."""
     scan = _Scan()
     for line in text.splitlines():
@@ -220,15 +208,33 @@ def parse_report_text(text: str) -> ParsedReport:
     rows = _Rows()
     for section in scan.sections:
         rows.section(section)
-    return ParsedReport(
-        rows.frame(),
-        rows.events,
-        rows.counts,
-        rows.exact,
-        scan.lost,
-        scan.version,
-        scan.arch,
-        scan.unknown + rows.unknown,
-        scan.examples,
-        rows.warnings,
+    lost = {e: scan.lost for e in rows.events} if scan.lost is not None else {}
+    capture = S.Capture(
+        samples=rows.frame(),
+        source_kind="perf-report",
+        path=path,
+        events=rows.events,
+        perf_version=scan.version,
+        lost_samples=lost,
+        sample_counts=rows.counts,
+        sample_counts_exact=rows.exact,
+        unknown_lines=scan.unknown + rows.unknown,
+        unknown_examples=scan.examples,
+        arch=scan.arch,
+        warnings=rows.warnings,
     )
+    capture.validate()
+    return capture
+
+
+def read_report_text(data: bytes, path: str) -> S.Capture:
+    """`perf report` text of any shape (pastes normalised first), as a Capture."""
+    text, paste_notes = normalize_paste(data.decode("utf-8", "replace"))
+    capture = parse_report_text(text, path)
+    capture.warnings[:0] = paste_notes
+    if not capture.events:
+        raise LseprofError(
+            f"{path} has no perf report histogram (no '# Overhead' column "
+            "header and rows); give `perf report --stdio` output"
+        )
+    return capture

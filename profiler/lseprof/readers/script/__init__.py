@@ -35,7 +35,7 @@ from lseprof.readers.script.frames import (
 from lseprof.readers.script.own_layout import OwnScriptReader, parse_own_script
 from lseprof.readers.script.parts import ScriptParts, merge_parts
 from lseprof.readers.script.tasks import TaskEvents, apply_comms
-from lseprof.readers.script.text import HEADER_RE, parse_script_text
+from lseprof.readers.script.text import HEADER_RE, parse_script_text, read_script_text
 
 __all__ = [
     "HEADER_RE",
@@ -53,5 +53,6 @@ __all__ = [
     "parse_frame_text",
     "parse_own_script",
     "parse_script_text",
+    "read_script_text",
     "split_frame_text",
 ]

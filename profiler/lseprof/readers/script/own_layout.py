@@ -14,6 +14,7 @@ from lseprof import samples as S
 from lseprof.readers.script import textscan as ts
 from lseprof.readers.script.callchains import (
     ParsedScript,
+    StackTable,
     sample_frames,
     select_frames,
 )
@@ -24,6 +25,7 @@ from lseprof.readers.script.frames import (
 from lseprof.readers.script.own_headers import decode_headers, decode_headers_slowly
 from lseprof.readers.script.parts import PART_COLUMNS, ScriptParts, merge_parts
 from lseprof.readers.script.tasks import TaskEvents, task_line
+from lseprof.readers.script.tracepoints import split_tracepoints
 
 # Sample blocks are deduplicated while at most this share of a chunk's blocks is
 # distinct (the period repeats for clock events and for `-c N`; with `-F FREQ` on
@@ -49,11 +51,17 @@ class OwnScriptReader:
     than the size of the text, and parsing overlaps perf's output.
     """
 
-    def __init__(self, source_kind: str = "perf-data", event: str | None = None) -> None:
+    def __init__(
+        self, source_kind: str = "perf-data", event: str | None = None, tracepoints: bool = False
+    ) -> None:
         self.source_kind = source_kind
         self.event = event  # headers carry no event name: every sample is this event
         self.table = FrameTable()
+        self.stacks = StackTable()
         self.tasks = TaskEvents()
+        # Scheduler tracepoints in the same text: cut out, kept for the sched reader.
+        self.tracepoints = tracepoints
+        self.trace_text: list[bytes] = []
         self.result = ParsedScript(S.empty_samples(source_kind))
         self._events: dict[str, int] = {}
         self._parts: list[dict[str, npt.NDArray[Any]]] = []
@@ -100,6 +108,8 @@ class OwnScriptReader:
             lost_records=self.result.lost_records,
             unknown_lines=self.result.unknown_lines,
             unknown_examples=list(self.result.unknown_examples),
+            stacks=list(self.stacks.stacks),
+            trace_text=b"".join(self.trace_text),
         )
 
     def finish(self) -> ParsedScript:
@@ -107,6 +117,10 @@ class OwnScriptReader:
 
     def _parse_chunk(self, data: bytes, end: int, final: bool) -> None:
         """Parse data[:end], which ends at a block boundary unless `final`."""
+        if self.tracepoints:
+            rest, trace = split_tracepoints(data[:end])
+            self.trace_text.append(trace)
+            data, end = rest + data[end:], len(rest)
         data, end = self._take_records(data, end)
         if self._direct > 0 or len(self._seen) >= DEDUP_MAX_BLOCKS:
             self._direct -= 1
@@ -216,7 +230,7 @@ class OwnScriptReader:
                 if n == 0:
                     return None
         frames = sample_frames(buf, starts, ends, is_frame, header_line, self.table, result)
-        leaf, caller, emulated = select_frames(n, frames, self.table)
+        chosen = select_frames(n, frames, self.table)
         if with_event:
             ev_map = np.array(
                 [
@@ -229,9 +243,10 @@ class OwnScriptReader:
         else:
             event = np.full(n, self._events.setdefault(str(self.event), 0), np.int16)
         columns = {
-            "leaf": leaf.astype(np.int32),
-            "caller": caller.astype(np.int32),
-            "emulated": emulated,
+            "leaf": chosen.leaf.astype(np.int32),
+            "caller": chosen.caller.astype(np.int32),
+            "emulated": chosen.emulated,
+            "stack": self.stacks.codes(n, frames, chosen.leaf_depth),
             "event": event,
             "pid": hdr["pid"].astype(np.int32),
             "tid": hdr["tid"].astype(np.int32),

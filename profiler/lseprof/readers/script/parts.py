@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lseprof import samples as S
-from lseprof.readers.script.callchains import MAX_EXAMPLES, ParsedScript, assemble
+from lseprof.readers.script.callchains import MAX_EXAMPLES, ParsedScript, assemble, stack_frames
 from lseprof.readers.script.frames import Frame, FrameTable
 from lseprof.readers.script.tasks import TaskEvents
 
@@ -22,7 +22,8 @@ class ScriptParts:
 
     ``columns``: ``leaf``/``caller`` (int32 index into ``frames``, -1 for none),
     ``emulated`` (bool), ``event`` (int16 index into ``events``), ``pid``/``tid``
-    (int32) and ``period`` (float64), one entry per sample in file order.
+    (int32), ``period`` (float64) and ``stack`` (int32 index into ``stacks``, tuples of
+    indexes into ``frames``), one entry per sample in file order.
     """
 
     frames: list[Frame]
@@ -33,6 +34,8 @@ class ScriptParts:
     lost_records: int = 0  # number of PERF_RECORD_LOST lines
     unknown_lines: int = 0
     unknown_examples: list[str] = field(default_factory=list)
+    stacks: list[tuple[int, ...]] = field(default_factory=list)
+    trace_text: bytes = b""  # scheduler tracepoints cut out of the text (tracepoints.py)
 
 
 PART_COLUMNS: dict[str, type[np.generic]] = {
@@ -43,6 +46,7 @@ PART_COLUMNS: dict[str, type[np.generic]] = {
     "pid": np.int32,
     "tid": np.int32,
     "period": np.float64,
+    "stack": np.int32,
 }
 
 
@@ -57,6 +61,7 @@ def merge_parts(parts: list[ScriptParts], source_kind: str = "perf-data") -> Par
     frame_code: dict[tuple[int, str, int, str, bool], int] = {}
     event_code: dict[str, int] = {}
     columns: dict[str, list[npt.NDArray[Any]]] = {k: [] for k in PART_COLUMNS}
+    stacks: dict[tuple[int, ...], int] = {}
     result = ParsedScript(S.empty_samples(source_kind))
     for part in parts:
         # A trailing -1 entry: code -1 ("no frame") indexes it and stays -1.
@@ -75,6 +80,13 @@ def merge_parts(parts: list[ScriptParts], source_kind: str = "perf-data") -> Par
         columns["leaf"].append(remap[cols["leaf"]])
         columns["caller"].append(remap[cols["caller"]])
         columns["event"].append(ev_remap[cols["event"]])
+        # Stacks by value too, in the merged frame codes (a trailing -1 as for frames).
+        stack_remap = np.array(
+            [stacks.setdefault(tuple(int(remap[c]) for c in s), len(stacks)) for s in part.stacks]
+            + [-1],
+            dtype=np.int32,
+        )
+        columns["stack"].append(stack_remap[cols["stack"]])
         for k in ("emulated", "pid", "tid", "period"):
             columns[k].append(cols[k])
         result.unknown_lines += part.unknown_lines
@@ -109,7 +121,11 @@ def merge_parts(parts: list[ScriptParts], source_kind: str = "perf-data") -> Par
         tid=cat["tid"],
         time=np.full(n, np.nan),
         period=cat["period"],
+        stack=cat["stack"],
     )
+    result.stacks = list(stacks)
+    result.frames = stack_frames(table)
+    result.trace_text = b"".join(p.trace_text for p in parts)
     return result
 
 

@@ -1,5 +1,6 @@
-"""Task records in `perf script --show-task-events` text (PERF_RECORD_COMM/FORK,
-and PERF_RECORD_LOST): which command and process each thread belongs to."""
+"""Side-band records in `perf script --show-task-events --show-mmap-events` text
+(PERF_RECORD_COMM/FORK, PERF_RECORD_MMAP/MMAP2 and PERF_RECORD_LOST): which
+command and process each thread belongs to, and where each file was mapped."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import numpy as np
 import pandas as pd
 
 from lseprof import samples as S
+from lseprof.readers.mmaps import parse_mmaps
 from lseprof.readers.script.callchains import ParsedScript, note_unknown
+from lseprof.samples import Mapping
 
 _COMM_RE = re.compile(r"PERF_RECORD_COMM(?: exec)?: (?P<comm>.*):(?P<pid>-?\d+)/(?P<tid>-?\d+)\s*$")
 _FORK_RE = re.compile(
@@ -28,6 +31,8 @@ class TaskEvents:
     # ("comm", tid, name) or ("fork", child tid, parent tid as text)
     records: list[tuple[str, int, str]] = field(default_factory=list)
     pids: dict[int, int] = field(default_factory=dict)  # tid -> pid
+    # The recorded file mappings, in recording order (executable or not).
+    mappings: list[Mapping] = field(default_factory=list)
 
 
 def task_line(text: str, tasks: TaskEvents, result: ParsedScript) -> None:
@@ -43,6 +48,8 @@ def task_line(text: str, tasks: TaskEvents, result: ParsedScript) -> None:
     elif (m := LOST_RE.search(text)) is not None:
         result.lost += int(m["n"])
         result.lost_records += 1
+    elif "PERF_RECORD_MMAP" in text:
+        tasks.mappings.extend(parse_mmaps(text, executable_only=False))
 
 
 def apply_comms(frame: pd.DataFrame, tasks: TaskEvents) -> None:

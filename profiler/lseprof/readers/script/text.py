@@ -15,13 +15,17 @@ import numpy as np
 import pandas as pd
 
 from lseprof import samples as S
+from lseprof.errors import LseprofError
+from lseprof.readers.mmaps import parse_mmaps
 from lseprof.readers.script import textscan as ts
 from lseprof.readers.script.callchains import (
     ParsedScript,
+    StackTable,
     assemble,
     note_unknown,
     sample_frames,
     select_frames,
+    stack_frames,
 )
 from lseprof.readers.script.frames import (
     Frame,
@@ -30,6 +34,7 @@ from lseprof.readers.script.frames import (
     parse_frame_text,
 )
 from lseprof.readers.script.tasks import LOST_RE
+from lseprof.readers.script.tracepoints import split_tracepoints
 
 HEADER_RE = re.compile(
     r"^\s*(?P<comm>.*?)\s*(?<![^\s])(?P<pid>-?\d+)(?:/(?P<tid>-?\d+))?"
@@ -84,6 +89,8 @@ def _read_headers(
             if lost := LOST_RE.search(text):
                 result.lost += int(lost["n"])
                 result.lost_records += 1
+            elif "PERF_RECORD_MMAP" in text:
+                result.mappings.extend(parse_mmaps(text, executable_only=False))
             continue
         match = HEADER_RE.match(text) or _HEADER_NO_TIME_RE.match(text)
         if match is None or text.lstrip().startswith("#"):
@@ -93,12 +100,18 @@ def _read_headers(
     return headers
 
 
-def parse_script_text(data: bytes, source_kind: str = "perf-script") -> ParsedScript:
-    """Any `perf script` text (default layout or `-F` fields, with or without callchains)."""
+def parse_script_text(
+    data: bytes, source_kind: str = "perf-script", tracepoints: bool = False
+) -> ParsedScript:
+    """Any `perf script` text (default layout or `-F` fields, with or without callchains);
+    with `tracepoints`, scheduler tracepoint blocks are cut out and kept as text."""
+    trace_text = b""
+    if tracepoints:
+        data, trace_text = split_tracepoints(data)
     buf = ts.as_bytes(data)
     starts, ends = ts.line_bounds(buf)
     blank, is_frame = line_kinds(buf, starts, ends)
-    result = ParsedScript(S.empty_samples(source_kind))
+    result = ParsedScript(S.empty_samples(source_kind), trace_text=trace_text)
     headers = _read_headers(
         buf.data, starts, ends, np.flatnonzero(~blank & ~is_frame).tolist(), result
     )
@@ -109,6 +122,28 @@ def parse_script_text(data: bytes, source_kind: str = "perf-script") -> ParsedSc
     frames = sample_frames(buf, starts, ends, is_frame, header_line, table, result)
     if n == 0:
         return result
+    chosen = select_frames(n, frames, table)
+    stacks = StackTable()
+    stack = stacks.codes(n, frames, chosen.leaf_depth)
+    # Text without an event field still forms one section.
+    result.samples = assemble(
+        source_kind,
+        table,
+        chosen.leaf,
+        chosen.caller,
+        chosen.emulated,
+        event=pd.Categorical([e or "" for e in headers.event]),
+        comm=pd.Categorical(headers.comm),
+        pid=np.array(headers.pid, np.int64),
+        tid=np.array(headers.tid, np.int64),
+        time=np.array(headers.time, np.float64),
+        period=np.array(headers.period, np.float64),
+        stack=stack,
+        inline=headers.inline,
+    )
+    result.stacks = stacks.stacks
+    result.frames = stack_frames(table)
+    return result
     leaf, caller, emulated = select_frames(n, frames, table)
     # Text without an event field still forms one section.
     result.samples = assemble(
@@ -126,3 +161,28 @@ def parse_script_text(data: bytes, source_kind: str = "perf-script") -> ParsedSc
         inline=headers.inline,
     )
     return result
+
+
+def read_script_text(data: bytes, path: str) -> S.Capture:
+    """`perf script` text made anywhere (any layout), as a Capture."""
+    import pandas as pd
+
+    script = parse_script_text(data, "perf-script")
+    if script.header_lines == 0:
+        raise LseprofError(f"{path} has no perf script samples; give `perf script` output")
+    frame = script.samples
+    events = [str(e) for e in pd.unique(frame["event"].astype(object))]
+    capture = S.Capture(
+        samples=frame,
+        source_kind="perf-script",
+        path=path,
+        events=events,
+        lost_samples={e: script.lost for e in events} if script.lost else {},
+        unknown_lines=script.unknown_lines,
+        unknown_examples=script.unknown_examples,
+        stacks=script.stacks,
+        stack_frames=script.frames,
+        mappings=script.mappings,
+    )
+    capture.validate()
+    return capture

@@ -3,7 +3,7 @@ differential flame graph (self-contained HTML).
 
 The first three take a :class:`lseprof.analysis.diff.build.Diff` and nothing else, so they
 work as a library too; :func:`flamegraph_html` takes the folded stacks
-(:class:`lseprof.analysis.folded.fold.FoldedDiff`). Shares are percent of all samples; every
+(:class:`lseprof.analysis.stacks.FoldedDiff`). Shares are percent of all samples; every
 Δ is B minus A in percentage points (pp) of all samples.
 
 Modules: terminal, Markdown and JSON (``text``) and the flame graph (``flamegraph``).

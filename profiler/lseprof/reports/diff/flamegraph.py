@@ -1,6 +1,6 @@
 """The differential flame graph of `lseprof diff --flamegraph`: one self-contained
 HTML page of B's stacks coloured by their change from A (see
-:mod:`lseprof.analysis.folded.fold` for the folding).
+:mod:`lseprof.analysis.stacks` for the folding).
 """
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from __future__ import annotations
 import html
 import math
 
-from lseprof.analysis.folded import FoldedDiff
+from lseprof.analysis.stacks import FoldedDiff
 
 #
 # Static inline SVG, no script: every frame is a <g> with a <title> (the
 # browser's own tooltip), so the page needs nothing from anywhere. Width is B's
-# samples; colour is B against A (A scaled to B's total, see lseprof.analysis.folded.fold).
+# samples; colour is B against A (A scaled to B's total, see lseprof.analysis.stacks).
 
 FLAME_WIDTH = 1200  # px of the drawing area
 FRAME_HEIGHT = 16

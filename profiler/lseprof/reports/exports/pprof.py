@@ -2,12 +2,12 @@
 profile (profile.proto, gzipped), for `go tool pprof` and continuous-profiling
 backends.
 
-One pprof sample per distinct (function, object, caller, classification) of the
-samples table, its stack the sampled function and its caller (what the table
-keeps), with string labels that backends filter on: ``category`` (lseprof's
-category), ``helper_op``, ``helper_order``, ``atomics_path`` (``lse``, ``llsc``,
-``flag``) and a numeric ``helper_size`` (bytes). Function names are demangled,
-the recorded name kept as ``system_name``.
+One pprof sample per distinct whole stack and classification of the samples (its
+frames named as ``lseprof report`` names them, :mod:`lseprof.analysis.stacks`), with
+string labels that backends filter on: ``category`` (lseprof's category),
+``helper_op``, ``helper_order``, ``atomics_path`` (``lse``, ``llsc``, ``flag``) and a
+numeric ``helper_size`` (bytes). Function names are demangled, the recorded name
+kept as ``system_name``.
 
 The messages are built with the protobuf runtime from a descriptor made here
 (profile.proto's field numbers), so no generated code and no protoc are needed.
@@ -16,12 +16,12 @@ The messages are built with the protobuf runtime from a descriptor made here
 from __future__ import annotations
 
 import gzip
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
+from lseprof.analysis.stacks import Frame, StackSamples
 from lseprof.errors import LseprofError
 
 # (message, [(field name, number, type, repeated)]) of profile.proto (the subset used).
@@ -130,25 +130,10 @@ class _Strings:
         return self.index[text]
 
 
-_LABELS = (
-    ("category", "category"),
-    ("helper_op", "helper_op"),
-    ("helper_order", "helper_order"),
-    ("helper_path", "atomics_path"),
-)
-
-
-def _column(frame: pd.DataFrame, name: str) -> pd.Series:
-    if name in frame:
-        return frame[name].astype(object).fillna("").astype(str)
-    return pd.Series([""] * len(frame), index=frame.index)
-
-
-def build_pprof(
-    samples: pd.DataFrame, event: str | None, readable: dict[str, str], comment: str = ""
-) -> bytes:
-    """The serialized (not yet gzipped) Profile of one event's classified samples;
-    ``readable`` maps recorded names to the names shown."""
+def build_pprof(stacks: Sequence[StackSamples], event: str | None, comment: str = "") -> bytes:
+    """The serialized (not yet gzipped) Profile of one event's stacks (see
+    :func:`lseprof.analysis.stacks.stacks_of`): a pprof sample per stack and
+    classification, its locations the whole stack, sampled frame first."""
     profile = _profile_class()()
     s = _Strings()
     # Two values per sample: how many samples, and their weight (the period, which is
@@ -164,71 +149,69 @@ def build_pprof(
         profile.comment.append(s(f"event {event}"))
     if comment:
         profile.comment.append(s(comment))
-    cols = {
-        name: _column(samples, name)
-        for name in ("symbol", "dso", "caller", "caller_dso", *(c for c, _ in _LABELS))
-    }
-    sizes = (
-        samples["helper_size"].fillna(0).astype(int)
-        if "helper_size" in samples
-        else pd.Series([0] * len(samples), index=samples.index)
-    )
-    weight = (
-        samples["weight"].astype(float)
-        if "weight" in samples
-        else pd.Series([1.0] * len(samples), index=samples.index)
-    )
-    keyed = pd.DataFrame({**cols, "helper_size": sizes, "weight": weight})
-    grouped = keyed.groupby(list(keyed.columns[:-1]), sort=False, observed=True)["weight"].agg(
-        ["size", "sum"]
-    )
-    mappings: dict[str, int] = {}
-    locations: dict[tuple[str, str], int] = {}
+    locations = _Locations(profile, s)
     # The heaviest object first: pprof names a profile after its first mapping.
-    for dso in (
-        keyed.groupby("dso", observed=True)["weight"].sum().sort_values(ascending=False).index
-    ):
-        mappings[str(dso)] = len(mappings) + 1
-        profile.mapping.add(
-            id=mappings[str(dso)], filename=s(str(dso) or "[unknown]"), has_functions=True
+    weights: dict[str, float] = {}
+    for stack in stacks:
+        weights[stack.frames[0].dso] = weights.get(stack.frames[0].dso, 0.0) + stack.weight
+    for dso in sorted(weights, key=lambda d: -weights[d]):
+        locations.mapping(dso)
+    for stack in stacks:
+        sample = profile.sample.add(
+            location_id=[locations.of(f) for f in stack.frames],
+            value=[stack.samples, round(stack.weight)],
         )
-
-    def location(name: str, dso: str) -> int:
-        key = (name, dso)
-        if key not in locations:
-            if dso not in mappings:
-                mappings[dso] = len(mappings) + 1
-                profile.mapping.add(
-                    id=mappings[dso], filename=s(dso or "[unknown]"), has_functions=True
-                )
-            fid = len(locations) + 1
-            shown = readable.get(name, name) or "[unknown]"
-            if shown == "[unknown]" and dso:
-                # pprof merges functions by name: unnamed code stays apart per object
-                # (qemu's own half of an emulated run is "[unknown in qemu-aarch64]").
-                shown = f"[unknown in {Path(dso).name}]"
-            profile.function.add(id=fid, name=s(shown), system_name=s(name), filename=s(dso))
-            loc = profile.location.add(id=fid, mapping_id=mappings[dso])
-            loc.line.add(function_id=fid)
-            locations[key] = fid
-        return locations[key]
-
-    for key, count, total in zip(grouped.index, grouped["size"], grouped["sum"], strict=True):
-        values = dict(zip(list(keyed.columns[:-1]), key, strict=True))
-        stack = [location(values["symbol"], values["dso"])]
-        if values["caller"]:
-            stack.append(location(values["caller"], values["caller_dso"]))
-        sample = profile.sample.add(location_id=stack, value=[int(count), round(total)])
-        for col, label in _LABELS:
-            if values[col]:
-                sample.label.add(key=s(label), str=s(values[col]))
-        if values["helper_size"]:
-            sample.label.add(
-                key=s("helper_size"), num=int(values["helper_size"]), num_unit=s("bytes")
-            )
+        for label, value in (
+            ("category", stack.category),
+            ("helper_op", stack.helper_op),
+            ("helper_order", stack.helper_order),
+            ("atomics_path", stack.helper_path),
+        ):
+            if value:
+                sample.label.add(key=s(label), str=s(value))
+        if stack.helper_size:
+            sample.label.add(key=s("helper_size"), num=stack.helper_size, num_unit=s("bytes"))
     profile.string_table.extend(s.table)
     data: bytes = profile.SerializeToString()
     return data
+
+
+class _Locations:
+    """One pprof mapping per object, one function and location per (name, object)."""
+
+    def __init__(self, profile: Any, strings: _Strings) -> None:
+        self.profile, self.s = profile, strings
+        self.mappings: dict[str, int] = {}
+        self.ids: dict[tuple[str, str], int] = {}
+
+    def mapping(self, dso: str) -> int:
+        if dso not in self.mappings:
+            self.mappings[dso] = len(self.mappings) + 1
+            self.profile.mapping.add(
+                id=self.mappings[dso], filename=self.s(dso or "[unknown]"), has_functions=True
+            )
+        return self.mappings[dso]
+
+    def of(self, frame: Frame) -> int:
+        key = (frame.raw, frame.dso)
+        if key not in self.ids:
+            mapping = self.mapping(frame.dso)
+            fid = len(self.ids) + 1
+            shown = frame.name
+            if frame.raw == "[unknown]" and frame.dso:
+                # pprof merges functions by name: unnamed code stays apart per object
+                # (qemu's own half of an emulated run is "[unknown in qemu-aarch64]").
+                shown = f"[unknown in {Path(frame.dso).name}]"
+            self.profile.function.add(
+                id=fid,
+                name=self.s(shown),
+                system_name=self.s(frame.raw),
+                filename=self.s(frame.dso),
+            )
+            location = self.profile.location.add(id=fid, mapping_id=mapping)
+            location.line.add(function_id=fid)
+            self.ids[key] = fid
+        return self.ids[key]
 
 
 def write_pprof(path: Path, data: bytes) -> None:

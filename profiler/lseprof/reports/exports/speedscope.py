@@ -3,7 +3,7 @@
 speedscope's file format (``https://www.speedscope.app/file-format-schema.json``):
 shared frames, then one "sampled" profile whose samples are stacks of frame
 indices from the root to the leaf, each with a weight (here: samples). The stacks
-are lseprof's folded stacks (:mod:`lseprof.analysis.folded.fold`: whole callchains,
+are lseprof's folded stacks (:mod:`lseprof.analysis.stacks`: whole callchains,
 guest code named, JIT frames folded), the first frame of each the command.
 """
 

@@ -33,7 +33,8 @@ import numpy as np
 import numpy.typing as npt
 
 from lseprof.errors import LseprofError
-from lseprof.readers.mmaps import Mapping, file_offsets
+from lseprof.readers.mmaps import file_offsets
+from lseprof.samples import Mapping
 from lseprof.symbols.elf import ElfImage
 from lseprof.symbols.inspect_elf import fingerprinted_helpers
 

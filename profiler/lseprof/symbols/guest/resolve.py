@@ -27,8 +27,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from lseprof import samples as S
-from lseprof.readers.mmaps import Mapping
 from lseprof.readers.perfmap import GUEST_PREFIX, PerfMap
+from lseprof.samples import Mapping
 from lseprof.symbols.elf import ElfImage
 from lseprof.symbols.guest.objects import GuestResolver
 

@@ -1,0 +1,548 @@
+"""lseprof's results, as typed records: one declaration of each.
+
+Analysis builds them (:mod:`lseprof.analysis.attribution`, :mod:`lseprof.analysis.offcpu`),
+the store persists them (:mod:`lseprof.store`), and reporters, ``diff``, the
+dashboard and ``nightly`` read their attributes. ``to_dict`` gives the JSON of
+``lseprof report --json`` and of a stored run; ``from_value`` reads it back.
+
+Reading is tolerant, because stores hold results from every version and from
+hand-edited files: values of the wrong type become None, list entries of no known
+shape are left out, and keys this version does not know are kept (``other``) and
+written back as they were, so a store never loses what a newer lseprof put in it.
+
+Shares are percentages of all samples (or weight) of one event; ``guest_*`` shares,
+of emulated runs only, percentages of the guest's samples.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+CATEGORIES = ("atomic_helper", "inline_atomic", "lock", "futex", "spin", "work")
+REASONS = ("futex", "yield", "preempted", "sleep", "io", "other")  # of off-CPU time
+
+_T = TypeVar("_T")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def number(value: Any) -> float | None:
+    """A finite number as a float; None for anything else (booleans included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def integer(value: Any) -> int | None:
+    found = number(value)
+    return int(found) if found is not None and found == int(found) else None
+
+
+def text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _unknown(value: Mapping[Any, Any], known: tuple[str, ...]) -> dict[str, Any]:
+    """The keys of a stored entry that this version does not read, kept as they were."""
+    return {str(k): v for k, v in value.items() if k not in known}
+
+
+def _floats(value: Any) -> dict[str, float]:
+    items = value.items() if isinstance(value, Mapping) else ()
+    return {str(k): f for k, v in items if (f := number(v)) is not None}
+
+
+def entries(value: Any, kind: Any) -> list[Any]:
+    """Typed entries of a stored list: items already typed are kept, items of another
+    shape are left out."""
+    items = value if isinstance(value, list | tuple) else []
+    return [e for v in items if (e := v if isinstance(v, kind) else kind.from_value(v)) is not None]
+
+
+def clean(value: Any) -> Any:
+    """A result's JSON form: floats rounded to 4 places, NaN and infinities None."""
+    if isinstance(value, float):
+        return round(value, 4) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- samples
+
+
+_HELPER_KEYS = (
+    "symbol",
+    "name",
+    "op",
+    "size",
+    "order",
+    "share",
+    "percent",
+    "samples",
+    "lse_path_share",
+    "llsc_path_share",
+    "flag_path_share",
+    "dso",
+    "guest_share",
+)
+
+
+@dataclass
+class HelperShare:
+    """One outline-atomic helper (``__aarch64_ldadd8_acq_rel``). Path shares are percent
+    of all samples too: lse + llsc + flag (+ samples whose path is unknown) = share."""
+
+    symbol: str
+    op: str | None = None
+    size: int | None = None
+    order: str | None = None
+    share: float = 0.0
+    samples: float | None = None
+    lse_path_share: float | None = None
+    llsc_path_share: float | None = None
+    flag_path_share: float | None = None
+    # The object holding this copy (each executable and shared object links its own).
+    dso: str | None = None
+    guest_share: float | None = None
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> HelperShare | None:
+        """The entry for one stored item; a bare name is a helper with no share
+        (lseprof 0.1 stored names only), anything else is not an entry (None)."""
+        if isinstance(value, str):
+            return cls(value)
+        if not isinstance(value, Mapping):
+            return None
+        symbol = text(value.get("symbol")) or text(value.get("name"))
+        if symbol is None:
+            return None
+        share = number(value.get("share"))
+        return cls(
+            symbol,
+            text(value.get("op")),
+            integer(value.get("size")),
+            text(value.get("order")),
+            share if share is not None else (number(value.get("percent")) or 0.0),
+            number(value.get("samples")),
+            number(value.get("lse_path_share")),
+            number(value.get("llsc_path_share")),
+            number(value.get("flag_path_share")),
+            text(value.get("dso")),
+            number(value.get("guest_share")),
+            _unknown(value, _HELPER_KEYS),
+        )
+
+    @property
+    def kind(self) -> str:
+        """``op/size/order``, the parts that are known (``"-"`` when none is)."""
+        parts = [str(p) for p in (self.op, self.size, self.order) if p is not None]
+        return "/".join(parts) or "-"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "symbol": self.symbol,
+            "op": self.op,
+            "size": self.size,
+            "order": self.order,
+            "share": self.share,
+            "samples": self.samples,
+            "lse_path_share": self.lse_path_share,
+            "llsc_path_share": self.llsc_path_share,
+            "flag_path_share": self.flag_path_share,
+            "dso": self.dso,
+            "guest_share": self.guest_share,
+        }
+
+
+_CALLER_KEYS = ("helper", "caller", "share", "basis", "caller_raw", "dso")
+
+
+@dataclass
+class CallerShare:
+    """A caller of a helper. ``basis``: "callchain", "call-graph" (perf report text) or
+    "static" (bl sites in the ELF, which have no sample share: ``share`` None)."""
+
+    helper: str
+    caller: str
+    share: float | None = None
+    basis: str | None = None
+    caller_raw: str | None = None  # the caller's name as recorded (mangled)
+    dso: str | None = None  # the helper's object, for static callers
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> CallerShare | None:
+        if not isinstance(value, Mapping):
+            return None
+        helper, caller = text(value.get("helper")), text(value.get("caller"))
+        if helper is None or caller is None:
+            return None
+        return cls(
+            helper,
+            caller,
+            number(value.get("share")),
+            text(value.get("basis")),
+            text(value.get("caller_raw")),
+            text(value.get("dso")),
+            _unknown(value, _CALLER_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "helper": self.helper,
+            "caller": self.caller,
+            "share": self.share,
+            "basis": self.basis,
+            "caller_raw": self.caller_raw,
+            "dso": self.dso,
+        }
+
+
+_SYMBOL_KEYS = ("symbol", "dso", "category", "share", "symbol_raw", "guest_share")
+
+
+@dataclass
+class SymbolShare:
+    """One of the heaviest functions (self time)."""
+
+    symbol: str
+    dso: str = "[unknown]"
+    category: str | None = None
+    share: float = 0.0
+    symbol_raw: str | None = None  # the name as recorded (mangled)
+    guest_share: float | None = None
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> SymbolShare | None:
+        if not isinstance(value, Mapping) or text(value.get("symbol")) is None:
+            return None
+        return cls(
+            value["symbol"],
+            text(value.get("dso")) or "[unknown]",
+            text(value.get("category")),
+            number(value.get("share")) or 0.0,
+            text(value.get("symbol_raw")),
+            number(value.get("guest_share")),
+            _unknown(value, _SYMBOL_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "symbol": self.symbol,
+            "dso": self.dso,
+            "category": self.category,
+            "share": self.share,
+            "symbol_raw": self.symbol_raw,
+            "guest_share": self.guest_share,
+        }
+
+
+_INLINE_KEYS = ("symbol", "insn", "share")
+
+
+@dataclass
+class InlineAtomic:
+    """Samples on an atomic instruction inlined in a function (LSE, LDXR/STXR, lock)."""
+
+    symbol: str
+    insn: str
+    share: float = 0.0
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> InlineAtomic | None:
+        if not isinstance(value, Mapping):
+            return None
+        symbol, insn = text(value.get("symbol")), text(value.get("insn"))
+        if symbol is None or insn is None:
+            return None
+        return cls(symbol, insn, number(value.get("share")) or 0.0, _unknown(value, _INLINE_KEYS))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.other, "symbol": self.symbol, "insn": self.insn, "share": self.share}
+
+
+@dataclass
+class Attribution:
+    """The result for one event section of a profile."""
+
+    source_kind: str  # perf-data, perf-script or perf-report
+    event: str
+    samples: float  # number of samples (exact unless samples_exact is False)
+    samples_exact: bool
+    lost_samples: int | None
+    categories: dict[str, float]
+    atomic_helper_share: float
+    helpers: list[HelperShare] = field(default_factory=list)
+    helper_callers: list[CallerShare] = field(default_factory=list)
+    top_symbols: list[SymbolShare] = field(default_factory=list)
+    inline_atomics: list[InlineAtomic] = field(default_factory=list)
+    emulated_share: float = 0.0  # samples in emulated guest code (qemu -perfmap runs)
+    # Emulated runs only (None otherwise); see lseprof.analysis.emulation_shares.
+    emulator_share: float | None = None  # qemu's own code, percent of all samples
+    guest_named_share: float | None = None  # percent of guest samples with a symbol
+    guest_categories: dict[str, float] = field(default_factory=dict)  # percent of guest
+    unknown_lines: int = 0
+    unknown_examples: list[str] = field(default_factory=list)
+    perf_version: str | None = None
+    path: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section's JSON object (``lseprof report --json``), in its key order."""
+        return {
+            "source_kind": self.source_kind,
+            "path": self.path,
+            "event": self.event,
+            "samples": self.samples,
+            "samples_exact": self.samples_exact,
+            "lost_samples": self.lost_samples,
+            "perf_version": self.perf_version,
+            "categories": dict(self.categories),
+            "atomic_helper_share": self.atomic_helper_share,
+            "helpers": [h.to_dict() for h in self.helpers],
+            "helper_callers": [c.to_dict() for c in self.helper_callers],
+            "inline_atomics": [i.to_dict() for i in self.inline_atomics],
+            "top_symbols": [s.to_dict() for s in self.top_symbols],
+            "emulated_share": self.emulated_share,
+            "emulator_share": self.emulator_share,
+            "guest_named_share": self.guest_named_share,
+            "guest_categories": dict(self.guest_categories),
+            "unknown_lines": self.unknown_lines,
+            "unknown_examples": list(self.unknown_examples),
+            "notes": list(self.notes),
+        }
+
+
+# --------------------------------------------------------------------------- off-CPU
+
+
+_THREAD_KEYS = ("tid", "pid", "comm", "on_cpu_s", "off_cpu_s", "off_cpu_by_reason_s", "wakeups")
+
+
+@dataclass
+class ThreadTimes:
+    """One thread's time on and off CPU (off by reason, see :data:`REASONS`)."""
+
+    tid: int
+    pid: int = -1
+    comm: str = "?"
+    on_cpu_s: float = 0.0
+    off_cpu_by_reason_s: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(REASONS, 0.0)
+    )
+    wakeups: int = 0  # times this thread was woken
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def off_cpu_s(self) -> float:
+        return float(sum(self.off_cpu_by_reason_s.values()))
+
+    @classmethod
+    def from_value(cls, value: Any) -> ThreadTimes | None:
+        if not isinstance(value, Mapping) or (tid := integer(value.get("tid"))) is None:
+            return None
+        return cls(
+            tid,
+            integer(value.get("pid")) or -1,
+            text(value.get("comm")) or "?",
+            number(value.get("on_cpu_s")) or 0.0,
+            _floats(value.get("off_cpu_by_reason_s")),
+            integer(value.get("wakeups")) or 0,
+            _unknown(value, _THREAD_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "tid": self.tid,
+            "pid": self.pid,
+            "comm": self.comm,
+            "on_cpu_s": self.on_cpu_s,
+            "off_cpu_s": self.off_cpu_s,
+            "off_cpu_by_reason_s": dict(self.off_cpu_by_reason_s),
+            "wakeups": self.wakeups,
+        }
+
+
+@dataclass
+class Wakers:
+    """How often one thread (or an interrupt) woke another."""
+
+    waker: str
+    wakee: str
+    count: int = 0
+
+    @classmethod
+    def from_value(cls, value: Any) -> Wakers | None:
+        if not isinstance(value, Mapping):
+            return None
+        waker, wakee = text(value.get("waker")), text(value.get("wakee"))
+        if waker is None or wakee is None:
+            return None
+        return cls(waker, wakee, integer(value.get("count")) or 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"waker": self.waker, "wakee": self.wakee, "count": self.count}
+
+
+@dataclass
+class BlockingPath:
+    """Where threads went to sleep: the kernel wait point, then the user frames that led
+    there, with the off-CPU time spent there."""
+
+    reason: str
+    frames: list[str]
+    seconds: float = 0.0
+    count: int = 0
+
+    @classmethod
+    def from_value(cls, value: Any) -> BlockingPath | None:
+        if not isinstance(value, Mapping) or (reason := text(value.get("reason"))) is None:
+            return None
+        frames = value.get("frames")
+        return cls(
+            reason,
+            [str(f) for f in frames] if isinstance(frames, list) else [],
+            number(value.get("seconds")) or 0.0,
+            integer(value.get("count")) or 0,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "frames": list(self.frames),
+            "seconds": self.seconds,
+            "count": self.count,
+        }
+
+
+_OFFCPU_KEYS = (
+    "offcpu_share",
+    "offcpu_by_reason",
+    "on_cpu_s",
+    "off_cpu_s",
+    "wakeups",
+    "wakeups_per_s",
+    "wakeups_per_item",
+    "items",
+    "wakeup_latency_us",
+    "window_s",
+    "system_wide",
+    "threads",
+    "wakers",
+    "blocking_paths",
+    "folded_us",
+    "notes",
+)
+
+
+@dataclass
+class OffCpuResult:
+    """The scheduler's view of a profile's threads (``lseprof report`` with scheduler
+    events, ``lseprof run --sched``): off-CPU time by reason, wake-ups, who wakes
+    whom, where threads slept, and off-CPU folded stacks (µs)."""
+
+    offcpu_share: float | None = None  # percent of the threads' time spent off CPU
+    offcpu_by_reason: dict[str, float] = field(default_factory=dict)  # percent, by reason
+    on_cpu_s: float | None = None
+    off_cpu_s: float | None = None
+    wakeups: float | None = None
+    wakeups_per_s: float | None = None
+    wakeups_per_item: float | None = None
+    items: float | None = None  # work items, from the workload's own report
+    wakeup_p50_us: float | None = None  # wake-up to switch in
+    wakeup_p99_us: float | None = None
+    window_s: float | None = None  # first to last event of the threads
+    system_wide: bool | None = None  # recorded on every CPU (idle switches seen)
+    threads: list[ThreadTimes] = field(default_factory=list)
+    wakers: list[Wakers] = field(default_factory=list)
+    blocking_paths: list[BlockingPath] = field(default_factory=list)
+    folded_us: dict[str, float] = field(default_factory=dict)  # "comm;root;...;leaf" -> µs
+    notes: list[str] = field(default_factory=list)
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+    latency_other: dict[str, Any] = field(default_factory=dict, repr=False)  # p999, ...
+
+    @classmethod
+    def from_value(cls, value: Any) -> OffCpuResult | None:
+        if isinstance(value, OffCpuResult):
+            return value
+        if not isinstance(value, Mapping):
+            return None
+        latency = value.get("wakeup_latency_us")
+        latency = latency if isinstance(latency, Mapping) else {}
+        notes = value.get("notes")
+        return cls(
+            number(value.get("offcpu_share")),
+            _floats(value.get("offcpu_by_reason")),
+            number(value.get("on_cpu_s")),
+            number(value.get("off_cpu_s")),
+            number(value.get("wakeups")),
+            number(value.get("wakeups_per_s")),
+            number(value.get("wakeups_per_item")),
+            number(value.get("items")),
+            number(latency.get("p50")),
+            number(latency.get("p99")),
+            number(value.get("window_s")),
+            value.get("system_wide") if isinstance(value.get("system_wide"), bool) else None,
+            entries(value.get("threads"), ThreadTimes),
+            entries(value.get("wakers"), Wakers),
+            entries(value.get("blocking_paths"), BlockingPath),
+            _floats(value.get("folded_us")),
+            [str(n) for n in notes] if isinstance(notes, list) else [],
+            _unknown(value, _OFFCPU_KEYS),
+            _unknown(latency, ("p50", "p99")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "offcpu_share": self.offcpu_share,
+            "offcpu_by_reason": dict(self.offcpu_by_reason),
+            "on_cpu_s": self.on_cpu_s,
+            "off_cpu_s": self.off_cpu_s,
+            "wakeups": self.wakeups,
+            "wakeups_per_s": self.wakeups_per_s,
+            "wakeups_per_item": self.wakeups_per_item,
+            "items": self.items,
+            "wakeup_latency_us": {
+                **self.latency_other,
+                "p50": self.wakeup_p50_us,
+                "p99": self.wakeup_p99_us,
+            },
+            "window_s": self.window_s,
+            "system_wide": self.system_wide,
+            "threads": [t.to_dict() for t in self.threads],
+            "wakers": [w.to_dict() for w in self.wakers],
+            "blocking_paths": [p.to_dict() for p in self.blocking_paths],
+            "folded_us": dict(self.folded_us),
+            "notes": list(self.notes),
+        }
+
+
+# --------------------------------------------------------------------------- a profile
+
+
+def report_json(sections: list[Attribution], offcpu: OffCpuResult | None) -> str:
+    """``lseprof report --json``: one object per event section (a list for several),
+    each with the scheduler view under ``offcpu``; a file with scheduler events only
+    gives ``{"offcpu": ...}``."""
+    view = clean(offcpu.to_dict()) if offcpu is not None else None
+    objs = [{**clean(s.to_dict()), "offcpu": view} for s in sections]
+    payload: Any = objs[0] if len(objs) == 1 else objs
+    if not sections and offcpu is not None:
+        payload = {"offcpu": view}
+    return json.dumps(payload, indent=2)
