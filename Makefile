@@ -78,7 +78,7 @@ lint: venv
 	bash scripts/lint-native.sh
 
 bench: setup
-	$(BIN)/python benchmarks/bench_encoder.py
+	$(BIN)/python -m benchmarks.bench_encoder
 
 clean:
 	rm -rf $(VENV) native/target native/bin

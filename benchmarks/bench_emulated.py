@@ -3,7 +3,7 @@ aarch64, 2 and 8 threads, measured side by side in one run: MiB/s, helper share 
 all samples and of guest samples), guest samples named, and the top helpers with
 their object.
 
-usage: .venv/bin/python benchmarks/bench_emulated.py [--duration S] [--threads 2,8]
+usage: .venv/bin/python -m benchmarks.bench_emulated [--duration S] [--threads 2,8]
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
+
+from benchmarks.common import bench_console, save
 
 LSEPROF = Path(sys.executable).parent / "lseprof"
 CONFIGS = (("hf-tokenizers", "both"), ("bpe-encode", "rayon"), ("bpe-encode", "window"))
+
+console = bench_console()
 
 
 def _runs(
@@ -131,8 +134,11 @@ def main() -> None:
                         else "-",
                         top or "-",
                     )
-    Console(width=200).print(table)
+    console.print(table)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        save(console, "bench_emulated")

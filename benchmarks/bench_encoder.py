@@ -3,7 +3,7 @@
 Every configuration is measured in the same run, interleaved (one repetition of
 every configuration, then the next repetition), and summarised by medians.
 
-    .venv/bin/python benchmarks/bench_encoder.py [--reps 5] [--threads 1,2,8,88]
+    .venv/bin/python -m benchmarks.bench_encoder [--reps 5] [--threads 1,2,8,88]
         [--qemu-threads 1,2,8,88] [--qemu-mib 1] [--no-qemu] [--out FILE]
         [--warmup 1] [--iterations 3]
 
@@ -23,15 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import REPORTS, bench_console, save
 from lseprof.capture.build import require_build
 from lseprof.workloads.bpe import EncodeOptions, run_encoder
 from lseprof.workloads.data import DataFiles, require_data
 from tests.oracle import hf_gpt2, rust_lines, tiktoken_gpt2
 
-console = Console(width=200)  # tables are read in logs, not an 80-column terminal
+console = bench_console()
 
 
 def oracle_child(kind: str, corpus: Path, vocab: Path, threads: int) -> None:
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--no-qemu", action="store_true")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=REPORTS / "bench_encoder.json")
     parser.add_argument("--oracle-child", default=None)
     parser.add_argument("--oracle-threads", type=int, default=1)
     parser.add_argument("--corpus", type=Path, default=None)
@@ -202,4 +202,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        save(console, "bench_encoder")

@@ -3,7 +3,7 @@
 Run `make fixtures` first. Prints one row per file: size, median of 5 runs,
 helpers and call sites found. Target: under 5 s for the ~10 MB object.
 
-    .venv/bin/python benchmarks/bench_inspect.py [--repeat N] [FILE...]
+    .venv/bin/python -m benchmarks.bench_inspect [--repeat N] [FILE...]
 """
 
 from __future__ import annotations
@@ -15,15 +15,17 @@ import sys
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import bench_console, save
 from lseprof import inspect
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST = REPO / "data" / "elf-fixtures" / "manifest.json"
 SYSTEM_X86 = (Path("/usr/lib/x86_64-linux-gnu/libc.so.6"), Path("/usr/bin/python3.11"))
 TARGET_S = 5.0
+
+console = bench_console()
 
 
 def default_files() -> list[Path]:
@@ -70,9 +72,13 @@ def main() -> int:
             str(inv.call_sites_total),
             str(inv.x86_lock),
         )
-    Console(width=160).print(table)
+    console.print(table)
     return 1 if slow else 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        code = main()
+    finally:
+        save(console, "bench_inspect")
+    raise SystemExit(code)

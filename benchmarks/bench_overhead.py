@@ -1,6 +1,6 @@
 """What perf costs the workload: throughput with perf / without, and the cost per sample.
 
-    .venv/bin/python benchmarks/bench_overhead.py [--threads 1,2,8,88] [--freqs 999]
+    .venv/bin/python -m benchmarks.bench_overhead [--threads 1,2,8,88] [--freqs 999]
         [--variants window,rayon] [--pairs 15] [--iterations 2] [--out FILE.json]
 
 Every configuration is a fixed amount of work (`--warmup 1 --iterations K` over
@@ -24,10 +24,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from benchmarks.common import REPORTS, bench_console, save
 from lseprof.analysis.stats import bootstrap_median_ci, median
 from lseprof.capture.build import require_build
 from lseprof.capture.perf_env import choose_event, find_perf
@@ -36,7 +36,7 @@ from lseprof.jobs.runner import DEFAULT_FREQ
 from lseprof.workloads.bpe import EncodeOptions, EncodeResult, encoder_argv
 from lseprof.workloads.data import require_data
 
-console = Console(width=200)  # tables are read in logs, not an 80-column terminal
+console = bench_console()
 
 
 def paired_ratio_ci(perf: list[float], bare: list[float]) -> tuple[float, float, float]:
@@ -52,7 +52,12 @@ def main() -> None:
     parser.add_argument("--variants", default="window,rayon")
     parser.add_argument("--pairs", type=int, default=15)
     parser.add_argument("--iterations", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=None, help="also write every run (JSON)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPORTS / "bench_overhead.json",
+        help="also write every run (JSON)",
+    )
     args = parser.parse_args()
     perf, event = find_perf(), choose_event(None)
     files = require_data()
@@ -126,4 +131,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        save(console, "bench_overhead")

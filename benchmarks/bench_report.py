@@ -16,7 +16,7 @@ runs and during them (others' work on the machine slows both tools, lseprof's
 parallel slices more), and how many perf script processes lseprof ran at once.
 Targets: ratio <= 1.5, peak memory (tree sum) < 1 GB.
 
-    .venv/bin/python benchmarks/bench_report.py [--reps 3] [--data big.data] [--keep DIR]
+    .venv/bin/python -m benchmarks.bench_report [--reps 3] [--data big.data] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -33,14 +33,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
+
+from benchmarks.common import bench_console, save
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "tests" / "fixtures" / "src" / "contend.c"
 LSEPROF = REPO / ".venv" / "bin" / "lseprof"
 MIN_SAMPLES = 1_000_000
-console = Console(width=200)  # tables are read in logs, not an 80-column terminal
+console = bench_console()
 
 
 @dataclass
@@ -261,4 +262,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+    finally:
+        save(console, "bench_report")
+    sys.exit(code)

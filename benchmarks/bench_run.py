@@ -1,6 +1,6 @@
 """`lseprof run` as users type it: host sweep and emulated aarch64, with perf overhead.
 
-    .venv/bin/python benchmarks/bench_run.py [--threads 2,8,88] [--repeat 5]
+    .venv/bin/python -m benchmarks.bench_run [--threads 2,8,88] [--repeat 5]
         [--qemu-threads 2,8] [--duration 3] [--no-qemu]
 
 Runs (one invocation each, so each is interleaved A B A B inside):
@@ -24,12 +24,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
+
+from benchmarks.common import bench_console, save
 
 LSEPROF = Path(sys.executable).parent / "lseprof"
 CONTENTION = ("lock", "futex", "spin")
-console = Console(width=200)  # tables are read in logs, not an 80-column terminal
+console = bench_console()
 
 
 def lseprof_run(store: Path, *args: str) -> list[dict[str, Any]]:
@@ -149,4 +150,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        save(console, "bench_run")

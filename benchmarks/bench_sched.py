@@ -1,6 +1,6 @@
 """The seed's mechanism as scheduler figures, and what `--sched` costs.
 
-    .venv/bin/python benchmarks/bench_sched.py [--threads 2,8,88] [--pairs 3]
+    .venv/bin/python -m benchmarks.bench_sched [--threads 2,8,88] [--pairs 3]
         [--duration 3] [--out FILE.json]
 
 For each variant (rayon, window) x thread count, `--pairs` pairs of `lseprof run`
@@ -23,15 +23,15 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from benchmarks.common import REPORTS, bench_console, save
 from lseprof.analysis.stats import bootstrap_median_ci, median
 from lseprof.jobs.runner import RunPlan, execute
 from lseprof.store import open_store
 
-console = Console(width=200)
+console = bench_console()
 
 
 def _one(
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--variants", default="rayon,window")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=3.0)
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, default=REPORTS / "bench_sched.json")
     args = parser.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
     variants = args.variants.split(",")
@@ -142,4 +142,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        save(console, "bench_sched")

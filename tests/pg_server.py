@@ -1,4 +1,4 @@
-"""A real throwaway PostgreSQL server for the store tests (see tests/test_store_pg.py).
+"""A real throwaway PostgreSQL server for the store tests (see tests/e2e/test_store_pg.py).
 
 The server (``initdb`` + ``pg_ctl`` from the Debian ``postgresql`` package) runs in
 a temporary directory on a free port of 127.0.0.1 with password (scram) logins and

@@ -9,7 +9,7 @@ fresh, empty database (one database whose ``public`` schema is recreated per
 test: much cheaper than CREATE DATABASE). Without the binaries the tests are
 skipped, saying why.
 
-The backend-neutral tests of tests/test_store.py run here too: they are
+The backend-neutral tests of tests/unit/test_store.py run here too: they are
 imported below, and the ``store_path`` fixture of this module gives them a
 ``postgresql://`` URL instead of an SQLite path.
 """

@@ -1,7 +1,7 @@
 """The run store: real SQLite files, real processes, the real `lseprof runs`.
 
 The backend-neutral tests here (those taking ``store_path``) also run against a
-real PostgreSQL server: tests/test_store_pg.py imports them and overrides
+real PostgreSQL server: tests/e2e/test_store_pg.py imports them and overrides
 ``store_path`` with a ``postgresql://`` URL.
 """
 

@@ -1,7 +1,7 @@
 """The SQLite run store's own behaviour: opening, schema migration, refusing foreign
 files, two writing processes, and `lseprof runs` on SQLite stores.
 
-The backend-neutral tests (records, queries, atomic writes) are in tests/test_store.py.
+The backend-neutral tests (records, queries, atomic writes) are in tests/unit/test_store.py.
 """
 
 from __future__ import annotations

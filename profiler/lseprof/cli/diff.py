@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 # lseprof.analysis.diff.build.DEFAULT_ALPHA / DEFAULT_HELPER_THRESHOLD_PP and
 # lseprof.reports.diff.text.DEFAULT_TOP,
 # spelled out: those modules load pandas, and every lseprof command (--help included)
-# imports this one (tests/test_report_cli.py checks that the values agree).
+# imports this one (tests/e2e/test_report_cli.py checks that the values agree).
 DEFAULT_ALPHA = 0.05
 DEFAULT_HELPER_THRESHOLD_PP = 1.0
 DEFAULT_TOP = 15

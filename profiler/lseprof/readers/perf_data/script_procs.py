@@ -80,7 +80,7 @@ def time_slices(jobs: int) -> list[str | None]:
     if jobs <= 1:
         return [None]
     # perf's percent slices are half-open at the top except the last, so every sample
-    # lands in exactly one (tests/test_report_perf_data.py compares the totals).
+    # lands in exactly one (tests/e2e/test_report_perf_data.py compares the totals).
     edges = [round(100 * i / jobs, 4) for i in range(jobs + 1)]
     return [f"{edges[i]}%-{edges[i + 1]}%" for i in range(jobs)]
 
