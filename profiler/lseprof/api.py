@@ -35,6 +35,7 @@ def load(
     *,
     binaries: Sequence[str | os.PathLike[str]] = (),
     symfs: str | os.PathLike[str] | None = None,
+    kallsyms: str | os.PathLike[str] | None = None,
     fmt: str = "auto",
     rules: str | os.PathLike[str] | None = None,
     perf_maps: Sequence[str | os.PathLike[str]] = (),
@@ -48,7 +49,9 @@ def load(
     ``lseprof report`` renders (``report.to_json()`` is ``lseprof report --json``).
 
     ``binaries`` name frames perf could not (stripped or moved ELF files), ``symfs``
-    is a root of copies of the recorded DSO paths, ``perf_maps`` are qemu ``-perfmap``
+    is a root of copies of the recorded DSO paths and ``kallsyms`` a copy of the
+    recording machine's /proc/kallsyms (a profile recorded on another machine),
+    ``perf_maps`` are qemu ``-perfmap``
     files not next to ``path``; ``fmt`` forces the input kind (see
     :data:`lseprof.readers.inputs.FORMATS`). Raises :class:`LseprofError` with a
     one-line message on bad input.
@@ -63,6 +66,7 @@ def load(
         inputs.path,
         binaries=inputs.binaries,
         symfs=Path(symfs) if symfs is not None else None,
+        kallsyms=Path(kallsyms) if kallsyms is not None else None,
         fmt=fmt,
         rules_file=Path(rules) if rules is not None else None,
         top=top,

@@ -24,6 +24,16 @@ from typing import Any, TypeVar
 
 CATEGORIES = ("atomic_helper", "inline_atomic", "lock", "futex", "spin", "work")
 REASONS = ("futex", "yield", "preempted", "sleep", "io", "other")  # of off-CPU time
+# How far a sample's address can be trusted to be the instruction that ran, which the
+# helper path and instruction columns rest on.
+IP_PRECISIONS = {
+    "exact": "the instruction that ran (emulated guest code, precise sampling)",
+    "skid": "an interrupt's address: may be a few instructions after the one that ran",
+    "block": "an emulated PMU's: the start of the translated block that ran, not the "
+    "instruction (a virtual CPU; its time is not hardware timing)",
+}
+# Unnamed samples above this share of an event: the report says so on its first lines.
+UNNAMED_WARN_SHARE = 5.0
 
 _T = TypeVar("_T")
 
@@ -300,6 +310,11 @@ class Attribution:
     perf_version: str | None = None
     path: str = ""
     notes: list[str] = field(default_factory=list)
+    # Where the sampled addresses point (a key of IP_PRECISIONS); None where unknown.
+    ip_precision: str | None = None
+    unnamed_share: float = 0.0  # percent of samples no symbol names
+    # What the reader must know before the tables (shown on the first lines).
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The section's JSON object (``lseprof report --json``), in its key order."""
@@ -311,6 +326,9 @@ class Attribution:
             "samples_exact": self.samples_exact,
             "lost_samples": self.lost_samples,
             "perf_version": self.perf_version,
+            "ip_precision": self.ip_precision,
+            "unnamed_share": self.unnamed_share,
+            "warnings": list(self.warnings),
             "categories": dict(self.categories),
             "atomic_helper_share": self.atomic_helper_share,
             "helpers": [h.to_dict() for h in self.helpers],

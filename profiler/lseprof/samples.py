@@ -184,6 +184,9 @@ class Capture:
     unknown_examples: list[str] = field(default_factory=list)
     build_ids: dict[str, str] = field(default_factory=dict)  # dso path -> build-id
     arch: str | None = None  # of the machine that recorded, where known
+    # Where sampled addresses point (a key of lseprof.results.IP_PRECISIONS) for rows
+    # that are not `precise`; None where the input does not say (text).
+    ip_precision: str | None = None
     # A perf.data without callchains: every `ip` is a runtime address, which
     # symbolization moves into an ELF through the recorded mmaps (lseprof.readers.mmaps).
     runtime_ips: bool = False

@@ -207,8 +207,14 @@ def test_speedscope_document(tmp_path: Path) -> None:
     assert len(profile["samples"]) == len(profile["weights"])
     frames = doc["shared"]["frames"]
     assert all(0 <= i < len(frames) for stack in profile["samples"] for i in stack)
-    # Every sample of the event, whole stacks rooted at the command.
-    assert sum(profile["weights"]) == _report_json(X86_DATA)["samples"]
+    # Every sample of the event, weighted as the report's shares (the period: ns of
+    # cpu-clock), whole stacks rooted at the command.
+    from lseprof import load
+
+    report = load(X86_DATA)
+    assert report.events == ["cpu-clock"] and profile["unit"] == "nanoseconds"
+    assert sum(profile["weights"]) == pytest.approx(float(report.samples["weight"].sum()))
+    assert len(report.samples) == _report_json(X86_DATA)["samples"]
     assert {frames[s[0]]["name"] for s in profile["samples"]} >= {"contend-x86_64"}
     assert max(len(s) for s in profile["samples"]) > 3
 

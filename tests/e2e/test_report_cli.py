@@ -263,6 +263,7 @@ def test_prefetch_parser_knows_the_report_options() -> None:
             ["report", "p.data", "--format", "perf-data", "--top", "3", "--markdown"],
             ("p.data", None),
         ),
+        (["report", "p.data", "--symfs", "root", "--kallsyms=ks"], ("p.data", None, "root", "ks")),
         (["report", "p.data", "--format", "perf-script"], None),
         (["report", "p.data", "--help"], None),
         (["report", "p.data", "-x"], None),
@@ -274,26 +275,32 @@ def test_prefetch_parser_knows_the_report_options() -> None:
         ([], None),
     ],
 )
-def test_prefetch_parser(args: list[str], expected: tuple[str, int | None] | None) -> None:
-    from lseprof.cli.prefetch import parse
+def test_prefetch_parser(args: list[str], expected: tuple[object, ...] | None) -> None:
+    from lseprof.cli import prefetch
 
-    got = parse(args)
-    assert (None if got is None else (str(got[0]), got[1])) == expected
+    got = prefetch.parse(args)
+    if got is None or got[2].symfs is None:
+        assert (None if got is None else (str(got[0]), got[1])) == expected
+    else:
+        assert (str(got[0]), got[1], str(got[2].symfs), str(got[2].kallsyms)) == expected
 
 
 @needs_perf
 def test_an_early_input_is_taken_only_for_what_was_asked() -> None:
-    from lseprof.cli.prefetch import open_early
+    from lseprof.cli import prefetch
+    from lseprof.readers.perf_data import SymbolFiles
 
+    open_early = prefetch.open_early
     path = X86 / "perf.data"
     assert open_early(["/usr/bin/not-lseprof", "report", str(path)]) is None  # the script only
     early = open_early(["/venv/bin/lseprof", "report", str(path)])
     assert early is not None
-    source = early.take(path, None)
-    assert source is not None and early.take(path, None) is None  # once
+    here = SymbolFiles()
+    source = early.take(path, None, here)
+    assert source is not None and early.take(path, None, here) is None  # once
     assert len(source.read().samples) > 400
     early = open_early(["/venv/bin/lseprof", "report", str(path), "--max-stack", "3"])
     assert early is not None and early.source is not None
     opened = early.source
-    assert early.take(path, None) is None  # another --max-stack: closed
+    assert early.take(path, None, here) is None  # another --max-stack: closed
     assert opened.kind == "perf-data" and opened.reader.scripts == []  # type: ignore[union-attr]

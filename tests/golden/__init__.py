@@ -16,6 +16,7 @@ run to run; the e2e tests cover them.
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,14 @@ from tests.helpers import REPO
 OUTPUTS = Path(__file__).resolve().parent / "outputs"
 FIX = "tests/fixtures/perf"
 BIN = "tests/fixtures/bin"
-ENV = {"COLUMNS": "120", "NO_COLOR": "1", "TERM": "dumb"}
+# An empty home: perf's build-id cache (~/.debug) starts empty, so a binary another
+# test recorded cannot name a stripped fixture's samples.
+ENV = {
+    "COLUMNS": "120",
+    "NO_COLOR": "1",
+    "TERM": "dumb",
+    "HOME": tempfile.mkdtemp(prefix="lseprof-golden-home-"),
+}
 
 _REPORTS = [
     f"{FIX}/x86-contend/perf.data",
@@ -107,6 +115,14 @@ def _report_commands() -> list[Command]:
     lines.append(
         Command(("report", f"{FIX}/x86-stripped/perf.data", "--binary", f"{BIN}/contend-x86_64"))
     )
+    # Recorded in a full aarch64 Linux: unnamed here, then named from the binary.
+    for arch in ("max", "a57"):
+        d = f"{FIX}/aarch64-vm-{arch}"
+        lines.append(Command(("report", f"{d}/perf.data")))
+        lines += [
+            Command(("report", f"{d}/perf.data", "--binary", f"{BIN}/contend-aarch64", *fmt))
+            for fmt in ((), ("--json",), ("--markdown",))
+        ]
     pastes = sorted((REPO / FIX / "pastes").rglob("*.txt"))
     lines += [Command(("report", str(p.relative_to(REPO)), "--json")) for p in pastes]
     return lines

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lseprof.readers.inputs import ProfileInput, open_input
+from lseprof.readers.perf_data import SymbolFiles
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,7 +77,6 @@ def analyze(
     source: ProfileInput,
     *,
     binaries: Sequence[Path] = (),
-    symfs: Path | None = None,
     rules_file: Path | None = None,
     top: int = 15,
     perf_maps: Sequence[Path] = (),
@@ -91,6 +91,7 @@ def analyze(
     try:
         from lseprof import samples as S
         from lseprof.analysis.attribution import attribute
+        from lseprof.analysis.caveats import add_caveats
         from lseprof.analysis.classify import classify, load_rules, warm_up
         from lseprof.analysis.readable import make_readable
         from lseprof.symbols.symbolize import preload_local_images, symbolize
@@ -102,11 +103,14 @@ def analyze(
         capture = source.read()
     finally:
         source.close()  # stops perf if anything above failed; no-op after read
-    symbolized = symbolize(capture, binaries, symfs, perf_maps, input_dir=source.path.parent)
+    symbolized = symbolize(
+        capture, binaries, source.files.symfs, perf_maps, input_dir=source.path.parent
+    )
     classify(capture.samples, rules, symbolized.images)
     S.validate(capture.samples, classified=True)
     notes = [*capture.warnings, *symbolized.notes]
     sections = attribute(capture, symbolized.images, top=top, notes=notes)
+    add_caveats(sections, capture, source.files)
     make_readable(sections)
     result = Report(source.path, capture, sections, symbolized.images, symbolizer=symbolized)
     if offcpu is not False and source.header is not None:
@@ -127,16 +131,21 @@ def analyze_file(
     max_stack: int | None = None,
     binaries: Sequence[Path] = (),
     symfs: Path | None = None,
+    kallsyms: Path | None = None,
     rules_file: Path | None = None,
     top: int = 15,
     perf_maps: Sequence[Path] = (),
     offcpu: bool | None = None,
 ) -> Report:
-    """:func:`lseprof.readers.inputs.open_input` and :func:`analyze` in one call."""
+    """:func:`lseprof.readers.inputs.open_input` and :func:`analyze` in one call
+    (`symfs`, `kallsyms`: see :class:`lseprof.readers.perf_data.SymbolFiles`)."""
+    files = SymbolFiles(
+        Path(symfs) if symfs is not None else None,
+        Path(kallsyms) if kallsyms is not None else None,
+    )
     return analyze(
-        open_input(Path(path), fmt, max_stack),
+        open_input(Path(path), fmt, max_stack, files),
         binaries=binaries,
-        symfs=symfs,
         rules_file=rules_file,
         top=top,
         perf_maps=perf_maps,

@@ -30,12 +30,16 @@ import pandas as pd
 
 from lseprof import samples as S
 from lseprof.errors import LseprofError
+from lseprof.readers.perfmap import GUEST_PREFIX
 from lseprof.symbols.demangle import demangle_all
 
 if TYPE_CHECKING:
     from lseprof.analysis.pipeline import Report
 
 JIT_FRAME = "[jit]"  # JIT code that no perf map entry names (qemu's own generated code)
+# Emulated guest code no guest object names (anonymous guest memory, such as the vdso
+# qemu gives its guest): one frame, not one per address.
+GUEST_FRAME = "[guest code]"
 _KEYS = (
     "stack",
     "pid",
@@ -87,7 +91,9 @@ class StackSamples:
 
 def _shown(raw: str, dso: str) -> str:
     """A frame's name as exports show it before demangling: unnamed code is named after
-    its object, qemu's unmapped JIT code is one frame for every run."""
+    its object, qemu's unmapped JIT code and unnamed guest code are one frame each."""
+    if raw.startswith(GUEST_PREFIX):
+        return GUEST_FRAME
     if raw != S.UNKNOWN:
         return raw
     base = Path(dso).name if dso else ""
@@ -126,7 +132,7 @@ def _name_frames(
         return {}
     table = _frames_table(report, pairs)
     if report.symbolizer is not None:
-        report.symbolizer.name(table, notes=[])
+        report.symbolizer.name(table, notes=[], frames=True)
     names = table["symbol"].astype(object).to_numpy()
     dsos = table["dso"].astype(object).to_numpy()
     return {pair: (str(names[i]), str(dsos[i])) for i, pair in enumerate(pairs)}

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lseprof.readers.inputs import ProfileInput, open_input
+from lseprof.readers.perf_data import SymbolFiles
 
 # The report command's options (lseprof/cli/report.py; tests check that the two
 # agree): those that take a value, and flags.
@@ -33,6 +34,7 @@ VALUE_OPTIONS = frozenset(
     {
         "--binary",
         "--symfs",
+        "--kallsyms",
         "--top",
         "--format",
         "--rules",
@@ -49,19 +51,25 @@ FLAG_OPTIONS = frozenset({"--json", "--markdown", "--sched", "--no-sched"})
 
 @dataclass
 class EarlyInput:
-    """An input opened before the command line loaded, for one path and --max-stack."""
+    """An input opened before the command line loaded, for one path, --max-stack,
+    --symfs and --kallsyms."""
 
     path: Path
     max_stack: int | None
+    files: SymbolFiles
     source: ProfileInput | None = field(default=None, repr=False)
 
-    def take(self, path: Path, max_stack: int | None) -> ProfileInput | None:
+    def take(self, path: Path, max_stack: int | None, files: SymbolFiles) -> ProfileInput | None:
         """The opened input if it is the one asked for (only once); else None, and the
         early one is closed."""
         source, self.source = self.source, None
         if source is None:
             return None
-        if self.path == Path(path).resolve() and self.max_stack == max_stack:
+        if (
+            self.path == Path(path).resolve()
+            and self.max_stack == max_stack
+            and self.files == files
+        ):
             return source
         source.close()
         return None
@@ -72,9 +80,9 @@ class EarlyInput:
             self.source = None
 
 
-def parse(args: list[str]) -> tuple[Path, int | None] | None:
-    """(PATH, --max-stack) of ``report [OPTIONS] PATH`` where perf.data is possible
-    (--format auto or perf-data); None for anything else."""
+def parse(args: list[str]) -> tuple[Path, int | None, SymbolFiles] | None:
+    """(PATH, --max-stack, --symfs and --kallsyms) of ``report [OPTIONS] PATH`` where
+    perf.data is possible (--format auto or perf-data); None for anything else."""
     if not args or args[0] != "report":
         return None
     path: str | None = None
@@ -107,7 +115,9 @@ def parse(args: list[str]) -> tuple[Path, int | None] | None:
     return _checked(path, options)
 
 
-def _checked(path: str | None, options: dict[str, str]) -> tuple[Path, int | None] | None:
+def _checked(
+    path: str | None, options: dict[str, str]
+) -> tuple[Path, int | None, SymbolFiles] | None:
     try:
         max_stack = int(options["--max-stack"]) if "--max-stack" in options else None
     except ValueError:
@@ -118,7 +128,10 @@ def _checked(path: str | None, options: dict[str, str]) -> tuple[Path, int | Non
         or (max_stack is not None and max_stack < 1)
     ):
         return None
-    return Path(path), max_stack
+    files = SymbolFiles(
+        *(Path(options[o]) if o in options else None for o in ("--symfs", "--kallsyms"))
+    )
+    return Path(path), max_stack, files
 
 
 def open_early(argv: list[str]) -> EarlyInput | None:
@@ -131,9 +144,9 @@ def open_early(argv: list[str]) -> EarlyInput | None:
     if parsed is None:
         return None
     try:
-        source = open_input(parsed[0], "auto", parsed[1])
+        source = open_input(parsed[0], "auto", parsed[1], parsed[2])
     except Exception:  # the report command meets the same problem and reports it
         return None
-    early = EarlyInput(parsed[0].resolve(), parsed[1], source)
+    early = EarlyInput(parsed[0].resolve(), parsed[1], parsed[2], source)
     atexit.register(early.close)
     return early

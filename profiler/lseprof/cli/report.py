@@ -21,7 +21,7 @@ from lseprof.cli.console import err, out
 from lseprof.cli.prefetch import EarlyInput
 from lseprof.errors import LseprofError, require_at_least, require_one_format
 from lseprof.readers.inputs import FORMATS, ProfileInput, open_input
-from lseprof.readers.perf_data import FULL_STACK
+from lseprof.readers.perf_data import FULL_STACK, SymbolFiles
 
 if TYPE_CHECKING:
     from lseprof.analysis.pipeline import Report
@@ -35,7 +35,7 @@ class _Asked:
 
     path: Path
     binary: list[Path]
-    symfs: Path | None
+    files: SymbolFiles
     fmt: str  # the input kind (auto, perf-data, ...)
     output_fmt: str  # terminal, json or markdown
     top: int
@@ -64,7 +64,18 @@ def report_cmd(
         "Repeatable.",
     ),
     symfs: Path | None = typer.Option(
-        None, "--symfs", metavar="DIR", help="Look up each DSO path under DIR."
+        None,
+        "--symfs",
+        metavar="DIR",
+        help="A copy of the recording machine's root: each DSO path is looked up under DIR "
+        "(a profile recorded on another machine, or an emulated guest's sysroot).",
+    ),
+    kallsyms: Path | None = typer.Option(
+        None,
+        "--kallsyms",
+        metavar="FILE",
+        help="A copy of the recording machine's /proc/kallsyms, from the boot that "
+        "recorded: names its kernel frames.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a list for several events)."),
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables."),
@@ -134,7 +145,7 @@ def report_cmd(
         asked = _Asked(
             path,
             binary,
-            symfs,
+            SymbolFiles(symfs, kallsyms),
             "auto" if export else fmt,
             "json" if as_json else "markdown" if markdown else "terminal",
             top,
@@ -155,14 +166,14 @@ def report_cmd(
 
 def _open(asked: _Asked, early: EarlyInput | None) -> ProfileInput:
     """Step 1: the input, opened early by the command line's edge or now."""
-    taken = early.take(asked.path, asked.max_stack) if early is not None else None
+    taken = early.take(asked.path, asked.max_stack, asked.files) if early is not None else None
     if taken is not None and asked.fmt in ("auto", taken.kind) and asked.export is None:
         return taken
     if taken is not None:
         taken.close()
     # An export shows whole stacks: perf reads them all in its one pass.
     max_stack = asked.max_stack or (FULL_STACK if asked.export is not None else None)
-    return open_input(asked.path, asked.fmt, max_stack)
+    return open_input(asked.path, asked.fmt, max_stack, asked.files)
 
 
 def _report(asked: _Asked, early: EarlyInput | None) -> None:
@@ -177,7 +188,6 @@ def _report(asked: _Asked, early: EarlyInput | None) -> None:
     result = analyze(
         source,
         binaries=asked.binary,
-        symfs=asked.symfs,
         rules_file=asked.rules,
         top=asked.top,
         perf_maps=asked.perf_map,

@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import gzip
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lseprof.errors import LseprofError
-from lseprof.readers.perf_data import MAGIC, PerfDataHeader, PerfDataReader, start_perf_data
+from lseprof.readers.perf_data import (
+    MAGIC,
+    PerfDataHeader,
+    PerfDataReader,
+    SymbolFiles,
+    start_perf_data,
+)
 
 if TYPE_CHECKING:
     from lseprof import samples as S
@@ -36,6 +42,10 @@ class PerfDataInput:
     path: Path
     reader: PerfDataReader
     kind: str = "perf-data"
+
+    @property
+    def files(self) -> SymbolFiles:
+        return self.reader.files
 
     @property
     def header(self) -> PerfDataHeader:
@@ -60,6 +70,7 @@ class TextInput:
     path: Path
     kind: str  # "perf-script" or "perf-report"
     data: bytes
+    files: SymbolFiles = field(default_factory=SymbolFiles)
 
     @property
     def header(self) -> PerfDataHeader | None:
@@ -85,21 +96,34 @@ class TextInput:
 ProfileInput = PerfDataInput | TextInput
 
 
-def open_input(path: Path, fmt: str = "auto", max_stack: int | None = None) -> ProfileInput:
-    """Open any supported input; `fmt` forces a kind instead of detecting one."""
+def open_input(
+    path: Path,
+    fmt: str = "auto",
+    max_stack: int | None = None,
+    files: SymbolFiles | None = None,
+) -> ProfileInput:
+    """Open any supported input; `fmt` forces a kind instead of detecting one; `files`
+    are the recording machine's (--symfs, --kallsyms) where it was another."""
     path = Path(path)
+    files = files or SymbolFiles()
     if fmt not in FORMATS:
         raise LseprofError(f"--format {fmt} is not one of {', '.join(FORMATS)}")
     head = _first_bytes(path)
     if head == MAGIC and fmt in ("auto", "perf-data"):
-        return PerfDataInput(path, start_perf_data(path, max_stack=max_stack))
+        return PerfDataInput(path, start_perf_data(path, max_stack=max_stack, files=files))
     data = _read(path)
     if fmt == "perf-data":
         raise LseprofError(
             f"{path} is not a perf.data file (no PERFILE2 magic); "
             "drop --format perf-data or give the perf.data"
         )
-    return TextInput(path, detect(path, data) if fmt == "auto" else fmt, data)
+    files.check()
+    if files.kallsyms is not None:
+        raise LseprofError(
+            f"--kallsyms names kernel frames of a perf.data; {path.name} is text, whose "
+            "names perf printed: run perf script with --kallsyms where it was made"
+        )
+    return TextInput(path, detect(path, data) if fmt == "auto" else fmt, data, files)
 
 
 def _first_bytes(path: Path) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lseprof.reports.offcpu_view import headline
+from lseprof.reports.precision import PATH_COLUMNS, SKID_NOTE, mark_of
 from lseprof.results import CATEGORIES, Attribution, OffCpuResult
 
 
@@ -51,6 +52,7 @@ def to_markdown(
         out.append(f"- input: `{s.path}`" + (f" (perf {s.perf_version})" if s.perf_version else ""))
         out.append(f"- samples: {samples}, lost: {lost}")
         out.append(f"- atomic helpers: **{_pct(s.atomic_helper_share)}**")
+        out += [f"- **warning:** {w}" for w in s.warnings]
         out.append("")
         out += _table(
             ["category", "share"], [[c, _pct(s.categories.get(c, 0.0))] for c in CATEGORIES]
@@ -58,7 +60,14 @@ def to_markdown(
         if s.helpers:
             out.append("")
             out += _table(
-                ["helper", "op", "size", "order", "share", "LSE path", "LL/SC path", "flag test"],
+                [
+                    "helper",
+                    "op",
+                    "size",
+                    "order",
+                    "share",
+                    *(f"{name}{mark_of(s)}" for name in PATH_COLUMNS),
+                ],
                 [
                     [
                         f"`{h.symbol}`",
@@ -90,6 +99,8 @@ def to_markdown(
                 for t in s.top_symbols[:top]
             ],
         )
+        if (s.helpers or s.inline_atomics) and s.ip_precision == "skid":
+            out += ["", f"_{SKID_NOTE}_"]
         if s.unknown_lines:
             out.append("")
             out.append(f"_{s.unknown_lines} input lines were not understood._")

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lseprof.reports.offcpu_view import render_offcpu
+from lseprof.reports.precision import PATH_COLUMNS, SKID_NOTE, mark_of
 from lseprof.results import CATEGORIES, Attribution, OffCpuResult
 from lseprof.samples import QEMU_JIT
 
@@ -54,6 +55,8 @@ def render(
 def _render_one(s: Attribution, console: Console, top: int) -> None:
     emulated = s.emulator_share is not None
     _print_header(s, console)
+    for warning in s.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(_categories(s, emulated))
     if s.helpers:
         console.print(_helpers(s, emulated, top))
@@ -61,6 +64,8 @@ def _render_one(s: Attribution, console: Console, top: int) -> None:
         console.print(_callers(s, top))
     if s.inline_atomics:
         console.print(_inline(s, top))
+    if (s.helpers or s.inline_atomics) and s.ip_precision == "skid":
+        console.print(f"[dim]{SKID_NOTE}[/]")
     console.print(_symbols(s, emulated, top))
     if s.unknown_lines:
         console.print(
@@ -119,9 +124,7 @@ def _helpers(s: Attribution, emulated: bool, top: int) -> Table:
         ("order", "left"),
         ("share", "right"),
         *([("of guest", "right")] if emulated else []),
-        ("LSE path", "right"),
-        ("LL/SC path", "right"),
-        ("flag test", "right"),
+        *((f"{name}{mark_of(s)}", "right") for name in PATH_COLUMNS),
     ]
     for col, just in columns:
         helpers.add_column(col, justify=just)  # type: ignore[arg-type]
@@ -157,7 +160,7 @@ def _callers(s: Attribution, top: int) -> Table:
 def _inline(s: Attribution, top: int) -> Table:
     inline = Table(title="Inline atomics", title_justify="left")
     inline.add_column("function")
-    inline.add_column("instruction")
+    inline.add_column(f"instruction{mark_of(s)}")
     inline.add_column("share", justify="right")
     for item in s.inline_atomics[:top]:
         inline.add_row(escape(item.symbol), escape(item.insn), _pct(item.share))

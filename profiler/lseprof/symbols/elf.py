@@ -103,6 +103,12 @@ class SymbolTable:
         return int(self.ends[hits[0]] - self.starts[hits[0]]) if hits.size else None
 
 
+def _public_name(aliases: list[str]) -> str:
+    """The name a programmer calls: of an IFUNC's aliases at one address (memcpy,
+    __memcpy, __libc_memcpy), the one with the fewest leading underscores."""
+    return min(aliases, key=lambda n: (len(n) - len(n.lstrip("_")), len(n)), default="")
+
+
 class ElfImage:
     """One ELF file, read fully into memory (executables and shared objects)."""
 
@@ -214,7 +220,9 @@ class ElfImage:
         names: list[str],
         starts: npt.NDArray[np.uint64] | None = None,
     ) -> SymbolTable:
-        """The table plus ``name@plt`` for each aarch64 PLT entry, as perf names them."""
+        """The table plus ``name@plt`` for each aarch64 PLT entry, as perf names them,
+        and ``name@iplt`` for each IFUNC stub of a static executable (perf takes those
+        for the end of ``_init``, the symbol before them)."""
         if starts is None:
             starts = np.zeros(0, np.uint64)
         plt = self._elf.get_section_by_name(".plt")
@@ -226,16 +234,18 @@ class ElfImage:
             # header in a dynamically linked object; a static executable's .plt holds only
             # IFUNC entries (IRELATIVE relocations, no symbol) and no header.
             header = 32 if self._elf.get_section_by_name(".dynamic") is not None else 0
-            by_start = dict(zip(starts.tolist(), names, strict=False))
+            by_start: dict[int, list[str]] = {}
+            for start, name in zip(starts.tolist(), names, strict=False):
+                by_start.setdefault(start, []).append(name)
             for i, reloc in enumerate(rela.iter_relocations()):
-                name = ""
+                name, suffix = "", "@plt"
                 if reloc["r_info_sym"] and isinstance(dynsym, SymbolTableSection):
                     name = dynsym.get_symbol(reloc["r_info_sym"]).name
                 elif reloc.is_RELA():
-                    # IRELATIVE: the addend is the IFUNC resolver, which carries its name.
-                    name = by_start.get(int(reloc["r_addend"]), "")
+                    # IRELATIVE: the addend is the IFUNC resolver, which carries its names.
+                    name, suffix = _public_name(by_start.get(int(reloc["r_addend"]), [])), "@iplt"
                 if name:
-                    extra.append((int(plt["sh_addr"]) + header + 16 * i, f"{name}@plt"))
+                    extra.append((int(plt["sh_addr"]) + header + 16 * i, f"{name}{suffix}"))
         if not extra:
             return SymbolTable(starts, sizes, names)
         return SymbolTable(

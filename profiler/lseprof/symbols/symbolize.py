@@ -8,6 +8,9 @@ DSO's path under DIR), and for emulated runs the aarch64 ELF itself: qemu
 non-PIE binary that is the ELF virtual address, so it is looked up directly.
 Samples recorded without callchains carry runtime addresses; for a DSO perf could
 not find, they are moved into the ELF through the mmaps the perf.data recorded.
+Callchain frames are printed by perf as offsets into the mapped file; wherever the
+ELF is known they become ELF addresses first (the same numbers for PIE and shared
+objects, not for a non-PIE executable loaded at 0x400000).
 
 All lookups are vectorized: rows are grouped by DSO and each group's distinct
 addresses go through one ``searchsorted`` (:meth:`lseprof.symbols.elf.SymbolTable.lookup`).
@@ -104,6 +107,77 @@ def _image_for(
     return found
 
 
+def _is_object_file(dso: str) -> bool:
+    return bool(dso) and not dso.startswith("[") and not Path(dso).name.startswith("perf-")
+
+
+def _find_images(
+    frame: pd.DataFrame,
+    result: Symbolizer,
+    images: list[ElfImage],
+    build_ids: dict[str, str],
+    symfs: Path | None,
+) -> None:
+    """The ELF image of each object file of the table that --binary or --symfs gives
+    (into result.images; objects already there keep theirs)."""
+    dsos_seen = {str(d) for d in frame["dso"].cat.categories} | {
+        str(d) for d in frame["caller_dso"].cat.categories
+    }
+    for dso in sorted(d for d in dsos_seen if _is_object_file(d) and d not in result.images):
+        image = _image_for(dso, images, build_ids, symfs, result.image_cache)
+        if image is not None:
+            result.images[dso] = image
+
+
+def _offsets_to_addresses(
+    frame: pd.DataFrame, images: dict[str, ElfImage], rows: npt.NDArray[np.bool_]
+) -> None:
+    """Callchain frames (`rows`; every caller) of known ELF files: perf printed the
+    offset into the mapped file, the schema wants the ELF address."""
+    for ip_col, dso_col, mask in (("ip", "dso", rows), ("caller_ip", "caller_dso", None)):
+        codes = frame[dso_col].cat.codes.to_numpy()
+        categories = [str(c) for c in frame[dso_col].cat.categories]
+        ips = frame[ip_col].to_numpy()
+        moved = None
+        for code, dso in enumerate(categories):
+            image = images.get(dso)
+            if image is None:
+                continue
+            at = codes == code if mask is None else (codes == code) & mask
+            if not at.any():
+                continue
+            vaddrs = image.vaddr_of_offset(ips[at].astype(np.int64))
+            if moved is None:
+                moved = ips.copy()
+            moved[at] = np.where(vaddrs >= 0, vaddrs.astype(np.uint64), ips[at])
+        if moved is not None:
+            frame[ip_col] = moved
+
+
+def _name_plt_stubs(frame: pd.DataFrame, images: dict[str, ElfImage]) -> None:
+    """Samples perf named ``_init`` that lie in a PLT stub (a static executable's IFUNC
+    stubs follow ``.init``, and perf stretches ``_init`` over them) get the stub's
+    name (``memcpy@iplt``)."""
+    for sym_col, ip_col, dso_col in (
+        ("symbol", "ip", "dso"),
+        ("caller", "caller_ip", "caller_dso"),
+    ):
+        at_init = frame[sym_col].isin(["_init"]).to_numpy()
+        if not at_init.any():
+            continue
+        codes = frame[dso_col].cat.codes.to_numpy()
+        categories = [str(c) for c in frame[dso_col].cat.categories]
+        for code in np.unique(codes[at_init]).tolist():
+            image = images.get(categories[code]) if code >= 0 else None
+            if image is None:
+                continue
+            rows = np.flatnonzero(at_init & (codes == code))
+            names, _offsets = image.symbols.lookup(frame[ip_col].to_numpy()[rows])
+            stub = np.array([isinstance(n, str) and "@" in n for n in names], np.bool_)
+            if stub.any():
+                set_values(frame, sym_col, rows[stub], names[stub])
+
+
 def _elf_addresses(
     ips: npt.NDArray[np.uint64],
     pids: npt.NDArray[np.int64],
@@ -128,20 +202,7 @@ def _resolve_native(
     notes: list[str],
 ) -> None:
     """`mappings`, for captures of runtime addresses, gives the recorded mmaps."""
-    cache: dict[str, ElfImage | None] = {}
-    dsos_seen = {str(d) for d in frame["dso"].cat.categories} | {
-        str(d) for d in frame["caller_dso"].cat.categories
-    }
-    for dso in sorted(dsos_seen):
-        if (
-            dso
-            and dso not in KERNEL_DSOS
-            and not dso.startswith("[")
-            and not Path(dso).name.startswith("perf-")
-        ):
-            image = _image_for(dso, images, build_ids, symfs, cache)
-            if image is not None:
-                result.images[dso] = image
+    _find_images(frame, result, images, build_ids, symfs)
     for sym_col, ip_col, dso_col, off_col in (
         ("symbol", "ip", "dso", "symoff"),
         ("caller", "caller_ip", "caller_dso", None),
@@ -241,6 +302,8 @@ class Symbolizer:
     notes: list[str] = field(default_factory=list)
     guest_arch: str | None = None
     host_arch: str | None = None
+    # DSO -> its image from --binary/--symfs, or None (looked up once per capture).
+    image_cache: dict[str, ElfImage | None] = field(default_factory=dict, repr=False)
 
     def _mappings(self, executable_only: bool) -> Callable[[], list[Mapping]] | None:
         """The recorded mappings (only perf.data records them)."""
@@ -249,14 +312,24 @@ class Symbolizer:
         found = [m for m in self.capture.mappings if not executable_only or "x" in m.prot]
         return lambda: found
 
-    def name(self, frame: pd.DataFrame, notes: list[str] | None = None) -> None:
-        """Name the rows of `frame` (a samples table, or a table of stack frames in its
-        layout) in place; what was done goes to `notes` (the symbolizer's own notes when
-        None)."""
+    def name(
+        self, frame: pd.DataFrame, notes: list[str] | None = None, frames: bool = False
+    ) -> None:
+        """Name the rows of `frame` (a samples table, or with `frames` a table of stack
+        frames in its layout) in place; what was done goes to `notes` (the symbolizer's
+        own notes when None)."""
         notes = self.notes if notes is None else notes
         guest = has_guest(frame)
         if frame.empty:
             return
+        if not self.capture.runtime_ips:
+            # Before guest code is named: its rows then carry guest addresses.
+            self._find_local_images(frame)
+            from_chains = (
+                np.ones(len(frame), np.bool_) if frames else frame["stack"].to_numpy() >= 0
+            )
+            _offsets_to_addresses(frame, self.images, from_chains)
+            _name_plt_stubs(frame, self.images)
         if guest:
             resolve_guest(
                 frame,
@@ -275,13 +348,10 @@ class Symbolizer:
                     "qemu, not to the guest instruction; perf script text of a DWARF "
                     "recording can"
                 )
-        native = [
-            im for im in self.binaries if im.arch != "aarch64" or not guest or im.is_pie_or_shared
-        ]
         _resolve_native(
             frame,
             self,
-            native,
+            self._native_binaries(guest),
             self.capture.build_ids,
             self.symfs,
             self._mappings(executable_only=True) if self.capture.runtime_ips else None,
@@ -290,6 +360,22 @@ class Symbolizer:
         if self.capture.build_ids:
             present = [str(d) for d in frame["dso"].cat.categories if str(d) not in self.images]
             self.images.update(load_local_images(present, self.capture.build_ids))
+
+    def _find_local_images(self, frame: pd.DataFrame) -> None:
+        """Images of the table's object files from --binary, --symfs or this machine
+        (the recorded build-id), before any name is looked up."""
+        guest = has_guest(frame)
+        _find_images(frame, self, self._native_binaries(guest), self.capture.build_ids, self.symfs)
+        if self.capture.build_ids:
+            present = [str(d) for d in frame["dso"].cat.categories if str(d) not in self.images]
+            self.images.update(load_local_images(present, self.capture.build_ids))
+
+    def _native_binaries(self, guest: bool) -> list[ElfImage]:
+        """--binary images that may name host-side objects (a non-PIE aarch64 guest
+        executable is named by guest address instead)."""
+        return [
+            im for im in self.binaries if im.arch != "aarch64" or not guest or im.is_pie_or_shared
+        ]
 
 
 def symbolize(
@@ -300,12 +386,8 @@ def symbolize(
     input_dir: Path | None = None,
 ) -> Symbolizer:
     """Fill in the names perf left unknown in the capture's samples table; returns the
-    symbolizer (where code bytes can be read, notes, and the naming of stack frames)."""
-    if symfs is not None and not Path(symfs).is_dir():
-        raise LseprofError(
-            f"--symfs {symfs} is not a directory; give the root of a copy of "
-            "the profiled machine's files"
-        )
+    symbolizer (where code bytes can be read, notes, and the naming of stack frames).
+    `symfs` is a directory (:meth:`lseprof.readers.perf_data.SymbolFiles.check`)."""
     frame = capture.samples
     images = [ElfImage(Path(p)) for p in binaries]
     symbolizer = Symbolizer(capture, images, Path(symfs) if symfs else None, perf_maps, input_dir)

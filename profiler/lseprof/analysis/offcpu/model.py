@@ -11,7 +11,21 @@ import numpy as np
 from lseprof.readers.sched_events import SWITCH, WAKEUP, WAKING, Frame, SchedEvents
 from lseprof.results import REASONS, BlockingPath, OffCpuResult, ThreadTimes, Wakers
 
-IDLE_WAKER = "[interrupt]"  # woken while the idle task was current: a timer, an IRQ
+IDLE_WAKER = "[interrupt]"  # woken by a timer or an IRQ (or while the CPU was idle)
+# Frames of a sched_waking stack that say the wake-up ran in an interrupt or softirq:
+# whatever task was current then (any process on a busy machine) did not wake anyone.
+_INTERRUPT_FRAMES = (
+    "hrtimer_interrupt",
+    "__hrtimer_run_queues",
+    "sysvec_",  # x86 entry (asm_sysvec_apic_timer_interrupt, ...); names are matched inside
+    "common_interrupt",
+    "handle_softirqs",
+    "__do_softirq",
+    "el1_interrupt",  # arm64 entry
+    "el0_interrupt",
+    "gic_handle_irq",
+    "handle_irq_event",
+)
 _SCHED_FRAMES = (
     "__schedule",
     "schedule",
@@ -71,6 +85,10 @@ def fold(comm: str, stack: tuple[Frame, ...]) -> str:
     convention of offcputime and flamegraph.pl's --color=io)."""
     names = [f"{s}_[k]" if d in _KERNEL_DSOS else s for s, d in reversed(stack)]
     return ";".join([comm, *names]).replace(" ", "_") if names else f"{comm};[no callchain]"
+
+
+def _in_interrupt(stack: tuple[Frame, ...]) -> bool:
+    return any(m in f for f, d in stack if d in _KERNEL_DSOS for m in _INTERRUPT_FRAMES)
 
 
 def _label(events: SchedEvents, tid: int) -> str:
@@ -220,7 +238,8 @@ def _walk(walk: _Walk) -> None:
             if int(nxt) in tids:
                 walk.switch_in(float(t), int(nxt))
         elif kind == WAKING:
-            walk.waking[int(nxt)] = int(current)
+            stack = walk.events.stacks[int(sid)] if sid >= 0 else ()
+            walk.waking[int(nxt)] = 0 if _in_interrupt(stack) else int(current)
         elif int(nxt) in tids:
             walk.wakeup(float(t), int(nxt), int(current))
 

@@ -55,6 +55,7 @@ from lseprof.readers.perf_data.script_procs import (
     OWN_FIELDS_ONE_EVENT,
     TRACE_FIELDS,
     TRACE_MAX_STACK,
+    SymbolFiles,
     default_jobs,
 )
 
@@ -68,6 +69,7 @@ __all__ = [
     "TRACE_MAX_STACK",
     "PerfDataHeader",
     "PerfDataReader",
+    "SymbolFiles",
     "default_jobs",
     "is_perf_data",
     "read_build_ids",

@@ -12,6 +12,11 @@ from pathlib import Path
 from lseprof.capture.perf_cli import first_error, perf_argv, run_perf
 from lseprof.errors import LseprofError
 
+# The host name `lseprof vm` gives its machine: what it records was sampled by an
+# emulated PMU (see PerfDataHeader.ip_precision).
+VM_HOSTNAME = "lseprof-vm"
+# MIDR_EL1 implementer 0x00 is reserved for software: an emulator's CPU (qemu -cpu max).
+_SOFTWARE_IMPLEMENTER = 0x00
 _STATS_EVENT_RE = re.compile(r"^(?P<event>\S.*) stats:\s*$")
 _STATS_LOST_RE = re.compile(r"^\s*LOST_SAMPLES events:\s*(\d+)")
 _STATS_TOTAL_LOST_RE = re.compile(r"^\s*LOST events:\s*(\d+)")
@@ -21,6 +26,8 @@ _STATS_TOTAL_LOST_RE = re.compile(r"^\s*LOST events:\s*(\d+)")
 class PerfDataHeader:
     perf_version: str | None = None
     arch: str | None = None
+    hostname: str = ""
+    cpuid: str = ""
     cmdline: str = ""
     callchain: bool = False
     has_time: bool = False
@@ -28,6 +35,7 @@ class PerfDataHeader:
     data_size: int = 0
     events: list[str] = field(default_factory=list)
     event_types: list[int] = field(default_factory=list)  # perf_event_attr.type, per event
+    precise_ip: int = 0  # the highest perf_event_attr.precise_ip of the sampling events
 
     @property
     def sampling_events(self) -> list[str]:
@@ -39,6 +47,30 @@ class PerfDataHeader:
         """Scheduler tracepoints recorded in the file (``perf record -e
         sched:sched_switch``, ``perf sched record``): its off-CPU view."""
         return "sched:sched_switch" in self.events
+
+    @property
+    def ip_precision(self) -> str:
+        """What a sample's address is (see :data:`lseprof.results.IP_PRECISIONS`): the
+        start of a translated block on a virtual aarch64 CPU, the instruction itself
+        with precise sampling (precise_ip 2 or 3), else an interrupt's address."""
+        if self.arch == "aarch64" and (
+            self.hostname == VM_HOSTNAME or self.cpu_implementer == _SOFTWARE_IMPLEMENTER
+        ):
+            return "block"
+        return "exact" if self.precise_ip >= 2 else "skid"
+
+    @property
+    def cpu_implementer(self) -> int | None:
+        """An aarch64 cpuid's (MIDR_EL1) implementer byte."""
+        try:
+            return (int(self.cpuid, 16) >> 24) & 0xFF if self.arch == "aarch64" else None
+        except ValueError:
+            return None
+
+    @property
+    def emulated(self) -> bool:
+        """Recorded around a qemu user-mode emulator (``perf record -- qemu-aarch64 ...``)."""
+        return "qemu-" in self.cmdline
 
     @property
     def tracepoints(self) -> list[str]:
@@ -63,6 +95,10 @@ def read_header(perf: str, path: Path) -> PerfDataHeader:
             head.perf_version = value
         elif key == "arch":
             head.arch = value
+        elif key == "hostname":
+            head.hostname = value
+        elif key == "cpuid":
+            head.cpuid = value
         elif key == "cmdline":
             head.cmdline = value
         elif key == "data offset":
@@ -79,6 +115,8 @@ def read_header(perf: str, path: Path) -> PerfDataHeader:
             # Tracepoints (scheduler events) are read apart; their callchains say
             # nothing about the sampling event's layout.
             if sample_type and not (kind and kind[1] == "2"):
+                precise = re.search(r"precise_ip = (\d+)", value)
+                head.precise_ip = max(head.precise_ip, int(precise[1]) if precise else 0)
                 kinds = set(sample_type[1].split("|"))
                 head.callchain = head.callchain or "CALLCHAIN" in kinds
                 head.has_time = head.has_time or "TIME" in kinds

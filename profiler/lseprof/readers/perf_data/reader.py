@@ -24,6 +24,7 @@ from lseprof.readers.perf_data.header import (
 from lseprof.readers.perf_data.script_procs import (
     TRACE_MAX_STACK,
     ScriptProc,
+    SymbolFiles,
     default_jobs,
     parse_slice,
     script_argv,
@@ -63,9 +64,16 @@ class PerfDataReader:
     """
 
     def __init__(
-        self, path: Path, perf: str, head: PerfDataHeader, max_stack: int, jobs: int
+        self,
+        path: Path,
+        perf: str,
+        head: PerfDataHeader,
+        max_stack: int,
+        jobs: int,
+        files: SymbolFiles | None = None,
     ) -> None:
         self.path = path
+        self.files = files or SymbolFiles()
         self.perf = perf
         self.head = head
         self.scripts: list[ScriptProc] = []
@@ -88,6 +96,7 @@ class PerfDataReader:
                             self.event is not None,
                             bool(head.tracepoints),
                             self.tracepoints,
+                            self.files.perf_options(head.emulated),
                         )
                     )
                 )
@@ -219,6 +228,7 @@ class PerfDataReader:
             unknown_examples=merged.unknown_examples,
             build_ids=self.build_ids,
             arch=head.arch,
+            ip_precision=head.ip_precision,
             runtime_ips=not head.callchain,
             stacks=merged.stacks,
             stack_frames=merged.frames,
@@ -234,9 +244,13 @@ def start_perf_data(
     max_stack: int | None = None,
     jobs: int | None = None,
     split_above_bytes: int = SPLIT_ABOVE_BYTES,
+    files: SymbolFiles | None = None,
 ) -> PerfDataReader:
-    """Check a perf.data and start perf script on it (see :class:`PerfDataReader`)."""
+    """Check a perf.data and start perf script on it (see :class:`PerfDataReader`);
+    `files` are the recording machine's, where it was another."""
     path = Path(path)
+    if files is not None:
+        files.check()
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -257,8 +271,7 @@ def start_perf_data(
             "bytes); copy or record it again"
         )
     if max_stack is None:
-        emulated = "qemu-" in head.cmdline
-        max_stack = 64 if emulated else 2
+        max_stack = 64 if head.emulated else 2
     if not head.callchain:
         max_stack = 1
     if head.has_sched_events:  # the tracepoints' stacks say where threads went to sleep
@@ -267,7 +280,7 @@ def start_perf_data(
         jobs = default_jobs()
     if size < split_above_bytes or not head.has_time:
         jobs = 1
-    return PerfDataReader(path, perf, head, max_stack, jobs)
+    return PerfDataReader(path, perf, head, max_stack, jobs, files)
 
 
 def read_perf_data(
@@ -275,6 +288,7 @@ def read_perf_data(
     max_stack: int | None = None,
     jobs: int | None = None,
     split_above_bytes: int = SPLIT_ABOVE_BYTES,
+    files: SymbolFiles | None = None,
 ) -> S.Capture:
     """Run perf on a perf.data and return its samples (see the module docstring)."""
-    return start_perf_data(path, max_stack, jobs, split_above_bytes).finish()
+    return start_perf_data(path, max_stack, jobs, split_above_bytes, files).finish()

@@ -33,6 +33,39 @@ TRACE_MAX_STACK = 24
 MAX_JOBS = 4  # perf script processes at most (see default_jobs)
 
 
+@dataclass(frozen=True)
+class SymbolFiles:
+    """Where the files of the machine that recorded a profile are, when it is not this
+    one: ``symfs``, a copy of its root (the recorded DSO paths are looked up under it),
+    and ``kallsyms``, a copy of its /proc/kallsyms (kernel frames; KASLR moves them on
+    every boot, so only that boot's copy names them)."""
+
+    symfs: Path | None = None
+    kallsyms: Path | None = None
+
+    def check(self) -> None:
+        """A one-line error for a path that is not there."""
+        if self.symfs is not None and not self.symfs.is_dir():
+            raise LseprofError(
+                f"--symfs {self.symfs} is not a directory; give the root of a copy of "
+                "the profiled machine's files"
+            )
+        if self.kallsyms is not None and not self.kallsyms.is_file():
+            raise LseprofError(
+                f"--kallsyms {self.kallsyms} is not a file; copy /proc/kallsyms of the "
+                "machine that recorded (as root, in the same boot)"
+            )
+
+    def perf_options(self, emulated: bool) -> list[str]:
+        """perf script's options for them. An emulated (qemu) recording ran on this
+        machine: perf must find qemu here, and lseprof names the guest code itself
+        from --symfs."""
+        options = [] if emulated or self.symfs is None else ["--symfs", str(self.symfs)]
+        if self.kallsyms is not None:
+            options += ["--kallsyms", str(self.kallsyms)]
+        return options
+
+
 def script_argv(
     perf: str,
     path: Path,
@@ -42,6 +75,7 @@ def script_argv(
     one_event: bool = False,
     tracepoints: bool = False,
     sched: bool = False,
+    files: list[str] | None = None,
 ) -> list[str]:
     # Without callchains perf prints the location on the header line; that layout
     # goes through the general reader, with comm and sym+offset (one-line samples
@@ -73,7 +107,7 @@ def script_argv(
         argv += ["-F", f"trace:{TRACE_FIELDS}" if sched else "trace:"]
     if time_slice:
         argv += ["--time", time_slice]
-    return argv
+    return argv + (files or [])
 
 
 def time_slices(jobs: int) -> list[str | None]:

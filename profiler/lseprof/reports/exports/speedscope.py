@@ -2,7 +2,8 @@
 
 speedscope's file format (``https://www.speedscope.app/file-format-schema.json``):
 shared frames, then one "sampled" profile whose samples are stacks of frame
-indices from the root to the leaf, each with a weight (here: samples). The stacks
+indices from the root to the leaf, each with a weight (here: the samples' periods,
+as the report's shares are; nanoseconds for cpu-clock and task-clock). The stacks
 are lseprof's folded stacks (:mod:`lseprof.analysis.stacks`: whole callchains,
 guest code named, JIT frames folded), the first frame of each the command.
 """
@@ -18,11 +19,13 @@ from lseprof.errors import LseprofError
 from lseprof.version import __version__
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
+# Events whose period is a time in nanoseconds: speedscope then shows times.
+TIME_EVENTS = ("cpu-clock", "task-clock")
 
 
 def build_speedscope(stacks: Mapping[str, float], name: str, event: str | None) -> dict[str, Any]:
-    """The document; `stacks` maps "comm;root;...;leaf" to its weight (samples, or a
-    pasted report's percent)."""
+    """The document; `stacks` maps "comm;root;...;leaf" to its weight (the samples'
+    periods, or a pasted report's percent)."""
     frames: list[dict[str, str]] = []
     index: dict[str, int] = {}
     samples: list[list[int]] = []
@@ -44,7 +47,7 @@ def build_speedscope(stacks: Mapping[str, float], name: str, event: str | None) 
             {
                 "type": "sampled",
                 "name": f"{name} ({event or 'samples'})",
-                "unit": "none",
+                "unit": "nanoseconds" if (event or "").split(":")[0] in TIME_EVENTS else "none",
                 "startValue": 0,
                 "endValue": total,
                 "samples": samples,
