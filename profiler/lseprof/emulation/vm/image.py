@@ -294,14 +294,29 @@ def _host_tools() -> dict[str, str]:
 
 
 def make_image(image: Path, step: Callable[[str], None] = lambda _s: None) -> None:
-    """Make the image at ``image`` from the pins (about 1 to 2 minutes; needs root,
-    apt's arm64 lists, PyPI). ``step`` is told each of :data:`MAKE_STEPS` as it starts."""
+    """Make the image at ``image`` from the pins (about a minute; needs root, apt's
+    arm64 lists and PyPI). ``step`` is told each of :data:`MAKE_STEPS` as it starts.
+    Made in ``DIR.partial``, removed again if the make fails or is interrupted."""
     _check_can_make(image)
     work = image.with_name(image.name + ".partial")
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     (work / MARKER).write_text("an unfinished `lseprof vm make`\n")
+    try:
+        manifest = _make_in(work, step)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    (work / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    (work / MARKER).unlink()
+    if image.exists():
+        shutil.rmtree(image)
+    work.rename(image)
+
+
+def _make_in(work: Path, step: Callable[[str], None]) -> dict[str, object]:
+    """Every step of make, in ``work``; the manifest."""
     laps: dict[str, float] = {}
     started = clock = time.monotonic()
 
@@ -329,29 +344,30 @@ def make_image(image: Path, step: Callable[[str], None] = lambda _s: None) -> No
         raise LseprofError(f"the root file system has no /{missing[0]}; update the pins")
     _erofs(work)
     lap(MAKE_STEPS[3])
-    manifest = {
-        "format": IMAGE_FORMAT,
-        "pins": current_pins(),
-        "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    facts = {
         "host_tools": _host_tools(),
         "boot_packages": boot_debs,
         "rootfs_packages": packages,
         "site_packages": wheels,
         "pyc": pyc,
-        "files": {
-            name: {
-                "size": (work / name).stat().st_size,
-                "sha256": sha256_file(work / name),
-                "quick": quick_digest(work / name),
-            }
-            for name in BOOT_FILES
-        },
-        "rootfs": tree_digest(work / "root"),
-        "sizes": _sizes(work),
         "make_seconds": {**laps, "total": round(time.monotonic() - started, 1)},
     }
-    (work / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-    (work / MARKER).unlink()
-    if image.exists():
-        shutil.rmtree(image)
-    work.rename(image)
+    return manifest_for(work, facts)
+
+
+def manifest_for(work: Path, facts: dict[str, object]) -> dict[str, object]:
+    """The manifest of the image made in ``work``: today's pins, the digests a run and
+    ``verify`` check, sizes, and ``facts`` (what make learned on the way)."""
+    return {
+        "format": IMAGE_FORMAT,
+        "pins": current_pins(),
+        "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "files": {name: _file_record(work / name) for name in BOOT_FILES},
+        "rootfs": tree_digest(work / "root"),
+        "sizes": _sizes(work),
+        **facts,
+    }
+
+
+def _file_record(path: Path) -> dict[str, object]:
+    return {"size": path.stat().st_size, "sha256": sha256_file(path), "quick": quick_digest(path)}

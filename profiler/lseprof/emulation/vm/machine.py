@@ -362,9 +362,10 @@ def _failure(run: _Run, status: int | None, out_dir: Path | None) -> LseprofErro
     if status is not None:
         return None
     if PANIC_MARK in run.console.marks:
+        panic = run.console.line_with(PANIC_MARK)
         return LseprofError(
-            f"the guest kernel panicked while running `{run.shown}`: "
-            f"{run.console.line_with(PANIC_MARK)} (console log: {log})",
+            f"kernel panic in the guest while running `{run.shown}`: "
+            f"{panic[panic.index(PANIC_MARK) :]} (console log: {log})",
             EXIT_GUEST_FAILED,
         )
     if FAIL_MARK in run.console.marks:
