@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import lseprof.emulation.vm.image as vm_image
 from lseprof.capture.build import host_is_aarch64
 from lseprof.emulation.vm import image_dir, image_problems
 from tests.helpers import LSEPROF, assert_one_line_error, needs_tool, run
@@ -129,6 +130,38 @@ def test_a_kernel_panic_is_reported_as_such(tmp_path: Path) -> None:
     log = Path(proc.stderr.split("console log: ")[1].rstrip(")\n"))
     assert "sysrq: Trigger a crash" in log.read_text(errors="replace")
     shutil.rmtree(log.parent)
+
+
+def test_a_machine_that_cannot_mount_its_root_says_so(tmp_path: Path) -> None:
+    # The real kernel and initramfs with a root image of zeros: stage 1 fails, and
+    # says which step (the manifest is written for it, so the image checks pass).
+    real, broken = image_dir(), tmp_path / "broken"
+    broken.mkdir()
+    for name in ("vmlinuz", "initramfs.gz"):
+        os.link(real / name, broken / name)
+    (broken / "root.erofs").write_bytes(bytes(4 << 20))
+    for key in vm_image.KEY_FILES:
+        (broken / "root" / key).parent.mkdir(parents=True, exist_ok=True)
+        (broken / "root" / key).write_text("stand-in")
+    manifest = vm_image.manifest_for(broken, {})
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    env = {**os.environ, "LSEPROF_VM_IMAGE": str(broken)}
+    proc = run([LSEPROF, "vm", "run", "--out", tmp_path, "--", "true"], env=env, timeout=120)
+    assert_one_line_error(
+        proc,
+        "the machine failed before running `true`: LSEPROF-VM-FAIL: stage1: mount the root",
+        code=125,
+    )
+    shutil.rmtree(Path(proc.stderr.split("console log: ")[1].rstrip(")\n")).parent)
+
+
+def test_qemu_refusing_to_start_is_reported_with_its_message(tmp_path: Path) -> None:
+    proc = _vm(tmp_path, "--memory", "100000000", "--", "true")
+    assert_one_line_error(
+        proc, "the machine stopped without an exit status for `true` (qemu exit 1: ", code=125
+    )
+    assert "memory" in proc.stderr
+    shutil.rmtree(Path(proc.stderr.split("console log: ")[1].rstrip(")\n")).parent)
 
 
 def _start_vm(out: Path, *command: str) -> subprocess.Popen[str]:

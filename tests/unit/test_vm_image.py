@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import lseprof.emulation.vm.host as vm_host
 import lseprof.emulation.vm.image as vm_image
 import lseprof.emulation.vm.initramfs as vm_initramfs
 from lseprof.emulation.vm import Share, image_problems, qemu_command, remake_hint, require_image
@@ -194,3 +195,47 @@ def test_the_initramfs_is_deterministic_and_loads_every_module(tmp_path: Path) -
     shutil.rmtree(modules / "erofs")
     with pytest.raises(LseprofError, match=r"no erofs\.ko"):
         vm_initramfs.build_initramfs(busybox, tmp_path / "lib/modules", first)
+
+
+def test_a_pin_that_left_the_archive_says_to_update_the_pins(tmp_path: Path) -> None:
+    if shutil.which("apt-get") is None:
+        pytest.skip("not a Debian host: lseprof vm make needs apt")
+    with pytest.raises(LseprofError) as caught:
+        vm_host.apt_download(["linux-image-0.0.0-0-arm64-unsigned:arm64=0.0.0-0"], tmp_path)
+    assert "sudo apt-get update" in caught.value.message
+    assert "update the pins in profiler/lseprof/emulation/vm/pins.py" in caught.value.message
+
+
+def test_a_failing_tool_is_one_line_with_its_last_words() -> None:
+    with pytest.raises(LseprofError) as caught:
+        vm_host.run_tool(["sh", "-c", "echo first >&2; echo last words >&2; exit 4"], "the tool")
+    assert caught.value.message == "the tool failed (exit 4: first | last words)"
+    with pytest.raises(LseprofError, match="no-such-tool is not installed; run `sudo bash"):
+        vm_host.run_tool(["no-such-tool"], "it")
+
+
+def test_without_qemu_the_fix_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(LseprofError, match=r"qemu-system-aarch64 is not installed; run `sudo bash"):
+        vm_host.find_qemu()
+    old = tmp_path / "qemu-system-aarch64"
+    old.write_text("#!/bin/sh\necho 'QEMU emulator version 7.2.19 (Debian 1:7.2+dfsg-7)'\n")
+    old.chmod(0o755)
+    with pytest.raises(LseprofError, match=r"qemu-system-aarch64 7\.2 is older than 10\.0"):
+        vm_host.find_qemu()
+
+
+def test_making_the_image_needs_root(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to become another user for a moment")
+    # This process as nobody (its saved user id stays root, so it can come back).
+    os.seteuid(65534)
+    try:
+        with pytest.raises(LseprofError) as caught:
+            vm_image.make_image(tmp_path / "vm-arm64")
+    finally:
+        os.seteuid(0)
+    assert caught.value.message == (
+        "making the aarch64 machine needs root (mmdebstrap --mode=root); run `sudo lseprof vm make`"
+    )
+    assert not (tmp_path / "vm-arm64.partial").exists()

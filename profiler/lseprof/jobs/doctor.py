@@ -58,11 +58,16 @@ class Check:
         }
 
 
-def _perf_error(stderr: str) -> str:
-    """The line of perf's stderr that says what went wrong (perf prints hints after it)."""
+def perf_error_line(stderr: str) -> str:
+    """What perf said went wrong: its "Error:" line with the words after it (perf puts
+    them on the next line), else its last line; hints and warnings left out."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("Error") or "error" in line.lower()]
-    return ((errors or lines or ["no message"])[0])[:160]
+    for index, line in enumerate(lines):
+        if line.startswith("Error"):
+            if line.rstrip(":") == "Error" and index + 1 < len(lines):
+                line = f"Error: {lines[index + 1]}"
+            return line[:160]
+    return (lines or ["no message"])[-1][:160]
 
 
 def _call_graph_checks(perf: str, event: str) -> list[Check]:
@@ -77,7 +82,7 @@ def _call_graph_checks(perf: str, event: str) -> list[Check]:
             Check(
                 f"call graph {mode}",
                 works,
-                f"works with {event}" if works else f"{event}: {_perf_error(proc.stderr)}",
+                f"works with {event}" if works else f"{event}: {perf_error_line(proc.stderr)}",
                 f"check `perf record -e {event} {' '.join(flags)} -- true` (man perf-record)",
                 required=mode == "fp",
             )
