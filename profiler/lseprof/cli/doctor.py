@@ -20,9 +20,10 @@ def doctor_cmd(
         False, "--json", help="Print the checks as JSON: name, status, detail, fix."
     ),
 ) -> None:
-    """Check everything lseprof needs; print the command that fixes each gap. Each check
-    is ok, missing, failed (present but not working) or optional; exit 1 if a required
-    one is missing or failed."""
+    """Check everything lseprof needs; print the command that fixes each gap.
+
+    Each check is ok, missing, failed (present but not working) or optional; exit 1 if
+    a required one is missing or failed."""
     checks = run_checks()
     if json_:
         document = {"arch": host_arch(), "checks": [c.to_dict() for c in checks]}

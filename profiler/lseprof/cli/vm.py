@@ -81,8 +81,11 @@ def make_cmd(
         help="Re-hash every file against the manifest and boot once, instead of making.",
     ),
 ) -> None:
-    """Make the machine's image from pinned Debian packages (once; needs root), or reuse
-    it; print its size and boot-to-command time."""
+    """Make the machine's image (once; needs root), or reuse it; print its size and
+    boot-to-command time.
+
+    The image is made from pinned Debian arm64 packages and PyPI wheels, in data/vm-arm64
+    ($LSEPROF_VM_IMAGE wins); it is made again when a pin changes."""
     if host_is_aarch64():
         out.print(NATIVE)
         return
@@ -102,7 +105,9 @@ def make_cmd(
     context_settings={"allow_interspersed_args": False},
 )
 def run_cmd(
-    command: list[str] = typer.Argument(None, help="The command to run in the machine, after --."),
+    command: list[str] = typer.Argument(
+        None, metavar="CMD", help="The command to run in the machine, after --."
+    ),
     cpu: str = typer.Option("max", help=f"CPU model: {', '.join(CPUS)} (no LSE atomics)."),
     smp: int = typer.Option(2, help="Virtual CPUs."),
     memory: int = typer.Option(4096, help="Memory in MiB."),
@@ -117,9 +122,12 @@ def run_cmd(
     ),
     timing: bool = typer.Option(False, help="Print boot-to-command and command times on stderr."),
 ) -> None:
-    """Boot the aarch64 machine and run CMD in it as root: the checkout is at /project
-    (read-only; `lseprof` is on PATH), --out at /out. CMD's stdout, stderr and exit status
-    are passed through; 124: timeout, 125: the guest failed, 130: interrupted."""
+    """Boot the aarch64 machine and run CMD in it as root.
+
+    The checkout is at /project (read-only; `lseprof` is on PATH), --out at /out, the
+    working directory. CMD's stdout, stderr and exit status are passed through; 124:
+    timeout, 125: the guest failed (kernel panic), 130: interrupted (Ctrl-C reaches CMD
+    as SIGINT; what it wrote stays), 2: no image or a damaged one."""
     if host_is_aarch64():
         out.print(NATIVE)
         return
