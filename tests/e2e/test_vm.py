@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import lseprof.emulation.vm.image as vm_image
-from lseprof.capture.build import host_is_aarch64
+from lseprof.capture.build import host_arch, host_is_aarch64
 from lseprof.emulation.vm import image_dir, image_problems
 from tests.helpers import LSEPROF, assert_one_line_error, needs_tool, run
 
@@ -62,7 +62,8 @@ def test_streams_and_exit_status_pass_through(tmp_path: Path) -> None:
 
 
 def test_lseprof_doctor_inside_finds_the_pmu_and_both_call_graphs(tmp_path: Path) -> None:
-    proc = _vm(tmp_path, "--", "lseprof", "doctor", "--json")
+    script = "lseprof build --list --json > builds.json && exec lseprof doctor --json"
+    proc = _vm(tmp_path, "--", "sh", "-c", script)
     # cargo is not in the machine (exit 1 for a missing requirement); the rest is JSON.
     assert proc.returncode in (0, 1), proc.stderr
     report = json.loads(proc.stdout)
@@ -83,6 +84,14 @@ def test_lseprof_doctor_inside_finds_the_pmu_and_both_call_graphs(tmp_path: Path
     # The aarch64 builds run here; only the x86 host builds are foreign.
     assert "aarch64" not in checks["native builds"]["detail"], checks["native builds"]
     assert "rust std for aarch64" not in checks and "qemu-aarch64 with -perfmap" not in checks
+    # On aarch64 the host builds made on this host are not aarch64, and say so.
+    builds = json.loads((tmp_path / "builds.json").read_text())
+    assert {b["target"]: b["arch"] for b in builds} == {
+        "host": host_arch(),
+        "aarch64": "aarch64",
+        "aarch64-lse": "aarch64",
+    }
+    assert {b["atomics"] for b in builds if b["target"] != "aarch64-lse"} == {"native", "outline"}
 
 
 def test_perf_record_inside_leaves_perf_data_on_the_host(tmp_path: Path) -> None:

@@ -13,10 +13,12 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import lseprof.emulation.vm.guest as vm_guest
 import lseprof.emulation.vm.host as vm_host
 import lseprof.emulation.vm.image as vm_image
 import lseprof.emulation.vm.initramfs as vm_initramfs
@@ -239,3 +241,25 @@ def test_making_the_image_needs_root(tmp_path: Path) -> None:
         "making the aarch64 machine needs root (mmdebstrap --mode=root); run `sudo lseprof vm make`"
     )
     assert not (tmp_path / "vm-arm64.partial").exists()
+
+
+def test_the_checkout_is_compiled_for_the_guest_once(tmp_path: Path) -> None:
+    if sys.implementation.cache_tag != "cpython-311":
+        pytest.skip("the host's CPython writes another .pyc format than the guest's 3.11")
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "mod.py").write_text("VALUE = 1\n")
+    assert vm_guest.precompile_checkout(package) == 3
+    assert vm_guest.precompile_checkout(package) == 0
+    (package / "sub" / "mod.py").write_text("VALUE = 22\n")  # another size: stale
+    assert vm_guest.precompile_checkout(package) == 1
+    # CPython itself takes them: it names the .pyc it loads code from.
+    proc = run(
+        [sys.executable, "-v", "-c", "import pkg.sub.mod as m; print(m.VALUE)"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert proc.stdout == "22\n"
+    assert f"code object from '{package}/sub/__pycache__/mod.cpython-311.pyc'" in proc.stderr

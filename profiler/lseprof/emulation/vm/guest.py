@@ -10,13 +10,17 @@ before the exit status is written), and powers off.
 
 from __future__ import annotations
 
+import importlib.util
+import py_compile
 import re
 import shlex
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lseprof.emulation.vm.initramfs import GUEST_BUSYBOX
+from lseprof.emulation.vm.pins import GUEST_PYTHON
 from lseprof.errors import LseprofError
 from lseprof.paths import REPO_ROOT, data_dir, native_bin_dir
 
@@ -76,6 +80,43 @@ def project_shares() -> tuple[list[Share], dict[str, str]]:
             shares.append(Share(real, tag, False, f"/mnt/{tag}"))
             env[variable] = f"/mnt/{tag}"
     return shares, env
+
+
+def _up_to_date(source: Path, cached: Path) -> bool:
+    """Whether a .pyc was compiled from this source (its header holds the source's
+    mtime and size), as the importer checks it."""
+    try:
+        header = cached.read_bytes()[:16]
+        info = source.stat()
+    except OSError:
+        return False
+    return (
+        header[:4] == importlib.util.MAGIC_NUMBER
+        and int.from_bytes(header[8:12], "little") == int(info.st_mtime) & 0xFFFFFFFF
+        and int.from_bytes(header[12:16], "little") == info.st_size & 0xFFFFFFFF
+    )
+
+
+def precompile_checkout(package: Path) -> int:
+    """Write the .pyc files of lseprof's own modules into the checkout's __pycache__,
+    where the guest's CPython finds them over the share: compiled under emulation,
+    `lseprof --version` took 16 s in the guest, with them 6 s. Only when the host's
+    CPython writes the guest's format; files already up to date are left alone (a
+    few ms). Returns how many were written."""
+    tag = "cpython-" + GUEST_PYTHON.replace(".", "")
+    if sys.implementation.cache_tag != tag:
+        return 0
+    written = 0
+    for source in package.rglob("*.py"):
+        cached = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        if _up_to_date(source, cached):
+            continue
+        try:
+            py_compile.compile(str(source), cfile=str(cached), doraise=True)
+        except (OSError, py_compile.PyCompileError):
+            continue  # a read-only checkout: the guest compiles that module itself
+        written += 1
+    return written
 
 
 def setup_script(shares: Sequence[Share]) -> str:

@@ -31,6 +31,7 @@ from lseprof.emulation.vm.guest import (
     START_MARK,
     Share,
     init_script,
+    precompile_checkout,
     project_shares,
     setup_script,
 )
@@ -238,6 +239,7 @@ def _all_shares(
     env: dict[str, str] = {}
     if project:
         every, env = project_shares()
+        precompile_checkout(every[0].host / "profiler" / "lseprof")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         every.append(Share(out_dir.resolve(), "out", True, "/out"))
