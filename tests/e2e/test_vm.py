@@ -203,11 +203,12 @@ def test_ctrl_c_stops_the_command_and_keeps_what_it_wrote(tmp_path: Path) -> Non
     assert _finished_perf_data(tmp_path / "perf.data")
 
 
-def test_ctrl_c_while_booting_stops_the_machine_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_while_booting_stops_the_machine_at_once(tmp_path: Path, signum: int) -> None:
     proc = _start_vm(tmp_path, "touch", "never")
     time.sleep(1)
     started = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _out, err = proc.communicate(timeout=60)
     assert time.monotonic() - started < 10
     assert proc.returncode == 130
@@ -217,9 +218,32 @@ def test_ctrl_c_while_booting_stops_the_machine_at_once(tmp_path: Path) -> None:
     assert not (tmp_path / "never").exists()
 
 
+def test_a_second_ctrl_c_kills_a_command_that_ignores_the_first(tmp_path: Path) -> None:
+    proc = _start_vm(tmp_path, "sh", "-c", "trap '' INT; echo started; sleep 1000")
+    assert proc.stdout is not None and proc.stdout.readline() == "started\n"
+    proc.send_signal(signal.SIGINT)
+    time.sleep(2)
+    assert proc.poll() is None  # the command ignores SIGINT, the guest still runs
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == (
+        "lseprof: error: interrupted: `sh -c 'trap '\"'\"''\"'\"' INT; echo started; sleep 1000'` "
+        f"was killed; what it wrote to {tmp_path} is kept"
+    )
+
+
 def test_vm_make_is_quick_when_the_image_is_made() -> None:
     started = time.monotonic()
     proc = run([LSEPROF, "vm", "make"])
     assert proc.returncode == 0, proc.stderr
     assert time.monotonic() - started < 20
     assert "(already made)" in proc.stdout and "boot-to-command:" in proc.stdout
+
+
+def test_vm_make_verify_rehashes_and_boots() -> None:
+    proc = run([LSEPROF, "vm", "make", "--verify"])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(
+        f"{image_dir()}: every file matches its manifest; boot-to-command "
+    )

@@ -89,6 +89,18 @@ def test_damage_the_quick_check_misses_is_found_by_the_full_one(image: Path) -> 
     assert image_problems(image, full=True) == ["root.erofs has changed since it was made"]
 
 
+def test_vm_make_verify_names_damage_the_quick_check_misses(image: Path) -> None:
+    with open(image / "root.erofs", "r+b") as handle:
+        handle.seek((1 << 20) + 10)
+        handle.write(b"\0\0\0\0damage")
+    env = {**os.environ, "LSEPROF_VM_IMAGE": str(image)}
+    proc = run([LSEPROF, "vm", "make", "--verify"], env=env, timeout=120)
+    assert_one_line_error(
+        proc,
+        "root.erofs has changed since it was made; run `sudo lseprof vm make` to make it again",
+    )
+
+
 def test_a_truncated_root_image_is_refused(image: Path) -> None:
     with open(image / "root.erofs", "r+b") as handle:
         handle.truncate(1 << 20)
