@@ -132,20 +132,25 @@ def run_cmd(
         out.print(NATIVE)
         return
     shares = [Share.parse(spec) for spec in share or []]
+    # On a terminal, a spinner until the command starts (its output follows).
     status = err.status("booting the aarch64 machine") if err.is_terminal else None
     if status is not None:
         status.start()
-    result = run_in_vm(
-        command or [],
-        shares=shares,
-        cpu=cpu,
-        smp=smp,
-        memory=memory,
-        timeout=timeout,
-        out_dir=out_dir,
-        on_start=status.stop if status is not None else lambda: None,
-        notify=lambda message: err.print(f"[dim]lseprof: {message}[/]"),
-    )
+    try:
+        result = run_in_vm(
+            command or [],
+            shares=shares,
+            cpu=cpu,
+            smp=smp,
+            memory=memory,
+            timeout=timeout,
+            out_dir=out_dir,
+            on_start=status.stop if status is not None else lambda: None,
+            notify=lambda message: err.print(f"[dim]lseprof: {message}[/]"),
+        )
+    finally:
+        if status is not None:
+            status.stop()
     if timing:
         took = f"{result.command_seconds:.2f} s" if result.command_seconds is not None else "?"
         err.print(
