@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,7 +85,6 @@ MAKE_STEPS = (
     "guest Python packages (pip)",
     "erofs image",
 )
-MAKE_COMMAND = "lseprof vm make"
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,14 @@ class ImageInfo:
     make_seconds: dict[str, float]
     boot_seconds: float | None
     made_now: bool
+
+
+def make_command(sudo: bool = True) -> str:
+    """The command that makes the image, as the user can paste it: this lseprof's own
+    script (sudo's PATH does not have a venv), with sudo when not root."""
+    script = Path(sys.executable).with_name("lseprof")
+    command = f"{script if script.is_file() else 'lseprof'} vm make"
+    return f"sudo {command}" if sudo and not is_root() else command
 
 
 def image_dir() -> Path:
@@ -120,8 +128,9 @@ def read_manifest(image: Path) -> dict[str, Any] | None:
 def remake_hint(image: Path) -> str:
     """The command that makes the image again (and what to remove first, if needed)."""
     if image.is_dir() and not (image / MANIFEST).exists() and any(image.iterdir()):
-        return f"remove {image} (it is not an image lseprof made), then run `{MAKE_COMMAND}`"
-    return f"run `sudo {MAKE_COMMAND}` to make it again"
+        return f"remove {image} (it is not an image lseprof made), then run `{make_command()}`"
+    again = " again" if image.exists() else ""
+    return f"run `{make_command()}` to make it{again}"
 
 
 def _pin_differences(recorded: object) -> list[str]:
@@ -218,12 +227,12 @@ def _check_can_make(image: Path) -> None:
     if not is_root():
         raise LseprofError(
             f"making the aarch64 machine needs root (mmdebstrap --mode=root); run "
-            f"`sudo {MAKE_COMMAND}`"
+            f"`sudo {make_command(sudo=False)}`"
         )
     if image.is_dir() and not (image / MANIFEST).exists() and any(image.iterdir()):
         raise LseprofError(
             f"{image} exists and is not an image lseprof made; remove it or set "
-            "LSEPROF_VM_IMAGE to another directory, then run `lseprof vm make`"
+            f"LSEPROF_VM_IMAGE to another directory, then run `{make_command()}`"
         )
 
 
