@@ -9,7 +9,7 @@ LSEPROF := $(BIN)/lseprof
 REPORTS := reports
 PY_SOURCES := profiler tests benchmarks scripts workloads
 
-.PHONY: setup system venv data native fixtures tracefs demo test test-unit test-native lint bench clean
+.PHONY: setup system venv data native fixtures tracefs demo test test-unit test-vm test-native lint bench clean
 
 setup: system venv data native
 
@@ -71,6 +71,10 @@ test: setup fixtures tracefs
 # Seconds, no perf runs: parsers, records, the golden outputs, the house rules.
 test-unit: venv
 	$(BIN)/python -m pytest -q tests/unit
+
+# The aarch64 machine's tier alone (boots it about a dozen times: ~2.5 min here).
+test-vm: data
+	$(BIN)/python -m pytest -q tests/e2e/test_vm.py
 
 test-native: system
 	$(BIN)/python -m pytest -q tests/e2e/test_native_unit.py

@@ -81,5 +81,7 @@ for p in "${need[@]}"; do [ "$p" = "__refresh__" ] || pkgs+=("$p"); done
 echo "system packages: installing ${pkgs[*]:-(none, refreshing lists)}"
 $SUDO apt-get update -qq
 if [ "${#pkgs[@]}" -gt 0 ]; then
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
+  # Other jobs on a shared machine may hold the dpkg lock for minutes: wait for it.
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 "${pkgs[@]}"
 fi

@@ -17,8 +17,6 @@ from lseprof.emulation.vm.digests import sha256_file
 from lseprof.emulation.vm.pins import MIN_QEMU, QEMU_PACKAGE, SUITE
 from lseprof.errors import LseprofError
 
-# Other jobs on the machine may hold the dpkg lock for minutes.
-APT_LOCK = ["-o", "DPkg::Lock::Timeout=600"]
 INSTALL_HINT = "run `sudo bash scripts/install-system.sh`"
 
 
