@@ -40,6 +40,24 @@ if [ "$ARCH" != "arm64" ]; then
     if [ "$(printf '%s\n8.1\n' "$v" | sort -V | head -1)" = "8.1" ]; then qemu_ok=1; fi
   fi
   if [ "$qemu_ok" = 0 ]; then need+=("qemu-user/bookworm-backports"); backports=1; fi
+
+  # The full-system aarch64 machine (`lseprof vm`): qemu-system-aarch64 10 from
+  # bookworm-backports (what it was measured with; its two companion packages named
+  # too, since apt takes only the named packages from backports and 10's need 10's);
+  # mmdebstrap and erofs-utils make the image. The kernel, busybox-static:arm64 and
+  # the guest's packages are downloaded by `lseprof vm make` (apt-get download,
+  # mmdebstrap), never installed on this machine.
+  want mmdebstrap erofs-utils
+  sys_ok=0
+  if command -v qemu-system-aarch64 >/dev/null 2>&1; then
+    v="$(qemu-system-aarch64 --version | head -1 | grep -oE '[0-9]+\.[0-9]+' | head -1)"
+    if [ "$(printf '%s\n10.0\n' "$v" | sort -V | head -1)" = "10.0" ]; then sys_ok=1; fi
+  fi
+  if [ "$sys_ok" = 0 ]; then
+    need+=("qemu-system-arm/bookworm-backports" "qemu-system-common/bookworm-backports" \
+           "qemu-system-data/bookworm-backports")
+    backports=1
+  fi
 fi
 
 if [ "${#need[@]}" -eq 0 ]; then
@@ -52,7 +70,7 @@ if [ "$backports" = 1 ] && ! grep -rqs "bookworm-backports" /etc/apt/sources.lis
   mirror="$(grep -hs -A3 -E '^Types: *deb' /etc/apt/sources.list.d/*.sources | grep -m1 -oE '^URIs: *[^ ]+/debian$' | sed 's/^URIs: *//')"
   [ -n "$mirror" ] || mirror="$(grep -hs -m1 -oE '^deb +[^ ]+/debian +bookworm ' /etc/apt/sources.list | awk '{print $2}')"
   if [ -z "$mirror" ]; then
-    echo "error: cannot find this machine's Debian mirror to add bookworm-backports (needed for qemu >= 8.1); add it to /etc/apt/sources.list.d and re-run" >&2
+    echo "error: cannot find this machine's Debian mirror to add bookworm-backports (needed for qemu-user >= 8.1 and qemu-system-arm >= 10.0); add it to /etc/apt/sources.list.d and re-run" >&2
     exit 2
   fi
   echo "deb $mirror bookworm-backports main" | $SUDO tee /etc/apt/sources.list.d/lseprof-backports.list >/dev/null
@@ -63,5 +81,7 @@ for p in "${need[@]}"; do [ "$p" = "__refresh__" ] || pkgs+=("$p"); done
 echo "system packages: installing ${pkgs[*]:-(none, refreshing lists)}"
 $SUDO apt-get update -qq
 if [ "${#pkgs[@]}" -gt 0 ]; then
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
+  # Other jobs on a shared machine may hold the dpkg lock for minutes: wait for it.
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 "${pkgs[@]}"
 fi

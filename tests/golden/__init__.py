@@ -68,6 +68,7 @@ _SUBCOMMANDS = (
     "report",
     "run",
     "runs",
+    "vm",
 )
 
 
@@ -141,6 +142,7 @@ def commands() -> list[Command]:
         )
     lines += [Command(("report", "no-such-file.data")), Command(("diff", a)), Command(("--help",))]
     lines += [Command((cmd, "--help")) for cmd in _SUBCOMMANDS]
+    lines += [Command(("vm", cmd, "--help")) for cmd in ("make", "run")]
     return lines
 
 

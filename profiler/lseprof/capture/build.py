@@ -39,32 +39,66 @@ RUSTFLAGS = {
 }
 
 
+# ELF e_machine values of the two architectures lseprof builds for.
+_ELF_MACHINES = {62: "x86_64", 183: "aarch64"}
+
+
 @dataclass(frozen=True)
 class Build:
-    """One built encoder binary."""
+    """One built encoder binary, with the architecture its ELF header names."""
 
     variant: str
     target: str
     atomics: str
     path: Path
+    arch: str = "unknown"
 
     def to_dict(self) -> dict[str, str]:
         data = asdict(self)
         data["path"] = str(self.path)
         return data
 
+    def runs_here(self) -> bool:
+        """Whether this host runs it natively (else only under emulation, or not at all:
+        a host build made on another machine)."""
+        return self.arch == host_arch()
+
 
 def host_is_aarch64() -> bool:
     return platform.machine().lower() in ("aarch64", "arm64")
 
 
-def atomics_mode(target: str) -> str:
-    """How atomics are compiled: outline helpers, inline LSE, or the host's native ISA."""
+def host_arch() -> str:
+    """This machine's architecture, named as :func:`elf_arch` names binaries."""
+    return "aarch64" if host_is_aarch64() else platform.machine().lower()
+
+
+def elf_arch(path: Path) -> str:
+    """The architecture in an ELF file's header (e_machine), or "unknown"."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(20)
+    except OSError:
+        return "unknown"
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return "unknown"
+    machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+    return _ELF_MACHINES.get(machine, f"e_machine {machine}")
+
+
+def atomics_mode(target: str, arch: str | None = None) -> str:
+    """How atomics are compiled: outline helpers, inline LSE, or the host's native ISA.
+    ``arch``: the binary's own (a host build copied from another machine says so)."""
     if target == "aarch64-lse":
         return "lse"
-    if target == "aarch64" or host_is_aarch64():
+    if target == "aarch64" or (arch or host_arch()) == "aarch64":
         return "outline"
     return "native"
+
+
+def _found(target: str, variant: str, path: Path) -> Build:
+    arch = elf_arch(path)
+    return Build(variant, target, atomics_mode(target, arch), path, arch)
 
 
 def binary_path(target: str, variant: str) -> Path:
@@ -182,13 +216,13 @@ def build(target: str, variant: str) -> Build:
     tmp = dest.with_suffix(".tmp")
     shutil.copy2(_cargo_output(target), tmp)
     tmp.replace(dest)  # atomic: a concurrent reader never sees half a binary
-    return Build(variant, target, atomics_mode(target), dest)
+    return _found(target, variant, dest)
 
 
 def list_builds() -> list[Build]:
     """Every binary `lseprof build` has installed."""
     return [
-        Build(variant, target, atomics_mode(target), binary_path(target, variant))
+        _found(target, variant, binary_path(target, variant))
         for target in TARGETS
         for variant in VARIANTS
         if binary_path(target, variant).is_file()
@@ -205,4 +239,4 @@ def require_build(target: str, variant: str) -> Build:
             f"no {variant} build for {target}; run `lseprof build --target {target} "
             f"--variant {variant}`"
         )
-    return Build(variant, target, atomics_mode(target), path)
+    return _found(target, variant, path)

@@ -76,6 +76,7 @@ def _register_all() -> None:
         run,
         runs,
         sysroot,
+        vm,
     )
 
     for module in (
@@ -90,6 +91,7 @@ def _register_all() -> None:
         run,
         runs,
         sysroot,
+        vm,
     ):
         module.register(app)
 

@@ -11,6 +11,14 @@ from lseprof.capture import build as builds
 from lseprof.cli.console import err, out
 
 
+def _note(build: builds.Build) -> str:
+    if build.runs_here():
+        return ""
+    if build.arch == "aarch64":
+        return "  (under qemu here)"
+    return f"  (built for {build.arch}: `lseprof build --target {build.target}` here)"
+
+
 def build_cmd(
     target: str = typer.Option("all", help="host, aarch64, aarch64-lse or all."),
     variant: str = typer.Option("all", help="rayon, window or all."),
@@ -24,7 +32,8 @@ def build_cmd(
             out.print_json(json.dumps([b.to_dict() for b in found]))
         else:
             for b in found:
-                out.print(f"{b.target:12} {b.variant:7} {b.atomics:8} {b.path}")
+                line = f"{b.target:12} {b.variant:7} {b.atomics:8} {b.arch:8} {b.path}"
+                out.print(line + _note(b))
         return
     jobs = [
         (t, v)
