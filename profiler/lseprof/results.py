@@ -32,6 +32,9 @@ IP_PRECISIONS = {
     "block": "an emulated PMU's: the start of the translated block that ran, not the "
     "instruction (a virtual CPU; its time is not hardware timing)",
 }
+# The host name of `lseprof vm`'s machine, kept in the header of every perf.data made
+# there: its samples come from an emulated PMU ("block").
+VM_HOSTNAME = "lseprof-vm"
 # Unnamed samples above this share of an event: the report says so on its first lines.
 UNNAMED_WARN_SHARE = 5.0
 

@@ -39,8 +39,8 @@ RUSTFLAGS = {
 }
 
 
-# ELF e_machine values of the two architectures lseprof builds for.
-_ELF_MACHINES = {62: "x86_64", 183: "aarch64"}
+# pyelftools' e_machine names of the two architectures lseprof builds for.
+_ELF_MACHINES = {"EM_X86_64": "x86_64", "EM_AARCH64": "aarch64"}
 
 
 @dataclass(frozen=True)
@@ -75,15 +75,15 @@ def host_arch() -> str:
 
 def elf_arch(path: Path) -> str:
     """The architecture in an ELF file's header (e_machine), or "unknown"."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
     try:
         with open(path, "rb") as handle:
-            header = handle.read(20)
-    except OSError:
+            machine = ELFFile(handle).header["e_machine"]
+    except (OSError, ELFError):
         return "unknown"
-    if len(header) < 20 or header[:4] != b"\x7fELF":
-        return "unknown"
-    machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
-    return _ELF_MACHINES.get(machine, f"e_machine {machine}")
+    return _ELF_MACHINES.get(machine, str(machine))
 
 
 def atomics_mode(target: str, arch: str | None = None) -> str:

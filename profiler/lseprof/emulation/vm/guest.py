@@ -23,6 +23,7 @@ from lseprof.emulation.vm.initramfs import GUEST_BUSYBOX
 from lseprof.emulation.vm.pins import GUEST_PYTHON
 from lseprof.errors import LseprofError
 from lseprof.paths import REPO_ROOT, data_dir, native_bin_dir
+from lseprof.results import VM_HOSTNAME
 
 START_MARK = "LSEPROF-VM-START"
 END_MARK = "LSEPROF-VM-END"
@@ -137,7 +138,9 @@ def setup_script(shares: Sequence[Share]) -> str:
         # Under emulation a sample's handler is slow, and the kernel would lower the
         # sampling rate (27% THROTTLE events in a dwarf recording): keep the asked rate.
         "echo 0 > /proc/sys/kernel/perf_cpu_time_max_percent",
-        "$bb hostname lseprof-vm",
+        # Its recordings say where they were made (perf.data's header keeps the host
+        # name): lseprof.readers knows their samples come from an emulated PMU.
+        f"$bb hostname {VM_HOSTNAME}",
     ]
     for share in shares:
         # cache=mmap where writable: perf record mmaps its output at the end (build-ids)

@@ -11,10 +11,8 @@ from pathlib import Path
 
 from lseprof.capture.perf_cli import first_error, perf_argv, run_perf
 from lseprof.errors import LseprofError
+from lseprof.results import VM_HOSTNAME
 
-# The host name `lseprof vm` gives its machine: what it records was sampled by an
-# emulated PMU (see PerfDataHeader.ip_precision).
-VM_HOSTNAME = "lseprof-vm"
 # MIDR_EL1 implementer 0x00 is reserved for software: an emulator's CPU (qemu -cpu max).
 _SOFTWARE_IMPLEMENTER = 0x00
 _STATS_EVENT_RE = re.compile(r"^(?P<event>\S.*) stats:\s*$")
