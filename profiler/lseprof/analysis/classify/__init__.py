@@ -19,13 +19,23 @@ checks (``decode``).
 
 from lseprof.analysis.classify.apply import DISTINCT_ABOVE_ROWS, classify
 from lseprof.analysis.classify.decode import warm_up
-from lseprof.analysis.classify.rules import Rule, default_rules, load_rules
+from lseprof.analysis.classify.rules import (
+    ChainRules,
+    Rule,
+    chain_rules,
+    default_rules,
+    load_rules,
+    rules_table,
+)
 
 __all__ = [
     "DISTINCT_ABOVE_ROWS",
+    "ChainRules",
     "Rule",
+    "chain_rules",
     "classify",
     "default_rules",
     "load_rules",
+    "rules_table",
     "warm_up",
 ]

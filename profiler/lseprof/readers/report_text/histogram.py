@@ -93,8 +93,10 @@ class _Scan:
 
     def column_header(self, stripped: str) -> None:
         if stripped.startswith("...") and self.pending_columns is not None:
-            if self.section is None:
-                self.section = Section("")
+            if self.section is None or self.section.entries:
+                # A column header after rows: the next report of the text (a paste
+                # of two reports, or one cut in two by a line of text).
+                self.section = Section(self.section.event if self.section else "")
                 self.sections.append(self.section)
             self.section.columns = self.pending_columns
             self.section.widths = [len(d) for d in SPLIT_RE.split(stripped)]
@@ -120,6 +122,7 @@ class _Rows:
     exact: dict[str, bool] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     unknown: int = 0  # call-graph lines not understood
+    seen: list[str] = field(default_factory=list)  # event names of the sections read
 
     def add(self, values: tuple[object, ...]) -> None:
         for key, value in zip(_ROW_KEYS, values, strict=True):
@@ -136,7 +139,10 @@ class _Rows:
             nodes, bad = parse_graph(e.graph, e.total)
             self.unknown += bad
             graphs.append(nodes)
-        event = sec.event or "(unnamed event)"
+        base = sec.event or "(unnamed event)"
+        earlier = self.seen.count(base)  # a paste of several reports of one event
+        self.seen.append(base)
+        event = f"{base} (report {earlier + 1})" if earlier else base
         if event not in self.events:
             self.events.append(event)
         listed = sum(e.weight for e in sec.entries)
