@@ -42,6 +42,18 @@ _REPORTS = [
     f"{FIX}/rayon-host-88/script.txt.gz",
     f"{FIX}/rayon-host-88/report.txt",
 ]
+_ALL = ((), ("--json",), ("--markdown",))
+_ANNOTATE = [  # perf annotate text (tests/fixtures/perf/annotate/meta.json)
+    ("aarch64-cortex-a57/annotate-outline-__aarch64_ldadd8_acq_rel.txt", _ALL),
+    ("aarch64-max/annotate-outline-__aarch64_cas4_acq.txt", (("--json",),)),
+    ("aarch64-max/annotate-lse-rmw_mix.txt", _ALL),
+    ("aarch64-max/tui-annotate-outline-yield_spin.txt", ((), ("--json",))),
+    ("aarch64-max/annotate-lse-wfe_section.txt", (("--json",),)),
+    ("x86/annotate-rmw_mix.txt", ((), ("--json",))),
+    ("x86/tui-annotate-spin_section.txt", ((), ("--json",))),
+    ("x86/tui-annotate-pthread_mutex_lock-cold.txt", (("--json",),)),
+    ("top/tui-top-annotate.txt", (("--json",),)),
+]
 _ELVES = [
     f"{BIN}/contend-aarch64",
     f"{BIN}/contend-x86_64",
@@ -107,6 +119,8 @@ def _report_commands() -> list[Command]:
     lines.append(
         Command(("report", f"{FIX}/x86-stripped/perf.data", "--binary", f"{BIN}/contend-x86_64"))
     )
+    for path, formats in _ANNOTATE:
+        lines += [Command(("report", f"{FIX}/annotate/{path}", *fmt)) for fmt in formats]
     pastes = sorted((REPO / FIX / "pastes").rglob("*.txt"))
     lines += [Command(("report", str(p.relative_to(REPO)), "--json")) for p in pastes]
     return lines

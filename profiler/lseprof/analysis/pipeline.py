@@ -104,9 +104,16 @@ def analyze(
         source.close()  # stops perf if anything above failed; no-op after read
     symbolized = symbolize(capture, binaries, symfs, perf_maps, input_dir=source.path.parent)
     classify(capture.samples, rules, symbolized.images)
+    annotated = []
+    if capture.listings:  # perf annotate text: instructions as printed
+        from lseprof.analysis.annotated import attach, read_listings
+
+        annotated = read_listings(capture, rules)
     S.validate(capture.samples, classified=True)
     notes = [*capture.warnings, *symbolized.notes]
     sections = attribute(capture, symbolized.images, top=top, notes=notes)
+    if annotated:
+        attach(sections, annotated)
     make_readable(sections)
     result = Report(source.path, capture, sections, symbolized.images, symbolizer=symbolized)
     if offcpu is not False and source.header is not None:

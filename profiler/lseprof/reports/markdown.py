@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lseprof.reports.annotated_view import annotated_markdown, findings_markdown
 from lseprof.reports.offcpu_view import headline
 from lseprof.results import CATEGORIES, Attribution, OffCpuResult
 
@@ -90,6 +91,8 @@ def to_markdown(
                 for t in s.top_symbols[:top]
             ],
         )
+        out += annotated_markdown(s)
+        out += findings_markdown(s.findings)
         if s.unknown_lines:
             out.append("")
             out.append(f"_{s.unknown_lines} input lines were not understood._")

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lseprof.reports.annotated_view import annotated_tables, findings_table
 from lseprof.reports.offcpu_view import render_offcpu
 from lseprof.results import CATEGORIES, Attribution, OffCpuResult
 from lseprof.samples import QEMU_JIT
@@ -62,6 +63,8 @@ def _render_one(s: Attribution, console: Console, top: int) -> None:
     if s.inline_atomics:
         console.print(_inline(s, top))
     console.print(_symbols(s, emulated, top))
+    annotated_tables(s, console)
+    findings_table(s.findings, console)
     if s.unknown_lines:
         console.print(
             f"[yellow]{s.unknown_lines} input lines were not understood[/]"

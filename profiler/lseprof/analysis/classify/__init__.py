@@ -18,7 +18,7 @@ checks (``decode``).
 """
 
 from lseprof.analysis.classify.apply import DISTINCT_ABOVE_ROWS, classify
-from lseprof.analysis.classify.decode import warm_up
+from lseprof.analysis.classify.decode import helper_path_at, warm_up
 from lseprof.analysis.classify.rules import (
     ChainRules,
     Rule,
@@ -35,6 +35,7 @@ __all__ = [
     "chain_rules",
     "classify",
     "default_rules",
+    "helper_path_at",
     "load_rules",
     "rules_table",
     "warm_up",

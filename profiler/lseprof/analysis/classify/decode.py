@@ -174,7 +174,12 @@ def _layout(image: ElfImage, symbol: str) -> _HelperLayout | None:
 
 
 def _path_at(layout: _HelperLayout, address: int, exact: bool) -> str:
-    """Which path of the helper a sampled address stands for.
+    return helper_path_at(layout.lse, layout.llsc_from, address, exact)
+
+
+def helper_path_at(lse: int, llsc_from: int, address: int, exact: bool) -> str:
+    """Which path of an outline-atomic helper a sampled address stands for: `lse` is
+    the LSE instruction's address, `llsc_from` the first of the LDXR/STXR path.
 
     Exact addresses (emulated) are the running instruction. Interrupt-driven
     samples name the next instruction to run, so the instruction that just ran
@@ -183,12 +188,12 @@ def _path_at(layout: _HelperLayout, address: int, exact: bool) -> str:
     of the retry path (the `cbz` branches there).
     """
     if exact:
-        if address < layout.lse:
+        if address < lse:
             return "flag"
-        return "lse" if address < layout.llsc_from else "llsc"
-    if address <= layout.lse or address == layout.llsc_from:
+        return "lse" if address < llsc_from else "llsc"
+    if address <= lse or address == llsc_from:
         return "flag"
-    return "lse" if address < layout.llsc_from else "llsc"
+    return "lse" if address < llsc_from else "llsc"
 
 
 def helper_paths(

@@ -10,6 +10,7 @@ import pandas as pd
 
 from lseprof import samples as S
 from lseprof.errors import LseprofError
+from lseprof.readers.annotate import parse_listings
 from lseprof.readers.report_text.graph import callers_of, in_caller_order, parse_graph
 from lseprof.readers.report_text.pastes import normalize_paste
 from lseprof.readers.report_text.rows import (
@@ -234,10 +235,14 @@ def parse_report_text(text: str, path: str = "") -> S.Capture:
 
 
 def read_report_text(data: bytes, path: str) -> S.Capture:
-    """`perf report` text of any shape (pastes normalised first), as a Capture."""
+    """`perf report` text of any shape (pastes normalised first), as a Capture; the
+    lines of an annotated function pasted with it become its listing (no rows: the
+    report's rows count the function already)."""
     text, paste_notes = normalize_paste(data.decode("utf-8", "replace"))
-    capture = parse_report_text(text, path)
+    listings, rest = parse_listings(text, fragments=True)
+    capture = parse_report_text("\n".join(rest) if listings else text, path)
     capture.warnings[:0] = paste_notes
+    capture.listings = listings
     if not capture.events:
         raise LseprofError(
             f"{path} has no perf report histogram (no '# Overhead' column "
