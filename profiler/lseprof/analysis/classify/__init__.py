@@ -6,7 +6,10 @@ match wins. Rules run once per distinct (symbol, DSO, caller) triple, not per
 sample. Samples no rule claims are checked at the instruction level: where the
 binary's bytes are known, the instruction at the sample address is decoded
 (:func:`lseprof.symbols.insn.classify_instruction`, once per distinct address) and an
-atomic makes the sample ``inline_atomic``.
+atomic makes the sample ``inline_atomic``; an address inside a spin loop (a short
+backward loop around ``isb``, ``yield``, ``wfe``/``sevl``, ``sb`` or ``pause``, found by
+decoding its function once: :mod:`lseprof.symbols.spin_loops`) makes it ``spin``,
+whatever the function is called.
 
 Outline-atomic helper samples also get ``helper_path``: whether the sampled
 instruction lies on the helper's LSE path, its LDXR/STXR retry loop, or the test
