@@ -91,7 +91,7 @@ def analyze(
     try:
         from lseprof import samples as S
         from lseprof.analysis.attribution import attribute
-        from lseprof.analysis.classify import classify, load_rules, warm_up
+        from lseprof.analysis.classify import attribute_chains, classify, load_rules, warm_up
         from lseprof.analysis.readable import make_readable
         from lseprof.symbols.symbolize import preload_local_images, symbolize
 
@@ -104,6 +104,9 @@ def analyze(
         source.close()  # stops perf if anything above failed; no-op after read
     symbolized = symbolize(capture, binaries, symfs, perf_maps, input_dir=source.path.parent)
     classify(capture.samples, rules, symbolized.images)
+    chained = attribute_chains(capture, rules, symbolized.images)
+    if (note := chained.note()) is not None:
+        capture.warnings.append(note)
     annotated = []
     if capture.listings:  # perf annotate text: instructions as printed
         from lseprof.analysis.annotated import attach, read_listings

@@ -15,12 +15,17 @@ Outline-atomic helper samples also get ``helper_path``: whether the sampled
 instruction lies on the helper's LSE path, its LDXR/STXR retry loop, or the test
 of ``__aarch64_have_lse_atomics`` that picks between them.
 
+Generic kernel code (the scheduler, system-call entry and exit) is then attributed
+to what it serves by the samples' callchains (``chains``: the ``[[kernel_path]]`` and
+``[[serves]]`` tables of the rules file).
+
 Modules: applying the table and the decoders to a samples table (``apply``), the
 rule table and its TOML (``rules``, ``default.toml``), and the instruction-level
 checks (``decode``).
 """
 
 from lseprof.analysis.classify.apply import DISTINCT_ABOVE_ROWS, classify
+from lseprof.analysis.classify.chains import ChainOutcome, attribute_chains
 from lseprof.analysis.classify.decode import helper_path_at, warm_up
 from lseprof.analysis.classify.rules import (
     ChainRules,
@@ -33,8 +38,10 @@ from lseprof.analysis.classify.rules import (
 
 __all__ = [
     "DISTINCT_ABOVE_ROWS",
+    "ChainOutcome",
     "ChainRules",
     "Rule",
+    "attribute_chains",
     "chain_rules",
     "classify",
     "default_rules",
