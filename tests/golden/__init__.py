@@ -54,6 +54,8 @@ _ANNOTATE = [  # perf annotate text (tests/fixtures/perf/annotate/meta.json)
     ("x86/tui-annotate-pthread_mutex_lock-cold.txt", (("--json",),)),
     ("top/tui-top-annotate.txt", (("--json",),)),
 ]
+# Two public pastes whose findings differ: diff shows the new and the gone one.
+_FINDINGS_DIFF = ("arm64-ll_sc-posix_spawn", "osq_lock-rwsem-unixbench-quoted")
 _ELVES = [
     f"{BIN}/contend-aarch64",
     f"{BIN}/contend-x86_64",
@@ -137,6 +139,8 @@ def commands() -> list[Command]:
         lines.append(
             Command(("diff", f"{BIN}/contend-x86_64", f"{BIN}/other-build/contend-x86_64", *fmt))
         )
+    ll_sc, osq = (f"{FIX}/pastes/public/{n}.txt" for n in _FINDINGS_DIFF)
+    lines += [Command(("diff", ll_sc, osq, *fmt)) for fmt in ((), ("--json",), ("--markdown",))]
     lines += [Command(("report", "no-such-file.data")), Command(("diff", a)), Command(("--help",))]
     lines += [Command((cmd, "--help")) for cmd in _SUBCOMMANDS]
     return lines

@@ -104,9 +104,7 @@ def analyze(
         source.close()  # stops perf if anything above failed; no-op after read
     symbolized = symbolize(capture, binaries, symfs, perf_maps, input_dir=source.path.parent)
     classify(capture.samples, rules, symbolized.images)
-    chained = attribute_chains(capture, rules, symbolized.images)
-    if (note := chained.note()) is not None:
-        capture.warnings.append(note)
+    capture.warnings += attribute_chains(capture, rules, symbolized.images).notes()
     annotated = []
     if capture.listings:  # perf annotate text: instructions as printed
         from lseprof.analysis.annotated import attach, read_listings
@@ -127,6 +125,10 @@ def analyze(
         # "No scheduler events" is news only to whoever asked for them.
         if offcpu or note.startswith("scheduler events not read"):
             result.offcpu_note = note
+    from lseprof.analysis.findings import findings_for
+
+    for section in sections:
+        section.findings = findings_for(section, result.offcpu, capture.samples)
     return result
 
 

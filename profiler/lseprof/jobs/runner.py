@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lseprof.analysis.findings import with_offcpu
 from lseprof.analysis.run_analysis import analyze_run, analyze_sched
 from lseprof.capture import build as builds
 from lseprof.capture.perf_env import check_recording_allowed, choose_event, find_perf, host_facts
@@ -410,6 +411,7 @@ def _run_one(
     message = "; ".join(
         m for m in (outcome.message, analysis_message, offcpu_message, s.sched_note) if m
     )
+    findings = with_offcpu(section, offcpu) if section else []
     return RunRecord(
         run_id=f"{group_id}-r{rep}",
         group_id=group_id,
@@ -453,6 +455,7 @@ def _run_one(
             sched_data=str(got.sched_data) if offcpu else None,
             no_perf=got.no_perf,
             judgement=plan.judgement or None,
+            findings=findings,
         ),
     )
 

@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lseprof.results import AnnotatedFunction, Attribution, Finding
+from lseprof.store import RunRecord
 
 HOT_INSTRUCTIONS = 8  # the hottest instructions of each function shown
 
@@ -158,4 +159,18 @@ def findings_markdown(findings: list[Finding]) -> list[str]:
         out.append(
             f"- **{_cell(f.title)}** (`{f.id}`): {_cell(f.evidence)} Try: {_cell(f.remedy)}{ref}"
         )
+    return out
+
+
+def run_findings_lines(records: list[RunRecord]) -> list[str]:
+    """The findings of a session's runs, once per run group (``lseprof run``)."""
+    out: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for record in records:
+        for f in record.extra.findings:
+            if (record.group_id, f.id) in seen:
+                continue
+            seen.add((record.group_id, f.id))
+            out.append(f"{record.group_id}: {f.title} [{f.id}]: {f.evidence}")
+            out.append(f"  try: {f.remedy}" + (f" ({f.reference})" if f.reference else ""))
     return out

@@ -42,9 +42,23 @@ class ChainOutcome:
 
     moved: dict[str, float] = field(default_factory=dict)
     preempted: float = 0.0  # of it, preempted user code
+    undecided: float = 0.0  # eligible, but the stack ends before saying what it serves
     total: float = 0.0
 
-    def note(self) -> str | None:
+    def notes(self) -> list[str]:
+        """What the step did, for the report's notes."""
+        return [n for n in (self._moved(), self._undecided()) if n]
+
+    def _undecided(self) -> str | None:
+        if self.undecided <= 0 or self.total <= 0:
+            return None
+        return (
+            f"callchains: {100 * self.undecided / self.total:.2f}% of samples are in scheduler "
+            "or system-call entry/exit code whose stacks end before what it serves (the "
+            "single-frame rules decided them); a perf.data read with --max-stack 64 says more"
+        )
+
+    def _moved(self) -> str | None:
         if not self.moved or self.total <= 0:
             return None
         parts = ", ".join(
@@ -194,6 +208,7 @@ def _apply(
     for s in np.unique(stack).tolist():
         answer = answers.get(int(s))
         if answer is None:
+            outcome.undecided += float(weight[rows[stack == s]].sum())
             continue
         category = user[answer[:2]] if isinstance(answer, tuple) else answer
         hit = rows[stack == s]
