@@ -244,3 +244,27 @@ def test_perf_top_key_menu_below_the_rows_is_never_a_row() -> None:
     assert shares["rmw_mix"][1] == pytest.approx(36.79)
     assert shares["pthread_mutex_lock@@GLIBC_2.2.5"] == ("lock", pytest.approx(3.66))
     assert shares["finish_task_switch.isra.0"] == ("futex", pytest.approx(0.86))
+
+
+_ROW_LINE = re.compile(r"(?P<pct>\d+(?:\.\d+)?)%(?:(?!%).)*?\[[.kgHuv]\]\s+(?P<symbol>.*?)\s*$")
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((FIX / "perf" / "pastes").rglob("*.txt")),
+    ids=lambda p: str(p.relative_to(FIX / "perf" / "pastes")),
+)
+def test_every_line_with_a_percentage_and_a_marker_is_read(path: Path) -> None:
+    """Whatever its alignment (a first row selected from its first character, a
+    wider percentage, tabs, quotes), a row is read: its symbol is in the table."""
+    report = analyze_file(path)
+    symbols = set(report.samples["symbol"].astype(str))
+    text = path.read_text().replace("\t", "  ")
+    for line in text.splitlines():
+        if (row := _ROW_LINE.search(line)) is None or line.lstrip().startswith("#"):
+            continue
+        if float(row["pct"]) == 0.0:  # no samples of its own (--children): no row
+            continue
+        name = re.split(r"\s{2,}", row["symbol"])[0]  # --sort sym,...: columns follow
+        # a row cut short (mid-symbol, or by a terminal's width) is read as far as it goes
+        assert name in symbols or any(s.startswith(name) for s in symbols), (path.name, line)
