@@ -116,6 +116,8 @@ def _rows(section: Attribution, samples: pd.DataFrame | None) -> pd.DataFrame:
     if "event" in samples and samples["event"].nunique() > 1:
         part = samples[samples["event"].astype(str) == section.event]
     total = float(part["weight"].sum()) or 1.0
+    # Only spin and lock rows are read: a million-row table is not grouped whole.
+    part = part[part["category"].isin(["spin", "lock"]).to_numpy()]
     grouped = part.groupby(["symbol", "dso", "category", "caller"], observed=True)["weight"].sum()
     frame = grouped.reset_index()
     frame["share"] = 100.0 * frame["weight"] / total
