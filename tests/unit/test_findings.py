@@ -178,3 +178,16 @@ def test_findings_are_stored_with_a_run(tmp_path: Path) -> None:
         (back,) = store.runs()
     assert back.extra.findings == section.findings
     assert back.to_dict()["findings"][0]["id"] == "kernel-llsc-atomics"
+
+
+def test_run_shows_each_group_finding_once() -> None:
+    from lseprof.reports.annotated_view import run_findings_lines
+    from tests.unit.test_store import full_record
+
+    section = analyze_file(PUBLIC / "arm64-ll_sc-posix_spawn.txt").sections[0]
+    stored = [f.to_dict() for f in section.findings]
+    runs = [full_record(extra={"findings": stored}), full_record(extra={"findings": stored})]
+    lines = run_findings_lines(runs)
+    assert len(lines) == 2 and "[kernel-llsc-atomics]" in lines[0]
+    assert lines[1].startswith("  try: run a kernel that uses LSE")
+    assert run_findings_lines([full_record()]) == []
