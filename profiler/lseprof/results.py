@@ -288,11 +288,305 @@ class InlineAtomic:
         return {**self.other, "symbol": self.symbol, "insn": self.insn, "share": self.share}
 
 
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+_LINE_KEYS = ("address", "text", "percent", "share", "kind", "atomic", "path")
+
+
+@dataclass
+class AnnotatedLine:
+    """One instruction of an annotated function (``perf annotate``). ``percent`` is its
+    share of the function's samples as printed, ``share`` of the section's samples;
+    ``kind``: "atomic", "skid" (the instruction after an atomic, where interrupt skid
+    puts the atomic's samples), "spin" (inside a spin loop) or None; ``path`` for an
+    outline-atomic helper: "lse", "llsc" or "flag" (see :class:`HelperShare`)."""
+
+    address: int | None
+    text: str
+    percent: float | None = None
+    share: float | None = None
+    kind: str | None = None
+    atomic: str | None = None  # the atomic's family (lse, exclusive_load, x86_lock, ...)
+    path: str | None = None
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> AnnotatedLine | None:
+        if not isinstance(value, Mapping) or (line := text(value.get("text"))) is None:
+            return None
+        return cls(
+            integer(value.get("address")),
+            line,
+            number(value.get("percent")),
+            number(value.get("share")),
+            text(value.get("kind")),
+            text(value.get("atomic")),
+            text(value.get("path")),
+            _unknown(value, _LINE_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "address": self.address,
+            "text": self.text,
+            "percent": self.percent,
+            "share": self.share,
+            "kind": self.kind,
+            "atomic": self.atomic,
+            "path": self.path,
+        }
+
+
+_ATOMIC_KEYS = ("address", "insn", "family", "op", "size", "order", "percent", "skid_percent")
+
+
+@dataclass
+class AnnotatedAtomic:
+    """An atomic instruction of an annotated function: its samples as printed, and
+    those of the instruction after it (interrupt skid: on x86 a ``lock add`` shows
+    its samples on the next instruction)."""
+
+    address: int | None
+    insn: str
+    family: str
+    op: str | None = None
+    size: int | None = None
+    order: str | None = None
+    percent: float | None = None
+    skid_percent: float | None = None
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> AnnotatedAtomic | None:
+        if not isinstance(value, Mapping):
+            return None
+        insn, family = text(value.get("insn")), text(value.get("family"))
+        if insn is None or family is None:
+            return None
+        return cls(
+            integer(value.get("address")),
+            insn,
+            family,
+            text(value.get("op")),
+            integer(value.get("size")),
+            text(value.get("order")),
+            number(value.get("percent")),
+            number(value.get("skid_percent")),
+            _unknown(value, _ATOMIC_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "address": self.address,
+            "insn": self.insn,
+            "family": self.family,
+            "op": self.op,
+            "size": self.size,
+            "order": self.order,
+            "percent": self.percent,
+            "skid_percent": self.skid_percent,
+        }
+
+
+_LOOP_KEYS = ("first", "last", "hint", "polls", "instructions", "percent")
+
+
+@dataclass
+class SpinLoop:
+    """A spin loop: a short backward loop around a spin hint (``isb``, ``yield``,
+    ``wfe``, ``sb``, ``pause``); ``polls``: a load in it (a spin-wait on memory, else a
+    delay loop). ``first``/``last``: the addresses (or labels) that bound it."""
+
+    first: int | None
+    last: int | None
+    hint: str
+    polls: bool = True
+    instructions: int = 0
+    percent: float | None = None
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> SpinLoop | None:
+        if not isinstance(value, Mapping) or (hint := text(value.get("hint"))) is None:
+            return None
+        return cls(
+            integer(value.get("first")),
+            integer(value.get("last")),
+            hint,
+            bool(_flag(value.get("polls"))),
+            integer(value.get("instructions")) or 0,
+            number(value.get("percent")),
+            _unknown(value, _LOOP_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "first": self.first,
+            "last": self.last,
+            "hint": self.hint,
+            "polls": self.polls,
+            "instructions": self.instructions,
+            "percent": self.percent,
+        }
+
+
+_FUNCTION_KEYS = (
+    "symbol",
+    "dso",
+    "event",
+    "arch",
+    "layout",
+    "samples",
+    "share",
+    "percentages",
+    "category",
+    "helper",
+    "atomics",
+    "spin_loops",
+    "instructions",
+)
+_HELPER_PATH_KEYS = (
+    "lse_path_percent",
+    "llsc_path_percent",
+    "flag_path_percent",
+    "has_lse_path",
+    "has_llsc_path",
+    "has_flag_test",
+)
+
+
+@dataclass
+class AnnotatedFunction:
+    """A function as ``perf annotate`` showed it: per-instruction shares, its atomics,
+    its spin loops and, for an outline-atomic helper, its paths (``helper``: the
+    percentages of the function's samples on the LSE instruction's path, the LL/SC
+    loop and the flag test, and which of them the listing shows). Percentages are of
+    the function's samples; None throughout where the listing printed none."""
+
+    symbol: str
+    dso: str = "[unknown]"
+    event: str = ""
+    arch: str | None = None
+    layout: str | None = None  # stdio, tui or fragment
+    samples: float | None = None  # the function's samples, where printed
+    share: float | None = None  # of the section's samples
+    percentages: bool = True
+    category: str | None = None  # what the rules make of the function's name
+    helper: dict[str, Any] = field(default_factory=dict)
+    atomics: list[AnnotatedAtomic] = field(default_factory=list)
+    spin_loops: list[SpinLoop] = field(default_factory=list)
+    instructions: list[AnnotatedLine] = field(default_factory=list)
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> AnnotatedFunction | None:
+        if not isinstance(value, Mapping) or (symbol := text(value.get("symbol"))) is None:
+            return None
+        helper = value.get("helper")
+        return cls(
+            symbol,
+            text(value.get("dso")) or "[unknown]",
+            text(value.get("event")) or "",
+            text(value.get("arch")),
+            text(value.get("layout")),
+            number(value.get("samples")),
+            number(value.get("share")),
+            _flag(value.get("percentages")) is not False,
+            text(value.get("category")),
+            dict(helper) if isinstance(helper, Mapping) else {},
+            entries(value.get("atomics"), AnnotatedAtomic),
+            entries(value.get("spin_loops"), SpinLoop),
+            entries(value.get("instructions"), AnnotatedLine),
+            _unknown(value, _FUNCTION_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "symbol": self.symbol,
+            "dso": self.dso,
+            "event": self.event,
+            "arch": self.arch,
+            "layout": self.layout,
+            "samples": self.samples,
+            "share": self.share,
+            "percentages": self.percentages,
+            "category": self.category,
+            "helper": dict(self.helper),
+            "atomics": [a.to_dict() for a in self.atomics],
+            "spin_loops": [loop.to_dict() for loop in self.spin_loops],
+            "instructions": [i.to_dict() for i in self.instructions],
+        }
+
+
+_FINDING_KEYS = (
+    "id",
+    "title",
+    "figure",
+    "value",
+    "threshold",
+    "evidence",
+    "remedy",
+    "reference",
+)
+
+
+@dataclass
+class Finding:
+    """Something a profile shows that has a known remedy: which rule of the findings
+    table fired (``id``), on which figure and value (against its threshold), the
+    evidence quoted from the profile, what to try, and where to read more."""
+
+    id: str
+    title: str = ""
+    figure: str = ""
+    value: float | None = None
+    threshold: float | None = None
+    evidence: str = ""
+    remedy: str = ""
+    reference: str = ""
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> Finding | None:
+        if not isinstance(value, Mapping) or (ident := text(value.get("id"))) is None:
+            return None
+        return cls(
+            ident,
+            text(value.get("title")) or "",
+            text(value.get("figure")) or "",
+            number(value.get("value")),
+            number(value.get("threshold")),
+            text(value.get("evidence")) or "",
+            text(value.get("remedy")) or "",
+            text(value.get("reference")) or "",
+            _unknown(value, _FINDING_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "id": self.id,
+            "title": self.title,
+            "figure": self.figure,
+            "value": self.value,
+            "threshold": self.threshold,
+            "evidence": self.evidence,
+            "remedy": self.remedy,
+            "reference": self.reference,
+        }
+
+
 @dataclass
 class Attribution:
     """The result for one event section of a profile."""
 
-    source_kind: str  # perf-data, perf-script or perf-report
+    source_kind: str  # perf-data, perf-script, perf-report or perf-annotate
     event: str
     samples: float  # number of samples (exact unless samples_exact is False)
     samples_exact: bool
@@ -318,6 +612,10 @@ class Attribution:
     unnamed_share: float = 0.0  # percent of samples no symbol names
     # What the reader must know before the tables (shown on the first lines).
     warnings: list[str] = field(default_factory=list)
+    # perf annotate inputs (and listings pasted with a report): the functions shown.
+    annotated: list[AnnotatedFunction] = field(default_factory=list)
+    # What the figures above call for (lseprof.analysis.findings).
+    findings: list[Finding] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The section's JSON object (``lseprof report --json``), in its key order."""
@@ -345,6 +643,8 @@ class Attribution:
             "unknown_lines": self.unknown_lines,
             "unknown_examples": list(self.unknown_examples),
             "notes": list(self.notes),
+            "findings": [f.to_dict() for f in self.findings],
+            "annotated_functions": [a.to_dict() for a in self.annotated],
         }
 
 

@@ -15,6 +15,11 @@ stack once, as indexes into ``Capture.stack_frames`` from the sampled frame (the
 row's ``symbol``) outwards, and the ``stack`` column says which stack a row has.
 Exports and flame graphs name every frame of them the way the table's rows are
 named (:mod:`lseprof.analysis.stacks`).
+
+``perf annotate`` text travels as :class:`Listing` s beside the table: each line of
+an annotated function as printed (instruction or source), with its percentage; the
+table holds one row per instruction that has samples (``weight``: its share of the
+function's samples), which ``ListingLine.row`` points to.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ Cat: TypeAlias = "pd.Categorical[Any]"
 UNKNOWN = "[unknown]"
 # qemu's generated code between translated blocks (no perf-map entry): qemu's own time.
 QEMU_JIT = "[qemu-jit]"
-SOURCE_KINDS = ("perf-data", "perf-script", "perf-report")
+SOURCE_KINDS = ("perf-data", "perf-script", "perf-report", "perf-annotate")
 HELPER_PATHS = ("", "lse", "llsc", "flag")
 
 
@@ -165,6 +170,31 @@ class StackFrame(NamedTuple):
     dso: str
 
 
+class ListingLine(NamedTuple):
+    """One line of an annotated function (``perf annotate``), as printed."""
+
+    kind: str  # "insn" (an instruction) or "source" (source code, a label, a heading)
+    text: str  # the instruction (mnemonic and operands) or the source text
+    percent: float | None = None  # share of the function's samples; None where blank
+    address: int | None = None  # as printed: an address, an offset or a jump label
+    row: int = -1  # the samples-table row of this instruction; -1 for none
+
+
+@dataclass
+class Listing:
+    """An annotated function (``perf annotate --stdio``, its interactive screen, or
+    lines of one pasted with a report)."""
+
+    symbol: str
+    dso: str
+    event: str
+    samples: int | None  # the function's samples where printed (--stdio's header)
+    lines: list[ListingLine]
+    layout: str  # "stdio", "tui" or "fragment" (lines pasted without their heading)
+    start: int | None = None  # the function's address, where printed
+    percentages: bool = True  # whether the listing printed any percentage
+
+
 @dataclass
 class Capture:
     """A parsed input: the samples table and what is known about the recording."""
@@ -200,6 +230,8 @@ class Capture:
     # perf.data with scheduler events: their records as perf script printed them in the
     # same pass as the samples (read by lseprof.readers.sched_events).
     sched_text: bytes = field(default=b"", repr=False)
+    # perf annotate text: the annotated functions (see the module docstring).
+    listings: list[Listing] = field(default_factory=list, repr=False)
 
     def validate(self) -> None:
         """Check the samples table and its stacks (see :func:`validate`)."""

@@ -132,7 +132,7 @@ def _bad_inputs(tmp: Path) -> list[tuple[str, list[str | Path], dict[str, str] |
             "not perf text",
             [tmp / "notes.txt"],
             None,
-            "is not perf.data, perf script or perf report",
+            "is not perf.data, perf script, perf report or perf annotate",
         ),
         ("missing file", [tmp / "nope.data"], None, "nope.data: no such file"),
         (

@@ -179,8 +179,9 @@ def _pprof_self(path: Path) -> dict[str, float]:
 
 
 def _report_self(path: Path | str, *args: str | Path) -> dict[str, float]:
-    """The 10 largest symbols of report, each summed over its rows (a function's
-    samples can be split between categories, e.g. work and inline_atomic)."""
+    """The 10 heaviest names of report's top symbols, each summed over its rows (a
+    function's samples can be split between categories: by what a kernel function
+    served, or work and inline_atomic)."""
     doc = json.loads(_cli_json(path, "--top", "200", *args))
     out: dict[str, float] = {}
     for row in doc["top_symbols"]:

@@ -50,6 +50,20 @@ _REPORTS = [
     f"{FIX}/rayon-host-88/script.txt.gz",
     f"{FIX}/rayon-host-88/report.txt",
 ]
+_ALL = ((), ("--json",), ("--markdown",))
+_ANNOTATE = [  # perf annotate text (tests/fixtures/perf/annotate/meta.json)
+    ("aarch64-cortex-a57/annotate-outline-__aarch64_ldadd8_acq_rel.txt", _ALL),
+    ("aarch64-max/annotate-outline-__aarch64_cas4_acq.txt", (("--json",),)),
+    ("aarch64-max/annotate-lse-rmw_mix.txt", _ALL),
+    ("aarch64-max/tui-annotate-outline-yield_spin.txt", ((), ("--json",))),
+    ("aarch64-max/annotate-lse-wfe_section.txt", (("--json",),)),
+    ("x86/annotate-rmw_mix.txt", ((), ("--json",))),
+    ("x86/tui-annotate-spin_section.txt", ((), ("--json",))),
+    ("x86/tui-annotate-pthread_mutex_lock-cold.txt", (("--json",),)),
+    ("top/tui-top-annotate.txt", (("--json",),)),
+]
+# Two public pastes whose findings differ: diff shows the new and the gone one.
+_FINDINGS_DIFF = ("arm64-ll_sc-posix_spawn", "osq_lock-rwsem-unixbench-quoted")
 _ELVES = [
     f"{BIN}/contend-aarch64",
     f"{BIN}/contend-x86_64",
@@ -124,6 +138,8 @@ def _report_commands() -> list[Command]:
             Command(("report", f"{d}/perf.data", "--binary", f"{BIN}/contend-aarch64", *fmt))
             for fmt in ((), ("--json",), ("--markdown",))
         ]
+    for path, formats in _ANNOTATE:
+        lines += [Command(("report", f"{FIX}/annotate/{path}", *fmt)) for fmt in formats]
     pastes = sorted((REPO / FIX / "pastes").rglob("*.txt"))
     lines += [Command(("report", str(p.relative_to(REPO)), "--json")) for p in pastes]
     return lines
@@ -140,6 +156,8 @@ def commands() -> list[Command]:
         lines.append(
             Command(("diff", f"{BIN}/contend-x86_64", f"{BIN}/other-build/contend-x86_64", *fmt))
         )
+    ll_sc, osq = (f"{FIX}/pastes/public/{n}.txt" for n in _FINDINGS_DIFF)
+    lines += [Command(("diff", ll_sc, osq, *fmt)) for fmt in ((), ("--json",), ("--markdown",))]
     lines += [Command(("report", "no-such-file.data")), Command(("diff", a)), Command(("--help",))]
     lines += [Command((cmd, "--help")) for cmd in _SUBCOMMANDS]
     lines += [Command(("vm", cmd, "--help")) for cmd in ("make", "run")]

@@ -60,6 +60,7 @@ def head_of(data: bytes, limit: int = 60_000) -> bytes:
 REPORT_SEEDS = sorted(PERF.glob("*/report*.txt")) + sorted((PERF / "pastes").rglob("*.txt"))
 SCRIPT_SEEDS = sorted(PERF.glob("*/script*.txt*"))
 MAP_SEEDS = sorted(PERF.glob("*/perf-*.map"))
+ANNOTATE_SEEDS = sorted(p for p in (PERF / "annotate").rglob("*.txt") if "annotate" in p.name)
 ELF_SEEDS = sorted((REPO / "tests/fixtures/bin").iterdir())
 NIGHTLY_SEED = b"""\
 [defaults]
@@ -162,6 +163,26 @@ def test_perf_script_text(fmt: str, data: bytes, tmp_path_factory: pytest.TempPa
     path = tmp_path_factory.mktemp("s") / "script.txt"
     path.write_bytes(data)
     _load_or_user_error(path, fmt)
+
+
+@pytest.mark.parametrize("fmt", ["auto", "perf-annotate"])
+@FUZZ
+@given(data=damaged([head_of(text_of(p)) for p in ANNOTATE_SEEDS]))
+def test_perf_annotate_text(
+    fmt: str, data: bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Read and analysed (the listings' instructions are parsed there): a report or
+    one user error, never a traceback."""
+    from lseprof.analysis.pipeline import analyze_file
+
+    path = tmp_path_factory.mktemp("a") / "annotate.txt"
+    path.write_bytes(data)
+    try:
+        report = analyze_file(path, fmt=fmt)
+    except LseprofError as exc:
+        assert exc.message and "\n" not in exc.message.strip(), exc.message
+        return
+    assert report.sections is not None
 
 
 @FUZZ

@@ -136,7 +136,8 @@ def test_text_without_samples_is_refused(tmp_path: Path) -> None:
     only_frames = tmp_path / "frames.txt"
     only_frames.write_text("\tffffffff815c4a65 pcpu_alloc_noprof+0x5 ([kernel.kallsyms])\n" * 3)
     # The reason must be "no samples in it", not some other refusal (missing file, ...).
-    with pytest.raises(LseprofError, match=r"is not perf\.data, perf script or perf report"):
+    refused = r"is not perf\.data, perf script, perf report or perf annotate"
+    with pytest.raises(LseprofError, match=refused):
         load(only_frames)
     parsed = parse_script_text(only_frames.read_bytes())
     assert parsed.header_lines == 0

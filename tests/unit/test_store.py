@@ -176,6 +176,7 @@ def test_to_dict_keys() -> None:
         "top_symbols",
         "emulator_share",
         "guest_named_share",
+        "findings",
         "offcpu_share",
         "wakeups_per_item",
         "wakeups_per_s",

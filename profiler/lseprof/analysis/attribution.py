@@ -35,6 +35,8 @@ from lseprof.symbols import aarch64_decode as a64
 from lseprof.symbols.elf import ElfImage
 
 MAX_STATIC_CALLERS = 8
+# Inputs whose rows are printed shares, not samples: their sample count is printed.
+_PRINTED_SHARES = ("perf-report", "perf-annotate")
 
 
 def _items(series: pd.Series[Any]) -> list[tuple[tuple[Any, ...], float]]:
@@ -142,7 +144,7 @@ def _one(
         biggest = max(categories, key=lambda c: categories[c])
         categories[biggest] += drift
 
-    if capture.source_kind == "perf-report":
+    if capture.source_kind in _PRINTED_SHARES:
         samples = float(capture.sample_counts.get(event, 0))
         exact = bool(capture.sample_counts_exact.get(event, False))
     else:
@@ -191,7 +193,7 @@ def _one(
                 order=str(first["helper_order"]) or None,
                 share=_pct(float(w.sum()), total),
                 samples=float(len(rows))
-                if capture.source_kind != "perf-report"
+                if capture.source_kind not in _PRINTED_SHARES
                 else float(w.sum()),
                 lse_path_share=path_share("lse"),
                 llsc_path_share=path_share("llsc"),

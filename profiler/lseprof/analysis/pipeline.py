@@ -92,7 +92,7 @@ def analyze(
         from lseprof import samples as S
         from lseprof.analysis.attribution import attribute
         from lseprof.analysis.caveats import add_caveats
-        from lseprof.analysis.classify import classify, load_rules, warm_up
+        from lseprof.analysis.classify import attribute_chains, classify, load_rules, warm_up
         from lseprof.analysis.readable import make_readable
         from lseprof.symbols.symbolize import preload_local_images, symbolize
 
@@ -107,10 +107,18 @@ def analyze(
         capture, binaries, source.files.symfs, perf_maps, input_dir=source.path.parent
     )
     classify(capture.samples, rules, symbolized.images)
+    capture.warnings += attribute_chains(capture, rules, symbolized.images).notes()
+    annotated = []
+    if capture.listings:  # perf annotate text: instructions as printed
+        from lseprof.analysis.annotated import attach, read_listings
+
+        annotated = read_listings(capture, rules)
     S.validate(capture.samples, classified=True)
     notes = [*capture.warnings, *symbolized.notes]
     sections = attribute(capture, symbolized.images, top=top, notes=notes)
     add_caveats(sections, capture, source.files)
+    if annotated:
+        attach(sections, annotated)
     make_readable(sections)
     result = Report(source.path, capture, sections, symbolized.images, symbolizer=symbolized)
     if offcpu is not False and source.header is not None:
@@ -121,6 +129,10 @@ def analyze(
         # "No scheduler events" is news only to whoever asked for them.
         if offcpu or note.startswith("scheduler events not read"):
             result.offcpu_note = note
+    from lseprof.analysis.findings import findings_for
+
+    for section in sections:
+        section.findings = findings_for(section, result.offcpu, capture.samples)
     return result
 
 

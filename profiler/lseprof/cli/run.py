@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lseprof.cli.console import err, out
@@ -140,6 +141,7 @@ def run_cmd(
             session = execute(plan, run_store, runs_root, on_progress=step)
             progress.update(task, completed=total)
     # numpy (statistics) and the plot load here, not at lseprof's start-up.
+    from lseprof.reports.annotated_view import run_findings_lines
     from lseprof.reports.run_plot import write_scaling_plot
     from lseprof.reports.run_table import render_run, run_markdown
     from lseprof.reports.scaling import fit_lines, sweep_fits
@@ -158,6 +160,8 @@ def run_cmd(
         render_run(session.records, session.event, out)
         for line in fit_lines(fits):
             out.print(line, soft_wrap=True)
+        for line in run_findings_lines(session.records):
+            out.print(escape(line), soft_wrap=True)
         if plot is not None:
             err.print(f"scaling plot (throughput and helper share against threads): {plot}")
         where = display_location(store or default_store_location())

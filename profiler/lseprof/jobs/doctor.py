@@ -175,9 +175,7 @@ def _toolchain_checks() -> list[Check]:
     cargo = Path("/usr/bin/cargo") if Path("/usr/bin/cargo").exists() else shutil.which("cargo")
     # cargo only builds: where every build is already here (handed in, as in the
     # aarch64 machine of `lseprof vm`), it is not needed.
-    built = all(
-        builds.binary_path(t, v).is_file() for t in builds.TARGETS for v in builds.VARIANTS
-    )
+    built = all(builds.binary_path(t, v).is_file() for t in builds.TARGETS for v in builds.VARIANTS)
     checks = [
         Check(
             "cargo",

@@ -410,6 +410,11 @@ def _run_one(
     message = "; ".join(
         m for m in (outcome.message, analysis_message, offcpu_message, s.sched_note) if m
     )
+    findings = []
+    if section:
+        from lseprof.analysis.findings import with_offcpu  # numpy: not at start-up
+
+        findings = with_offcpu(section, offcpu)
     return RunRecord(
         run_id=f"{group_id}-r{rep}",
         group_id=group_id,
@@ -453,6 +458,7 @@ def _run_one(
             sched_data=str(got.sched_data) if offcpu else None,
             no_perf=got.no_perf,
             judgement=plan.judgement or None,
+            findings=findings,
         ),
     )
 

@@ -3,8 +3,8 @@
 :func:`open_input` reads a file's first bytes once and returns a
 :class:`PerfDataInput` (perf script already started on the perf.data, so perf works
 while the caller loads the rest of lseprof) or a :class:`TextInput` (``perf
-script`` or ``perf report`` text, plain or gzip-compressed, with its kind
-detected). Either gives the :class:`lseprof.samples.Capture` with :meth:`read`.
+script``, ``perf report`` or ``perf annotate`` text, plain or gzip-compressed, with
+its kind detected). Either gives the :class:`lseprof.samples.Capture` with :meth:`read`.
 
 Only the standard library and the perf.data reader load here: pandas and the text
 parsers load when a text input is read.
@@ -30,7 +30,7 @@ from lseprof.readers.perf_data import (
 if TYPE_CHECKING:
     from lseprof import samples as S
 
-FORMATS = ("auto", "perf-data", "perf-script", "perf-report")
+FORMATS = ("auto", "perf-data", "perf-script", "perf-report", "perf-annotate")
 _FRAME_RE = re.compile(r"^\t\s*[0-9a-fA-F]+(\s|$)")
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -65,10 +65,11 @@ class PerfDataInput:
 
 @dataclass
 class TextInput:
-    """``perf script`` or ``perf report`` text, decompressed, with its kind."""
+    """``perf script``, ``perf report`` or ``perf annotate`` text, decompressed, with
+    its kind."""
 
     path: Path
-    kind: str  # "perf-script" or "perf-report"
+    kind: str  # "perf-script", "perf-report" or "perf-annotate"
     data: bytes
     files: SymbolFiles = field(default_factory=SymbolFiles)
 
@@ -85,6 +86,10 @@ class TextInput:
             from lseprof.readers.report_text import read_report_text
 
             return read_report_text(self.data, str(self.path))
+        if self.kind == "perf-annotate":
+            from lseprof.readers.annotate import read_annotate_text
+
+            return read_annotate_text(self.data, str(self.path))
         from lseprof.readers.script import read_script_text
 
         return read_script_text(self.data, str(self.path))
@@ -172,13 +177,15 @@ def looks_like_script(text: str) -> bool:
 
 def detect(path: Path, data: bytes) -> str:
     """The kind of a decompressed input's bytes (see :data:`FORMATS`)."""
+    from lseprof.readers.annotate import looks_like_annotate
     from lseprof.readers.report_text import looks_like_pasted_report, looks_like_report
 
     if data[:8] == MAGIC:
         return "perf-data"
     if not data.strip():
         raise LseprofError(
-            f"{path} is empty; give a perf.data, `perf script` or `perf report --stdio` output"
+            f"{path} is empty; give a perf.data, `perf script`, `perf report --stdio` "
+            "or `perf annotate` output"
         )
     text = data[:400_000].decode("utf-8", "replace")
     if looks_like_report(text):
@@ -187,8 +194,11 @@ def detect(path: Path, data: bytes) -> str:
         return "perf-script"
     if looks_like_pasted_report(text):  # the interactive report's screen, or rows alone
         return "perf-report"
+    if looks_like_annotate(text):  # --stdio, or the interactive screen
+        return "perf-annotate"
     raise LseprofError(
-        f"{path} is not perf.data, perf script or perf report text; give one of those"
+        f"{path} is not perf.data, perf script, perf report or perf annotate text; "
+        "give one of those"
     )
 
 

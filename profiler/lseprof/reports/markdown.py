@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lseprof.reports.annotated_view import annotated_markdown, findings_markdown
 from lseprof.reports.offcpu_view import headline
 from lseprof.reports.precision import PATH_COLUMNS, SKID_NOTE, mark_of
 from lseprof.results import CATEGORIES, Attribution, OffCpuResult
@@ -101,6 +102,8 @@ def to_markdown(
         )
         if (s.helpers or s.inline_atomics) and s.ip_precision == "skid":
             out += ["", f"_{SKID_NOTE}_"]
+        out += annotated_markdown(s)
+        out += findings_markdown(s.findings)
         if s.unknown_lines:
             out.append("")
             out.append(f"_{s.unknown_lines} input lines were not understood._")

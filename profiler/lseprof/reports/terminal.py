@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lseprof.reports.annotated_view import annotated_tables, findings_table
 from lseprof.reports.offcpu_view import render_offcpu
 from lseprof.reports.precision import PATH_COLUMNS, SKID_NOTE, mark_of
 from lseprof.results import CATEGORIES, Attribution, OffCpuResult
@@ -67,6 +68,8 @@ def _render_one(s: Attribution, console: Console, top: int) -> None:
     if (s.helpers or s.inline_atomics) and s.ip_precision == "skid":
         console.print(f"[dim]{SKID_NOTE}[/]")
     console.print(_symbols(s, emulated, top))
+    annotated_tables(s, console)
+    findings_table(s.findings, console)
     if s.unknown_lines:
         console.print(
             f"[yellow]{s.unknown_lines} input lines were not understood[/]"

@@ -128,6 +128,8 @@ class RunRecord:
             "top_symbols": [t.to_dict() for t in self.extra.top_symbols],
             "emulator_share": self.extra.emulator_share,
             "guest_named_share": self.extra.guest_named_share,
+            # What the run's figures call for (lseprof.analysis.findings), as in report JSON.
+            "findings": [f.to_dict() for f in self.extra.findings],
             # --sched runs (lseprof.results.OffCpuResult); None without scheduler events.
             "offcpu_share": offcpu.offcpu_share if offcpu else None,
             "wakeups_per_item": offcpu.wakeups_per_item if offcpu else None,

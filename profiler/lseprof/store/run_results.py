@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lseprof.results import OffCpuResult, SymbolShare, entries, number, text
+from lseprof.results import Finding, OffCpuResult, SymbolShare, entries, number, text
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +62,7 @@ _EXTRA_KEYS = (
     "sched_data",
     "no_perf",
     "judgement",
+    "findings",
 )
 
 
@@ -83,6 +84,7 @@ class RunExtra:
     sched_data: str | None = None
     no_perf: NoPerfRun | None = None
     judgement: dict[str, Any] | None = None  # the nightly settings the run was judged with
+    findings: list[Finding] = field(default_factory=list)  # what the run's figures call for
     other: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     @classmethod
@@ -112,6 +114,7 @@ class RunExtra:
             sched_data=text(data.get("sched_data")),
             no_perf=NoPerfRun.from_value(data.get("no_perf")),
             judgement=dict(judgement) if isinstance(judgement, Mapping) else None,
+            findings=entries(data.get("findings"), Finding),
             other={str(k): v for k, v in data.items() if k not in _EXTRA_KEYS},
         )
 
@@ -139,6 +142,7 @@ class RunExtra:
                     "sched_data": self.sched_data,
                     "no_perf": self.no_perf.to_dict() if self.no_perf else None,
                     "judgement": self.judgement,
+                    "findings": [f.to_dict() for f in self.findings] or None,
                 }
             ),
         }

@@ -10,7 +10,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from lseprof import samples as S
-from lseprof.analysis.classify.decode import decode_rows, helper_paths
+from lseprof.analysis.classify.decode import decode_rows, helper_paths, spin_rows
 from lseprof.analysis.classify.rules import Rule
 from lseprof.results import CATEGORIES
 from lseprof.symbols.atomic_names import parse_helper
@@ -140,6 +140,47 @@ def classify(frame: pd.DataFrame, rules: list[Rule], images: dict[str, ElfImage]
             frame[column] = values.to_numpy()[combo]
 
 
+_Decoded = tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int32], list[str], npt.NDArray[np.int64], npt.NDArray[Any]
+]
+
+
+def _decode(
+    frame: pd.DataFrame, code: npt.NDArray[np.int8], images: dict[str, ElfImage]
+) -> _Decoded:
+    """Decode only where bytes exist and the answer matters: unclaimed samples
+    (inline atomics, spin loops: `code` is updated) and helper samples (which path).
+    Gives the decoded rows with their mnemonic codes and labels, and the helper
+    rows with their paths."""
+    names = list(CATEGORIES)
+    helper_code = names.index("atomic_helper")
+    none: _Decoded = (
+        np.zeros(0, np.int64),
+        np.zeros(0, np.int32),
+        [],
+        np.zeros(0, np.int64),
+        np.empty(0, dtype=object),
+    )
+    if not images or not len(frame):
+        return none
+    candidates = np.flatnonzero((code < 0) | (code == helper_code))
+    dso_known = np.array([str(d) in images for d in frame["dso"].cat.categories] + [False])
+    candidates = candidates[dso_known[frame["dso"].cat.codes.to_numpy()[candidates]]]
+    if not candidates.size:
+        return none
+    atomic, insn_codes, insn_labels, addresses = decode_rows(images, frame, candidates)
+    unclaimed = code[candidates] < 0
+    code[candidates[unclaimed & atomic]] = names.index("inline_atomic")
+    # A spin loop holds its polling load (even an exclusive one): spin before atomic.
+    spin = spin_rows(images, frame, candidates[unclaimed], addresses[unclaimed])
+    code[candidates[unclaimed][spin]] = names.index("spin")
+    path_rows, path_values = none[3], none[4]
+    if (is_helper := ~unclaimed).any():
+        path_rows = candidates[is_helper]
+        path_values = helper_paths(images, frame, path_rows, addresses[is_helper])
+    return candidates, insn_codes, insn_labels, path_rows, path_values
+
+
 def _classify_rows(frame: pd.DataFrame, rules: list[Rule], images: dict[str, ElfImage]) -> None:
     n = len(frame)
     # Work on category codes: string arrays of a million rows are slow to build.
@@ -162,26 +203,7 @@ def _classify_rows(frame: pd.DataFrame, rules: list[Rule], images: dict[str, Elf
         orders = [p.order if p else "" for p in parsed]
         helper_size[helper_rows] = np.array([p.size if p else 0 for p in parsed])[helper_syms]
 
-    # Decode only where bytes exist and the answer matters: unclaimed samples
-    # (inline atomics) and helper samples (which path).
-    insn_rows = np.zeros(0, np.int64)
-    insn_codes = np.zeros(0, np.int32)
-    insn_labels: list[str] = []
-    path_rows = np.zeros(0, np.int64)
-    path_values = np.empty(0, dtype=object)
-    if images and n:
-        candidates = np.flatnonzero((code < 0) | (code == helper_code))
-        dso_known = np.array([str(d) in images for d in frame["dso"].cat.categories] + [False])
-        candidates = candidates[dso_known[frame["dso"].cat.codes.to_numpy()[candidates]]]
-        if candidates.size:
-            atomic, insn_codes, insn_labels, addresses = decode_rows(images, frame, candidates)
-            insn_rows = candidates
-            unclaimed = code[candidates] < 0
-            code[candidates[unclaimed & atomic]] = names.index("inline_atomic")
-            is_helper = ~unclaimed
-            if is_helper.any():
-                path_rows = candidates[is_helper]
-                path_values = helper_paths(images, frame, path_rows, addresses[is_helper])
+    insn_rows, insn_codes, insn_labels, path_rows, path_values = _decode(frame, code, images)
     code[code < 0] = names.index("work")
     frame["category"] = pd.Categorical.from_codes(code, categories=pd.Index(names), validate=False)
     frame["helper_op"] = _sparse_from_codes(n, helper_rows, helper_syms, ops)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from lseprof.symbols.elf import ElfImage
 from lseprof.symbols.insn import classify_instruction
+from lseprof.symbols.spin_loops import spin_addresses
 
 
 def warm_up(images: Sequence[ElfImage]) -> None:
@@ -174,7 +175,12 @@ def _layout(image: ElfImage, symbol: str) -> _HelperLayout | None:
 
 
 def _path_at(layout: _HelperLayout, address: int, exact: bool) -> str:
-    """Which path of the helper a sampled address stands for.
+    return helper_path_at(layout.lse, layout.llsc_from, address, exact)
+
+
+def helper_path_at(lse: int, llsc_from: int, address: int, exact: bool) -> str:
+    """Which path of an outline-atomic helper a sampled address stands for: `lse` is
+    the LSE instruction's address, `llsc_from` the first of the LDXR/STXR path.
 
     Exact addresses (emulated) are the running instruction. Interrupt-driven
     samples name the next instruction to run, so the instruction that just ran
@@ -183,12 +189,12 @@ def _path_at(layout: _HelperLayout, address: int, exact: bool) -> str:
     of the retry path (the `cbz` branches there).
     """
     if exact:
-        if address < layout.lse:
+        if address < lse:
             return "flag"
-        return "lse" if address < layout.llsc_from else "llsc"
-    if address <= layout.lse or address == layout.llsc_from:
+        return "lse" if address < llsc_from else "llsc"
+    if address <= lse or address == llsc_from:
         return "flag"
-    return "lse" if address < layout.llsc_from else "llsc"
+    return "lse" if address < llsc_from else "llsc"
 
 
 def helper_paths(
@@ -219,3 +225,38 @@ def helper_paths(
         )
     path[:] = np.array(answers, dtype=object)[np.asarray(codes)]
     return path
+
+
+def _in_spin_loop(image: ElfImage, address: int) -> str:
+    """The spin hint of the spin loop holding `address` ("" for none): the function
+    around it is decoded once (cached) and its loops found."""
+    names, offsets = image.symbols.lookup(np.array([address], dtype=np.uint64))
+    if names[0] is None:
+        return ""
+    start = address - int(offsets[0])
+    loop = spin_addresses(image, start, image.symbols.size_of(str(names[0])) or 0).get(address)
+    return loop.hint if loop is not None else ""
+
+
+def spin_rows(
+    images: dict[str, ElfImage],
+    frame: pd.DataFrame,
+    rows: npt.NDArray[np.int64],
+    addresses: npt.NDArray[np.uint64],
+) -> npt.NDArray[np.bool_]:
+    """Per row: whether the decoded address lies in a spin loop (a short backward loop
+    around a spin hint: :mod:`lseprof.symbols.spin_loops`), whatever its function is
+    called. Each distinct (object, address) is looked at once."""
+    spin = np.zeros(rows.size, np.bool_)
+    if not rows.size:
+        return spin
+    dso_codes = frame["dso"].cat.codes.to_numpy()[rows]
+    dso_names = [str(c) for c in frame["dso"].cat.categories]
+    key = pd.MultiIndex.from_arrays([dso_codes, addresses])
+    codes, uniq = pd.factorize(key)
+    answers = np.zeros(len(uniq), np.bool_)
+    for i, (d, address) in enumerate(uniq.tolist()):
+        image = images.get(dso_names[d]) if d >= 0 else None
+        answers[i] = bool(image is not None and address and _in_spin_loop(image, int(address)))
+    spin[:] = answers[np.asarray(codes)]
+    return spin

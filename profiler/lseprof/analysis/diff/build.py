@@ -26,7 +26,7 @@ from lseprof.analysis.stacks import FoldedDiff, differential
 from lseprof.analysis.stats import MIN_REPS_FOR_TEST, compare_throughput
 from lseprof.analysis.stored_runs import StoreAccess
 from lseprof.errors import LseprofError
-from lseprof.results import CATEGORIES
+from lseprof.results import CATEGORIES, Finding
 from lseprof.store import RunRecord
 from lseprof.symbols.inspect_elf import Inventory
 
@@ -287,9 +287,33 @@ def build_diff(
             )
         sa, sb = _pick_sections(a, b)
     _compare_shares(diff, sa, sb)
+    _compare_findings(diff, a, b)
     if stacks:
         diff.stacks = _stacks(a, b, diff.event)
     return diff
+
+
+def _findings(side: Side, event: str | None) -> list[Finding]:
+    """A side's findings: a profile's (of the compared event), or those any ok run of a
+    group stored (each once, in the order first seen)."""
+    if side.runs:
+        found: dict[str, Finding] = {}
+        for run in side.runs:
+            for finding in run.extra.findings:
+                found.setdefault(finding.id, finding)
+        return list(found.values())
+    section = next((s for s in side.sections if s.event == event), None)
+    section = section or (side.sections[0] if side.sections else None)
+    return list(section.findings) if section is not None else []
+
+
+def _compare_findings(diff: Diff, a: Side, b: Side) -> None:
+    """Findings that B has and A had not (new), and that A had and B has not (gone)."""
+    fa, fb = _findings(a, diff.event), _findings(b, diff.event)
+    ids_a, ids_b = {f.id for f in fa}, {f.id for f in fb}
+    diff.findings_new = [f for f in fb if f.id not in ids_a]
+    diff.findings_gone = [f for f in fa if f.id not in ids_b]
+    diff.findings_kept = [f.id for f in fb if f.id in ids_a]
 
 
 def _stacks(a: Side, b: Side, event: str | None) -> FoldedDiff:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from lseprof.analysis.diff.explain import Decomposition
 from lseprof.analysis.stacks import FoldedDiff
 from lseprof.analysis.stats import ThroughputComparison
+from lseprof.results import Finding
 
 SideKind = Literal["group", "profile", "binary"]
 DiffKind = Literal["runs", "samples", "static"]
@@ -133,6 +134,10 @@ class Diff:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     regression: Regression = field(default_factory=Regression)
+    # Findings (lseprof.analysis.findings) of B that A did not have, and of A that B lost.
+    findings_new: list[Finding] = field(default_factory=list)
+    findings_gone: list[Finding] = field(default_factory=list)
+    findings_kept: list[str] = field(default_factory=list)  # ids on both sides
     # Both sides' whole stacks, folded (asked for by --folded and --flamegraph).
     stacks: FoldedDiff | None = field(default=None, repr=False)
 
@@ -157,6 +162,11 @@ class Diff:
             "static": None if self.static is None else asdict(self.static),
             "decomposition": None if self.decomposition is None else asdict(self.decomposition),
             "scheduler": [asdict(d) for d in self.scheduler],
+            "findings": {
+                "new": [f.to_dict() for f in self.findings_new],
+                "gone": [f.to_dict() for f in self.findings_gone],
+                "kept": list(self.findings_kept),
+            },
             "warnings": list(self.warnings),
             "notes": list(self.notes),
             "regression": {

@@ -12,6 +12,7 @@ from typing import Any
 
 from lseprof.analysis.diff.results import ELF_MAGIC, SideKind
 from lseprof.analysis.pipeline import Report, analyze_file
+from lseprof.analysis.run_analysis import RUN_MAX_STACK
 from lseprof.analysis.run_means import mean_callers, mean_categories, mean_helpers, sampled_runs
 from lseprof.analysis.stacks import folded, helper_names, stacks_of
 from lseprof.analysis.stored_runs import ProfileSource, StoreAccess, looks_like_path, profile_of
@@ -135,7 +136,10 @@ def shares_of(section: Attribution) -> Shares:
 
 
 def _load_profile(path: Path, binaries: Sequence[Path], full_stacks: bool) -> Side:
-    report = analyze_file(path, binaries=binaries, max_stack=FULL_STACK if full_stacks else None)
+    # Callchains as deep as a run reads them: scheduler and system-call time is
+    # attributed by callchain, so a run's perf.data compares as the run stored it.
+    depth = FULL_STACK if full_stacks else RUN_MAX_STACK
+    report = analyze_file(path, binaries=binaries, max_stack=depth)
     if not report.sections:
         raise LseprofError(f"{path} has no samples; record the profile again")
     side = Side("profile", "", sections=report.sections, report=report)

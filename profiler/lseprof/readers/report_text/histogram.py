@@ -10,6 +10,7 @@ import pandas as pd
 
 from lseprof import samples as S
 from lseprof.errors import LseprofError
+from lseprof.readers.annotate import parse_listings
 from lseprof.readers.report_text.graph import callers_of, in_caller_order, parse_graph
 from lseprof.readers.report_text.pastes import normalize_paste
 from lseprof.readers.report_text.rows import (
@@ -93,8 +94,10 @@ class _Scan:
 
     def column_header(self, stripped: str) -> None:
         if stripped.startswith("...") and self.pending_columns is not None:
-            if self.section is None:
-                self.section = Section("")
+            if self.section is None or self.section.entries:
+                # A column header after rows: the next report of the text (a paste
+                # of two reports, or one cut in two by a line of text).
+                self.section = Section(self.section.event if self.section else "")
                 self.sections.append(self.section)
             self.section.columns = self.pending_columns
             self.section.widths = [len(d) for d in SPLIT_RE.split(stripped)]
@@ -120,6 +123,7 @@ class _Rows:
     exact: dict[str, bool] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     unknown: int = 0  # call-graph lines not understood
+    seen: list[str] = field(default_factory=list)  # event names of the sections read
 
     def add(self, values: tuple[object, ...]) -> None:
         for key, value in zip(_ROW_KEYS, values, strict=True):
@@ -136,7 +140,10 @@ class _Rows:
             nodes, bad = parse_graph(e.graph, e.total)
             self.unknown += bad
             graphs.append(nodes)
-        event = sec.event or "(unnamed event)"
+        base = sec.event or "(unnamed event)"
+        earlier = self.seen.count(base)  # a paste of several reports of one event
+        self.seen.append(base)
+        event = f"{base} (report {earlier + 1})" if earlier else base
         if event not in self.events:
             self.events.append(event)
         listed = sum(e.weight for e in sec.entries)
@@ -228,10 +235,14 @@ def parse_report_text(text: str, path: str = "") -> S.Capture:
 
 
 def read_report_text(data: bytes, path: str) -> S.Capture:
-    """`perf report` text of any shape (pastes normalised first), as a Capture."""
+    """`perf report` text of any shape (pastes normalised first), as a Capture; the
+    lines of an annotated function pasted with it become its listing (no rows: the
+    report's rows count the function already)."""
     text, paste_notes = normalize_paste(data.decode("utf-8", "replace"))
-    capture = parse_report_text(text, path)
+    listings, rest = parse_listings(text, fragments=True)
+    capture = parse_report_text("\n".join(rest) if listings else text, path)
     capture.warnings[:0] = paste_notes
+    capture.listings = listings
     if not capture.events:
         raise LseprofError(
             f"{path} has no perf report histogram (no '# Overhead' column "

@@ -13,6 +13,7 @@ SPLIT_RE = re.compile(r"\s{2,}")
 PCT_RE = re.compile(r"^-?\d+(?:\.\d+)?%$")
 _INT_RE = re.compile(r"^\d+$")
 _PRIV_RE = re.compile(r"^\[(?P<p>[.kgHuv])\]\s+")
+MARKER_RE = re.compile(r"^\[[.kgHuv]\]$")
 PCT_COLUMNS = ("Children", "Self", "Overhead")
 
 
@@ -40,8 +41,20 @@ class Section:
     entries: list[Entry] = field(default_factory=list)
 
 
+def token_parts(row: str) -> list[str]:
+    """A row's columns by its tokens: one per token before the ``[.]`` marker, then
+    the marker with the rest (the symbol). For rows with single spaces between their
+    columns (squeezed by a chat client or a mail reader)."""
+    tokens = row.split()
+    at = next(i for i, t in enumerate(tokens) if MARKER_RE.match(t))
+    return [*tokens[:at], " ".join(tokens[at:])]
+
+
 def _split_row(line: str, ncols: int) -> list[str] | None:
     parts = SPLIT_RE.split(line.strip())
+    squeezed = len(parts) < ncols and not any(_PRIV_RE.match(p) for p in parts)
+    if squeezed and any(MARKER_RE.match(t) for t in line.split()):
+        parts = token_parts(line)
     if len(parts) < ncols:
         return None
     return parts

@@ -215,10 +215,28 @@ def render(diff: Diff, console: Console, top: int = DEFAULT_TOP) -> None:
         console.print(table)
     if diff.static is not None:
         _render_static(diff, console, top)
+    _render_tail(diff, console)
+
+
+def _render_tail(diff: Diff, console: Console) -> None:
+    """Findings new and gone, notes and regressions."""
+    for line in findings_change_lines(diff):
+        console.print(escape(line), soft_wrap=True)
     for note in [*diff.notes, *diff.regression.notes]:
         console.print(f"[dim]note: {escape(note)}[/]")
     for reason in diff.regression.reasons:
         console.print(f"[bold red]regression:[/] {escape(reason)}")
+
+
+def findings_change_lines(diff: Diff) -> list[str]:
+    """Findings B has that A had not, and those A had that B has not."""
+    out = [
+        f"new finding: {f.title} [{f.id}]: {f.evidence} Try: {f.remedy}" for f in diff.findings_new
+    ]
+    out += [f"gone finding: {f.title} [{f.id}] (A: {f.evidence})" for f in diff.findings_gone]
+    if diff.findings_kept:
+        out.append(f"findings on both sides: {', '.join(diff.findings_kept)}")
+    return out
 
 
 def _render_static(diff: Diff, console: Console, top: int) -> None:
@@ -382,6 +400,8 @@ def to_markdown(diff: Diff, top: int = DEFAULT_TOP) -> str:
                     for h in s.helpers[:top]
                 ],
             )
+    if changes := findings_change_lines(diff):
+        out += ["### Findings", "", *(f"- {line}" for line in changes), ""]
     out += [f"_note: {n}_" for n in [*diff.notes, *diff.regression.notes]]
     out += [f"**regression:** {r}" for r in diff.regression.reasons]
     return "\n".join(out).rstrip() + "\n"
