@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from lseprof.errors import LseprofError
+from lseprof.readers.perf_data import DEFAULT_MAX_STACK
 from lseprof.results import Attribution, OffCpuResult
 
 # Caller analysis needs the sampled frame and its caller only; a short stack
 # keeps `perf script` output (and parse time) small.
-RUN_MAX_STACK = 8
+RUN_MAX_STACK = DEFAULT_MAX_STACK  # a run's analysis reads what `lseprof report` reads
 TOP_SYMBOLS = 10  # kept with a stored run
 
 

@@ -21,7 +21,7 @@ from lseprof.cli.console import err, out
 from lseprof.cli.prefetch import EarlyInput
 from lseprof.errors import LseprofError, require_at_least, require_one_format
 from lseprof.readers.inputs import FORMATS, ProfileInput, open_input
-from lseprof.readers.perf_data import FULL_STACK, SymbolFiles
+from lseprof.readers.perf_data import DEFAULT_MAX_STACK, FULL_STACK, SymbolFiles
 
 if TYPE_CHECKING:
     from lseprof.analysis.pipeline import Report
@@ -106,7 +106,8 @@ def report_cmd(
         None,
         "--max-stack",
         metavar="N",
-        help="perf.data only: callchain frames to read (default 2, 64 for qemu runs).",
+        help=f"perf.data only: callchain frames to read (default {DEFAULT_MAX_STACK}, 64 for "
+        "qemu runs).",
     ),
     sched: bool | None = typer.Option(
         None,

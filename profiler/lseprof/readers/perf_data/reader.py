@@ -45,6 +45,10 @@ SPLIT_ABOVE_BYTES = 8 << 20  # smaller files are not worth several perf processe
 # Whole stacks: the kernel records at most kernel.perf_event_max_stack frames (127 by
 # default), so asking perf script for this many keeps whatever was recorded.
 FULL_STACK = 4096
+# Frames read by default: the sampled one, its caller, and enough above them for the
+# callchain step to see what scheduler and system-call entry/exit code serves (the
+# arm64 entry el0_svc_common sits 4-6 frames under the user code that made the call).
+DEFAULT_MAX_STACK = 8
 
 
 def is_perf_data(path: Path) -> bool:
@@ -271,7 +275,7 @@ def start_perf_data(
             "bytes); copy or record it again"
         )
     if max_stack is None:
-        max_stack = 64 if head.emulated else 2
+        max_stack = 64 if head.emulated else DEFAULT_MAX_STACK
     if not head.callchain:
         max_stack = 1
     if head.has_sched_events:  # the tracepoints' stacks say where threads went to sleep
