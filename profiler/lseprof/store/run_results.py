@@ -1,5 +1,6 @@
 """What a stored run holds in its ``extra`` JSON column besides the results of
-:mod:`lseprof.results` (its top symbols and off-CPU view are those records): the
+:mod:`lseprof.results` (its top symbols, off-CPU view, measured region, heat map and
+thread groups are those records): the
 command that ran, the workload's own report, the run without perf of an
 ``--overhead`` run, and recording settings.
 
@@ -14,7 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lseprof.results import OffCpuResult, SymbolShare, entries, number, text
+from lseprof.results import (
+    HeatMap,
+    OffCpuResult,
+    Region,
+    SymbolShare,
+    ThreadShare,
+    entries,
+    number,
+    text,
+)
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +72,9 @@ _EXTRA_KEYS = (
     "sched_data",
     "no_perf",
     "judgement",
+    "region",
+    "heatmap",
+    "thread_groups",
 )
 
 
@@ -83,6 +96,10 @@ class RunExtra:
     sched_data: str | None = None
     no_perf: NoPerfRun | None = None
     judgement: dict[str, Any] | None = None  # the nightly settings the run was judged with
+    # The measured region perf recorded (None: the whole process, or an older run).
+    region: Region | None = None
+    heatmap: HeatMap | None = None  # samples over time (the dashboard's picture)
+    thread_groups: list[ThreadShare] = field(default_factory=list)  # like-named threads
     other: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     @classmethod
@@ -112,6 +129,9 @@ class RunExtra:
             sched_data=text(data.get("sched_data")),
             no_perf=NoPerfRun.from_value(data.get("no_perf")),
             judgement=dict(judgement) if isinstance(judgement, Mapping) else None,
+            region=Region.from_value(data.get("region")),
+            heatmap=HeatMap.from_value(data.get("heatmap")),
+            thread_groups=entries(data.get("thread_groups"), ThreadShare),
             other={str(k): v for k, v in data.items() if k not in _EXTRA_KEYS},
         )
 
@@ -139,6 +159,9 @@ class RunExtra:
                     "sched_data": self.sched_data,
                     "no_perf": self.no_perf.to_dict() if self.no_perf else None,
                     "judgement": self.judgement,
+                    "region": self.region.to_dict() if self.region else None,
+                    "heatmap": self.heatmap.to_dict() if self.heatmap else None,
+                    "thread_groups": [t.to_dict() for t in self.thread_groups] or None,
                 }
             ),
         }

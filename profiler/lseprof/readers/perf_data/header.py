@@ -6,11 +6,13 @@ build-ids (``perf buildid-list``). Loads neither numpy nor pandas (see
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lseprof.capture.perf_cli import first_error, perf_argv, run_perf
 from lseprof.errors import LseprofError
+from lseprof.readers.time_range import seconds_ns
 
 _STATS_EVENT_RE = re.compile(r"^(?P<event>\S.*) stats:\s*$")
 _STATS_LOST_RE = re.compile(r"^\s*LOST_SAMPLES events:\s*(\d+)")
@@ -28,6 +30,9 @@ class PerfDataHeader:
     data_size: int = 0
     events: list[str] = field(default_factory=list)
     event_types: list[int] = field(default_factory=list)  # perf_event_attr.type, per event
+    # perf's "time of first/last sample" (any event), ns; None where the file has none.
+    first_sample_ns: int | None = None
+    last_sample_ns: int | None = None
 
     @property
     def sampling_events(self) -> list[str]:
@@ -59,30 +64,38 @@ def read_header(perf: str, path: Path) -> PerfDataHeader:
     for line in text.splitlines():
         key, _, value = line.lstrip("# ").partition(":")
         key, value = key.strip(), value.strip()
-        if key == "perf version":
-            head.perf_version = value
-        elif key == "arch":
-            head.arch = value
-        elif key == "cmdline":
-            head.cmdline = value
-        elif key == "data offset":
-            head.data_offset = int(value or 0)
-        elif key == "data size":
-            head.data_size = int(value or 0)
-        elif key == "event":
-            name = re.search(r"name = ([^,]+)", value)
-            kind = re.search(r"\btype = (\d+)", value)
-            if name:
-                head.events.append(name[1].strip())
-                head.event_types.append(int(kind[1]) if kind else -1)
-            sample_type = re.search(r"sample_type = ([A-Z_|]+)", value)
-            # Tracepoints (scheduler events) are read apart; their callchains say
-            # nothing about the sampling event's layout.
-            if sample_type and not (kind and kind[1] == "2"):
-                kinds = set(sample_type[1].split("|"))
-                head.callchain = head.callchain or "CALLCHAIN" in kinds
-                head.has_time = head.has_time or "TIME" in kinds
+        if key == "event":
+            _event_line(head, value)
+        elif key in _FIELDS:
+            setattr(head, _FIELDS[key][0], _FIELDS[key][1](value))
     return head
+
+
+# Header lines read as they are: key -> (attribute, conversion).
+_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "perf version": ("perf_version", str),
+    "arch": ("arch", str),
+    "cmdline": ("cmdline", str),
+    "data offset": ("data_offset", lambda v: int(v or 0)),
+    "data size": ("data_size", lambda v: int(v or 0)),
+    "time of first sample": ("first_sample_ns", seconds_ns),
+    "time of last sample": ("last_sample_ns", seconds_ns),
+}
+
+
+def _event_line(head: PerfDataHeader, value: str) -> None:
+    name = re.search(r"name = ([^,]+)", value)
+    kind = re.search(r"\btype = (\d+)", value)
+    if name:
+        head.events.append(name[1].strip())
+        head.event_types.append(int(kind[1]) if kind else -1)
+    sample_type = re.search(r"sample_type = ([A-Z_|]+)", value)
+    # Tracepoints (scheduler events) are read apart; their callchains say
+    # nothing about the sampling event's layout.
+    if sample_type and not (kind and kind[1] == "2"):
+        kinds = set(sample_type[1].split("|"))
+        head.callchain = head.callchain or "CALLCHAIN" in kinds
+        head.has_time = head.has_time or "TIME" in kinds
 
 
 def read_lost(perf: str, path: Path) -> dict[str, int]:

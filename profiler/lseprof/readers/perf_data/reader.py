@@ -26,12 +26,19 @@ from lseprof.readers.perf_data.script_procs import (
     ScriptProc,
     default_jobs,
     parse_slice,
+    parse_times,
     script_argv,
     start_script,
     time_slices,
+    times_argv,
 )
+from lseprof.readers.time_range import TimeRange, in_window, perf_time_arg, window_slices
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pandas as pd
+
     from lseprof import samples as S
     from lseprof.readers.script import ParsedScript
 
@@ -60,23 +67,47 @@ class PerfDataReader:
 
     Between the two the caller can do other work, such as importing pandas, while
     perf runs; :meth:`abort` stops perf if that work fails.
+
+    `time_range`: only that stretch of the profile (perf cuts it where the header has
+    the sample times, else the rows are cut after reading); `times`: fill the
+    ``time`` column, from a second, symbol-free perf script pass (the samples pass
+    leaves time out, see the package docstring).
     """
 
     def __init__(
-        self, path: Path, perf: str, head: PerfDataHeader, max_stack: int, jobs: int
+        self,
+        path: Path,
+        perf: str,
+        head: PerfDataHeader,
+        max_stack: int,
+        jobs: int,
+        time_range: TimeRange | None = None,
+        times: bool = False,
     ) -> None:
         self.path = path
         self.perf = perf
         self.head = head
         self.scripts: list[ScriptProc] = []
+        self.times: ScriptProc | None = None
+        self._stamps: npt.NDArray[np.int64] | None = None  # what the times pass read
         self._children: list[int] = []  # forked parsers, reaped in abort()
         # One event in the file: perf need not print its name on every sample.
         sampling = head.sampling_events
         self.event = sampling[0] if len(sampling) == 1 else None
         # Scheduler events in the file: read in the same pass, for the off-CPU view.
         self.tracepoints = head.has_sched_events
+        self.time_range = time_range
+        self.window: tuple[int, int] | None = None
+        if time_range is not None and head.first_sample_ns and head.last_sample_ns:
+            self.window = time_range.window_ns(head.first_sample_ns, head.last_sample_ns)
+        # Without sample times in the header, a range is cut by the samples' own times.
+        times = times or (time_range is not None and self.window is None)
+        slices = window_slices(*self.window, jobs) if self.window else time_slices(jobs)
         try:
-            for time_slice in time_slices(jobs):
+            if times:
+                whole = perf_time_arg(*self.window) if self.window else None
+                self.times = start_script(times_argv(perf, path, whole, bool(head.tracepoints)))
+            for time_slice in slices:
                 self.scripts.append(
                     start_script(
                         script_argv(
@@ -127,6 +158,9 @@ class PerfDataReader:
         for script in self.scripts:
             script.close()
         self.scripts = []
+        if self.times is not None:
+            self.times.close()
+            self.times = None
         for proc in (getattr(self, "_ids", None), getattr(self, "_version", None)):
             if proc is not None and proc.poll() is None:
                 proc.kill()
@@ -208,7 +242,7 @@ class PerfDataReader:
             )
         capture = S.Capture(
             warnings=warnings,
-            samples=frame,
+            samples=self._timed(frame, warnings),
             source_kind="perf-data",
             path=str(path),
             events=events,
@@ -224,9 +258,45 @@ class PerfDataReader:
             stack_frames=merged.frames,
             mappings=merged.mappings,
             sched_text=merged.trace_text,
+            first_ns=head.first_sample_ns,
+            last_ns=head.last_sample_ns,
+            window_ns=self.window,
         )
+        self._cut(capture)
         capture.validate()
         return capture
+
+    def _timed(self, frame: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
+        """The table with its ``time`` column from the times pass, if there was one."""
+        if self.times is None:
+            return frame
+        tids, stamps = parse_times(self.times)
+        if stamps.size != len(frame) or (tids != frame["tid"].to_numpy()).any():
+            warnings.append(
+                f"the sample times of {self.path.name} could not be matched to its "
+                f"samples ({stamps.size} times, {len(frame)} samples); times left out"
+            )
+            return frame
+        frame["time"] = stamps / 1e9
+        self._stamps = stamps
+        return frame
+
+    def _cut(self, capture: S.Capture) -> None:
+        """A range perf could not cut (no sample times in the header): cut the rows by
+        their own times, measured from the first of them."""
+        if self.time_range is None or self.window is not None:
+            return
+        stamps = self._stamps
+        if stamps is None or not stamps.size:
+            raise LseprofError(
+                f"{self.path} has no sample times (recorded without them?); "
+                "--time-range needs them: record with perf record -T or without -B"
+            )
+        first, last = int(stamps.min()), int(stamps.max())
+        capture.first_ns, capture.last_ns = first, last
+        capture.window_ns = self.time_range.window_ns(first, last)
+        keep = in_window(capture.samples["time"].to_numpy(), *capture.window_ns)
+        capture.samples = capture.samples[keep].reset_index(drop=True)
 
 
 def start_perf_data(
@@ -234,6 +304,8 @@ def start_perf_data(
     max_stack: int | None = None,
     jobs: int | None = None,
     split_above_bytes: int = SPLIT_ABOVE_BYTES,
+    time_range: TimeRange | None = None,
+    times: bool = False,
 ) -> PerfDataReader:
     """Check a perf.data and start perf script on it (see :class:`PerfDataReader`)."""
     path = Path(path)
@@ -267,7 +339,7 @@ def start_perf_data(
         jobs = default_jobs()
     if size < split_above_bytes or not head.has_time:
         jobs = 1
-    return PerfDataReader(path, perf, head, max_stack, jobs)
+    return PerfDataReader(path, perf, head, max_stack, jobs, time_range, times)
 
 
 def read_perf_data(
@@ -275,6 +347,8 @@ def read_perf_data(
     max_stack: int | None = None,
     jobs: int | None = None,
     split_above_bytes: int = SPLIT_ABOVE_BYTES,
+    time_range: TimeRange | None = None,
+    times: bool = False,
 ) -> S.Capture:
     """Run perf on a perf.data and return its samples (see the module docstring)."""
-    return start_perf_data(path, max_stack, jobs, split_above_bytes).finish()
+    return start_perf_data(path, max_stack, jobs, split_above_bytes, time_range, times).finish()
