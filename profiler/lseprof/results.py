@@ -300,9 +300,21 @@ class Attribution:
     perf_version: str | None = None
     path: str = ""
     notes: list[str] = field(default_factory=list)
+    # ``lseprof report --per-thread``: each thread, and like-named threads together.
+    threads: list[ThreadShare] = field(default_factory=list)
+    thread_groups: list[ThreadShare] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """The section's JSON object (``lseprof report --json``), in its key order."""
+        """The section's JSON object (``lseprof report --json``), in its key order;
+        the per-thread tables only where they were made."""
+        threads = (
+            {
+                "thread_groups": [t.to_dict() for t in self.thread_groups],
+                "threads": [t.to_dict() for t in self.threads],
+            }
+            if self.threads or self.thread_groups
+            else {}
+        )
         return {
             "source_kind": self.source_kind,
             "path": self.path,
@@ -324,6 +336,7 @@ class Attribution:
             "unknown_lines": self.unknown_lines,
             "unknown_examples": list(self.unknown_examples),
             "notes": list(self.notes),
+            **threads,
         }
 
 
@@ -475,6 +488,9 @@ class OffCpuResult:
     notes: list[str] = field(default_factory=list)
     other: dict[str, Any] = field(default_factory=dict, repr=False)
     latency_other: dict[str, Any] = field(default_factory=dict, repr=False)  # p999, ...
+    # (tid, switched out, switched in, reason), perf's seconds: a timeline's input, kept
+    # only when asked for; not part of the JSON or the store.
+    spans: list[tuple[int, float, float, str]] = field(default_factory=list, repr=False)
 
     @classmethod
     def from_value(cls, value: Any) -> OffCpuResult | None:
@@ -799,13 +815,17 @@ class Timeline:
 # --------------------------------------------------------------------------- a profile
 
 
-def report_json(sections: list[Attribution], offcpu: OffCpuResult | None) -> str:
+def report_json(
+    sections: list[Attribution], offcpu: OffCpuResult | None, window: TimeWindow | None = None
+) -> str:
     """``lseprof report --json``: one object per event section (a list for several),
-    each with the scheduler view under ``offcpu``; a file with scheduler events only
+    each with the scheduler view under ``offcpu`` (and the ``--time-range`` it covers
+    under ``time_range``, when one was asked for); a file with scheduler events only
     gives ``{"offcpu": ...}``."""
     view = clean(offcpu.to_dict()) if offcpu is not None else None
-    objs = [{**clean(s.to_dict()), "offcpu": view} for s in sections]
+    ranged = {"time_range": clean(window.to_dict())} if window is not None else {}
+    objs = [{**clean(s.to_dict()), "offcpu": view, **ranged} for s in sections]
     payload: Any = objs[0] if len(objs) == 1 else objs
     if not sections and offcpu is not None:
-        payload = {"offcpu": view}
+        payload = {"offcpu": view, **ranged}
     return json.dumps(payload, indent=2)

@@ -42,9 +42,16 @@ VALUE_OPTIONS = frozenset(
         "-o",
         "--output",
         "--store",
+        "--time-range",
+        "--heatmap",
+        "--tid",
+        "--comm",
     }
 )
-FLAG_OPTIONS = frozenset({"--json", "--markdown", "--sched", "--no-sched"})
+FLAG_OPTIONS = frozenset({"--json", "--markdown", "--sched", "--no-sched", "--per-thread"})
+# These change what perf script is asked for (a --time window, the times pass): no
+# head start, the report command opens the input itself.
+_REOPENED = ("--time-range", "--heatmap")
 
 
 @dataclass
@@ -114,6 +121,7 @@ def _checked(path: str | None, options: dict[str, str]) -> tuple[Path, int | Non
         return None
     if (
         path is None
+        or any(o in options for o in _REOPENED)
         or options.get("--format", "auto") not in ("auto", "perf-data")
         or (max_stack is not None and max_stack < 1)
     ):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from lseprof.errors import LseprofError
 from lseprof.readers.perf_data import MAGIC, PerfDataHeader, PerfDataReader, start_perf_data
+from lseprof.readers.time_range import TimeRange, cut_capture
 
 if TYPE_CHECKING:
     from lseprof import samples as S
@@ -45,6 +46,10 @@ class PerfDataInput:
     def build_ids(self) -> dict[str, str]:
         return self.reader.build_ids
 
+    @property
+    def time_range(self) -> TimeRange | None:
+        return self.reader.time_range
+
     def read(self) -> S.Capture:
         return self.reader.finish()
 
@@ -60,6 +65,7 @@ class TextInput:
     path: Path
     kind: str  # "perf-script" or "perf-report"
     data: bytes
+    time_range: TimeRange | None = None  # rows cut after reading, by their times
 
     @property
     def header(self) -> PerfDataHeader | None:
@@ -71,12 +77,20 @@ class TextInput:
 
     def read(self) -> S.Capture:
         if self.kind == "perf-report":
+            if self.time_range is not None:
+                raise LseprofError(
+                    f"{self.path} is perf report text, which has no sample times; "
+                    "--time-range needs a perf.data or perf script text"
+                )
             from lseprof.readers.report_text import read_report_text
 
             return read_report_text(self.data, str(self.path))
         from lseprof.readers.script import read_script_text
 
-        return read_script_text(self.data, str(self.path))
+        capture = read_script_text(self.data, str(self.path))
+        if self.time_range is not None:
+            cut_capture(capture, self.time_range)
+        return capture
 
     def close(self) -> None:
         """Nothing runs for text."""
@@ -85,21 +99,30 @@ class TextInput:
 ProfileInput = PerfDataInput | TextInput
 
 
-def open_input(path: Path, fmt: str = "auto", max_stack: int | None = None) -> ProfileInput:
-    """Open any supported input; `fmt` forces a kind instead of detecting one."""
+def open_input(
+    path: Path,
+    fmt: str = "auto",
+    max_stack: int | None = None,
+    time_range: TimeRange | None = None,
+    times: bool = False,
+) -> ProfileInput:
+    """Open any supported input; `fmt` forces a kind instead of detecting one.
+    `time_range`: only that stretch of the profile (:mod:`lseprof.readers.time_range`);
+    `times`: fill the samples' ``time`` column (a perf.data leaves it out otherwise)."""
     path = Path(path)
     if fmt not in FORMATS:
         raise LseprofError(f"--format {fmt} is not one of {', '.join(FORMATS)}")
     head = _first_bytes(path)
     if head == MAGIC and fmt in ("auto", "perf-data"):
-        return PerfDataInput(path, start_perf_data(path, max_stack=max_stack))
+        reader = start_perf_data(path, max_stack=max_stack, time_range=time_range, times=times)
+        return PerfDataInput(path, reader)
     data = _read(path)
     if fmt == "perf-data":
         raise LseprofError(
             f"{path} is not a perf.data file (no PERFILE2 magic); "
             "drop --format perf-data or give the perf.data"
         )
-    return TextInput(path, detect(path, data) if fmt == "auto" else fmt, data)
+    return TextInput(path, detect(path, data) if fmt == "auto" else fmt, data, time_range)
 
 
 def _first_bytes(path: Path) -> bytes:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from lseprof.samples import Capture
+
 NS = 1_000_000_000
 _END = re.compile(r"^\s*(?P<value>[0-9]*\.?[0-9]+)\s*(?P<pct>%?)\s*$")
 
@@ -117,3 +119,22 @@ def in_window(times: npt.NDArray[np.float64], start_ns: int, end_ns: int) -> npt
     """Which timestamps (seconds) fall in the window, both ends included."""
     ns = to_ns(times)
     return (ns >= start_ns) & (ns <= end_ns)
+
+
+def cut_capture(capture: Capture, time_range: TimeRange) -> None:
+    """Cut a capture's rows to a range by their own ``time`` column, measured from the
+    first of them (text input; a perf.data whose header has no sample times)."""
+    import numpy as np
+
+    times = capture.samples["time"].to_numpy()
+    stamps = to_ns(times)
+    known = stamps[stamps >= 0]
+    if not known.size:
+        raise LseprofError(
+            f"{capture.path} has no sample times; --time-range needs a perf.data, or "
+            "perf script text with its time field (perf's default)"
+        )
+    capture.first_ns, capture.last_ns = int(np.min(known)), int(np.max(known))
+    capture.window_ns = time_range.window_ns(capture.first_ns, capture.last_ns)
+    keep = in_window(times, *capture.window_ns)
+    capture.samples = capture.samples[keep].reset_index(drop=True)

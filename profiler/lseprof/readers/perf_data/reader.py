@@ -32,11 +32,9 @@ from lseprof.readers.perf_data.script_procs import (
     time_slices,
     times_argv,
 )
-from lseprof.readers.time_range import TimeRange, in_window, perf_time_arg, window_slices
+from lseprof.readers.time_range import TimeRange, cut_capture, perf_time_arg, window_slices
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
     import pandas as pd
 
     from lseprof import samples as S
@@ -89,7 +87,6 @@ class PerfDataReader:
         self.head = head
         self.scripts: list[ScriptProc] = []
         self.times: ScriptProc | None = None
-        self._stamps: npt.NDArray[np.int64] | None = None  # what the times pass read
         self._children: list[int] = []  # forked parsers, reaped in abort()
         # One event in the file: perf need not print its name on every sample.
         sampling = head.sampling_events
@@ -278,25 +275,13 @@ class PerfDataReader:
             )
             return frame
         frame["time"] = stamps / 1e9
-        self._stamps = stamps
         return frame
 
     def _cut(self, capture: S.Capture) -> None:
         """A range perf could not cut (no sample times in the header): cut the rows by
-        their own times, measured from the first of them."""
-        if self.time_range is None or self.window is not None:
-            return
-        stamps = self._stamps
-        if stamps is None or not stamps.size:
-            raise LseprofError(
-                f"{self.path} has no sample times (recorded without them?); "
-                "--time-range needs them: record with perf record -T or without -B"
-            )
-        first, last = int(stamps.min()), int(stamps.max())
-        capture.first_ns, capture.last_ns = first, last
-        capture.window_ns = self.time_range.window_ns(first, last)
-        keep = in_window(capture.samples["time"].to_numpy(), *capture.window_ns)
-        capture.samples = capture.samples[keep].reset_index(drop=True)
+        their own times."""
+        if self.time_range is not None and self.window is None:
+            cut_capture(capture, self.time_range)
 
 
 def start_perf_data(

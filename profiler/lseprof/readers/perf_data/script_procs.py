@@ -74,6 +74,8 @@ def script_argv(
         # Scheduler events recorded beside the samples: printed in the same pass, cut out
         # of the samples' text and read by readers.sched_events; others are silenced.
         argv += ["-F", f"trace:{TRACE_FIELDS}" if sched else "trace:"]
+        if sched:
+            argv.append("--ns")  # whole nanoseconds, as --time-range windows are
     if time_slice:
         argv += ["--time", time_slice]
     return argv
