@@ -123,6 +123,18 @@ def thread_table(
     return threads, group_threads(threads)
 
 
+def with_offcpu(threads: list[ThreadShare], offcpu: OffCpuResult | None) -> list[ThreadShare]:
+    """Threads (from :func:`thread_table`) with the off-CPU time of a scheduler view
+    analysed apart (a run's sched.data), and the threads only it saw."""
+    if offcpu is None:
+        return threads
+    times = {t.tid: t for t in offcpu.threads}
+    for thread in threads:
+        _add_offcpu(thread, times.get(thread.tid) if thread.tid is not None else None)
+    seen = {t.tid for t in threads}
+    return threads + [_only_offcpu(t) for t in offcpu.threads if t.tid not in seen]
+
+
 def _add_offcpu(thread: ThreadShare, times: ThreadTimes | None) -> None:
     if times is None:
         return

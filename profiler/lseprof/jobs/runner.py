@@ -428,7 +428,7 @@ def _run_one(
     argv, env = launch.argv(variant, threads)
     got = _record(s, run_dir, argv, env)
     outcome = got.outcome
-    section, analysis_message = analyze_run(
+    section, analysis_message, views = analyze_run(
         outcome.perf_data,
         launch.builds[variant].path if variant in launch.builds else None,
         outcome.perf_map,
@@ -488,6 +488,8 @@ def _run_one(
             no_perf=got.no_perf,
             judgement=plan.judgement or None,
             region=outcome.region,
+            heatmap=views.heatmap,
+            thread_groups=views.thread_groups(offcpu),
         ),
     )
 

@@ -80,7 +80,7 @@ def _layout(heatmap: HeatMap, categories: bool) -> list[_Map]:
     cell_w = float(max(2, min(60, math.floor(_PLOT_WIDTH / heatmap.columns))))
     maps = [_Map("all", _LEFT, _TOP, cell_w, 6.0, heatmap.counts["all"])]
     small_w = max(2.0, math.floor(cell_w / 2))
-    width = heatmap.columns * small_w + _GAP * 2
+    width = max(heatmap.columns * small_w + _GAP * 2, 190.0)  # room for the title too
     x, y = float(_LEFT), _TOP + heatmap.rows * 6.0 + _GAP + 14
     for name in (c for c in CATEGORIES if categories and c in heatmap.counts):
         if x > _LEFT and x + width > _LEFT + _PLOT_WIDTH:
@@ -173,7 +173,11 @@ def _off_cpu(off: dict[str, list[float]], bin_s: float, y: float, width: float) 
 
 
 def _svg(
-    heatmap: HeatMap, timeline: Timeline | None, categories: bool, for_page: bool
+    heatmap: HeatMap,
+    timeline: Timeline | None,
+    categories: bool,
+    for_page: bool,
+    ident: str = "heatmap",
 ) -> tuple[str, list[_Map]]:
     maps = _layout(heatmap, categories)
     body: list[str] = []
@@ -190,7 +194,7 @@ def _svg(
     )
     style = "<style>.t{font:bold 12px sans-serif}.l{font:10px sans-serif;fill:#444}</style>"
     svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" id="heatmap" width="{width:g}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" id="{_esc(ident)}" width="{width:g}" '
         f'height="{height:g}" viewBox="0 0 {width:g} {height:g}">{style}'
         + "".join(body)
         + overlay
@@ -199,10 +203,15 @@ def _svg(
     return svg, maps
 
 
-def heatmap_svg(heatmap: HeatMap, timeline: Timeline | None = None, categories: bool = True) -> str:
+def heatmap_svg(
+    heatmap: HeatMap,
+    timeline: Timeline | None = None,
+    categories: bool = True,
+    ident: str = "heatmap",
+) -> str:
     """The heat maps (all samples, then each category with samples) and the timeline,
-    as one SVG image."""
-    return _svg(heatmap, timeline, categories, for_page=False)[0]
+    as one SVG image (`ident`: its element id, unique within a page)."""
+    return _svg(heatmap, timeline, categories, for_page=False, ident=ident)[0]
 
 
 _SCRIPT = """
