@@ -48,8 +48,9 @@ class Region:
         try:
             # The command FIFO first, then the answer FIFO: the order the profiler opens
             # its ends in (each open waits for the other side).
-            out = open(ctl, "wb", buffering=0)  # noqa: SIM115  (kept open for the run)
-            inp = open(ack, "rb", buffering=0)  # noqa: SIM115
+            # os.open: never create a file where a FIFO should be.
+            out = os.fdopen(os.open(ctl, os.O_WRONLY | os.O_CLOEXEC), "wb", buffering=0)
+            inp = os.fdopen(os.open(ack, os.O_RDONLY | os.O_CLOEXEC), "rb", buffering=0)
         except OSError as exc:
             raise RegionError(
                 f"cannot open the region FIFO {exc.filename} ({exc.strerror}); run under "
@@ -85,6 +86,13 @@ class Region:
             raise RegionError(
                 f"region {command.decode()}: the profiler answered {answer[:40]!r}, not b'ack'"
             )
+
+    def close(self) -> None:
+        """Close the FIFOs (the profiler then sees the end of the commands)."""
+        for handle in (self._out, self._in):
+            if handle is not None:
+                handle.close()
+        self._out = self._in = None
 
     def __enter__(self) -> Region:
         self.enable()

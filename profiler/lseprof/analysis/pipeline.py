@@ -121,9 +121,9 @@ def analyze(
         capture = source.read()
     finally:
         source.close()  # stops perf if anything above failed; no-op after read
+    _check_range(capture, source.time_range)
     if focus.threads:
-        capture.samples = capture.samples[focus.threads.mask(capture.samples)]
-        capture.samples = capture.samples.reset_index(drop=True)
+        _keep_threads(capture, focus.threads)
     result = _attributed(source, capture, rules, binaries, symfs, perf_maps, top)
     result.window = _window(capture, source.time_range)
     if offcpu is not False and source.header is not None:
@@ -155,6 +155,33 @@ def _attributed(
     sections = attribute(capture, symbolized.images, top=top, notes=notes)
     make_readable(sections)
     return Report(source.path, capture, sections, symbolized.images, symbolizer=symbolized)
+
+
+def _check_range(capture: S.Capture, time_range: TimeRange | None) -> None:
+    """A range with no sample in it is a mistake worth one line."""
+    if time_range is None or len(capture.samples) or capture.sched_text:
+        return
+    from lseprof.errors import LseprofError
+
+    length = ""
+    if capture.first_ns is not None and capture.last_ns is not None:
+        length = f" (samples run {(capture.last_ns - capture.first_ns) / 1e9:.3f} s from the first)"
+    raise LseprofError(f"no samples in --time-range {time_range.text}{length}; pick another range")
+
+
+def _keep_threads(capture: S.Capture, threads: ThreadFilter) -> None:
+    """Only the samples of the threads asked for; none is a mistake worth one line."""
+    samples = capture.samples
+    keep = threads.mask(samples)
+    if len(samples) and not keep.any():
+        from lseprof.errors import LseprofError
+
+        names = sorted({str(c) for c in samples["comm"].unique()})[:5]
+        raise LseprofError(
+            "no samples of the threads asked for (--tid/--comm); threads here are named "
+            + ", ".join(repr(n) for n in names)
+        )
+    capture.samples = samples[keep].reset_index(drop=True)
 
 
 def _window(capture: S.Capture, time_range: TimeRange | None) -> TimeWindow | None:

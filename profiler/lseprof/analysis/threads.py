@@ -5,7 +5,8 @@ A thread's name is its ``comm`` (the last one it had: rayon's ``rayon-worker-3``
 the process name for a main thread). Threads whose names differ only in a trailing
 number form one group, named by the pattern (``rayon-worker-*``): Linux keeps 15
 bytes of a name, so ``rayon-worker-123`` shows as ``rayon-worker-12`` and still
-joins its group. A process's first thread (tid = pid) is its main thread.
+joins its group. A process's first thread (tid = pid) is its main thread. Threads that all have
+one name (a program whose name ends in a number, ``contend-x86_64``) keep it.
 """
 
 from __future__ import annotations
@@ -152,11 +153,17 @@ def _only_offcpu(times: ThreadTimes) -> ThreadShare:
 
 def group_threads(threads: Iterable[ThreadShare]) -> list[ThreadShare]:
     """Threads of one process and one name pattern summed into one row (a main thread
-    stays apart from its pool), heaviest first."""
+    stays apart from its pool), heaviest first. A group whose threads all have the
+    same name keeps that name (``contend-x86_64`` is no pattern)."""
     groups: dict[tuple[int | None, str, bool], list[ThreadShare]] = {}
     for t in threads:
         groups.setdefault((t.pid, group_name(t.name), t.main), []).append(t)
-    out = [_group(pattern, pid, main, members) for (pid, pattern, main), members in groups.items()]
+    out = [
+        _group(
+            pattern if len({m.name for m in members}) > 1 else members[0].name, pid, main, members
+        )
+        for (pid, pattern, main), members in groups.items()
+    ]
     out.sort(key=lambda g: (-g.samples, g.name))
     return out
 

@@ -122,7 +122,9 @@ def timeline(
         track = ThreadTrack(
             names.get(tid, "?"), tid, [int(v) for v in np.bincount(index, minlength=bins)]
         )
-        track.off_cpu_s = _off_bins([s for s in spans if s[0] == tid], first + start, bin_s, bins)
+        track.off_cpu_s = off_cpu_bins(
+            [s for s in spans if s[0] == tid], first + start, bin_s, bins
+        )
         tracks.append(track)
     return Timeline(start, bin_s, bins, tracks)
 
@@ -144,7 +146,7 @@ def _covered(
     return covered
 
 
-def _off_bins(
+def off_cpu_bins(
     spans: Sequence[tuple[int, float, float, str]], origin: float, bin_s: float, bins: int
 ) -> dict[str, list[float]]:
     """Off-CPU seconds per bin by reason (a span is spread over the bins it covers)."""

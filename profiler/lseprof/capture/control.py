@@ -65,6 +65,14 @@ def unblock(*fifos: Path) -> None:
                 os.close(os.open(path, flags | os.O_NONBLOCK))
 
 
+def release(worker: threading.Thread, *fifos: Path, timeout: float = 5.0) -> None:
+    """Unblock `worker` until it ends: it may open the FIFOs one after the other."""
+    deadline = time.monotonic() + timeout
+    while worker.is_alive() and time.monotonic() < deadline:
+        unblock(*fifos)
+        worker.join(0.02)
+
+
 @dataclass
 class PerfControl:
     """One perf's control FIFOs, from lseprof's side: commands out, answers in."""
@@ -95,8 +103,7 @@ class PerfControl:
         while worker.is_alive() and time.monotonic() < deadline and self._alive():
             worker.join(0.05)
         if len(opened) < 2 or worker.is_alive():
-            unblock(self.ctl, self.ack)
-            worker.join(5)
+            release(worker, self.ctl, self.ack)
             for handle in opened:
                 handle.close()
             return False
@@ -214,9 +221,7 @@ class RegionRelay:
         """End the relay (the workload has exited); `ended_s`: when it did."""
         end = ended_s if ended_s is not None else time.monotonic() - self._start
         self._stopping.set()
-        if self.workload is not None:
-            unblock(*self.workload)
-        self._thread.join(5)
+        release(self._thread, *(self.workload or ()))
         for perf in self.perfs:
             perf.close()
         return region_of(self.plan.mode, list(self.times), end, list(self.notes))
