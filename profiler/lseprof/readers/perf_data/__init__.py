@@ -9,8 +9,14 @@ bulk (:class:`lseprof.readers.script.OwnScriptReader`):
 
 ``comm`` is left out of the per-sample header (it may contain spaces) and
 rebuilt from the COMM/FORK records; ``time`` is left out because formatting it
-is the costliest part of perf script's output and nothing downstream needs it
-(the ``time`` column is NaN for perf.data input). Callchains are cut at 2 frames (the sample
+is the costliest part of perf script's output and attribution does not need it
+(the ``time`` column is NaN for perf.data input). Where time is needed it is read
+apart: a ``--time-range`` becomes absolute ``--time`` windows for perf script
+(the range's start and end from the header's first and last sample times, see
+:mod:`lseprof.readers.time_range`), so perf reads only that stretch; the heat map
+and the timeline ask for the ``time`` column, which a second, symbol-free ``perf
+script -F tid,time --ns`` pass fills (its samples come in the samples pass's order;
+their thread ids are checked). Callchains are cut at 2 frames (the sample
 and its caller) unless the recording ran under qemu, where the guest instruction
 can be several host frames up.
 
