@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from lseprof import LseprofError
+from lseprof.analysis.diff import side_time
 from lseprof.analysis.pipeline import Focus, analyze_file
 from lseprof.analysis.threads import ThreadFilter, group_name, group_threads, parse_tids
 from lseprof.analysis.timeline import off_cpu_bins
@@ -22,7 +23,7 @@ from lseprof.capture.control import DELAY, MARKERS, check_region, region_of
 from lseprof.readers.time_range import parse_time_range, perf_time_arg, seconds_ns, window_slices
 from lseprof.reports.heatmap import heatmap_svg, write_heatmap
 from lseprof.results import HeatMap, Region, ThreadShare
-from lseprof.store import RunExtra
+from lseprof.store import RunExtra, RunRecord
 from tests.helpers import RAYON, X86, X86_BIN
 
 SCRIPT = X86 / "script.txt"  # perf script of x86-contend/perf.data, perf's default fields
@@ -324,6 +325,20 @@ def test_region_from_the_commands_sent() -> None:
     assert "never signalled its region" in never.notes[1]
     late = region_of(DELAY, [], 1.0, [])
     assert "ended before the --delay" in late.notes[0]
+
+
+def test_the_time_model_counts_the_region_not_the_whole_run() -> None:
+    """`lseprof diff`'s thread time: samples / freq / (threads x recorded seconds),
+    where a region run recorded its region only."""
+    extra = {"freq": 1000, "record_seconds": 4.0}
+    whole = RunRecord("a", "g", "ok", threads=2, throughput_mib_s=10.0, samples=2000, extra=extra)
+    region = RunRecord(
+        "b", "g", "ok", threads=2, throughput_mib_s=10.0, samples=2000,
+        extra={**extra, "region": {"mode": "markers", "enabled_s": 1.0}},
+    )  # fmt: skip
+    got_whole, got_region = side_time([whole]), side_time([region])
+    assert got_whole is not None and got_region is not None
+    assert got_whole.on_cpu == pytest.approx(0.25) and got_region.on_cpu == pytest.approx(1.0)
 
 
 def test_region_plans_and_records() -> None:
