@@ -19,11 +19,13 @@ from lseprof.analysis.diff import side_time
 from lseprof.analysis.pipeline import Focus, analyze_file
 from lseprof.analysis.threads import ThreadFilter, group_name, group_threads, parse_tids
 from lseprof.analysis.timeline import off_cpu_bins
+from lseprof.capture.build import Build
 from lseprof.capture.control import DELAY, MARKERS, check_region, region_of
 from lseprof.readers.time_range import parse_time_range, perf_time_arg, seconds_ns, window_slices
 from lseprof.reports.heatmap import heatmap_svg, write_heatmap
 from lseprof.results import HeatMap, Region, ThreadShare
 from lseprof.store import RunExtra, RunRecord
+from lseprof.workloads.bpe import require_region, speaks_region
 from tests.helpers import RAYON, X86, X86_BIN
 
 SCRIPT = X86 / "script.txt"  # perf script of x86-contend/perf.data, perf's default fields
@@ -339,6 +341,13 @@ def test_the_time_model_counts_the_region_not_the_whole_run() -> None:
     got_whole, got_region = side_time([whole]), side_time([region])
     assert got_whole is not None and got_region is not None
     assert got_whole.on_cpu == pytest.approx(0.25) and got_region.on_cpu == pytest.approx(1.0)
+
+
+def test_builds_from_before_region_markers_are_refused() -> None:
+    old = Build("rayon", "host", "native", X86_BIN)  # a real ELF that never signals
+    assert not speaks_region(old)
+    with pytest.raises(LseprofError, match=r"built before region markers .* --whole-process"):
+        require_region(old)
 
 
 def test_region_plans_and_records() -> None:

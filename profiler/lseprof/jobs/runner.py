@@ -315,6 +315,9 @@ def _launch(plan: RunPlan, profiled: bool) -> _Launch:
     if launch.kind == bpe.NAME:
         launch.builds = {v: _ensure_build(plan.target, v) for v in plan.variants}
         launch.build_ids = {v: _build_id(b.path) for v, b in launch.builds.items()}
+        if profiled and plan.region_mode == MARKERS:
+            for build in launch.builds.values():
+                bpe.require_region(build)
     return launch
 
 
