@@ -618,6 +618,8 @@ class TimeWindow:
     end_s: float
     origin: float
     asked: str = ""  # as given on the command line (``1,2``, ``10%,90%``)
+    # The same window as ``perf script --time`` takes it (perf's timestamps, exact).
+    perf_time: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -625,6 +627,7 @@ class TimeWindow:
             "end_s": self.end_s,
             "origin": self.origin,
             "asked": self.asked,
+            "perf_time": self.perf_time,
         }
 
 

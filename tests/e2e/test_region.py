@@ -130,12 +130,14 @@ def test_a_second_of_a_stored_run_equals_the_profile_cut_to_it(
     assert ranged["time_range"]["start_s"] == 1.0 and ranged["time_range"]["end_s"] == 2.0
     # The same second cut by perf itself, as text with every field attribution reads.
     first = _first_sample_ns(Path(r["perf_data"]))
+    window = f"{_ns(first + 10**9)},{_ns(first + 2 * 10**9)}"
+    assert ranged["time_range"]["perf_time"] == window  # what perf was asked for
     cut = tmp_path / "cut.txt"
     with cut.open("w") as out:
         subprocess.run(
             [
                 "perf", "script", "-i", r["perf_data"],
-                "--time", f"{_ns(first + 10**9)},{_ns(first + 2 * 10**9)}",
+                "--time", window,
                 "-F", "comm,pid,tid,time,event,period,ip,sym,symoff,dso",
             ],
             stdout=out,

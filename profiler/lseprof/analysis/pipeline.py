@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from lseprof.analysis.threads import ThreadFilter
 from lseprof.readers.inputs import ProfileInput, open_input
-from lseprof.readers.time_range import TimeRange
+from lseprof.readers.time_range import TimeRange, perf_time_arg
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -191,7 +191,8 @@ def _window(capture: S.Capture, time_range: TimeRange | None) -> TimeWindow | No
         return None
     start, end = (w - capture.first_ns for w in capture.window_ns)
     asked = time_range.text if time_range is not None else ""
-    return TimeWindow(start / 1e9, end / 1e9, capture.first_ns / 1e9, asked)
+    exact = perf_time_arg(*capture.window_ns)
+    return TimeWindow(start / 1e9, end / 1e9, capture.first_ns / 1e9, asked, exact)
 
 
 def _add_offcpu(result: Report, source: ProfileInput, focus: Focus, asked: bool) -> None:
