@@ -106,7 +106,8 @@ def timeline(
     tids = rows["tid"].to_numpy()
     order = pd.Series(tids).value_counts()
     names = dict(names or {})
-    for tid, comm in zip(tids, rows["comm"].astype(str), strict=True):
+    last = rows.drop_duplicates("tid", keep="last")
+    for tid, comm in zip(last["tid"].tolist(), last["comm"].astype(str).tolist(), strict=True):
         names.setdefault(int(tid), comm)
     chosen = [int(t) for t in order.index[:MAX_TRACKS]]
     chosen += [t for t in dict.fromkeys(s[0] for s in spans) if t not in chosen][

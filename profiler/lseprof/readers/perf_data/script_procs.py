@@ -94,17 +94,27 @@ def times_argv(perf: str, path: Path, window: str | None, tracepoints: bool) -> 
 
 def parse_times(script: ScriptProc) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(tids, timestamps in ns) from a finished times pass."""
+    import io
+
     import numpy as np
+    import pandas as pd
 
     script.finished(None)
     fd = script.text.fileno()
     data = os.pread(fd, os.fstat(fd).st_size, 0)
-    # "  tid  sec.nsec: " per sample: split at the dot and the colon, all numbers.
-    flat = np.array(data.replace(b".", b" ").replace(b":", b" ").split(), dtype=np.int64)
-    if flat.size % 3:
+    if not data.strip():
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    rows = flat.reshape(-1, 3)
-    return rows[:, 0].copy(), rows[:, 1] * 1_000_000_000 + rows[:, 2]
+    # "  tid  sec.nsec: " per sample: with the dot and the colon as spaces, three whole
+    # numbers per line (read by pandas' C parser: exact, and fast on a million lines).
+    table = pd.read_csv(
+        io.BytesIO(data.replace(b".", b" ").replace(b":", b" ")),
+        sep=r"\s+",
+        header=None,
+        names=["tid", "sec", "nsec"],
+        dtype=np.int64,
+    )
+    tids = table["tid"].to_numpy()
+    return tids, table["sec"].to_numpy() * 1_000_000_000 + table["nsec"].to_numpy()
 
 
 def time_slices(jobs: int) -> list[str | None]:
