@@ -1,5 +1,6 @@
 """What a stored run holds in its ``extra`` JSON column besides the results of
-:mod:`lseprof.results` (its top symbols and off-CPU view are those records): the
+:mod:`lseprof.results` (its top symbols, off-CPU view, measured region, heat map and
+thread groups are those records): the
 command that ran, the workload's own report, the run without perf of an
 ``--overhead`` run, and recording settings.
 
@@ -14,7 +15,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lseprof.results import Finding, OffCpuResult, SymbolShare, entries, number, text
+from lseprof.results import (
+    Finding,
+    HeatMap,
+    OffCpuResult,
+    Region,
+    SymbolShare,
+    ThreadShare,
+    entries,
+    number,
+    text,
+)
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +74,9 @@ _EXTRA_KEYS = (
     "no_perf",
     "judgement",
     "findings",
+    "region",
+    "heatmap",
+    "thread_groups",
 )
 
 
@@ -85,6 +99,10 @@ class RunExtra:
     no_perf: NoPerfRun | None = None
     judgement: dict[str, Any] | None = None  # the nightly settings the run was judged with
     findings: list[Finding] = field(default_factory=list)  # what the run's figures call for
+    # The measured region perf recorded (None: the whole process, or an older run).
+    region: Region | None = None
+    heatmap: HeatMap | None = None  # samples over time (the dashboard's picture)
+    thread_groups: list[ThreadShare] = field(default_factory=list)  # like-named threads
     other: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     @classmethod
@@ -115,6 +133,9 @@ class RunExtra:
             no_perf=NoPerfRun.from_value(data.get("no_perf")),
             judgement=dict(judgement) if isinstance(judgement, Mapping) else None,
             findings=entries(data.get("findings"), Finding),
+            region=Region.from_value(data.get("region")),
+            heatmap=HeatMap.from_value(data.get("heatmap")),
+            thread_groups=entries(data.get("thread_groups"), ThreadShare),
             other={str(k): v for k, v in data.items() if k not in _EXTRA_KEYS},
         )
 
@@ -143,6 +164,9 @@ class RunExtra:
                     "no_perf": self.no_perf.to_dict() if self.no_perf else None,
                     "judgement": self.judgement,
                     "findings": [f.to_dict() for f in self.findings] or None,
+                    "region": self.region.to_dict() if self.region else None,
+                    "heatmap": self.heatmap.to_dict() if self.heatmap else None,
+                    "thread_groups": [t.to_dict() for t in self.thread_groups] or None,
                 }
             ),
         }

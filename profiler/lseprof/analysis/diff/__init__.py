@@ -26,7 +26,7 @@ B (``sides``) and the decomposition of a throughput change (``explain``).
 """
 
 from lseprof.analysis.diff.build import build_diff, check_regression, sched_deltas
-from lseprof.analysis.diff.explain import Decomposition, SideTime
+from lseprof.analysis.diff.explain import Decomposition, SideTime, side_time
 from lseprof.analysis.diff.results import (
     DEFAULT_ALPHA,
     DEFAULT_HELPER_THRESHOLD_PP,
@@ -67,4 +67,5 @@ __all__ = [
     "build_diff",
     "check_regression",
     "sched_deltas",
+    "side_time",
 ]
