@@ -77,6 +77,8 @@ _EXTRA_KEYS = (
     "region",
     "heatmap",
     "thread_groups",
+    "symfs",
+    "kallsyms",
 )
 
 
@@ -103,6 +105,10 @@ class RunExtra:
     region: Region | None = None
     heatmap: HeatMap | None = None  # samples over time (the dashboard's picture)
     thread_groups: list[ThreadShare] = field(default_factory=list)  # like-named threads
+    # Recorded on another machine (the aarch64 machine of --target aarch64-vm): where
+    # its files (--symfs) and its kallsyms are on this one, to name its samples.
+    symfs: str | None = None
+    kallsyms: str | None = None
     other: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     @classmethod
@@ -136,6 +142,8 @@ class RunExtra:
             region=Region.from_value(data.get("region")),
             heatmap=HeatMap.from_value(data.get("heatmap")),
             thread_groups=entries(data.get("thread_groups"), ThreadShare),
+            symfs=text(data.get("symfs")),
+            kallsyms=text(data.get("kallsyms")),
             other={str(k): v for k, v in data.items() if k not in _EXTRA_KEYS},
         )
 
@@ -167,6 +175,8 @@ class RunExtra:
                     "region": self.region.to_dict() if self.region else None,
                     "heatmap": self.heatmap.to_dict() if self.heatmap else None,
                     "thread_groups": [t.to_dict() for t in self.thread_groups] or None,
+                    "symfs": self.symfs,
+                    "kallsyms": self.kallsyms,
                 }
             ),
         }

@@ -44,6 +44,9 @@ The API (the CLI's ``lseprof vm make`` / ``lseprof vm run`` are thin wrappers)::
   :func:`ensure_image` / :func:`make_image` (pins in ``pins.py``; an image made with
   other pins is made again). The image's ``root/`` is the guest's file system, for
   naming the guest's binaries on the host.
+* **The guest's files from the host**: :class:`GuestView` maps a run's guest paths to
+  host paths (shares, then the image's root) and builds the ``--symfs`` directory
+  that names what the machine recorded.
 """
 
 from lseprof.emulation.vm.guest import Share
@@ -70,6 +73,7 @@ from lseprof.emulation.vm.machine import (
     qemu_command,
     run_in_vm,
 )
+from lseprof.emulation.vm.view import GuestView
 
 __all__ = [
     "CPUS",
@@ -77,6 +81,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_TIMEOUT",
     "MAKE_STEPS",
+    "GuestView",
     "ImageInfo",
     "Share",
     "VmResult",
