@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,40 @@ def encoder(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, An
     return json.loads(proc.stdout), store
 
 
+# Why kernel plumbing may still be work: the thread was preempted (an interrupt, or
+# rescheduled on its way back from a system call) and the sample goes to the user
+# code it interrupted; it served a system call that is neither a futex nor a yield
+# (read, mprotect: I/O and other kernel services are work), named by its handler or
+# its libc wrapper; or the kernel's own interrupt work (timers).
+_EXPLAINED = re.compile(
+    r"^(el0_interrupt|el0t_64_irq\w*|do_notify_resume|__arm64_sys_(?!futex|sched_yield)\w+"
+    r"|handle_softirqs|__do_softirq|__(mprotect|read|write|mmap|munmap|madvise|brk|openat))$"
+)
+
+
+def _unexplained_plumbing_share(run: dict[str, Any]) -> tuple[float, list[str]]:
+    """The share of samples in kernel scheduler, futex and entry/exit code counted as
+    work for no reason above (the stored run's perf.data, read as its analysis read
+    it; a generic `syscall()` from work code cannot say which call it made), and the
+    stacks."""
+    import lseprof
+
+    extra = run["extra"]
+    report = lseprof.load(run["perf_data"], symfs=extra["symfs"], kallsyms=extra["kallsyms"])
+    capture = report.capture
+    table = capture.samples
+    kernel = table["dso"].astype(str).str.startswith("[kernel")
+    plumbing = table["symbol"].astype(str).map(lambda s: any(k in s for k in KERNEL_PLUMBING))
+    rows = table[kernel & plumbing & (table["category"] == "work")]
+    unexplained, weight = [], 0.0
+    for stack, w in zip(rows["stack"], rows["weight"], strict=True):
+        names = [capture.stack_frames[i].symbol for i in capture.stacks[int(stack)]]
+        if not any(_EXPLAINED.match(n) for n in names):
+            unexplained.append(" <- ".join(names))
+            weight += float(w)
+    return 100.0 * weight / float(table["weight"].sum()), unexplained
+
+
 def test_both_variants_run_in_the_machine(encoder: tuple[list[dict[str, Any]], Path]) -> None:
     records, _ = encoder
     assert sorted(r["variant"] for r in records) == ["rayon", "window"]
@@ -78,14 +113,8 @@ def test_both_variants_run_in_the_machine(encoder: tuple[list[dict[str, Any]], P
         assert run["helpers"] and all(h["op"] and h["size"] and h["order"] for h in run["helpers"])
         top = run["extra"]["top_symbols"]
         assert not [t for t in top if t["symbol"] == "_init"], top
-        plumbing = [
-            t
-            for t in top
-            if t["dso"] == "[kernel.kallsyms]"
-            and t["category"] == "work"
-            and any(k in t["symbol"] for k in KERNEL_PLUMBING)
-        ]
-        assert not plumbing, plumbing
+        share, stacks = _unexplained_plumbing_share(run)
+        assert share < 1.0, (share, stacks[:5])
         assert any(t["symbol"].startswith("bpe_encode::") for t in top), top
 
 

@@ -9,7 +9,9 @@ return to user space (``el0_interrupt``, ``do_notify_resume``,
 ``irqentry_exit_to_user_mode``) sends the sample to the user code that was
 interrupted: its first user-space frame, classified as a sample there would be
 (rules, then the instruction where its code is at hand, then the category this
-profile's own samples of that function mostly have).
+profile's own samples of that function mostly have). User frames are named by the
+report's symbolizer first, and a generic system-call wrapper (glibc's ``syscall``)
+is classified by its caller.
 
 Vectorized over distinct stacks: each eligible stack is walked once, the distinct
 user frames it ends at are classified once, and rows take their stack's answer.
@@ -17,6 +19,7 @@ user frames it ends at are classified once, and rows take their stack's answer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -32,6 +35,8 @@ from lseprof.results import CATEGORIES
 from lseprof.symbols.elf import ElfImage
 
 _KERNEL_BOUNDARY = 1 << 63  # kernel addresses have the top bit set (arm64, x86-64)
+# libc's generic system-call entry points, which say nothing of the call they make.
+_WRAPPER = re.compile(r"^(syscall|__syscall\w*|__GI_syscall|__libc_syscall)$")
 # Names a table of stack frames (in the samples table's layout) in place.
 FrameNamer = Callable[[pd.DataFrame], None]
 # What a stack's walk decides: a category, a user frame to classify (its frame, its
@@ -179,6 +184,30 @@ def _classify_user_frames(
     )
     caller_names = iter(named[n:])
     chosen = [f._replace(symbol=name) for f, name in zip(chosen, named[:n], strict=True)]
+    caller_of = [next(caller_names) if c >= 0 else "" for _, c, _ in pairs]
+    found = _categories(capture, chosen, caller_of, rules, images)
+    # A generic system-call wrapper serves its caller (rayon's wake-ups go through
+    # glibc's `syscall`): where the wrapper itself says only "work", the caller decides.
+    wrapped = [i for i, f in enumerate(chosen) if found[i] == "work" and _WRAPPER.match(f.symbol)]
+    wrapped = [i for i in wrapped if pairs[i][1] >= 0]
+    if wrapped:
+        outer = [frames[pairs[i][1]]._replace(symbol=caller_of[i]) for i in wrapped]
+        outer_found = _categories(capture, outer, None, rules, images)
+        for i, category in zip(wrapped, outer_found, strict=True):
+            found[i] = category
+    return found
+
+
+def _categories(
+    capture: S.Capture,
+    chosen: list[S.StackFrame],
+    callers: list[str] | None,
+    rules: list[Rule],
+    images: dict[str, ElfImage],
+) -> list[str]:
+    """The category of each frame as a sample there would get: the rules, then the
+    category this profile's own samples of that function mostly have."""
+    n = len(chosen)
     table = S.make_samples(
         n,
         capture.source_kind,
@@ -186,7 +215,7 @@ def _classify_user_frames(
         comm=pd.Categorical([""] * n),
         symbol=pd.Categorical([f.symbol for f in chosen]),
         dso=pd.Categorical([f.dso for f in chosen]),
-        caller=pd.Categorical([next(caller_names) if c >= 0 else "" for _, c, _ in pairs]),
+        caller=pd.Categorical(callers if callers is not None else [""] * n),
         caller_dso=pd.Categorical([""] * n),
         ip=np.array([f.ip for f in chosen], np.uint64),
         symoff=np.array([_offset(f, images.get(f.dso)) for f in chosen], np.int64),
