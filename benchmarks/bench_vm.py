@@ -66,7 +66,7 @@ def _boots(cpus: list[str], reps: int) -> dict[str, dict[str, list[float]]]:
 
 
 def _boot_table(found: dict[str, dict[str, list[float]]]) -> None:
-    table = Table(title="Boot to command and the command (seconds, median [min-max])")
+    table = Table(title="Boot to command and the command (seconds, median \\[min-max])")
     for column in ("-cpu: command", "boot to command (wall)", "command (wall)", "qemu CPU"):
         table.add_column(column, justify="right" if column != "-cpu: command" else "left")
     for name, row in found.items():
