@@ -116,6 +116,13 @@ def read_header(perf: str, path: Path) -> PerfDataHeader:
     return head
 
 
+def _sample_time_ns(text: str) -> int | None:
+    """perf prints 0.000000 where it kept no sample times in the header (a recording
+    of a command under qemu-aarch64, for one): unknown, not the clock's zero, which
+    would stretch a heat map from boot to the run (hours of empty columns)."""
+    return seconds_ns(text) or None
+
+
 # Header lines read as they are: key -> (attribute, conversion).
 _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "perf version": ("perf_version", str),
@@ -125,8 +132,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "cmdline": ("cmdline", str),
     "data offset": ("data_offset", lambda v: int(v or 0)),
     "data size": ("data_size", lambda v: int(v or 0)),
-    "time of first sample": ("first_sample_ns", seconds_ns),
-    "time of last sample": ("last_sample_ns", seconds_ns),
+    "time of first sample": ("first_sample_ns", _sample_time_ns),
+    "time of last sample": ("last_sample_ns", _sample_time_ns),
 }
 
 
