@@ -242,6 +242,7 @@ static uint64_t roots[MAX_ROOTS];
 static uint32_t roots_tid[MAX_ROOTS];
 static const char *roots_how[MAX_ROOTS];
 static int n_roots;
+static int n_active_roots;   /* quanta are kept only while a process is followed */
 static uint64_t dropped_roots;
 
 /* Followed threads, by tid: an open-addressing table whose keys (tid + 1) are
@@ -606,6 +607,7 @@ static void root_add(uint64_t root, uint32_t tid, const char *how)
             roots_tid[n_roots] = tid;
             roots_how[n_roots] = how;
             __atomic_store_n(&n_roots, n_roots + 1, __ATOMIC_RELEASE);
+            __atomic_add_fetch(&n_active_roots, 1, __ATOMIC_RELEASE);
             added = true;
         } else {
             dropped_roots++;
@@ -626,6 +628,7 @@ static void root_del(uint64_t root)
             /* keep the slot (and its P record) but make it unmatchable:
              * BADDR never has bit 63 set */
             __atomic_store_n(&roots[i], root | (1ull << 63), __ATOMIC_RELEASE);
+            __atomic_sub_fetch(&n_active_roots, 1, __ATOMIC_RELEASE);
             removed = true;
         }
     }
@@ -716,21 +719,23 @@ static void follow_task(vcpu_t *v, task_t *t)
             task_add((uint32_t)child, v->tid);
         }
     }
+    uint64_t old = t->root;
+    if (old != v->root) {
+        __atomic_store_n(&t->root, v->root, __ATOMIC_RELAXED);
+        /* a new program (exec): its stack is elsewhere */
+        __atomic_store_n(&t->sp_lo, UINT64_MAX, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->sp_hi, 0, __ATOMIC_RELAXED);
+        root_add(v->root, v->tid, "tree");
+        if (old != 0 && root_registrar(old) == v->tid) {
+            root_del(old);       /* exec: the old image is gone */
+        }
+    }
     uint64_t sp = read_reg(v, v->r_sp);
     if (sp < t->sp_lo) {
         __atomic_store_n(&t->sp_lo, sp, __ATOMIC_RELAXED);
     }
     if (sp > t->sp_hi) {
         __atomic_store_n(&t->sp_hi, sp, __ATOMIC_RELAXED);
-    }
-    uint64_t old = t->root;
-    if (old == v->root) {
-        return;
-    }
-    __atomic_store_n(&t->root, v->root, __ATOMIC_RELAXED);
-    root_add(v->root, v->tid, "tree");
-    if (old != 0 && root_registrar(old) == v->tid) {
-        root_del(old);       /* exec: the old image is gone */
     }
 }
 
@@ -853,6 +858,9 @@ static void quantum_cb(unsigned int vcpu_index, void *udata)
 {
     vcpu_t *v = &vcpus[vcpu_index];
     qemu_plugin_u64_set(icount, vcpu_index, 0);
+    if (cfg_filter == F_PROC && !__atomic_load_n(&n_active_roots, __ATOMIC_ACQUIRE)) {
+        return;     /* booting, or nothing followed yet: no reason to slow down */
+    }
     uint64_t e = __atomic_add_fetch(&v->epoch, 1, __ATOMIC_ACQ_REL);
     v->quanta++;
     if (cfg_quantum_rr) {

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lseprof import samples as S
-    from lseprof.results import Attribution, OffCpuResult
+    from lseprof.results import Attribution, CoherenceResult, OffCpuResult
     from lseprof.symbols.elf import ElfImage
     from lseprof.symbols.symbolize import Symbolizer
 
@@ -37,7 +37,9 @@ class Report:
 
     ``capture`` holds the samples table (:mod:`lseprof.samples`) with its
     classification columns; ``sections`` one :class:`~lseprof.results.Attribution` per
-    event; ``offcpu`` the scheduler view where the profile has scheduler events.
+    event; ``offcpu`` the scheduler view where the profile has scheduler events;
+    ``coherence`` the cache lines between cores where a coherence file (``lseprof vm
+    run --coherence``) lies beside the profile.
     Reporters (:mod:`lseprof.reports`) render it; :meth:`to_json` is ``lseprof report
     --json``.
     """
@@ -52,6 +54,7 @@ class Report:
     offcpu_note: str = ""  # why there is no scheduler view, when one was asked for
     # What named the rows: it names the other frames of the stacks the same way.
     symbolizer: Symbolizer | None = field(default=None, repr=False)
+    coherence: CoherenceResult | None = None
 
     @property
     def samples(self) -> pd.DataFrame:
@@ -70,7 +73,7 @@ class Report:
         """The JSON of ``lseprof report --json`` (see :func:`lseprof.results.report_json`)."""
         from lseprof.results import report_json
 
-        return report_json(self.sections, self.offcpu)
+        return report_json(self.sections, self.offcpu, self.coherence)
 
 
 def analyze(
@@ -133,7 +136,22 @@ def analyze(
 
     for section in sections:
         section.findings = findings_for(section, result.offcpu, capture.samples)
+    result.coherence = _coherence_beside(source.path, binaries, symbolized.images)
     return result
+
+
+def _coherence_beside(
+    path: Path, binaries: Sequence[Path], images: dict[str, ElfImage]
+) -> CoherenceResult | None:
+    """The coherence view of the run that recorded ``path``, when its coherence file
+    lies beside it (named with the report's own images and ``--binary`` files)."""
+    from lseprof.readers.coherence import find_coherence
+
+    if path.is_dir() or find_coherence(path.parent) is None:
+        return None
+    from lseprof.analysis.coherence import load_coherence
+
+    return load_coherence(path.parent, binaries, images=list(images.values()))
 
 
 def analyze_file(

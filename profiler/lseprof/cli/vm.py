@@ -128,16 +128,15 @@ def run_cmd(
         help="Count cache lines moving between the virtual CPUs (a coherence model in qemu); "
         "writes coherence.txt to --out, for `lseprof report`.",
     ),
-    coherence_quantum: int = typer.Option(
-        0,
-        metavar="N",
-        help="With --coherence: keep the CPUs within N guest instructions of each other "
-        "(0: free-running, counts follow the host's load).",
+    coherence_interleave: str = typer.Option(
+        "rr",
+        metavar="rr|lockstep|free",
+        help="With --coherence: rr runs one CPU at a time, switching every quantum (the "
+        "same counts on every run); lockstep keeps the CPUs within a quantum of each "
+        "other; free lets the host schedule them (counts follow the host's load).",
     ),
-    coherence_rr: bool = typer.Option(
-        False,
-        help="With --coherence: one CPU at a time, switching every --coherence-quantum "
-        "instructions (default 100): a reproducible interleaving, at serial speed.",
+    coherence_quantum: int = typer.Option(
+        100, metavar="N", help="With --coherence: the quantum, in guest instructions."
     ),
     coherence_filter: str = typer.Option(
         "proc",
@@ -159,7 +158,9 @@ def run_cmd(
         out.print(NATIVE)
         return
     shares = [Share.parse(spec) for spec in share or []]
-    settings = _coherence_settings(coherence, coherence_quantum, coherence_rr, coherence_filter)
+    settings = _coherence_settings(
+        coherence, coherence_interleave, coherence_quantum, coherence_filter
+    )
     # On a terminal, a spinner until the command starts (its output follows).
     status = err.status("booting the aarch64 machine") if err.is_terminal else None
     if status is not None:
@@ -195,17 +196,13 @@ def run_cmd(
 
 
 def _coherence_settings(
-    coherence: bool, quantum: int, rr: bool, filter_: str
+    coherence: bool, interleave: str, quantum: int, filter_: str
 ) -> CoherenceSettings | None:
+    settings = CoherenceSettings(interleave=interleave, quantum=quantum, filter=filter_)
     if not coherence:
-        if quantum or rr or filter_ != "proc":
-            raise LseprofError(
-                "--coherence-quantum, --coherence-rr and --coherence-filter go with --coherence"
-            )
+        if settings != CoherenceSettings():
+            raise LseprofError("the --coherence-* options go with --coherence")
         return None
-    settings = CoherenceSettings(
-        quantum=quantum or (100 if rr else 0), round_robin=rr, filter=filter_
-    )
     settings.check()
     return settings
 

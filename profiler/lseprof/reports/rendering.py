@@ -9,6 +9,7 @@ from typing import IO
 from rich.console import Console
 
 from lseprof.analysis.pipeline import Report
+from lseprof.reports.coherence_view import coherence_markdown, render_coherence
 from lseprof.reports.markdown import to_markdown
 from lseprof.reports.terminal import render as render_terminal
 
@@ -21,7 +22,10 @@ def render_text(report: Report, fmt: str, top: int = DEFAULT_TOP) -> str:
     if fmt == "json":
         return report.to_json()
     if fmt == "markdown":
-        return to_markdown(report.sections, top, report.offcpu)
+        text = to_markdown(report.sections, top, report.offcpu)
+        if report.coherence is not None:
+            text = "\n".join([text, *coherence_markdown(report.coherence, top)])
+        return text
     raise ValueError(f"render_text makes json or markdown, not {fmt!r}")
 
 
@@ -35,6 +39,8 @@ def render(
             out if isinstance(out, Console) else Console(file=out, no_color=True, color_system=None)
         )
         render_terminal(report.sections, console, top, report.offcpu)
+        if report.coherence is not None:
+            render_coherence(report.coherence, console, top)
         return
     stream = out.file if isinstance(out, Console) else out
     stream.write(render_text(report, fmt, top) + "\n")

@@ -35,6 +35,7 @@ COHERENCE_FILE = "coherence.txt"
 COHERENCE_META = "coherence.json"
 META_FORMAT = 1
 FILTERS = ("proc", "user", "all")
+INTERLEAVINGS = ("rr", "lockstep", "free")
 GUEST_DIR = "/mnt/lseprof-coherence"
 _TAG = "lseprof-coherence"
 _BUILD_HINT = "run `make coherence` in the checkout"
@@ -45,18 +46,20 @@ _WORK_TAIL = 65536  # bytes of the command's stdout kept to find its work report
 class CoherenceSettings:
     """How the plugin models a run.
 
-    ``quantum``: 0 lets the virtual CPUs run freely (the interleaving is the host's:
-    counts vary with its load); N > 0 keeps them within N guest instructions of each
-    other (lockstep), and ``round_robin`` runs one at a time, switching every N
-    instructions: a reproducible interleaving, at serial speed. ``filter``: ``proc``
-    counts the command's process tree, ``user`` all user code, ``all`` the kernel
-    too. ``flush``: seconds between partial snapshots. ``top``: lines with
-    per-instruction detail; ``lines``: lines listed at all. ``plugin``: another
-    build of the plugin (tests).
+    ``interleave``: how the virtual CPUs' instructions interleave, which the counts
+    depend on. ``rr`` (default) runs one CPU at a time, switching every ``quantum``
+    guest instructions: the same interleaving on every run and every host, at serial
+    speed. ``lockstep`` runs them together but keeps them within ``quantum``
+    instructions of each other. ``free`` lets them run as the host schedules qemu's
+    threads: counts vary with the host's load (on a busy 2-core host two workers
+    hardly overlap). ``filter``: ``proc`` counts the command's process tree,
+    ``user`` all user code, ``all`` the kernel too. ``flush``: seconds between
+    partial snapshots. ``top``: lines with per-instruction detail; ``lines``: lines
+    listed at all. ``plugin``: another build of the plugin (tests).
     """
 
-    quantum: int = 0
-    round_robin: bool = False
+    interleave: str = "rr"
+    quantum: int = 100
     filter: str = "proc"
     flush: float = 5.0
     top: int = 20
@@ -64,16 +67,23 @@ class CoherenceSettings:
     plugin: Path | None = None
 
     def check(self) -> None:
+        if self.interleave not in INTERLEAVINGS:
+            raise LseprofError(
+                f"coherence interleaving {self.interleave!r}: choose one of "
+                f"{', '.join(INTERLEAVINGS)}"
+            )
+        if self.interleave != "free" and self.quantum < 1:
+            raise LseprofError(
+                f"--coherence-interleave {self.interleave} needs a quantum of 1 instruction or more"
+            )
         if self.filter not in FILTERS:
             raise LseprofError(
                 f"coherence filter {self.filter!r}: choose one of {', '.join(FILTERS)}"
             )
-        if self.quantum < 0 or self.top < 0 or self.lines < 1 or self.flush < 0:
+        if self.top < 0 or self.lines < 1 or self.flush < 0:
             raise LseprofError(
-                "coherence settings: quantum, top and flush must be 0 or more, lines 1 or more"
+                "coherence settings: top and flush must be 0 or more, lines 1 or more"
             )
-        if self.round_robin and self.quantum == 0:
-            raise LseprofError("round-robin coherence runs need a quantum (e.g. 100 instructions)")
 
     def options(self) -> dict[str, str]:
         """The plugin's key=value options for these settings."""
@@ -83,9 +93,9 @@ class CoherenceSettings:
             "top": str(self.top),
             "lines": str(self.lines),
         }
-        if self.quantum:
+        if self.interleave != "free":
             opts["quantum"] = str(self.quantum)
-            opts["quantum_mode"] = "rr" if self.round_robin else "lockstep"
+            opts["quantum_mode"] = self.interleave
         return opts
 
     def to_dict(self) -> dict[str, Any]:
