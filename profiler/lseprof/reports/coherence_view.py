@@ -52,7 +52,7 @@ def headline(result: CoherenceResult) -> str:
         f"{_ratio(result.transfers_per_mib)} transfers per MiB"
         if result.transfers_per_mib is not None
         else None,
-        f"{_ratio(result.transfers_per_item)} per item"
+        f"{_ratio(result.transfers_per_item)} transfers per item"
         if result.transfers_per_item is not None
         else None,
     ]
@@ -185,7 +185,7 @@ def coherence_markdown(result: CoherenceResult, top: int = 10) -> list[str]:
     for rank, line in enumerate(lines[:DETAIL_LINES], 1):
         if line.instructions:
             out += [
-                f"#{rank} `{line.symbol or _address(line)}`: "
+                f"**#{rank} `{line.symbol or _address(line)}`**: "
                 f"{SHARING_HELP.get(line.sharing, line.sharing)}",
                 "",
                 *_table(INSN_HEADER, [_insn_cells(i) for i in line.instructions[:DETAIL_ROWS]]),

@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lseprof.results import Finding, OffCpuResult, SymbolShare, entries, number, text
+from lseprof.results import (
+    CoherenceResult,
+    Finding,
+    OffCpuResult,
+    SymbolShare,
+    entries,
+    number,
+    text,
+)
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +71,7 @@ _EXTRA_KEYS = (
     "no_perf",
     "judgement",
     "findings",
+    "coherence",
 )
 
 
@@ -85,6 +94,7 @@ class RunExtra:
     no_perf: NoPerfRun | None = None
     judgement: dict[str, Any] | None = None  # the nightly settings the run was judged with
     findings: list[Finding] = field(default_factory=list)  # what the run's figures call for
+    coherence: CoherenceResult | None = None  # cache lines between cores (--coherence runs)
     other: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     @classmethod
@@ -115,6 +125,7 @@ class RunExtra:
             no_perf=NoPerfRun.from_value(data.get("no_perf")),
             judgement=dict(judgement) if isinstance(judgement, Mapping) else None,
             findings=entries(data.get("findings"), Finding),
+            coherence=CoherenceResult.from_value(data.get("coherence")),
             other={str(k): v for k, v in data.items() if k not in _EXTRA_KEYS},
         )
 
@@ -143,6 +154,7 @@ class RunExtra:
                     "no_perf": self.no_perf.to_dict() if self.no_perf else None,
                     "judgement": self.judgement,
                     "findings": [f.to_dict() for f in self.findings] or None,
+                    "coherence": self.coherence.to_dict() if self.coherence else None,
                 }
             ),
         }
