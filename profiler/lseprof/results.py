@@ -88,6 +88,17 @@ def clean(value: Any) -> Any:
     return value
 
 
+def clean_significant(value: Any, digits: int = 6) -> Any:
+    """Like :func:`clean`, with floats rounded to ``digits`` significant digits."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean_significant(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_significant(v, digits) for v in value]
+    return value
+
+
 # --------------------------------------------------------------------------- samples
 
 
@@ -867,7 +878,8 @@ def report_json(
     cache lines between cores under ``coherence``; a file with scheduler events only
     gives ``{"offcpu": ...}``, a coherence file alone ``{"coherence": ...}``."""
     view = clean(offcpu.to_dict()) if offcpu is not None else None
-    lines = {"coherence": clean(coherence.to_dict())} if coherence is not None else {}
+    # Significant digits, not 4 places: transfers per item are often 1e-5 or less.
+    lines = {"coherence": clean_significant(coherence.to_dict())} if coherence else {}
     objs = [{**clean(s.to_dict()), "offcpu": view, **lines} for s in sections]
     payload: Any = objs[0] if len(objs) == 1 else objs
     if not sections and offcpu is not None:

@@ -162,9 +162,7 @@ def _coherence_commands() -> list[Command]:
         Command(("report", f"{COH}/fs-killed/coherence.txt", *fs)),
         Command(("report", f"{COH}/fs-unpadded/coherence.txt", "--top", "3")),
     ]
-    lines += [
-        Command(("diff", f"{COH}/fs-unpadded", f"{COH}/fs-padded", *fmt)) for fmt in _ALL
-    ]
+    lines += [Command(("diff", f"{COH}/fs-unpadded", f"{COH}/fs-padded", *fmt)) for fmt in _ALL]
     return lines
 
 

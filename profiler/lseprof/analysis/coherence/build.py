@@ -265,13 +265,16 @@ def coherence_result(
 
 def guest_files(found: CoherenceFile) -> list[Path]:
     """The host files behind the command's arguments that are ELF files (the program
-    and, under perf or a wrapper, the program it runs), through the run's shares."""
+    and, under perf, a wrapper or a shell, the programs it runs), through the run's
+    shares; the last named first."""
     shares = found.meta.get("shares")
     argv = found.meta.get("argv")
     if not isinstance(shares, dict) or not isinstance(argv, list):
         return []
     out: list[Path] = []
-    for arg in reversed([str(a) for a in argv]):
+    # Words of the arguments: `sh -c "/path/prog ...; ..."` names its programs too.
+    words = [w.strip("'\";&|()") for a in argv for w in str(a).split()]
+    for arg in reversed(words):
         if "/" not in arg:
             continue
         guest = PurePosixPath(arg if arg.startswith("/") else f"/out/{arg}")
