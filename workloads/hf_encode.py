@@ -9,7 +9,9 @@ Threads come from RAYON_NUM_THREADS, which `tokenizers` hands to Rayon.
 
 The timed region mirrors the native encoder's (native/src/run.rs): batches of
 1,000 lines in corpus order, round and round until --duration seconds have passed,
-each batch's result dropped by the calling thread inside the region. With
+each batch's result dropped by the calling thread inside the region, which is
+signalled to a profiler that asks (``lseprof_region.py`` beside this file: lseprof
+records the region only, docs/time.md). With
 --checksum the first full pass is also hashed like the native ids_fnv1a64 (FNV-1a
 over each id as 4 little-endian bytes, then ff ff ff ff per line); hashing in pure
 Python is slow, so runs leave it out (ids_fnv1a64 is then "").
@@ -22,6 +24,8 @@ import json
 import os
 import sys
 import time
+
+from lseprof_region import Region, RegionError
 
 FNV_OFFSET = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3
@@ -57,6 +61,8 @@ def main() -> int:
     args = ap.parse_args()
     from tokenizers import Tokenizer, models, pre_tokenizers
 
+    region = Region.from_env()  # before any work: a wrong setting fails fast
+
     tok = Tokenizer(
         models.BPE.from_file(
             os.path.join(args.vocab, "encoder.json"), os.path.join(args.vocab, "vocab.bpe")
@@ -75,6 +81,7 @@ def main() -> int:
     sizes = [sum(len(s.encode()) for s in b) for b in batches]
     items = nbytes = tokens = done = 0
     cursor = 0
+    region.enable()
     start = time.perf_counter()
     while True:
         result = tok.encode_batch(batches[cursor])
@@ -90,6 +97,7 @@ def main() -> int:
         if args.duration is not None and elapsed >= args.duration:
             break
     seconds = time.perf_counter() - start
+    region.disable()
     checksum = ""
     if args.checksum:
         h = FNV_OFFSET
@@ -122,4 +130,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RegionError as exc:
+        print(f"hf_encode: error: {exc}", file=sys.stderr)
+        sys.exit(2)

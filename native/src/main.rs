@@ -14,6 +14,7 @@ mod cli;
 mod corpus;
 mod encoder;
 mod pretok;
+mod region;
 mod run;
 #[cfg(feature = "rayon")]
 mod sched_rayon;
@@ -72,11 +73,14 @@ fn real_main() -> Result<(), String> {
     let corpus_name = cfg.corpus.display().to_string();
     let mut enc = encoder::Encoder::new(vocab, pretok, cfg.threads);
     enc.contend = cfg.contend;
+    // The profiler's region (its FIFOs, if it asked): connected before any work, so a
+    // wrong setting fails fast; enabled and disabled around the timed loop (run.rs).
+    let mut region = region::Region::from_env()?;
 
     #[cfg(feature = "rayon")]
     let (summary, window) = {
         sched_rayon::init_global_pool(cfg.threads)?;
-        let s = run::run(&cfg, &corpus_name, &items, |b| sched_rayon::encode_batch(&mut enc, b))?;
+        let s = run::run(&cfg, &corpus_name, &items, &mut region, |b| sched_rayon::encode_batch(&mut enc, b))?;
         (s, None::<usize>)
     };
     #[cfg(feature = "window")]
@@ -89,7 +93,9 @@ fn real_main() -> Result<(), String> {
                     cfg.threads
                 ));
             }
-            run::run(&cfg, &corpus_name, &items, |b| sched_window::encode_batch(pool, &mut enc, b, cfg.window))
+            run::run(&cfg, &corpus_name, &items, &mut region, |b| {
+                sched_window::encode_batch(pool, &mut enc, b, cfg.window)
+            })
         })?;
         let full = cfg.batch_size.min(items.len());
         (s, Some(cfg.window.unwrap_or_else(|| sched_window::window_size(full, cfg.threads))))

@@ -3,6 +3,7 @@
 
 use crate::cli::{Config, Mode};
 use crate::encoder::{EncodeError, Encoding, Item};
+use crate::region::Region;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -95,13 +96,20 @@ pub struct Summary {
 
 /// Runs the warm-up and the timed region. `encode_batch` encodes one batch;
 /// its result is dropped here, by the calling thread, inside the timed region
-/// (as upstream's callers do).
+/// (as upstream's callers do). `region` is told where the timed region begins
+/// and ends (a profiler that records it only: lseprof's region protocol).
 ///
 /// Checksum and dump of the first pass are bookkeeping, not workload: their
 /// time is measured and left out of `seconds`. In duration mode the timed
 /// region may end before one full pass; the rest of the first pass is then
 /// encoded after the clock stops, so the checksum always covers the corpus.
-pub fn run<F>(cfg: &Config, corpus_name: &str, items: &[Item<'_>], mut encode_batch: F) -> Result<Summary, String>
+pub fn run<F>(
+    cfg: &Config,
+    corpus_name: &str,
+    items: &[Item<'_>],
+    region: &mut Region,
+    mut encode_batch: F,
+) -> Result<Summary, String>
 where
     F: FnMut(&[Item<'_>]) -> Result<Vec<Encoding>, EncodeError>,
 {
@@ -138,6 +146,7 @@ where
     let (mut items_done, mut bytes, mut tokens, mut timed_batches) = (0u64, 0u64, 0u64, 0u64);
     let mut excluded = Duration::ZERO;
     let mut cursor = 0;
+    region.enable()?;
     let start = Instant::now();
     loop {
         if let Mode::Iterations(k) = cfg.mode {
@@ -165,6 +174,7 @@ where
         }
     }
     let seconds = start.elapsed().saturating_sub(excluded).as_secs_f64();
+    region.disable()?;
 
     while !first.done() {
         let r = encode(batches[first.batches])?;
@@ -229,13 +239,13 @@ mod tests {
     fn counts_and_checksum_do_not_depend_on_mode() {
         let lines: Vec<Vec<u8>> = (0..25).map(|i| vec![b'x'; i]).collect();
         let items: Vec<Item> = lines.iter().enumerate().map(|(i, l)| Item { line: i + 1, bytes: l }).collect();
-        let s1 = run(&config(Mode::Iterations(2), 0, 10), "c", &items, fake).unwrap();
+        let s1 = run(&config(Mode::Iterations(2), 0, 10), "c", &items, &mut Region::none(), fake).unwrap();
         assert_eq!((s1.items, s1.tokens, s1.batches), (50, 50, 6));
         assert_eq!(s1.bytes, 2 * (0..25u64).sum::<u64>());
-        let s2 = run(&config(Mode::Iterations(1), 2, 7), "c", &items, fake).unwrap();
+        let s2 = run(&config(Mode::Iterations(1), 2, 7), "c", &items, &mut Region::none(), fake).unwrap();
         assert_eq!(s2.items, 25);
         assert_eq!(s1.ids_fnv1a64, s2.ids_fnv1a64);
-        let s3 = run(&config(Mode::Duration(1e-9), 0, 3), "c", &items, fake).unwrap();
+        let s3 = run(&config(Mode::Duration(1e-9), 0, 3), "c", &items, &mut Region::none(), fake).unwrap();
         assert_eq!(s3.batches, 1);
         assert_eq!(s3.ids_fnv1a64, s1.ids_fnv1a64);
     }
@@ -243,9 +253,10 @@ mod tests {
     #[test]
     fn encode_errors_are_reported() {
         let items = [Item { line: 3, bytes: b"x" }];
-        let err =
-            run(&config(Mode::Iterations(1), 0, 10), "corpus.txt", &items, |_| Err(EncodeError { line: 3, byte: 0 }))
-                .unwrap_err();
+        let err = run(&config(Mode::Iterations(1), 0, 10), "corpus.txt", &items, &mut Region::none(), |_| {
+            Err(EncodeError { line: 3, byte: 0 })
+        })
+        .unwrap_err();
         assert_eq!(
             err,
             "corpus line 3 is not valid UTF-8 (byte 0) in corpus.txt; fix or remove that line and run again"

@@ -5,10 +5,12 @@
 use crate::encoder::{EncodeError, Encoder, Encoding, Item};
 use rayon::prelude::*;
 
-/// Configures the global pool with `threads` workers (once per process).
+/// Configures the global pool with `threads` workers (once per process), named
+/// `rayon-worker-N` (profiles group them by that name).
 pub fn init_global_pool(threads: usize) -> Result<(), String> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
+        .thread_name(|i| format!("rayon-worker-{i}"))
         .build_global()
         .map_err(|e| format!("cannot start the Rayon thread pool with {threads} threads: {e}; try fewer --threads"))
 }

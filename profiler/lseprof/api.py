@@ -42,6 +42,11 @@ def load(
     max_stack: int | None = None,
     top: int = DEFAULT_TOP,
     store: str | None = None,
+    time_range: str | None = None,
+    tids: Sequence[int] = (),
+    comms: Sequence[str] = (),
+    per_thread: bool = False,
+    over_time: bool = False,
 ) -> Report:
     """Read a perf.data, ``perf script`` text or ``perf report`` text (gzip is fine), or
     a stored run (its id, run directory or run.json; ``store`` is where to look the id
@@ -53,11 +58,17 @@ def load(
     recording machine's /proc/kallsyms (a profile recorded on another machine),
     ``perf_maps`` are qemu ``-perfmap``
     files not next to ``path``; ``fmt`` forces the input kind (see
-    :data:`lseprof.readers.inputs.FORMATS`). Raises :class:`LseprofError` with a
+    :data:`lseprof.readers.inputs.FORMATS`). Time and threads (docs/time.md):
+    ``time_range`` as ``--time-range`` takes it (``"1,2"``, ``"10%,90%"``), ``tids``
+    and ``comms`` as ``--tid`` and ``--comm``, ``per_thread`` adds the per-thread
+    tables to each section, ``over_time`` the heat map and the timeline
+    (``report.heatmap``, ``report.timeline``). Raises :class:`LseprofError` with a
     one-line message on bad input.
     """
-    from lseprof.analysis.pipeline import analyze_file
+    from lseprof.analysis.pipeline import Focus, analyze_file
     from lseprof.analysis.stored_runs import profile_inputs
+    from lseprof.analysis.threads import ThreadFilter
+    from lseprof.readers.time_range import parse_time_range
 
     inputs = profile_inputs(
         Path(path), store, [Path(b) for b in binaries], [Path(m) for m in perf_maps]
@@ -72,6 +83,8 @@ def load(
         top=top,
         perf_maps=inputs.perf_maps,
         max_stack=max_stack,
+        time_range=parse_time_range(time_range) if time_range is not None else None,
+        focus=Focus(ThreadFilter(tuple(tids), tuple(comms)), per_thread, over_time),
     )
 
 

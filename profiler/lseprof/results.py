@@ -627,9 +627,21 @@ class Attribution:
     annotated: list[AnnotatedFunction] = field(default_factory=list)
     # What the figures above call for (lseprof.analysis.findings).
     findings: list[Finding] = field(default_factory=list)
+    # ``lseprof report --per-thread``: each thread, and like-named threads together.
+    threads: list[ThreadShare] = field(default_factory=list)
+    thread_groups: list[ThreadShare] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """The section's JSON object (``lseprof report --json``), in its key order."""
+        """The section's JSON object (``lseprof report --json``), in its key order;
+        the per-thread tables only where they were made."""
+        threads = (
+            {
+                "thread_groups": [t.to_dict() for t in self.thread_groups],
+                "threads": [t.to_dict() for t in self.threads],
+            }
+            if self.threads or self.thread_groups
+            else {}
+        )
         return {
             "source_kind": self.source_kind,
             "path": self.path,
@@ -656,6 +668,7 @@ class Attribution:
             "notes": list(self.notes),
             "findings": [f.to_dict() for f in self.findings],
             "annotated_functions": [a.to_dict() for a in self.annotated],
+            **threads,
         }
 
 
@@ -807,6 +820,9 @@ class OffCpuResult:
     notes: list[str] = field(default_factory=list)
     other: dict[str, Any] = field(default_factory=dict, repr=False)
     latency_other: dict[str, Any] = field(default_factory=dict, repr=False)  # p999, ...
+    # (tid, switched out, switched in, reason), perf's seconds: a timeline's input, kept
+    # only when asked for; not part of the JSON or the store.
+    spans: list[tuple[int, float, float, str]] = field(default_factory=list, repr=False)
 
     @classmethod
     def from_value(cls, value: Any) -> OffCpuResult | None:
@@ -865,25 +881,294 @@ class OffCpuResult:
         }
 
 
+# --------------------------------------------------------------------------- time
+
+
+def _ints(value: Any) -> list[int]:
+    items = value if isinstance(value, list | tuple) else []
+    return [i for v in items if (i := integer(v)) is not None]
+
+
+def _grid(value: Any) -> list[list[int]]:
+    items = value if isinstance(value, list | tuple) else []
+    return [_ints(column) for column in items]
+
+
+_REGION_KEYS = ("mode", "start_s", "end_s", "enabled_s", "signals", "notes")
+
+
+@dataclass
+class Region:
+    """The part of a run that perf recorded (``lseprof run``'s measured region): from
+    the first ``enable`` to the last ``disable`` (or the workload's end), in seconds
+    after the recorded command started. ``mode``: ``markers`` (the workload signalled
+    it) or ``delay`` (``--delay``); whole-process runs have no region."""
+
+    mode: str
+    start_s: float | None = None
+    end_s: float | None = None
+    enabled_s: float = 0.0  # time the events were on (a region may pause and resume)
+    signals: int = 0  # enable and disable commands sent
+    notes: list[str] = field(default_factory=list)
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> Region | None:
+        if isinstance(value, Region):
+            return value
+        if not isinstance(value, Mapping) or (mode := text(value.get("mode"))) is None:
+            return None
+        notes = value.get("notes")
+        return cls(
+            mode,
+            number(value.get("start_s")),
+            number(value.get("end_s")),
+            number(value.get("enabled_s")) or 0.0,
+            integer(value.get("signals")) or 0,
+            [str(n) for n in notes] if isinstance(notes, list) else [],
+            _unknown(value, _REGION_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "mode": self.mode,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "enabled_s": self.enabled_s,
+            "signals": self.signals,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class TimeWindow:
+    """The stretch of a profile a report covers (``--time-range``): seconds from the
+    profile's first sample (``origin``, perf's timestamp), both ends included."""
+
+    start_s: float
+    end_s: float
+    origin: float
+    asked: str = ""  # as given on the command line (``1,2``, ``10%,90%``)
+    # The same window as ``perf script --time`` takes it (perf's timestamps, exact).
+    perf_time: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "origin": self.origin,
+            "asked": self.asked,
+            "perf_time": self.perf_time,
+        }
+
+
+_HEATMAP_KEYS = (
+    "event",
+    "origin",
+    "first_column",
+    "columns",
+    "rows",
+    "column_s",
+    "counts",
+    "window",
+)
+
+
+@dataclass
+class HeatMap:
+    """Samples over time as FlameScope draws them: one column per second, one row per
+    sub-second slice of ``column_s / rows`` seconds, a count per cell. Column ``c``,
+    row ``r`` covers ``first_column + c + r * column_s / rows`` seconds from the
+    profile's first sample (``origin``, perf's timestamp). ``counts`` has the cells of
+    all samples (``all``) and of each category with samples, as lists of columns."""
+
+    event: str
+    origin: float
+    first_column: int
+    columns: int
+    rows: int = 50
+    column_s: float = 1.0
+    counts: dict[str, list[list[int]]] = field(default_factory=dict)
+    window: tuple[float, float] | None = None  # the --time-range, from the first sample
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def row_s(self) -> float:
+        return self.column_s / self.rows
+
+    @classmethod
+    def from_value(cls, value: Any) -> HeatMap | None:
+        if isinstance(value, HeatMap):
+            return value
+        if not isinstance(value, Mapping):
+            return None
+        event, origin = text(value.get("event")), number(value.get("origin"))
+        columns, rows = integer(value.get("columns")), integer(value.get("rows"))
+        if event is None or origin is None or not columns or not rows:
+            return None
+        counts = value.get("counts")
+        window = value.get("window")
+        bounds = (
+            [b for w in window if (b := number(w)) is not None] if isinstance(window, list) else []
+        )
+        return cls(
+            event,
+            origin,
+            integer(value.get("first_column")) or 0,
+            columns,
+            rows,
+            number(value.get("column_s")) or 1.0,
+            {str(k): _grid(v) for k, v in counts.items()} if isinstance(counts, Mapping) else {},
+            (bounds[0], bounds[1]) if len(bounds) == 2 else None,
+            _unknown(value, _HEATMAP_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "event": self.event,
+            "origin": self.origin,
+            "first_column": self.first_column,
+            "columns": self.columns,
+            "rows": self.rows,
+            "column_s": self.column_s,
+            "counts": {k: [list(c) for c in v] for k, v in self.counts.items()},
+            "window": list(self.window) if self.window is not None else None,
+        }
+
+
+_THREAD_SHARE_KEYS = (
+    "name",
+    "tid",
+    "pid",
+    "threads",
+    "main",
+    "samples",
+    "share",
+    "categories",
+    "on_cpu_s",
+    "off_cpu_s",
+    "off_cpu_by_reason_s",
+)
+
+
+@dataclass
+class ThreadShare:
+    """One thread's part of a profile, or one group's: the threads whose names differ
+    only in a number (``rayon-worker-*``). ``share``: percent of the event's samples;
+    ``categories``: percent of this thread's (group's) own samples; off-CPU time where
+    the profile has scheduler events."""
+
+    name: str
+    tid: int | None = None  # None for a group
+    pid: int | None = None
+    threads: int = 1
+    main: bool = False  # the process's first thread (tid == pid)
+    samples: float = 0.0
+    share: float = 0.0
+    categories: dict[str, float] = field(default_factory=dict)
+    on_cpu_s: float | None = None
+    off_cpu_s: float | None = None
+    off_cpu_by_reason_s: dict[str, float] = field(default_factory=dict)
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> ThreadShare | None:
+        if not isinstance(value, Mapping) or (name := text(value.get("name"))) is None:
+            return None
+        return cls(
+            name,
+            integer(value.get("tid")),
+            integer(value.get("pid")),
+            integer(value.get("threads")) or 1,
+            value.get("main") is True,
+            number(value.get("samples")) or 0.0,
+            number(value.get("share")) or 0.0,
+            _floats(value.get("categories")),
+            number(value.get("on_cpu_s")),
+            number(value.get("off_cpu_s")),
+            _floats(value.get("off_cpu_by_reason_s")),
+            _unknown(value, _THREAD_SHARE_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "name": self.name,
+            "tid": self.tid,
+            "pid": self.pid,
+            "threads": self.threads,
+            "main": self.main,
+            "samples": self.samples,
+            "share": self.share,
+            "categories": dict(self.categories),
+            "on_cpu_s": self.on_cpu_s,
+            "off_cpu_s": self.off_cpu_s,
+            "off_cpu_by_reason_s": dict(self.off_cpu_by_reason_s),
+        }
+
+
+@dataclass
+class ThreadTrack:
+    """One thread (or group) over time: samples per bin, and off-CPU seconds per bin
+    by reason where the profile has scheduler events."""
+
+    name: str
+    tid: int | None
+    samples: list[int] = field(default_factory=list)
+    off_cpu_s: dict[str, list[float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "tid": self.tid,
+            "samples": list(self.samples),
+            "off_cpu_s": {k: list(v) for k, v in self.off_cpu_s.items()},
+        }
+
+
+@dataclass
+class Timeline:
+    """Per-thread timeline: bin ``i`` covers ``start_s + i * bin_s`` to the next bin, in
+    seconds from the profile's first sample."""
+
+    start_s: float
+    bin_s: float
+    bins: int
+    tracks: list[ThreadTrack] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start_s": self.start_s,
+            "bin_s": self.bin_s,
+            "bins": self.bins,
+            "tracks": [t.to_dict() for t in self.tracks],
+        }
+
+
 # --------------------------------------------------------------------------- a profile
 
 
 def report_json(
     sections: list[Attribution],
     offcpu: OffCpuResult | None,
+    window: TimeWindow | None = None,
     coherence: CoherenceResult | None = None,
 ) -> str:
     """``lseprof report --json``: one object per event section (a list for several),
-    each with the scheduler view under ``offcpu`` and, where the run has one, the
-    cache lines between cores under ``coherence``; a file with scheduler events only
+    each with the scheduler view under ``offcpu`` (and the ``--time-range`` it covers
+    under ``time_range``, when one was asked for, and the cache lines between cores
+    under ``coherence``, where the run has them); a file with scheduler events only
     gives ``{"offcpu": ...}``, a coherence file alone ``{"coherence": ...}``."""
     view = clean(offcpu.to_dict()) if offcpu is not None else None
+    ranged = {"time_range": clean(window.to_dict())} if window is not None else {}
     # Significant digits, not 4 places: transfers per item are often 1e-5 or less.
     lines = {"coherence": clean_significant(coherence.to_dict())} if coherence else {}
-    objs = [{**clean(s.to_dict()), "offcpu": view, **lines} for s in sections]
+    objs = [{**clean(s.to_dict()), "offcpu": view, **ranged, **lines} for s in sections]
     payload: Any = objs[0] if len(objs) == 1 else objs
     if not sections and offcpu is not None:
-        payload = {"offcpu": view, **lines}
+        payload = {"offcpu": view, **ranged, **lines}
     elif not sections and coherence is not None:
         payload = lines
     return json.dumps(payload, indent=2)
@@ -897,11 +1182,6 @@ ACCESS_KINDS = ("load", "store", "atomic", "excl_ld", "excl_st")
 # only disjoint bytes and at least one wrote (false), both kinds of pair (both), no
 # core wrote (read-only), or the detail records do not say (unknown).
 SHARING = ("true", "false", "both", "read-only", "unknown")
-
-
-def _ints(value: Any) -> list[int]:
-    items = value if isinstance(value, list) else []
-    return [i for v in items if (i := integer(v)) is not None]
 
 
 def _count(value: Any) -> int:

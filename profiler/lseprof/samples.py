@@ -232,6 +232,12 @@ class Capture:
     sched_text: bytes = field(default=b"", repr=False)
     # perf annotate text: the annotated functions (see the module docstring).
     listings: list[Listing] = field(default_factory=list, repr=False)
+    # Time: the first and last sample of the whole profile (perf's timestamps, whole
+    # ns; None where unknown) and the window the table was cut to (--time-range, both
+    # ends included). The `time` column is filled where a reader was asked for it.
+    first_ns: int | None = None
+    last_ns: int | None = None
+    window_ns: tuple[int, int] | None = None
 
     def validate(self) -> None:
         """Check the samples table and its stacks (see :func:`validate`)."""

@@ -144,6 +144,24 @@ def _report_commands() -> list[Command]:
         ]
     for path, formats in _ANNOTATE:
         lines += [Command(("report", f"{FIX}/annotate/{path}", *fmt)) for fmt in formats]
+    # Time and threads (docs/time.md): a range of a perf.data and of text, per-thread
+    # tables, thread filters, and the errors of each.
+    contend, script = f"{FIX}/x86-contend/perf.data", f"{FIX}/x86-contend/script.txt"
+    lines += [
+        Command(("report", contend, "--time-range", "0.2,0.6", "--per-thread", *fmt))
+        for fmt in ((), ("--json",), ("--markdown",))
+    ]
+    lines += [
+        Command(("report", script, "--time-range", "10%,60%", "--json")),
+        Command(("report", f"{FIX}/rayon-host-88/script.txt.gz", "--per-thread", "--top", "5")),
+        Command(("report", contend, "--tid", "22244", "--per-thread", "--json")),
+        Command(("report", contend, "--comm", "no-such-*")),
+        Command(("report", contend, "--time-range", "5,6")),
+        Command(("report", contend, "--time-range", "2,1")),
+        Command(("report", contend, "--tid", "x")),
+        Command(("report", f"{FIX}/x86-contend/report-flat.txt", "--time-range", "0,1")),
+        Command(("report", contend, "--heatmap", "out.png")),
+    ]
     pastes = sorted((REPO / FIX / "pastes").rglob("*.txt"))
     lines += [Command(("report", str(p.relative_to(REPO)), "--json")) for p in pastes]
     return lines

@@ -63,7 +63,10 @@ impl Pool<'_> {
             let mut workers = Vec::with_capacity(threads - 1);
             for worker in 1..threads {
                 let shared = &shared;
-                match thread::Builder::new().spawn_scoped(s, move || shared.worker_loop(worker)) {
+                // Named for profiles, which group threads by name ("win-worker-*"):
+                // short enough for Linux's 15-byte thread names up to worker 9999.
+                let named = thread::Builder::new().name(format!("win-worker-{worker}"));
+                match named.spawn_scoped(s, move || shared.worker_loop(worker)) {
                     Ok(h) => workers.push(h.thread().clone()),
                     Err(_) => break,
                 }

@@ -44,6 +44,19 @@ def _items(series: pd.Series[Any]) -> list[tuple[tuple[Any, ...], float]]:
     return [(tuple(k) if isinstance(k, tuple) else (k,), float(v)) for k, v in series.items()]
 
 
+def _ranked(series: pd.Series[float], top: int | None = None) -> pd.Series[float]:
+    """Heaviest first, equal weights in the order of their names: the same samples
+    rank the same whatever order they were read in (a profile cut to a time range and
+    the same range of the whole profile give one report)."""
+    keys = [
+        np.asarray([str(k) for k in series.index.get_level_values(i)], dtype=object)
+        for i in range(series.index.nlevels)
+    ]
+    order = np.lexsort([*reversed(keys), -series.to_numpy(dtype=np.float64)])
+    ranked = series.iloc[order]
+    return ranked if top is None else ranked.head(top)
+
+
 def _sum_by(
     frame: pd.DataFrame, columns: list[str], where: npt.NDArray[np.bool_] | None = None
 ) -> pd.Series[float]:
@@ -201,13 +214,13 @@ def _one(
                 dso=str(dso),
             )
         )
-    helpers.sort(key=lambda h: -h.share)
+    helpers.sort(key=lambda h: (-h.share, h.symbol, h.dso or ""))
 
     callers = _helper_callers(capture, helper_rows, helpers, total, images, part)
 
     emu = emulation_shares(part)
     sym = _sum_by(part, ["symbol", "dso", "category"])
-    sym = sym.sort_values(ascending=False).head(top)
+    sym = _ranked(sym, top)
     in_guest = dict(_items(_sum_by(part, ["symbol", "dso", "category"], guest_mask(part))))
     top_symbols = [
         SymbolShare(
@@ -230,7 +243,7 @@ def _one(
     inline_list = []
     if is_inline.any():
         by_insn = _sum_by(part, ["symbol", "insn"], is_inline)
-        by_insn = by_insn.sort_values(ascending=False).head(top)
+        by_insn = _ranked(by_insn, top)
         inline_list = [
             InlineAtomic(str(k[0]), str(k[1]), _pct(float(w), total)) for k, w in _items(by_insn)
         ]
@@ -283,7 +296,7 @@ def _helper_callers(
     covered = set()
     if len(with_caller):
         edges = _sum_by(with_caller, ["symbol", "caller"])
-        for (helper, caller), w in _items(edges.sort_values(ascending=False)):
+        for (helper, caller), w in _items(_ranked(edges)):
             out.append(CallerShare(str(helper), str(caller), _pct(float(w), total), basis))
             covered.add(str(helper))
     # Helpers with no callchain (emulated runs, or recorded without -g): static call

@@ -6,25 +6,43 @@ truncated file) still gets stored: the analysis failure becomes its message.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lseprof.errors import LseprofError
-from lseprof.results import Attribution, OffCpuResult
+from lseprof.readers.perf_data import DEFAULT_MAX_STACK
+from lseprof.results import Attribution, HeatMap, OffCpuResult, ThreadShare
 
-# Caller analysis needs the sampled frame and its caller only; a short stack
-# keeps `perf script` output (and parse time) small.
-RUN_MAX_STACK = 8
+# Short stacks keep `perf script` output (and parse time) small; 8 frames hold the
+# caller and what kernel entry/exit code serves.
+RUN_MAX_STACK = DEFAULT_MAX_STACK  # a run's analysis reads what `lseprof report` reads
 TOP_SYMBOLS = 10  # kept with a stored run
+
+
+@dataclass
+class RunViews:
+    """What a run keeps of its profile besides the section: its samples over time (the
+    dashboard's heat map) and its threads grouped by name."""
+
+    heatmap: HeatMap | None = None
+    threads: list[ThreadShare] = field(default_factory=list)
+
+    def thread_groups(self, offcpu: OffCpuResult | None) -> list[ThreadShare]:
+        """The threads grouped by name, with the run's off-CPU time where it has some."""
+        from lseprof.analysis.threads import group_threads, with_offcpu
+
+        return group_threads(with_offcpu(list(self.threads), offcpu))
 
 
 def analyze_run(
     perf_data: Path | None, binary: Path | None, perf_map: Path | None, emulated: bool
-) -> tuple[Attribution | None, str]:
+) -> tuple[Attribution | None, str, RunViews]:
     """The run's first event section (samples, category shares, helpers and their
-    callers), or None, and a message for the run when something is off."""
+    callers), or None, a message for the run when something is off, and its views."""
     if perf_data is None:
-        return None, ""
-    from lseprof.analysis.pipeline import analyze_file  # pandas & co.: only when there is work
+        return None, "", RunViews()
+    # pandas & co.: only when there is work.
+    from lseprof.analysis.pipeline import Focus, analyze_file
 
     try:
         report = analyze_file(
@@ -33,18 +51,27 @@ def analyze_run(
             perf_maps=[perf_map] if perf_map else [],
             max_stack=RUN_MAX_STACK,
             top=TOP_SYMBOLS,
+            offcpu=False,  # a run's scheduler events are analysed apart (analyze_sched)
+            focus=Focus(per_thread=True, over_time=True),
         )
     except LseprofError as exc:
-        return None, f"analysis failed: {exc.message}"
+        return None, f"analysis failed: {exc.message}", RunViews()
     if not report.sections:
-        return None, "perf recorded no samples"
+        return None, "perf recorded no samples", RunViews()
     section = report.sections[0]
+    views = RunViews(report.heatmap, list(section.threads))
+    # The stored section keeps its figures; the groups are kept once, in the views.
+    section.threads, section.thread_groups = [], []
     if emulated and section.emulated_share < 50.0:
-        return section, (
-            f"only {section.emulated_share:.0f}% of samples are emulated guest code; "
-            "the rest is qemu itself"
+        return (
+            section,
+            (
+                f"only {section.emulated_share:.0f}% of samples are emulated guest code; "
+                "the rest is qemu itself"
+            ),
+            views,
         )
-    return section, ""
+    return section, "", views
 
 
 def analyze_sched(

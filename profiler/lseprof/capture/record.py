@@ -12,11 +12,23 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from lseprof.capture.control import (
+    MARKERS,
+    PerfControl,
+    RegionPlan,
+    RegionRelay,
+    control_args,
+    make_fifos,
+)
 from lseprof.capture.perf_cli import perf_argv, start_perf
+from lseprof.results import Region
 
 # Statuses shared with the run store.
 OK, FAILED, INTERRUPTED, TIMEOUT = "ok", "failed", "interrupted", "timeout"
@@ -48,9 +60,21 @@ class RecordOutcome:
     perf_data: Path | None
     perf_map: Path | None
     message: str = ""
+    region: Region | None = None  # the measured region, when only that was recorded
 
 
-def perf_record_argv(perf: str, spec: RecordSpec, output: Path) -> list[str]:
+@dataclass
+class RegionSetup:
+    """A run that records its measured region only: how it is marked, and the other
+    perf processes (the scheduler's) that follow it."""
+
+    plan: RegionPlan
+    others: list[PerfControl] = field(default_factory=list)
+
+
+def perf_record_argv(
+    perf: str, spec: RecordSpec, output: Path, control: tuple[Path, Path] | None = None
+) -> list[str]:
     call_graph = ["--call-graph", "dwarf,16384"] if spec.call_graph == "dwarf" else ["-g"]
     guest = ["-d", "--buildid-mmap"] if spec.guest_mmaps else []
     return perf_argv(
@@ -63,6 +87,7 @@ def perf_record_argv(perf: str, spec: RecordSpec, output: Path) -> list[str]:
         str(spec.freq),
         *call_graph,
         *guest,
+        *(control_args(*control) if control is not None else []),
         "-o",
         output,
         "--",
@@ -128,6 +153,19 @@ def write_artifact(path: Path, text: str) -> str:
     return ""
 
 
+@contextmanager
+def _region_relay(setup: RegionSetup | None, recording: bool) -> Iterator[RegionRelay | None]:
+    """The relay of a run that records its region (None for the whole process), with
+    its FIFOs in a directory that lives as long as the run."""
+    if setup is None or not recording:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="lseprof-region-") as fifo_dir:
+        own = PerfControl(*make_fifos(Path(fifo_dir), "perf"))
+        workload = make_fifos(Path(fifo_dir), "region") if setup.plan.mode == MARKERS else None
+        yield RegionRelay(setup.plan, [own, *setup.others], workload)
+
+
 def run_recorded(
     argv: list[str],
     run_dir: Path,
@@ -135,13 +173,36 @@ def run_recorded(
     spec: RecordSpec | None,
     timeout: float | None = None,
     env: dict[str, str] | None = None,
+    region: RegionSetup | None = None,
 ) -> RecordOutcome:
-    """Run `argv` (under perf unless `perf` is None) and keep everything in `run_dir`."""
+    """Run `argv` (under perf unless `perf` is None) and keep everything in `run_dir`;
+    with `region`, perf records the measured region only (see
+    :mod:`lseprof.capture.control`)."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    perf_data = run_dir / "perf.data" if perf and spec else None
+    with _region_relay(region, perf_data is not None) as relay:
+        outcome = _run(argv, run_dir, perf, spec, timeout, env, relay)
+    if perf_data is not None and not perf_data.exists():
+        outcome.perf_data = None
+    return outcome
+
+
+def _run(
+    argv: list[str],
+    run_dir: Path,
+    perf: str | None,
+    spec: RecordSpec | None,
+    timeout: float | None,
+    env: dict[str, str] | None,
+    relay: RegionRelay | None,
+) -> RecordOutcome:
     perf_data = run_dir / "perf.data" if perf and spec else None
     full = _wrapped(argv, run_dir)
     if perf and spec and perf_data:
-        full = [*perf_record_argv(perf, spec, perf_data), *full]
+        control = (relay.perfs[0].ctl, relay.perfs[0].ack) if relay is not None else None
+        full = [*perf_record_argv(perf, spec, perf_data, control), *full]
+    if relay is not None and relay.env():
+        env = {**(env if env is not None else os.environ), **relay.env()}
     start = time.monotonic()
     # text: undecodable bytes replaced (a command may write compressed data to stdout).
     # Without perf (--no-perf, --overhead's bare runs) this starts the wrapper alone.
@@ -153,6 +214,9 @@ def run_recorded(
         start_new_session=True,
         env=env,
     )
+    if relay is not None:
+        relay.perfs[0].proc = proc
+        relay.start(start)
     status, message = OK, ""
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
@@ -165,6 +229,7 @@ def run_recorded(
         stdout, stderr = proc.communicate()
         status, message = INTERRUPTED, "stopped by Ctrl-C; kept what perf had captured"
     seconds = time.monotonic() - start
+    region = relay.stop(seconds) if relay is not None else None
     write_errors = [
         write_artifact(run_dir / "workload.stdout", stdout),
         write_artifact(run_dir / "workload.stderr", stderr),
@@ -186,8 +251,6 @@ def run_recorded(
     problems = [m for m in write_errors if m]
     if problems and status == OK:
         status, message = FAILED, problems[0]
-    if perf_data is not None and not perf_data.exists():
-        perf_data = None
     return RecordOutcome(
-        status, proc.returncode, stdout, stderr, seconds, perf_data, perf_map, message
+        status, proc.returncode, stdout, stderr, seconds, perf_data, perf_map, message, region
     )

@@ -12,6 +12,9 @@ that ran for 56 ms. System-wide switch events are what ``perf sched record`` tak
 
 perf starts with its events disabled (``-D -1``) and is enabled through its
 control FIFO, whose ``ack`` says the events are live: no race with a short workload.
+A run that records its measured region only leaves them off and hands the control
+to the region relay (:mod:`lseprof.capture.control`), which turns the scheduler
+events on and off together with the samples.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
+from lseprof.capture.control import PerfControl
 from lseprof.capture.perf_cli import perf_argv, start_perf
 from lseprof.capture.perf_env import paranoid_level
 from lseprof.errors import LseprofError
@@ -106,10 +111,21 @@ def sched_record_argv(perf: str, output: Path, ctl: Path, ack: Path) -> list[str
     )
 
 
+@dataclass
+class SchedRecording:
+    """A scheduler recording in progress: its file, and, when its events start off
+    (a run that records its measured region), the control that turns them on."""
+
+    output: Path
+    control: PerfControl | None = None
+
+
 @contextmanager
-def sched_recording(perf: str, run_dir: Path) -> Iterator[Path]:
-    """Record the scheduler events system-wide while the body runs; yields the path
-    of the file, which exists once the body is done (partial if it was interrupted)."""
+def sched_recording(perf: str, run_dir: Path, enabled: bool = True) -> Iterator[SchedRecording]:
+    """Record the scheduler events system-wide while the body runs; yields the
+    recording, whose file exists once the body is done (partial if it was
+    interrupted). `enabled` False: the events stay off until the yielded control
+    turns them on (:class:`lseprof.capture.control.RegionRelay`)."""
     problem = sched_tracepoints_problem()
     if problem:
         raise LseprofError(problem)
@@ -131,8 +147,14 @@ def sched_recording(perf: str, run_dir: Path) -> Iterator[Path]:
             errors.close()
             raise
         try:
-            _enable(proc, ctl, ack, errors)
-            yield output
+            if enabled:
+                _enable(proc, ctl, ack, errors)
+                yield SchedRecording(output)
+            else:
+                control = PerfControl(ctl, ack, proc)
+                if not control.connect(_ACK_TIMEOUT_S):
+                    _refused(proc, errors)
+                yield SchedRecording(output, control)
         finally:
             _stop(proc)
             errors.close()
@@ -161,6 +183,11 @@ def _enable(proc: subprocess.Popen[bytes], ctl: Path, ack: Path, errors: IO[byte
     if reply and reply[0].strip() == b"ack":
         return
     _unblock(ctl, ack)
+    _refused(proc, errors)
+
+
+def _refused(proc: subprocess.Popen[bytes], errors: IO[bytes]) -> NoReturn:
+    """Stop perf and raise its first message as the one-line error."""
     _stop(proc)
     errors.seek(0)
     lines = [

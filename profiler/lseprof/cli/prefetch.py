@@ -44,9 +44,16 @@ VALUE_OPTIONS = frozenset(
         "-o",
         "--output",
         "--store",
+        "--time-range",
+        "--heatmap",
+        "--tid",
+        "--comm",
     }
 )
-FLAG_OPTIONS = frozenset({"--json", "--markdown", "--sched", "--no-sched"})
+FLAG_OPTIONS = frozenset({"--json", "--markdown", "--sched", "--no-sched", "--per-thread"})
+# These change what perf script is asked for (a --time window, the times pass): no
+# head start, the report command opens the input itself.
+_REOPENED = ("--time-range", "--heatmap")
 
 
 @dataclass
@@ -124,6 +131,7 @@ def _checked(
         return None
     if (
         path is None
+        or any(o in options for o in _REOPENED)
         or options.get("--format", "auto") not in ("auto", "perf-data")
         or (max_stack is not None and max_stack < 1)
     ):
@@ -144,7 +152,7 @@ def open_early(argv: list[str]) -> EarlyInput | None:
     if parsed is None:
         return None
     try:
-        source = open_input(parsed[0], "auto", parsed[1], parsed[2])
+        source = open_input(parsed[0], "auto", parsed[1], files=parsed[2])
     except Exception:  # the report command meets the same problem and reports it
         return None
     early = EarlyInput(parsed[0].resolve(), parsed[1], parsed[2], source)

@@ -10,18 +10,20 @@ and render it (:func:`lseprof.reports.rendering.render`) or export it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
+from lseprof.analysis.threads import ThreadFilter, parse_tids
 from lseprof.cli.console import err, out
 from lseprof.cli.prefetch import EarlyInput
 from lseprof.errors import LseprofError, require_at_least, require_one_format
 from lseprof.readers.inputs import FORMATS, ProfileInput, open_input
-from lseprof.readers.perf_data import FULL_STACK, SymbolFiles
+from lseprof.readers.perf_data import DEFAULT_MAX_STACK, FULL_STACK, SymbolFiles
+from lseprof.readers.time_range import TimeRange, parse_time_range
 
 if TYPE_CHECKING:
     from lseprof.analysis.pipeline import Report
@@ -45,6 +47,10 @@ class _Asked:
     sched: bool | None
     offcpu_folded: Path | None
     export: tuple[str, Path] | None
+    time_range: TimeRange | None = None
+    heatmap: Path | None = None
+    threads: ThreadFilter = field(default_factory=ThreadFilter)
+    per_thread: bool = False
 
 
 def report_cmd(
@@ -107,7 +113,8 @@ def report_cmd(
         None,
         "--max-stack",
         metavar="N",
-        help="perf.data only: callchain frames to read (default 2, 64 for qemu runs).",
+        help=f"perf.data only: callchain frames to read (default {DEFAULT_MAX_STACK}, 64 for "
+        "qemu runs).",
     ),
     sched: bool | None = typer.Option(
         None,
@@ -123,6 +130,35 @@ def report_cmd(
     ),
     store: str | None = typer.Option(
         None, "--store", help="Run store to look RUN up in: a SQLite file or postgresql:// URL."
+    ),
+    time_range: str | None = typer.Option(
+        None,
+        "--time-range",
+        metavar="START,END",
+        help="Only this stretch: seconds from the first sample (1,2) or percentages "
+        "(10%,90%), both ends included.",
+    ),
+    heatmap: Path | None = typer.Option(
+        None,
+        "--heatmap",
+        metavar="FILE",
+        help="Write samples over time (FlameScope heat maps, per-thread timeline) to "
+        "FILE.svg or FILE.html (select a range there).",
+    ),
+    tid: list[str] = typer.Option(
+        [], "--tid", metavar="TID", help="Only these threads (ids; repeatable, or 1,2,3)."
+    ),
+    comm: list[str] = typer.Option(
+        [],
+        "--comm",
+        metavar="NAME",
+        help="Only threads with this name or pattern (rayon-worker-*; repeatable).",
+    ),
+    per_thread: bool = typer.Option(
+        False,
+        "--per-thread",
+        help="Add a per-thread table (samples, categories, off-CPU) and like-named "
+        "threads grouped (rayon-worker-*).",
     ),
 ) -> None:
     """Show how much time a profile spends in outline-atomic helpers (and on which
@@ -148,6 +184,8 @@ def report_cmd(
             path, binary, perf_map = inputs.path, list(inputs.binaries), list(inputs.perf_maps)
             if inputs.note:
                 err.print(escape(inputs.note), soft_wrap=True)
+        if heatmap is not None and heatmap.suffix.lower() not in (".svg", ".html"):
+            raise LseprofError(f"--heatmap writes FILE.svg or FILE.html, not {heatmap.name!r}")
         asked = _Asked(
             path,
             binary,
@@ -161,6 +199,10 @@ def report_cmd(
             sched,
             offcpu_folded,
             (export, output) if export and output is not None else None,
+            parse_time_range(time_range) if time_range is not None else None,
+            heatmap,
+            ThreadFilter(parse_tids(tid), tuple(comm)),
+            per_thread,
         )
         _report(asked, ctx.obj if isinstance(ctx.obj, EarlyInput) else None)
     except LseprofError as exc:
@@ -205,13 +247,21 @@ def _report_coherence(path: Path, binaries: list[Path], fmt: str, top: int) -> N
 def _open(asked: _Asked, early: EarlyInput | None) -> ProfileInput:
     """Step 1: the input, opened early by the command line's edge or now."""
     taken = early.take(asked.path, asked.max_stack, asked.files) if early is not None else None
-    if taken is not None and asked.fmt in ("auto", taken.kind) and asked.export is None:
+    plain = asked.time_range is None and asked.heatmap is None
+    if taken is not None and asked.fmt in ("auto", taken.kind) and asked.export is None and plain:
         return taken
     if taken is not None:
         taken.close()
     # An export shows whole stacks: perf reads them all in its one pass.
     max_stack = asked.max_stack or (FULL_STACK if asked.export is not None else None)
-    return open_input(asked.path, asked.fmt, max_stack, asked.files)
+    return open_input(
+        asked.path,
+        asked.fmt,
+        max_stack,
+        asked.time_range,
+        times=asked.heatmap is not None,
+        files=asked.files,
+    )
 
 
 def _report(asked: _Asked, early: EarlyInput | None) -> None:
@@ -221,8 +271,9 @@ def _report(asked: _Asked, early: EarlyInput | None) -> None:
     source = _open(asked, early)
     # Not imported at start-up: perf runs on an opened perf.data while pandas and the
     # analysis load. Only the renderer asked for loads.
-    from lseprof.analysis.pipeline import analyze
+    from lseprof.analysis.pipeline import Focus, analyze
 
+    focus = Focus(asked.threads, asked.per_thread, over_time=asked.heatmap is not None)
     result = analyze(
         source,
         binaries=asked.binary,
@@ -230,8 +281,11 @@ def _report(asked: _Asked, early: EarlyInput | None) -> None:
         top=asked.top,
         perf_maps=asked.perf_map,
         offcpu=True if asked.offcpu_folded is not None else asked.sched,
+        focus=focus,
     )
     _warn(asked, result)
+    if asked.heatmap is not None:
+        _write_heatmap(asked, result)
     if asked.offcpu_folded is not None:
         if result.offcpu is None:
             raise LseprofError(f"--offcpu-folded needs scheduler events; {result.offcpu_note}")
@@ -257,6 +311,18 @@ def _report(asked: _Asked, early: EarlyInput | None) -> None:
     from lseprof.cli.teardown import skip_teardown
 
     skip_teardown()
+
+
+def _write_heatmap(asked: _Asked, result: Report) -> None:
+    from lseprof.reports.heatmap import write_heatmap
+
+    assert asked.heatmap is not None
+    if result.heatmap is None:
+        raise LseprofError(f"{asked.path} has no samples to draw; --heatmap needs some")
+    written = write_heatmap(
+        asked.heatmap, str(asked.path), result.heatmap, result.timeline, result.window
+    )
+    err.print(f"heat map: {escape(str(written))}", soft_wrap=True)
 
 
 def _warn(asked: _Asked, result: Report) -> None:

@@ -80,6 +80,21 @@ def run_cmd(
         help="Also record scheduler events system-wide "
         "(root): off-CPU time, wake-ups per item, wake-up latency.",
     ),
+    whole_process: bool = typer.Option(
+        False,
+        "--whole-process",
+        help="Record the whole process (start-up too); default for the built-in workloads: "
+        "their measured region only.",
+    ),
+    region_markers: bool = typer.Option(
+        False,
+        "--region-markers",
+        help="Record only the region the program marks (the FIFO protocol of docs/time.md; "
+        "default for the built-in workloads).",
+    ),
+    delay: float = typer.Option(
+        None, "--delay", metavar="SECONDS", help="Record from SECONDS after the start (warm-up)."
+    ),
     store: str = typer.Option(None, help="Run store: a SQLite file or postgresql:// URL."),
     runs_dir: Path = typer.Option(
         None, help="Where run artifacts go (default: beside the store, or the user data dir)."
@@ -91,6 +106,8 @@ def run_cmd(
 ) -> None:
     """Run the workload's variants under perf record and attribute the samples."""
     require_one_format(json_, markdown)
+    if whole_process and region_markers:
+        raise LseprofError("--whole-process and --region-markers exclude each other; pick one")
     if workload == "hf-tokenizers":
         variants: tuple[str, ...] = ("upstream",) if variant == "both" else (variant,)
     else:
@@ -115,6 +132,8 @@ def run_cmd(
         command=tuple(command or ()),
         throughput_regex=throughput_regex,
         sched=sched,
+        region="whole" if whole_process else "markers" if region_markers else None,
+        delay=delay,
     )
     plan.validate()
     with open_store(store) as run_store:

@@ -24,6 +24,7 @@ from typing import Any
 
 from lseprof.analysis.run_analysis import analyze_run, analyze_sched
 from lseprof.capture import build as builds
+from lseprof.capture.control import DELAY, MARKERS, WHOLE, RegionPlan, check_region
 from lseprof.capture.perf_env import check_recording_allowed, choose_event, find_perf, host_facts
 from lseprof.capture.record import (
     FAILED,
@@ -31,6 +32,7 @@ from lseprof.capture.record import (
     OK,
     RecordOutcome,
     RecordSpec,
+    RegionSetup,
     run_recorded,
     workload_pid,
     write_artifact,
@@ -79,6 +81,24 @@ class RunPlan:
     judgement: dict[str, float] | None = None
     # Scheduler events (off-CPU time, wake-ups) recorded system-wide beside the samples.
     sched: bool = False
+    # What perf records: markers (the workload's measured region), whole (the whole
+    # process) or None (markers for the built-in workloads, whole for a command);
+    # `delay`: from that many seconds after the start (lseprof.capture.control).
+    region: str | None = None
+    delay: float | None = None
+
+    @property
+    def region_mode(self) -> str:
+        """markers, delay or whole: how this plan's runs are recorded."""
+        if self.delay is not None:
+            return DELAY
+        if self.region is not None:
+            return self.region
+        return MARKERS if self.workload in (bpe.NAME, hf.NAME) else WHOLE
+
+    def region_plan(self) -> RegionPlan | None:
+        """The region of every profiled run (None: the whole process)."""
+        return check_region(self.region_mode, self.delay)
 
     def validate(self) -> None:
         if (not self.threads and self.workload != "command") or min(self.threads or (1,)) < 1:
@@ -98,6 +118,12 @@ class RunPlan:
             )
         if self.workload == "command" and not self.command:
             raise LseprofError("give the command to profile after `--`")
+        if self.delay is not None and self.region is not None:
+            raise LseprofError(
+                f"--delay and {'--whole-process' if self.region == WHOLE else '--region-markers'}"
+                " exclude each other; pick one"
+            )
+        self.region_plan()
         builds.expand(self.target, builds.TARGETS, "target")
         if self.workload == hf.NAME:
             if set(self.variants) != {hf.VARIANT}:
@@ -289,6 +315,9 @@ def _launch(plan: RunPlan, profiled: bool) -> _Launch:
     if launch.kind == bpe.NAME:
         launch.builds = {v: _ensure_build(plan.target, v) for v in plan.variants}
         launch.build_ids = {v: _build_id(b.path) for v, b in launch.builds.items()}
+        if profiled and plan.region_mode == MARKERS:
+            for build in launch.builds.values():
+                bpe.require_region(build)
     return launch
 
 
@@ -364,11 +393,16 @@ def _record(s: _Session, run_dir: Path, argv: list[str], env: dict[str, str] | N
             launch.throughput(bare.stdout) if bare.status == OK else None,
         )
     sched_data = None
+    region = plan.region_plan() if s.perf else None
     if s.sched and s.perf:
-        with sched_recording(s.perf, run_dir) as sched_data:
-            outcome = run_recorded(argv, run_dir, s.perf, s.spec, plan.timeout, env)
+        with sched_recording(s.perf, run_dir, enabled=region is None) as sched:
+            others = [sched.control] if sched.control is not None else []
+            setup = RegionSetup(region, others) if region is not None else None
+            outcome = run_recorded(argv, run_dir, s.perf, s.spec, plan.timeout, env, setup)
+            sched_data = sched.output
     else:
-        outcome = run_recorded(argv, run_dir, s.perf, s.spec, plan.timeout, env)
+        setup = RegionSetup(region) if region is not None else None
+        outcome = run_recorded(argv, run_dir, s.perf, s.spec, plan.timeout, env, setup)
     ok = outcome.status == OK
     return _Recorded(
         outcome,
@@ -397,7 +431,7 @@ def _run_one(
     argv, env = launch.argv(variant, threads)
     got = _record(s, run_dir, argv, env)
     outcome = got.outcome
-    section, analysis_message = analyze_run(
+    section, analysis_message, views = analyze_run(
         outcome.perf_data,
         launch.builds[variant].path if variant in launch.builds else None,
         outcome.perf_map,
@@ -407,8 +441,11 @@ def _run_one(
     offcpu, offcpu_message = analyze_sched(
         got.sched_data, workload_pid(run_dir), _items(own_report)
     )
+    region_notes = outcome.region.notes if outcome.region is not None else []
     message = "; ".join(
-        m for m in (outcome.message, analysis_message, offcpu_message, s.sched_note) if m
+        m
+        for m in (outcome.message, *region_notes, analysis_message, offcpu_message, s.sched_note)
+        if m
     )
     findings = []
     if section:
@@ -459,6 +496,9 @@ def _run_one(
             no_perf=got.no_perf,
             judgement=plan.judgement or None,
             findings=findings,
+            region=outcome.region,
+            heatmap=views.heatmap,
+            thread_groups=views.thread_groups(offcpu),
         ),
     )
 

@@ -26,6 +26,7 @@ from lseprof.readers.perf_data import (
     SymbolFiles,
     start_perf_data,
 )
+from lseprof.readers.time_range import TimeRange, cut_capture
 
 if TYPE_CHECKING:
     from lseprof import samples as S
@@ -55,6 +56,10 @@ class PerfDataInput:
     def build_ids(self) -> dict[str, str]:
         return self.reader.build_ids
 
+    @property
+    def time_range(self) -> TimeRange | None:
+        return self.reader.time_range
+
     def read(self) -> S.Capture:
         return self.reader.finish()
 
@@ -71,6 +76,7 @@ class TextInput:
     path: Path
     kind: str  # "perf-script", "perf-report" or "perf-annotate"
     data: bytes
+    time_range: TimeRange | None = None  # rows cut after reading, by their times
     files: SymbolFiles = field(default_factory=SymbolFiles)
 
     @property
@@ -83,6 +89,11 @@ class TextInput:
 
     def read(self) -> S.Capture:
         if self.kind == "perf-report":
+            if self.time_range is not None:
+                raise LseprofError(
+                    f"{self.path} is perf report text, which has no sample times; "
+                    "--time-range needs a perf.data or perf script text"
+                )
             from lseprof.readers.report_text import read_report_text
 
             return read_report_text(self.data, str(self.path))
@@ -92,7 +103,10 @@ class TextInput:
             return read_annotate_text(self.data, str(self.path))
         from lseprof.readers.script import read_script_text
 
-        return read_script_text(self.data, str(self.path))
+        capture = read_script_text(self.data, str(self.path))
+        if self.time_range is not None:
+            cut_capture(capture, self.time_range)
+        return capture
 
     def close(self) -> None:
         """Nothing runs for text."""
@@ -105,17 +119,24 @@ def open_input(
     path: Path,
     fmt: str = "auto",
     max_stack: int | None = None,
+    time_range: TimeRange | None = None,
+    times: bool = False,
     files: SymbolFiles | None = None,
 ) -> ProfileInput:
-    """Open any supported input; `fmt` forces a kind instead of detecting one; `files`
-    are the recording machine's (--symfs, --kallsyms) where it was another."""
+    """Open any supported input; `fmt` forces a kind instead of detecting one.
+    `time_range`: only that stretch of the profile (:mod:`lseprof.readers.time_range`);
+    `times`: fill the samples' ``time`` column (a perf.data leaves it out otherwise);
+    `files`: the recording machine's (--symfs, --kallsyms) where it was another."""
     path = Path(path)
     files = files or SymbolFiles()
     if fmt not in FORMATS:
         raise LseprofError(f"--format {fmt} is not one of {', '.join(FORMATS)}")
     head = _first_bytes(path)
     if head == MAGIC and fmt in ("auto", "perf-data"):
-        return PerfDataInput(path, start_perf_data(path, max_stack=max_stack, files=files))
+        reader = start_perf_data(
+            path, max_stack=max_stack, time_range=time_range, times=times, files=files
+        )
+        return PerfDataInput(path, reader)
     data = _read(path)
     if fmt == "perf-data":
         raise LseprofError(
@@ -128,7 +149,8 @@ def open_input(
             f"--kallsyms names kernel frames of a perf.data; {path.name} is text, whose "
             "names perf printed: run perf script with --kallsyms where it was made"
         )
-    return TextInput(path, detect(path, data) if fmt == "auto" else fmt, data, files)
+    kind = detect(path, data) if fmt == "auto" else fmt
+    return TextInput(path, kind, data, time_range, files)
 
 
 def _first_bytes(path: Path) -> bytes:

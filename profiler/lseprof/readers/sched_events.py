@@ -245,7 +245,8 @@ def sched_script_argv(perf: str, path: Path, head: PerfDataHeader) -> list[str]:
             if t in _TYPE_NAMES and not e.startswith("dummy")
         }
     )
-    argv = perf_argv(perf, "script", "-i", path, "-F", f"trace:{FIELDS}")
+    # --ns: whole nanoseconds, as --time-range windows are (lseprof.readers.time_range).
+    argv = perf_argv(perf, "script", "-i", path, "-F", f"trace:{FIELDS}", "--ns")
     for kind in silence:
         argv += ["-F", kind]
     # Task events: the forks tell which processes descend from the workload's.

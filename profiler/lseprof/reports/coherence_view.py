@@ -207,6 +207,6 @@ def render_coherence_report(
         return
     stream = out.file if isinstance(out, Console) else out
     if fmt == "json":
-        stream.write(report_json([], None, result) + "\n")
+        stream.write(report_json([], None, coherence=result) + "\n")
     else:
         stream.write("\n".join(["## lseprof report", "", *coherence_markdown(result, top)]) + "\n")

@@ -12,9 +12,20 @@ from lseprof.analysis.pipeline import Report
 from lseprof.reports.coherence_view import coherence_markdown, render_coherence
 from lseprof.reports.markdown import to_markdown
 from lseprof.reports.terminal import render as render_terminal
+from lseprof.reports.threads_view import render_threads, threads_markdown
 
 FORMATS = ("terminal", "json", "markdown")
 DEFAULT_TOP = 15
+
+
+def window_text(report: Report) -> str:
+    """The line that says which stretch of the profile a report covers."""
+    w = report.window
+    if w is None:
+        return ""
+    return f"time range {w.start_s:.3f} s to {w.end_s:.3f} s from the first sample" + (
+        f" (--time-range {w.asked})" if w.asked else ""
+    )
 
 
 def render_text(report: Report, fmt: str, top: int = DEFAULT_TOP) -> str:
@@ -23,9 +34,10 @@ def render_text(report: Report, fmt: str, top: int = DEFAULT_TOP) -> str:
         return report.to_json()
     if fmt == "markdown":
         text = to_markdown(report.sections, top, report.offcpu)
-        if report.coherence is not None:
-            text = "\n".join([text, *coherence_markdown(report.coherence, top)])
-        return text
+        threads = [t for s in report.sections if (t := threads_markdown(s, top))]
+        lines = coherence_markdown(report.coherence, top) if report.coherence is not None else []
+        window = f"_{window_text(report)}_\n\n" if report.window is not None else ""
+        return window + "\n".join([text, *threads, *lines])
     raise ValueError(f"render_text makes json or markdown, not {fmt!r}")
 
 
@@ -38,7 +50,11 @@ def render(
         console = (
             out if isinstance(out, Console) else Console(file=out, no_color=True, color_system=None)
         )
+        if report.window is not None:
+            console.print(window_text(report), soft_wrap=True)
         render_terminal(report.sections, console, top, report.offcpu)
+        for section in report.sections:
+            render_threads(section, console, top)
         if report.coherence is not None:
             render_coherence(report.coherence, console, top)
         return

@@ -1,5 +1,6 @@
 """What a stored run holds in its ``extra`` JSON column besides the results of
-:mod:`lseprof.results` (its top symbols and off-CPU view are those records): the
+:mod:`lseprof.results` (its top symbols, off-CPU view, measured region, heat map and
+thread groups are those records): the
 command that ran, the workload's own report, the run without perf of an
 ``--overhead`` run, and recording settings.
 
@@ -17,8 +18,11 @@ from typing import Any
 from lseprof.results import (
     CoherenceResult,
     Finding,
+    HeatMap,
     OffCpuResult,
+    Region,
     SymbolShare,
+    ThreadShare,
     entries,
     number,
     text,
@@ -71,6 +75,9 @@ _EXTRA_KEYS = (
     "no_perf",
     "judgement",
     "findings",
+    "region",
+    "heatmap",
+    "thread_groups",
     "coherence",
 )
 
@@ -94,6 +101,10 @@ class RunExtra:
     no_perf: NoPerfRun | None = None
     judgement: dict[str, Any] | None = None  # the nightly settings the run was judged with
     findings: list[Finding] = field(default_factory=list)  # what the run's figures call for
+    # The measured region perf recorded (None: the whole process, or an older run).
+    region: Region | None = None
+    heatmap: HeatMap | None = None  # samples over time (the dashboard's picture)
+    thread_groups: list[ThreadShare] = field(default_factory=list)  # like-named threads
     coherence: CoherenceResult | None = None  # cache lines between cores (--coherence runs)
     other: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
@@ -125,6 +136,9 @@ class RunExtra:
             no_perf=NoPerfRun.from_value(data.get("no_perf")),
             judgement=dict(judgement) if isinstance(judgement, Mapping) else None,
             findings=entries(data.get("findings"), Finding),
+            region=Region.from_value(data.get("region")),
+            heatmap=HeatMap.from_value(data.get("heatmap")),
+            thread_groups=entries(data.get("thread_groups"), ThreadShare),
             coherence=CoherenceResult.from_value(data.get("coherence")),
             other={str(k): v for k, v in data.items() if k not in _EXTRA_KEYS},
         )
@@ -154,6 +168,9 @@ class RunExtra:
                     "no_perf": self.no_perf.to_dict() if self.no_perf else None,
                     "judgement": self.judgement,
                     "findings": [f.to_dict() for f in self.findings] or None,
+                    "region": self.region.to_dict() if self.region else None,
+                    "heatmap": self.heatmap.to_dict() if self.heatmap else None,
+                    "thread_groups": [t.to_dict() for t in self.thread_groups] or None,
                     "coherence": self.coherence.to_dict() if self.coherence else None,
                 }
             ),

@@ -7,6 +7,7 @@ for aarch64 builds on other hosts) and its one-line JSON report into a result.
 from __future__ import annotations
 
 import json
+import mmap
 import subprocess
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -17,6 +18,8 @@ from lseprof.emulation.user import needs_emulation, qemu_prefix
 from lseprof.errors import LseprofError
 
 NAME = "bpe-encode"
+# The variable a build that signals its measured region reads (native/src/region.rs).
+REGION_MARK = b"LSEPROF_REGION_CTL"
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,29 @@ def encoder_argv(
     if needs_emulation(build.target):
         return [*qemu_prefix(cpu, perfmap), *argv]
     return argv
+
+
+def speaks_region(build: Build) -> bool:
+    """Whether a build signals its measured region (builds made before region markers
+    do not: their runs would record nothing)."""
+    try:
+        with (
+            open(build.path, "rb") as handle,
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data,
+        ):
+            return data.find(REGION_MARK) >= 0
+    except (OSError, ValueError):
+        return False
+
+
+def require_region(build: Build) -> None:
+    """A one-line error for a build that cannot signal its region."""
+    if not speaks_region(build):
+        raise LseprofError(
+            f"{build.path} was built before region markers and would record nothing; "
+            f"rebuild it (lseprof build --target {build.target} --variant {build.variant}) "
+            "or run with --whole-process"
+        )
 
 
 def run_encoder(

@@ -32,7 +32,7 @@ from lseprof.analysis.diff.coherence import (
     compare_coherence,
     welch_interval,
 )
-from lseprof.analysis.diff.explain import Decomposition, SideTime
+from lseprof.analysis.diff.explain import Decomposition, SideTime, side_time
 from lseprof.analysis.diff.results import (
     DEFAULT_ALPHA,
     DEFAULT_HELPER_THRESHOLD_PP,
@@ -76,5 +76,6 @@ __all__ = [
     "coherence_sentence",
     "compare_coherence",
     "sched_deltas",
+    "side_time",
     "welch_interval",
 ]

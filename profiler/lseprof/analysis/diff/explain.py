@@ -60,6 +60,15 @@ def _offcpu_share(record: RunRecord) -> float | None:
     return value / 100.0 if value is not None else None
 
 
+def _recorded_seconds(record: RunRecord) -> float | None:
+    """How long perf recorded: the measured region when only that was (docs/time.md),
+    else the whole run."""
+    region = record.extra.region
+    if region is not None and region.enabled_s > 0:
+        return region.enabled_s
+    return record.extra.record_seconds
+
+
 def side_time(runs: Sequence[RunRecord]) -> SideTime | None:
     """A group's thread time per MiB, split into parts; None without throughput."""
     taus, ons, offs = [], [], []
@@ -67,7 +76,7 @@ def side_time(runs: Sequence[RunRecord]) -> SideTime | None:
         if not r.throughput_mib_s or not r.threads:
             continue
         taus.append(r.threads / r.throughput_mib_s)
-        freq, seconds = r.extra.freq, r.extra.record_seconds
+        freq, seconds = r.extra.freq, _recorded_seconds(r)
         if r.samples and freq and seconds:
             ons.append(min(1.0, r.samples / freq / (r.threads * seconds)))
         off = _offcpu_share(r)

@@ -26,10 +26,17 @@ Modules: the analysis (``model``) and which events go with a profile (``source``
 """
 
 from lseprof.analysis.offcpu.model import IDLE_WAKER, analyze_offcpu, user_processes
-from lseprof.analysis.offcpu.source import analyze_sched_file, offcpu_for, run_items, sched_file_for
+from lseprof.analysis.offcpu.source import (
+    SchedScope,
+    analyze_sched_file,
+    offcpu_for,
+    run_items,
+    sched_file_for,
+)
 
 __all__ = [
     "IDLE_WAKER",
+    "SchedScope",
     "analyze_offcpu",
     "analyze_sched_file",
     "offcpu_for",

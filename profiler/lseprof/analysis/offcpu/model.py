@@ -4,6 +4,7 @@ docstring)."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -136,6 +137,9 @@ class _Walk:
     last: float = -np.inf
     unobserved: float = 0.0
     wakeups: int = 0
+    # (tid, switched out, switched in, reason) of every off-CPU stretch, when asked for
+    # (the timeline's input); None: not kept.
+    spans: list[tuple[int, float, float, str]] | None = None
 
     def thread(self, tid: int) -> ThreadTimes:
         if tid not in self.threads:
@@ -167,6 +171,8 @@ class _Walk:
         if nxt in self.off_since:
             since, reason, path, sid = self.off_since.pop(nxt)
             rec.off_cpu_by_reason_s[reason] += t - since
+            if self.spans is not None:
+                self.spans.append((nxt, since, t, reason))
             key = fold(rec.comm, self.events.stacks[sid] if sid >= 0 else ())
             self.folded[key] = self.folded.get(key, 0.0) + (t - since) * 1e6
             slot = self.path_time[(reason, path)]
@@ -245,16 +251,25 @@ def _walk(walk: _Walk) -> None:
 
 
 def analyze_offcpu(
-    events: SchedEvents, pids: set[int] | None = None, items: float | None = None
+    events: SchedEvents,
+    pids: set[int] | None = None,
+    items: float | None = None,
+    keep: Callable[[int, str], bool] | None = None,
+    spans: bool = False,
 ) -> OffCpuResult:
     """Per-thread on/off-CPU time, wake-ups and blocking paths of the threads of
-    `pids` (None: every process except the idle task)."""
+    `pids` (None: every process except the idle task) that `keep` (tid, name) keeps;
+    `spans`: also every off-CPU stretch (``OffCpuResult.spans``, for timelines)."""
     frame = events.events
     if pids is None:
         pids = user_processes(events)
-    walk = _Walk(events, {t for t, p in events.pids.items() if p in pids and t > 0})
+    tids = {t for t, p in events.pids.items() if p in pids and t > 0}
+    if keep is not None:
+        tids = {t for t in tids if keep(t, events.comms.get(t, ""))}
+    walk = _Walk(events, tids, spans=[] if spans else None)
     _walk(walk)
     result = walk.result(items)
+    result.spans = walk.spans or []
     if not result.system_wide:
         result.notes.append(
             "scheduler events recorded per task: wake-ups from interrupts (timers, I/O) and "

@@ -9,13 +9,15 @@ recorded by hand may hold them itself (``perf record -e sched:sched_switch ...``
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lseprof.capture.record import workload_pid
 from lseprof.capture.sched_record import SCHED_FILE
 from lseprof.errors import LseprofError
+from lseprof.readers.time_range import in_window
 from lseprof.results import OffCpuResult
 
 if TYPE_CHECKING:
@@ -47,6 +49,17 @@ def run_items(run_dir: Path) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class SchedScope:
+    """What part of the scheduler events an analysis covers: a time window (perf's
+    timestamps, ns, both ends included), the threads a filter keeps (tid, name), and
+    whether to keep every off-CPU stretch (timelines)."""
+
+    window_ns: tuple[int, int] | None = None
+    keep: Callable[[int, str], bool] | None = None
+    spans: bool = False
+
+
 def analyze_sched_file(
     sched: Path,
     root_pid: int | None,
@@ -54,11 +67,13 @@ def analyze_sched_file(
     other_pids: Iterable[int] = (),
     head: PerfDataHeader | None = None,
     text: bytes = b"",
+    scope: SchedScope | None = None,
 ) -> OffCpuResult:
     """The off-CPU analysis of one file of scheduler events: its `text` where the
     perf.data reader already read it in its own pass, else read now (`head`: the
     file's header, when the caller has read it). Threads analysed: `root_pid` and its
-    descendants when given; else `other_pids`; else every user process."""
+    descendants when given; else `other_pids`; else every user process; within
+    `scope` (a time window, a thread filter)."""
     from lseprof.analysis.offcpu.model import analyze_offcpu
     from lseprof.capture.perf_env import find_perf
     from lseprof.readers.perf_data import read_header
@@ -72,7 +87,12 @@ def analyze_sched_file(
             sched, perf, head if head is not None else read_header(perf, sched)
         )
     pids = events.descendants(root_pid) if root_pid else ({p for p in other_pids if p > 0} or None)
-    return analyze_offcpu(events, pids, items)
+    scope = scope or SchedScope()
+    if scope.window_ns is not None:
+        frame = events.events
+        events.events = frame[in_window(frame["time"].to_numpy(), *scope.window_ns)]
+        events.events = events.events.reset_index(drop=True)
+    return analyze_offcpu(events, pids, items, scope.keep, scope.spans)
 
 
 def offcpu_for(
@@ -80,10 +100,12 @@ def offcpu_for(
     sample_pids: Iterable[int] = (),
     head: PerfDataHeader | None = None,
     text: bytes = b"",
+    scope: SchedScope | None = None,
 ) -> tuple[OffCpuResult | None, str]:
     """The off-CPU analysis for the profile at `path`, or None and why not: the run's
     workload when its directory says which, else the processes that have samples.
-    `text`: the profile's own scheduler events, as its reader read them."""
+    `text`: the profile's own scheduler events, as its reader read them; `scope`: a
+    time window and thread filter (see :class:`SchedScope`)."""
     try:
         sched = sched_file_for(path, head)
         if sched is None:
@@ -100,6 +122,7 @@ def offcpu_for(
             sample_pids,
             head if own else None,
             text if own else b"",
+            scope,
         ), ""
     except LseprofError as exc:
         return None, f"scheduler events not read: {exc.message}"

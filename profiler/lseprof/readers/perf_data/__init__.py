@@ -9,10 +9,17 @@ bulk (:class:`lseprof.readers.script.OwnScriptReader`):
 
 ``comm`` is left out of the per-sample header (it may contain spaces) and
 rebuilt from the COMM/FORK records; ``time`` is left out because formatting it
-is the costliest part of perf script's output and nothing downstream needs it
-(the ``time`` column is NaN for perf.data input). Callchains are cut at 2 frames (the sample
-and its caller) unless the recording ran under qemu, where the guest instruction
-can be several host frames up.
+is the costliest part of perf script's output and attribution does not need it
+(the ``time`` column is NaN for perf.data input). Where time is needed it is read
+apart: a ``--time-range`` becomes absolute ``--time`` windows for perf script
+(the range's start and end from the header's first and last sample times, see
+:mod:`lseprof.readers.time_range`), so perf reads only that stretch; the heat map
+and the timeline ask for the ``time`` column, which a second, symbol-free ``perf
+script -F tid,time --ns`` pass fills (its samples come in the samples pass's order;
+their thread ids are checked). Callchains are cut at DEFAULT_MAX_STACK frames
+(8: the sample, its caller, and the frames that say what kernel entry/exit and
+scheduler code serves) unless the recording ran under qemu, where the guest
+instruction can be several host frames up (64).
 
 Big files are split by time into one ``perf script`` per CPU. Each slice runs in
 its own forked process that parses the text as perf writes it and sends back
@@ -42,6 +49,7 @@ from lseprof.readers.perf_data.header import (
     read_lost,
 )
 from lseprof.readers.perf_data.reader import (
+    DEFAULT_MAX_STACK,
     FULL_STACK,
     MAGIC,
     SPLIT_ABOVE_BYTES,
@@ -60,6 +68,7 @@ from lseprof.readers.perf_data.script_procs import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_STACK",
     "FULL_STACK",
     "MAGIC",
     "OWN_FIELDS",

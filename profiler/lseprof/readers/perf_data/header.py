@@ -6,11 +6,13 @@ build-ids (``perf buildid-list``). Loads neither numpy nor pandas (see
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lseprof.capture.perf_cli import first_error, perf_argv, run_perf
 from lseprof.errors import LseprofError
+from lseprof.readers.time_range import seconds_ns
 from lseprof.results import VM_HOSTNAME
 
 # MIDR_EL1 implementer 0x00 is reserved for software: an emulator's CPU (qemu -cpu max).
@@ -34,6 +36,9 @@ class PerfDataHeader:
     events: list[str] = field(default_factory=list)
     event_types: list[int] = field(default_factory=list)  # perf_event_attr.type, per event
     precise_ip: int = 0  # the highest perf_event_attr.precise_ip of the sampling events
+    # perf's "time of first/last sample" (any event), ns; None where the file has none.
+    first_sample_ns: int | None = None
+    last_sample_ns: int | None = None
 
     @property
     def sampling_events(self) -> list[str]:
@@ -89,36 +94,42 @@ def read_header(perf: str, path: Path) -> PerfDataHeader:
     for line in text.splitlines():
         key, _, value = line.lstrip("# ").partition(":")
         key, value = key.strip(), value.strip()
-        if key == "perf version":
-            head.perf_version = value
-        elif key == "arch":
-            head.arch = value
-        elif key == "hostname":
-            head.hostname = value
-        elif key == "cpuid":
-            head.cpuid = value
-        elif key == "cmdline":
-            head.cmdline = value
-        elif key == "data offset":
-            head.data_offset = int(value or 0)
-        elif key == "data size":
-            head.data_size = int(value or 0)
-        elif key == "event":
-            name = re.search(r"name = ([^,]+)", value)
-            kind = re.search(r"\btype = (\d+)", value)
-            if name:
-                head.events.append(name[1].strip())
-                head.event_types.append(int(kind[1]) if kind else -1)
-            sample_type = re.search(r"sample_type = ([A-Z_|]+)", value)
-            # Tracepoints (scheduler events) are read apart; their callchains say
-            # nothing about the sampling event's layout.
-            if sample_type and not (kind and kind[1] == "2"):
-                precise = re.search(r"precise_ip = (\d+)", value)
-                head.precise_ip = max(head.precise_ip, int(precise[1]) if precise else 0)
-                kinds = set(sample_type[1].split("|"))
-                head.callchain = head.callchain or "CALLCHAIN" in kinds
-                head.has_time = head.has_time or "TIME" in kinds
+        if key == "event":
+            _event_line(head, value)
+        elif key in _FIELDS:
+            setattr(head, _FIELDS[key][0], _FIELDS[key][1](value))
     return head
+
+
+# Header lines read as they are: key -> (attribute, conversion).
+_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "perf version": ("perf_version", str),
+    "arch": ("arch", str),
+    "hostname": ("hostname", str),
+    "cpuid": ("cpuid", str),
+    "cmdline": ("cmdline", str),
+    "data offset": ("data_offset", lambda v: int(v or 0)),
+    "data size": ("data_size", lambda v: int(v or 0)),
+    "time of first sample": ("first_sample_ns", seconds_ns),
+    "time of last sample": ("last_sample_ns", seconds_ns),
+}
+
+
+def _event_line(head: PerfDataHeader, value: str) -> None:
+    name = re.search(r"name = ([^,]+)", value)
+    kind = re.search(r"\btype = (\d+)", value)
+    if name:
+        head.events.append(name[1].strip())
+        head.event_types.append(int(kind[1]) if kind else -1)
+    sample_type = re.search(r"sample_type = ([A-Z_|]+)", value)
+    # Tracepoints (scheduler events) are read apart; their callchains say
+    # nothing about the sampling event's layout.
+    if sample_type and not (kind and kind[1] == "2"):
+        precise = re.search(r"precise_ip = (\d+)", value)
+        head.precise_ip = max(head.precise_ip, int(precise[1]) if precise else 0)
+        kinds = set(sample_type[1].split("|"))
+        head.callchain = head.callchain or "CALLCHAIN" in kinds
+        head.has_time = head.has_time or "TIME" in kinds
 
 
 def read_lost(perf: str, path: Path) -> dict[str, int]:

@@ -27,12 +27,17 @@ from lseprof.readers.perf_data.script_procs import (
     SymbolFiles,
     default_jobs,
     parse_slice,
+    parse_times,
     script_argv,
     start_script,
     time_slices,
+    times_argv,
 )
+from lseprof.readers.time_range import TimeRange, cut_capture, perf_time_arg, window_slices
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from lseprof import samples as S
     from lseprof.readers.script import ParsedScript
 
@@ -45,6 +50,10 @@ SPLIT_ABOVE_BYTES = 8 << 20  # smaller files are not worth several perf processe
 # Whole stacks: the kernel records at most kernel.perf_event_max_stack frames (127 by
 # default), so asking perf script for this many keeps whatever was recorded.
 FULL_STACK = 4096
+# Frames read by default: the sampled one, its caller, and enough above them for the
+# callchain step to see what scheduler and system-call entry/exit code serves (the
+# arm64 entry el0_svc_common sits 4-6 frames under the user code that made the call).
+DEFAULT_MAX_STACK = 8
 
 
 def is_perf_data(path: Path) -> bool:
@@ -61,6 +70,11 @@ class PerfDataReader:
 
     Between the two the caller can do other work, such as importing pandas, while
     perf runs; :meth:`abort` stops perf if that work fails.
+
+    `time_range`: only that stretch of the profile (perf cuts it where the header has
+    the sample times, else the rows are cut after reading); `times`: fill the
+    ``time`` column, from a second, symbol-free perf script pass (the samples pass
+    leaves time out, see the package docstring).
     """
 
     def __init__(
@@ -70,6 +84,8 @@ class PerfDataReader:
         head: PerfDataHeader,
         max_stack: int,
         jobs: int,
+        time_range: TimeRange | None = None,
+        times: bool = False,
         files: SymbolFiles | None = None,
     ) -> None:
         self.path = path
@@ -77,14 +93,25 @@ class PerfDataReader:
         self.perf = perf
         self.head = head
         self.scripts: list[ScriptProc] = []
+        self.times: ScriptProc | None = None
         self._children: list[int] = []  # forked parsers, reaped in abort()
         # One event in the file: perf need not print its name on every sample.
         sampling = head.sampling_events
         self.event = sampling[0] if len(sampling) == 1 else None
         # Scheduler events in the file: read in the same pass, for the off-CPU view.
         self.tracepoints = head.has_sched_events
+        self.time_range = time_range
+        self.window: tuple[int, int] | None = None
+        if time_range is not None and head.first_sample_ns and head.last_sample_ns:
+            self.window = time_range.window_ns(head.first_sample_ns, head.last_sample_ns)
+        # Without sample times in the header, a range is cut by the samples' own times.
+        times = times or (time_range is not None and self.window is None)
+        slices = window_slices(*self.window, jobs) if self.window else time_slices(jobs)
         try:
-            for time_slice in time_slices(jobs):
+            if times:
+                whole = perf_time_arg(*self.window) if self.window else None
+                self.times = start_script(times_argv(perf, path, whole, bool(head.tracepoints)))
+            for time_slice in slices:
                 self.scripts.append(
                     start_script(
                         script_argv(
@@ -136,6 +163,9 @@ class PerfDataReader:
         for script in self.scripts:
             script.close()
         self.scripts = []
+        if self.times is not None:
+            self.times.close()
+            self.times = None
         for proc in (getattr(self, "_ids", None), getattr(self, "_version", None)):
             if proc is not None and proc.poll() is None:
                 proc.kill()
@@ -217,7 +247,7 @@ class PerfDataReader:
             )
         capture = S.Capture(
             warnings=warnings,
-            samples=frame,
+            samples=self._timed(frame, warnings),
             source_kind="perf-data",
             path=str(path),
             events=events,
@@ -234,9 +264,33 @@ class PerfDataReader:
             stack_frames=merged.frames,
             mappings=merged.mappings,
             sched_text=merged.trace_text,
+            first_ns=head.first_sample_ns,
+            last_ns=head.last_sample_ns,
+            window_ns=self.window,
         )
+        self._cut(capture)
         capture.validate()
         return capture
+
+    def _timed(self, frame: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
+        """The table with its ``time`` column from the times pass, if there was one."""
+        if self.times is None:
+            return frame
+        tids, stamps = parse_times(self.times)
+        if stamps.size != len(frame) or (tids != frame["tid"].to_numpy()).any():
+            warnings.append(
+                f"the sample times of {self.path.name} could not be matched to its "
+                f"samples ({stamps.size} times, {len(frame)} samples); times left out"
+            )
+            return frame
+        frame["time"] = stamps / 1e9
+        return frame
+
+    def _cut(self, capture: S.Capture) -> None:
+        """A range perf could not cut (no sample times in the header): cut the rows by
+        their own times."""
+        if self.time_range is not None and self.window is None:
+            cut_capture(capture, self.time_range)
 
 
 def start_perf_data(
@@ -244,6 +298,8 @@ def start_perf_data(
     max_stack: int | None = None,
     jobs: int | None = None,
     split_above_bytes: int = SPLIT_ABOVE_BYTES,
+    time_range: TimeRange | None = None,
+    times: bool = False,
     files: SymbolFiles | None = None,
 ) -> PerfDataReader:
     """Check a perf.data and start perf script on it (see :class:`PerfDataReader`);
@@ -271,7 +327,7 @@ def start_perf_data(
             "bytes); copy or record it again"
         )
     if max_stack is None:
-        max_stack = 64 if head.emulated else 2
+        max_stack = 64 if head.emulated else DEFAULT_MAX_STACK
     if not head.callchain:
         max_stack = 1
     if head.has_sched_events:  # the tracepoints' stacks say where threads went to sleep
@@ -280,7 +336,7 @@ def start_perf_data(
         jobs = default_jobs()
     if size < split_above_bytes or not head.has_time:
         jobs = 1
-    return PerfDataReader(path, perf, head, max_stack, jobs, files)
+    return PerfDataReader(path, perf, head, max_stack, jobs, time_range, times, files)
 
 
 def read_perf_data(
@@ -288,7 +344,10 @@ def read_perf_data(
     max_stack: int | None = None,
     jobs: int | None = None,
     split_above_bytes: int = SPLIT_ABOVE_BYTES,
+    time_range: TimeRange | None = None,
+    times: bool = False,
     files: SymbolFiles | None = None,
 ) -> S.Capture:
     """Run perf on a perf.data and return its samples (see the module docstring)."""
-    return start_perf_data(path, max_stack, jobs, split_above_bytes, files).finish()
+    reader = start_perf_data(path, max_stack, jobs, split_above_bytes, time_range, times, files)
+    return reader.finish()

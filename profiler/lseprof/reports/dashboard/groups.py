@@ -18,6 +18,7 @@ from lseprof.reports.dashboard.html import (
 )
 from lseprof.reports.dashboard.plots import group_svg
 from lseprof.reports.dashboard.series import threads_text
+from lseprof.reports.heatmap import heatmap_svg
 from lseprof.store import RunRecord
 
 
@@ -125,6 +126,61 @@ def _runs_table(runs: Sequence[RunRecord]) -> str:
     )
 
 
+def _region_text(record: RunRecord) -> str:
+    region = record.extra.region
+    if region is None:
+        return "the whole process was recorded"
+    if region.start_s is None or region.end_s is None:
+        return f"region ({region.mode}): nothing recorded"
+    return (
+        f"measured region ({region.mode}) recorded: {region.start_s:.2f} s to "
+        f"{region.end_s:.2f} s after the start"
+    )
+
+
+def _groups_table(record: RunRecord) -> str:
+    rows = [
+        (
+            "",
+            [
+                code_cell(f"{g.name}{' (main)' if g.main else ''}"),
+                table_cell(g.threads, True),
+                table_cell(num(g.share), True),
+                *(table_cell(num(g.categories.get(c)), True) for c in ("futex", "spin", "work")),
+                table_cell(num(g.off_cpu_s, "{:.3f}"), True),
+            ],
+        )
+        for g in record.extra.thread_groups[:8]
+    ]
+    return html_table(
+        ("threads by name", "threads", "% of samples", "futex %", "spin %", "work %", "off-CPU s"),
+        rows,
+    )
+
+
+def _time_html(configs: Sequence[tuple[str, list[RunRecord]]]) -> str:
+    """Per configuration, the first run with a heat map: its samples over time (all
+    and per category, FlameScope's layout) and its threads by name."""
+    parts = []
+    for k, (label, runs) in enumerate(configs):
+        run = next((r for r in runs if r.extra.heatmap is not None), None)
+        if run is None or run.extra.heatmap is None:
+            continue
+        parts.append(
+            f"<h3>{esc(label)}</h3><p>run <code>{esc(run.run_id)}</code>; "
+            f"{esc(_region_text(run))}.</p>"
+            + heatmap_svg(run.extra.heatmap, ident=f"heatmap-{k}")
+            + (_groups_table(run) if run.extra.thread_groups else "")
+        )
+    if not parts:
+        return ""
+    return (
+        "<h2>Samples over time</h2><p>Columns are seconds from the first sample, rows the "
+        "20 ms slices of each second, colour the samples in the cell "
+        "(<code>lseprof report RUN --heatmap FILE.html</code> selects ranges).</p>" + "".join(parts)
+    )
+
+
 def group_html(group_id: str, runs: Sequence[RunRecord], digest: str = "") -> str:
     """The page of one run group: category shares per configuration, runs, helpers."""
     workloads = len({r.workload for r in runs})
@@ -148,6 +204,7 @@ def group_html(group_id: str, runs: Sequence[RunRecord], digest: str = "") -> st
         )
         + f'<h2>Runs</h2><div class="wide">{_runs_table(runs)}</div>'
         + _helpers_html(pairs)
+        + _time_html(pairs)
         + coherence_html(pairs)
     )
     comment = f"<!-- lseprof-dashboard-group {digest} -->\n" if digest else ""
