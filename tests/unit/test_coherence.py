@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lseprof.analysis.coherence import load_coherence, sharing_of
+from lseprof.analysis.coherence.build import _demangled
 from lseprof.analysis.diff import compare_coherence, welch_interval
 from lseprof.emulation.vm import (
     CoherenceSettings,
@@ -26,7 +27,7 @@ from lseprof.emulation.vm import (
 from lseprof.errors import LseprofError
 from lseprof.readers.coherence import DetailRecord, find_coherence, read_coherence
 from lseprof.reports.dashboard import build_dashboard, group_file
-from lseprof.results import CoherenceResult
+from lseprof.results import CoherenceInsn, CoherenceLine, CoherenceResult
 from lseprof.store import RunRecord
 from tests.helpers import REPO, assert_one_line_error, lseprof
 
@@ -134,6 +135,22 @@ def test_the_top_line_is_the_counters_false_sharing_named_from_the_binary() -> N
     assert stores and stores[0].symbol is not None
     assert stores[0].symbol.startswith("bump_unpadded+") and stores[0].offsets == [0, 15]
     assert result.transfers_per_item == result.transfers / 400000
+
+
+def test_rust_names_on_a_line_read_as_c2c_users_expect() -> None:
+    sleep = "_ZN10rayon_core5sleep5Sleep5sleep17h0123456789abcdefE"
+    line = CoherenceLine(
+        0x1000,
+        symbol=f"{sleep}, fs_unpadded",
+        instructions=[CoherenceInsn(0x400000, f"{sleep}+0x40", "ldaxr", "excl"),
+                      CoherenceInsn(0x400010, "bump_unpadded+0x8", "str", "store")],
+    )  # fmt: skip
+    _demangled([line])
+    assert line.symbol == "rayon_core::sleep::Sleep::sleep, fs_unpadded"
+    assert [i.symbol for i in line.instructions] == [
+        "rayon_core::sleep::Sleep::sleep+0x40",
+        "bump_unpadded+0x8",
+    ]
 
 
 # --------------------------------------------------------------------------- records

@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from lseprof.readers.coherence import CoherenceFile, DetailRecord, LineRecord
 from lseprof.results import CoherenceInsn, CoherenceLine, CoherenceResult
+from lseprof.symbols.demangle import demangle_all, looks_mangled
 from lseprof.symbols.elf import ElfImage
 from lseprof.symbols.memory_names import MemoryNamer, StackRange
 
@@ -165,6 +166,27 @@ def _line(record: LineRecord, details: Sequence[DetailRecord], namer: MemoryName
     )
 
 
+def _demangled(lines: Sequence[CoherenceLine]) -> None:
+    """Readable names (one c++filt for all): ``rayon_core::sleep::Sleep::sleep+0x40``."""
+
+    def split(name: str | None) -> tuple[str, str]:
+        base, plus, offset = (name or "").partition("+")
+        return base, plus + offset
+
+    names = {split(i.symbol)[0] for line in lines for i in line.instructions}
+    names |= {n.strip() for line in lines for n in (line.symbol or "").split(",")}
+    readable = demangle_all(n for n in names if looks_mangled(n))
+    if not readable:
+        return
+    for line in lines:
+        if line.symbol:
+            line.symbol = ", ".join(readable.get(n, n) for n in line.symbol.split(", "))
+        for insn in line.instructions:
+            base, offset = split(insn.symbol)
+            if base in readable:
+                insn.symbol = readable[base] + offset
+
+
 def _interleaving(found: CoherenceFile) -> str:
     quantum = found.totals.get("quantum", "0")
     if quantum in ("0", ""):
@@ -230,6 +252,7 @@ def coherence_result(
     for record in found.details:
         by_line[record.line].append(record)
     lines = [_line(r, by_line.get(r.paddr, []), namer) for r in found.lines[:top]]
+    _demangled(lines)
     work = _work(found, work_bytes, items)
     transfers = found.total("transfers")
     mib = work["bytes"] / MIB if "bytes" in work else None
