@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from benchmarks.common import bench_console, save
@@ -140,7 +141,8 @@ def _top(result: CoherenceResult | None) -> str:
     line = result.lines[0]
     insn = line.instructions[0] if line.instructions else None
     moved = f" by {insn.symbol} ({insn.mnemonic})" if insn is not None else ""
-    return f"{line.symbol} {line.transfers:,} ({line.sharing}){moved}"
+    # Mnemonics hold [x1]-like operands: text, not rich markup.
+    return escape(f"{line.symbol} {line.transfers:,} ({line.sharing}){moved}")
 
 
 def checks(root: Path, iters: int) -> dict[str, Any]:

@@ -5,7 +5,7 @@ the scheduler tests' mutex hand-off, then `lseprof report --json` and `lseprof d
 
 Each module fixture boots the machine once (~7-15 s here); the programs are sized to
 run a second or two under the plugin's default interleaving (rr, one virtual CPU at a
-time, 100 instructions each: the same counts on every run and every host). The whole
+time, 100 instructions each: nearly the same counts on every run of these programs). The whole
 file boots six times. Missing qemu, image or build: skipped here, failed under CI=true.
 """
 

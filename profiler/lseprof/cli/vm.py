@@ -132,7 +132,7 @@ def run_cmd(
         "rr",
         metavar="rr|lockstep|free",
         help="With --coherence: rr runs one CPU at a time, switching every quantum (the "
-        "same counts on every run); lockstep keeps the CPUs within a quantum of each "
+        "same interleaving on every run); lockstep keeps the CPUs within a quantum of each "
         "other; free lets the host schedule them (counts follow the host's load).",
     ),
     coherence_quantum: int = typer.Option(
@@ -152,7 +152,7 @@ def run_cmd(
     as SIGINT; what it wrote stays), 2: no image or a damaged one.
 
     With --coherence, qemu runs a cache-coherence model over every memory access of
-    CMD's processes (about 10-20x slower in the guest) and --out gets coherence.txt:
+    CMD's processes (CMD runs 6-35x slower in the guest) and --out gets coherence.txt:
     show it with `lseprof report DIR/coherence.txt`."""
     if host_is_aarch64():
         out.print(NATIVE)
