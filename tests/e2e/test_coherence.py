@@ -5,8 +5,8 @@ the scheduler tests' mutex hand-off, then `lseprof report --json` and `lseprof d
 
 Each module fixture boots the machine once (~7-15 s here); the programs are sized to
 run a second or two under the plugin's default interleaving (rr, one virtual CPU at a
-time, 100 instructions each: nearly the same counts on every run of these programs). The whole
-file boots six times. Missing qemu, image or build: skipped here, failed under CI=true.
+time, 100 instructions each: nearly the same counts on every run of these programs).
+The whole file boots six times. Missing qemu, image or build: skipped here, failed under CI=true.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,13 @@ def _lines(view: dict[str, Any], word: str) -> list[dict[str, Any]]:
     return [line for line in view["lines"] if word in (line["symbol"] or "")]
 
 
+def _transfers_by_function(line: dict[str, Any]) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for insn in line["instructions"]:
+        found[(insn["symbol"] or "?").split("+")[0]] += insn["transfers"]
+    return found
+
+
 @pytest.fixture(scope="module")
 def unpadded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return _coherence_run(tmp_path_factory.mktemp("unpadded"), FS, "unpadded", "2", ITERS)
@@ -79,8 +87,9 @@ def test_false_sharing_is_the_top_line_named_with_its_increment(unpadded: Run) -
     assert top["sharing"] == "false" and top["cores"] == 2
     # Under rr every quantum switch hands the line over: thousands of transfers.
     assert top["transfers"] > 10_000 and top["transfers"] > 0.9 * view["transfers"]
-    moved_by = {i["symbol"].split("+")[0]: i for i in top["instructions"] if i["transfers"]}
-    assert set(moved_by) == {"bump_unpadded"}, top["instructions"]
+    # The increments moved it; main's sum at the end may move it once more.
+    moved_by = _transfers_by_function(top)
+    assert moved_by["bump_unpadded"] >= top["transfers"] - 2, top["instructions"]
     kinds = {i["kind"]: i["mnemonic"] for i in top["instructions"] if i["transfers"]}
     assert kinds["store"].startswith("str ") and kinds["load"].startswith("ldr "), kinds
     # The program printed its work: transfers per increment.
@@ -93,7 +102,8 @@ def test_false_sharing_is_the_top_line_named_with_its_increment(unpadded: Run) -
 
 def test_padding_removes_the_transfers(unpadded: Run, padded: Run) -> None:
     assert unpadded.view["transfers"] >= 10 * padded.view["transfers"]
-    assert not _lines(padded.view, "fs_padded")  # each counter's line stayed with its core
+    # Each counter's line stayed with its core, but for main's sum at the end.
+    assert all(line["transfers"] <= 2 for line in _lines(padded.view, "fs_padded"))
     assert padded.view["lines"][0]["symbol"] != "fs_unpadded"
     diff = lseprof("diff", unpadded.out, padded.out, "--json")
     assert diff.returncode == 0, diff.stderr
@@ -102,6 +112,8 @@ def test_padding_removes_the_transfers(unpadded: Run, padded: Run) -> None:
 
 
 def test_one_shared_atomic_counter_against_one_per_thread(tmp_path: Path) -> None:
+    # One program for both: the two runs' static binaries load at the same addresses,
+    # so two different programs in one boot could not be told apart when naming.
     prog = guest_program("atomic-lse")
     script = f"{prog} shared 2 {ITERS} && {prog} private 2 {ITERS}"
     view = _coherence_run(tmp_path, "sh", "-c", script).view
