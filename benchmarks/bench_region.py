@@ -31,7 +31,8 @@ from rich.table import Table
 
 from lseprof.analysis.pipeline import analyze_file
 from lseprof.analysis.stacks import folded
-from lseprof.jobs.runner import RunPlan, execute
+from lseprof.jobs.runner import RunPlan
+from lseprof.jobs.sessions import execute
 from lseprof.readers.perf_data import FULL_STACK
 from lseprof.store import open_store
 

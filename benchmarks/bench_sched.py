@@ -28,7 +28,8 @@ from rich.table import Table
 
 from benchmarks.common import REPORTS, bench_console, save
 from lseprof.analysis.stats import bootstrap_median_ci, median
-from lseprof.jobs.runner import RunPlan, execute
+from lseprof.jobs.runner import RunPlan
+from lseprof.jobs.sessions import execute
 from lseprof.store import open_store
 
 console = bench_console()

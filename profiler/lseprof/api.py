@@ -73,11 +73,12 @@ def load(
     inputs = profile_inputs(
         Path(path), store, [Path(b) for b in binaries], [Path(m) for m in perf_maps]
     )
+    stored = inputs.files  # a run recorded on another machine: its files here
     return analyze_file(
         inputs.path,
         binaries=inputs.binaries,
-        symfs=Path(symfs) if symfs is not None else None,
-        kallsyms=Path(kallsyms) if kallsyms is not None else None,
+        symfs=Path(symfs) if symfs is not None else (stored.symfs if stored else None),
+        kallsyms=Path(kallsyms) if kallsyms is not None else (stored.kallsyms if stored else None),
         fmt=fmt,
         rules_file=Path(rules) if rules is not None else None,
         top=top,

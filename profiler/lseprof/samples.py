@@ -95,6 +95,13 @@ SCHEMA: tuple[Column, ...] = (
     Column("truncated", "bool", "the symbol column was cut short by perf report -w"),
     Column("source_kind", "category", "perf-data, perf-script or perf-report"),
     Column("stack", "int32", "index into Capture.stacks (the whole callchain); -1 where none"),
+    Column(
+        "lr",
+        "uint64",
+        "aarch64 user code: the link register when sampled (runtime address), which names "
+        "the caller of a leaf function that saved no frame; read where perf could not use it "
+        "(an arm64 perf.data read on another architecture), 0 elsewhere",
+    ),
 )
 # Added by classification (lseprof.analysis.classify).
 CLASSIFICATION: tuple[Column, ...] = (
@@ -342,6 +349,7 @@ def make_samples(
     precise: npt.NDArray[np.bool_] | None = None,
     truncated: npt.NDArray[np.bool_] | None = None,
     stack: npt.NDArray[np.integer[Any]] | None = None,
+    lr: npt.NDArray[np.uint64] | None = None,
 ) -> pd.DataFrame:
     """Assemble a samples table with every schema column, filling unknowns."""
 
@@ -381,6 +389,7 @@ def make_samples(
             "truncated": bools(truncated),
             "source_kind": constant(n, source_kind),
             "stack": np.full(n, -1, np.int32) if stack is None else np.asarray(stack, np.int32),
+            "lr": np.zeros(n, np.uint64) if lr is None else np.asarray(lr, np.uint64),
         },
         copy=False,
     )

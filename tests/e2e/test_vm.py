@@ -21,7 +21,7 @@ import pytest
 import lseprof.emulation.vm.image as vm_image
 from lseprof.capture.build import host_arch, host_is_aarch64
 from lseprof.emulation.vm import image_dir, image_problems
-from tests.helpers import LSEPROF, assert_one_line_error, needs_tool, run
+from tests.helpers import AARCH64_BIN, LSEPROF, REPO, assert_one_line_error, needs_tool, run
 
 pytestmark = [
     pytest.mark.skipif(host_is_aarch64(), reason="an aarch64 host needs no emulated machine"),
@@ -109,6 +109,37 @@ def test_perf_record_inside_leaves_perf_data_on_the_host(tmp_path: Path) -> None
     assert "arch : aarch64" in header.stdout, header.stdout + header.stderr
     samples = run(["perf", "script", "-F", "comm,event", "-i", data])
     assert samples.stdout.count("cycles") > 20, samples.stderr
+
+
+def test_lseprof_inside_and_on_this_host_read_a_profile_alike(tmp_path: Path) -> None:
+    """The laptop flow: recorded in the machine, `lseprof report` there and here (the
+    guest's kallsyms and the binary handed over) agree on every category within 0.1
+    point and on the helpers; `inspect` there and here see the same atomics."""
+    guest_bin = f"/project/{AARCH64_BIN.relative_to(REPO)}"
+    script = (
+        f"perf record -q -e cycles -F 999 -g -o perf.data -- {guest_bin} 2 600 > program.out"
+        " && cat /proc/kallsyms > kallsyms"
+        f" && lseprof inspect {guest_bin} --json > inspect.json"
+        " && exec lseprof report perf.data --json"
+    )
+    proc = _vm(tmp_path, "--", "sh", "-c", script, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    inside = json.loads(proc.stdout)
+    here_proc = run(
+        [LSEPROF, "report", tmp_path / "perf.data", "--kallsyms", tmp_path / "kallsyms",
+         "--binary", AARCH64_BIN, "--json"]
+    )  # fmt: skip
+    assert here_proc.returncode == 0, here_proc.stderr
+    here = json.loads(here_proc.stdout)
+    assert here["samples"] == inside["samples"]
+    for category, share in inside["categories"].items():
+        assert abs(here["categories"][category] - share) <= 0.1, (category, here, inside)
+    assert {h["symbol"] for h in here["helpers"]} == {h["symbol"] for h in inside["helpers"]}
+    assert here["unnamed_share"] <= inside["unnamed_share"] + 0.1
+    inspected = json.loads((tmp_path / "inspect.json").read_text())
+    local = json.loads(run([LSEPROF, "inspect", AARCH64_BIN, "--json"]).stdout)
+    for key in ("build_id", "helpers", "has_lse_flag"):
+        assert inspected[key] == local[key], key
 
 
 def test_a_hanging_command_is_killed_at_the_timeout(tmp_path: Path) -> None:

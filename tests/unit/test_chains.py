@@ -81,7 +81,9 @@ def test_idle_workers_yielding_are_spin_not_futex() -> None:
     report = analyze_file(PERF / "rayon-host-88" / "script.txt.gz")
     by = {(t.symbol, t.category): t.share for t in report.sections[0].top_symbols}
     assert by[("finish_task_switch.isra.0", "spin")] == pytest.approx(12.75, abs=0.01)
-    assert report.sections[0].categories["spin"] == pytest.approx(33.18, abs=0.01)
+    # 33.18 before rayon's wake-ups through glibc's generic syscall() went to their
+    # caller (Sleep::wake_any_threads: spin) instead of staying work.
+    assert report.sections[0].categories["spin"] == pytest.approx(33.27, abs=0.01)
 
 
 def test_report_text_without_callchains_keeps_the_rules() -> None:

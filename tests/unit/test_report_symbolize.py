@@ -35,7 +35,7 @@ def test_guest_samples_resolve_to_outline_helpers_and_their_callers(run: Path) -
     callers = {(c.helper, c.caller): c for c in section.helper_callers}
     bump = callers[("__aarch64_ldadd8_acq_rel", "bump_counter")]
     assert bump.basis == "static" and bump.share == pytest.approx(counter.share)
-    assert ("__aarch64_cas4_acq", "pthread_mutex_lock") in callers
+    assert ("__aarch64_cas4_acq", "__pthread_mutex_lock") in callers
     assert section.emulated_share > 50.0
     assert any("latest wins" in note for note in section.notes)
 

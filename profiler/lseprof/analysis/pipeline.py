@@ -167,7 +167,13 @@ def _attributed(
         capture, binaries, source.files.symfs, perf_maps, input_dir=source.path.parent
     )
     classify(capture.samples, rules, symbolized.images)
-    capture.warnings += attribute_chains(capture, rules, symbolized.images).notes()
+    outcome = attribute_chains(
+        capture,
+        rules,
+        symbolized.images,
+        namer=lambda table: symbolized.name(table, notes=[], frames=True),
+    )
+    capture.warnings += outcome.notes()
     annotated = []
     if capture.listings:  # perf annotate text: instructions as printed
         from lseprof.analysis.annotated import attach, read_listings

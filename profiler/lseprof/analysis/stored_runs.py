@@ -14,7 +14,9 @@ from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
+from lseprof.analysis.run_analysis import symbol_files_of
 from lseprof.errors import LseprofError
+from lseprof.readers.perf_data import SymbolFiles
 from lseprof.store import (
     RunRecord,
     RunStoreProtocol,
@@ -34,6 +36,8 @@ class ProfileSource:
     perf_data: Path
     perf_map: Path | None = None  # qemu -perfmap file of an emulated run
     binaries: tuple[Path, ...] = ()
+    # Recorded on another machine (the aarch64 machine): its files here.
+    files: SymbolFiles | None = None
 
 
 class StoreAccess:
@@ -76,7 +80,10 @@ def profile_of(run: RunRecord, binaries: Sequence[Path]) -> ProfileSource:
     ):
         elves.append(Path(built))
     return ProfileSource(
-        Path(str(run.perf_data)), Path(perf_map) if perf_map else None, tuple(elves)
+        Path(str(run.perf_data)),
+        Path(perf_map) if perf_map else None,
+        tuple(elves),
+        symbol_files_of(run),
     )
 
 
@@ -174,6 +181,7 @@ class ProfileInputs:
     binaries: tuple[Path, ...]
     perf_maps: tuple[Path, ...]
     note: str = ""  # how a stored run was found, for the user; "" for a file
+    files: SymbolFiles | None = None  # a stored run's, recorded on another machine
 
 
 def profile_inputs(
@@ -187,4 +195,6 @@ def profile_inputs(
     if found is None:  # a missing file: opening it says so
         return ProfileInputs(Path(path), tuple(binaries), tuple(perf_maps))
     maps = tuple(perf_maps) or ((found.source.perf_map,) if found.source.perf_map else ())
-    return ProfileInputs(found.source.perf_data, found.source.binaries, maps, found.note)
+    return ProfileInputs(
+        found.source.perf_data, found.source.binaries, maps, found.note, found.source.files
+    )

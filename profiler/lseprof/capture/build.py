@@ -19,6 +19,10 @@ from lseprof.errors import LseprofError
 from lseprof.paths import NATIVE_DIR, native_bin_dir
 
 TARGETS = ("host", "aarch64", "aarch64-lse")
+# Where `lseprof run` runs: a build target, or the full aarch64 machine (`lseprof vm`,
+# the aarch64 builds profiled by the guest's own perf; the machine itself on aarch64).
+VM_TARGET = "aarch64-vm"
+RUN_TARGETS = (*TARGETS, VM_TARGET)
 VARIANTS = ("rayon", "window")
 AARCH64_TRIPLE = "aarch64-unknown-linux-gnu"
 BINARY_NAME = "bpe-encode"
@@ -99,6 +103,11 @@ def atomics_mode(target: str, arch: str | None = None) -> str:
 def _found(target: str, variant: str, path: Path) -> Build:
     arch = elf_arch(path)
     return Build(variant, target, atomics_mode(target, arch), path, arch)
+
+
+def build_target(run_target: str) -> str:
+    """The build a run target runs: the aarch64 machine runs the outline-atomics build."""
+    return "aarch64" if run_target == VM_TARGET else run_target
 
 
 def binary_path(target: str, variant: str) -> Path:

@@ -11,11 +11,13 @@ import functools
 import os
 import re
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from lseprof.capture.perf_cli import perf_argv, run_perf
 from lseprof.errors import LseprofError
+from lseprof.results import VM_HOSTNAME
 
 PARANOID_PATH = "/proc/sys/kernel/perf_event_paranoid"
 PREFERRED_EVENTS = ("cycles", "cpu-clock")
@@ -116,6 +118,9 @@ class HostFacts:
     cores: int
     kernel: str
     perf_version: str
+    lse: bool | None = None  # aarch64: the CPU has LSE atomics (FEAT_LSE); else None
+    # A virtual CPU (lseprof vm's machine): what it is; its times are not hardware's.
+    virtual: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -144,4 +149,29 @@ def host_facts() -> HostFacts:
         version = perf_version()
     except LseprofError:
         version = "missing"
-    return HostFacts(uname.machine, cpu_model(), os.cpu_count() or 1, uname.release, version)
+    virtual = (
+        "qemu-system-aarch64 (TCG): a virtual CPU, not hardware timing"
+        if socket.gethostname() == VM_HOSTNAME
+        else None
+    )
+    return HostFacts(
+        uname.machine,
+        cpu_model(),
+        os.cpu_count() or 1,
+        uname.release,
+        version,
+        cpu_has_lse() if uname.machine in ("aarch64", "arm64") else None,
+        virtual,
+    )
+
+
+def cpu_has_lse() -> bool:
+    """Whether this aarch64 CPU has LSE atomics ("atomics" among its features)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(
+        line.startswith("Features") and "atomics" in line.split(":", 1)[-1].split()
+        for line in text.splitlines()
+    )

@@ -182,6 +182,9 @@ def report_cmd(
 
             inputs = profile_inputs(path, store, binary, perf_map)
             path, binary, perf_map = inputs.path, list(inputs.binaries), list(inputs.perf_maps)
+            if inputs.files is not None:  # recorded on another machine: its files here
+                symfs = symfs or inputs.files.symfs
+                kallsyms = kallsyms or inputs.files.kallsyms
             if inputs.note:
                 err.print(escape(inputs.note), soft_wrap=True)
         if heatmap is not None and heatmap.suffix.lower() not in (".svg", ".html"):

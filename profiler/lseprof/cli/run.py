@@ -15,10 +15,11 @@ from lseprof.jobs.runner import (
     DEFAULT_DURATION,
     DEFAULT_FREQ,
     RunPlan,
-    execute,
+    RunSession,
     for_running,
     plan_order,
 )
+from lseprof.jobs.sessions import execute
 from lseprof.paths import user_data_dir
 from lseprof.store import default_store_location, display_location, open_store
 
@@ -59,9 +60,23 @@ def run_cmd(
     target: str = typer.Option(
         "host",
         help="host, aarch64 or aarch64-lse (emulated off-arm; "
-        "`-- CMD` runs an aarch64 CMD under qemu with the sysroot).",
+        "`-- CMD` runs an aarch64 CMD under qemu with the sysroot), or aarch64-vm: the "
+        "aarch64 builds (or CMD) profiled by perf inside a full aarch64 Linux (lseprof vm; "
+        "a virtual CPU, not hardware timing).",
     ),
-    cpu: str = typer.Option(None, help="qemu CPU model for emulated runs (cortex-a53: no LSE)."),
+    cpu: str = typer.Option(
+        None,
+        help="qemu CPU model for emulated runs and the aarch64 machine: max (default), "
+        "neoverse-n1, cortex-a57 or cortex-a53 (the last two: no LSE).",
+    ),
+    smp: int = typer.Option(None, "--smp", help="--target aarch64-vm: vCPUs (default 2)."),
+    memory: int = typer.Option(
+        None, "--memory", metavar="MIB", help="--target aarch64-vm: memory in MiB (default 4096)."
+    ),
+    record_only: bool = typer.Option(
+        False, "--record-only", hidden=True, help="Record and store only; analyse elsewhere."
+    ),
+    session_id: str = typer.Option(None, "--session-id", hidden=True),
     duration: float = typer.Option(DEFAULT_DURATION, help="Seconds each workload run encodes."),
     freq: int = typer.Option(DEFAULT_FREQ, help="Sampling frequency (Hz)."),
     event: str = typer.Option(None, help="perf event (default: cycles, else cpu-clock)."),
@@ -134,6 +149,10 @@ def run_cmd(
         sched=sched,
         region="whole" if whole_process else "markers" if region_markers else None,
         delay=delay,
+        smp=smp,
+        memory=memory,
+        analyze=not record_only,
+        session_id=session_id,
     )
     plan.validate()
     with open_store(store) as run_store:
@@ -153,12 +172,27 @@ def run_cmd(
                 if not message.startswith("["):  # a warning, not a step
                     err.print(f"[yellow]lseprof: {message}[/]")
                     return
+                if record_only:  # read by the lseprof that started this one, line by line
+                    err.print(message, soft_wrap=True, markup=False, highlight=False)
+                    return
                 progress.update(
                     task, description=message, completed=int(message.split("/")[0].strip("[")) - 1
                 )
 
             session = execute(plan, run_store, runs_root, on_progress=step)
             progress.update(task, completed=total)
+    if record_only:  # no figures to show: the runs' directories hold what was recorded
+        out.print_json(json.dumps([r.to_dict() for r in session.records], default=str))
+        _exit_for(session)
+        return
+    _show(session, store, runs_root, json_, markdown)
+    _exit_for(session)
+
+
+def _show(
+    session: RunSession, store: str | None, runs_root: Path, json_: bool, markdown: bool
+) -> None:
+    """The runs as asked: JSON, Markdown, or tables with the sweep's fits and plot."""
     # numpy (statistics) and the plot load here, not at lseprof's start-up.
     from lseprof.reports.annotated_view import run_findings_lines
     from lseprof.reports.run_plot import write_scaling_plot
@@ -187,6 +221,10 @@ def run_cmd(
         err.print(
             f"[dim]stored {len(session.records)} runs in {where}; artifacts under {runs_root}[/]"
         )
+
+
+def _exit_for(session: RunSession) -> None:
+    """Exit 130 for an interrupted session, EXIT_FAILED when runs did not complete."""
     bad = [r for r in session.records if r.status != "ok"]
     if session.interrupted:
         raise typer.Exit(130)

@@ -19,6 +19,7 @@ from lseprof.capture import build as builds
 from lseprof.capture.perf_cli import perf_argv, run_perf
 from lseprof.capture.perf_env import (
     check_recording_allowed,
+    cpu_has_lse,
     event_supported,
     find_perf,
     paranoid_level,
@@ -191,17 +192,6 @@ def _toolchain_checks() -> list[Check]:
     return checks
 
 
-def _cpu_has_lse() -> bool:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(
-        line.startswith("Features") and "atomics" in line.split(":", 1)[-1].split()
-        for line in text.splitlines()
-    )
-
-
 def _builds_check() -> Check:
     """Every (target, variant) built, for a machine that can run it: on aarch64 every
     build must be aarch64 (a host build copied from x86 is not), and the LSE build needs
@@ -217,7 +207,7 @@ def _builds_check() -> Check:
     problems_found = [f"missing: {', '.join(absent)}"] if absent else []
     problems_found += foreign
     notes = []
-    if builds.host_is_aarch64() and not _cpu_has_lse():
+    if builds.host_is_aarch64() and not cpu_has_lse():
         notes.append("this CPU has no LSE atomics: the aarch64-lse builds cannot run here")
     detail = "; ".join(problems_found or [f"all {len(wanted)} built"]) + "".join(
         f"; {n}" for n in notes

@@ -21,8 +21,10 @@ from typing import Any
 
 from lseprof.analysis import changepoint
 from lseprof.analysis.verdicts import SeriesVerdict, Settings, judge_series
+from lseprof.capture.build import VM_TARGET
 from lseprof.errors import LseprofError
-from lseprof.jobs.runner import DEFAULT_FREQ, RunPlan, execute
+from lseprof.jobs.runner import DEFAULT_FREQ, RunPlan
+from lseprof.jobs.sessions import execute
 from lseprof.store import RunRecord, RunStoreProtocol
 
 
@@ -44,6 +46,8 @@ class NightlyEntry:
     event: str | None = None
     timeout: float | None = None
     corpus: Path | None = None
+    smp: int | None = None  # targets = ["aarch64-vm"]: the machine's vCPUs
+    memory: int | None = None  # and its memory, MiB
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,8 @@ def plans(config: NightlyConfig) -> list[RunPlan]:
                 workload_args=entry.workload_args,
                 config_key=entry.name,
                 judgement=judgement(config).to_dict(),
+                smp=entry.smp if target == VM_TARGET else None,
+                memory=entry.memory if target == VM_TARGET else None,
             )
             plan.validate()
             result.append(plan)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lseprof.analysis.run_analysis import analyze_run, analyze_sched
+from lseprof.analysis.run_analysis import analyze_record
 from lseprof.capture import build as builds
 from lseprof.capture.control import DELAY, MARKERS, WHOLE, RegionPlan, check_region
 from lseprof.capture.perf_env import check_recording_allowed, choose_event, find_perf, host_facts
@@ -34,7 +34,6 @@ from lseprof.capture.record import (
     RecordSpec,
     RegionSetup,
     run_recorded,
-    workload_pid,
     write_artifact,
 )
 from lseprof.capture.sched_record import sched_recording, sched_tracepoints_problem
@@ -86,6 +85,14 @@ class RunPlan:
     # `delay`: from that many seconds after the start (lseprof.capture.control).
     region: str | None = None
     delay: float | None = None
+    # The aarch64 machine (--target aarch64-vm): its vCPUs and memory (MiB).
+    smp: int | None = None
+    memory: int | None = None
+    # False: record and store the runs only; their figures come later (the aarch64
+    # machine's runs are analysed on the host that started it).
+    analyze: bool = True
+    # The session's id, when whoever started it chose one (the host of the machine).
+    session_id: str | None = None
 
     @property
     def region_mode(self) -> str:
@@ -99,6 +106,23 @@ class RunPlan:
     def region_plan(self) -> RegionPlan | None:
         """The region of every profiled run (None: the whole process)."""
         return check_region(self.region_mode, self.delay)
+
+    def _validate_machine(self) -> None:
+        """--smp and --memory size the aarch64 machine, and nothing else."""
+        if self.target != builds.VM_TARGET:
+            for name, value in (("--smp", self.smp), ("--memory", self.memory)):
+                if value is not None:
+                    raise LseprofError(f"{name} sizes the aarch64 machine: add --target aarch64-vm")
+            return
+        if self.smp is not None and self.smp < 1:
+            raise LseprofError("--smp must be at least 1")
+        if self.memory is not None and self.memory < 256:
+            raise LseprofError("--memory is in MiB and must be at least 256")
+        if self.workload == hf.NAME and not builds.host_is_aarch64():
+            raise LseprofError(
+                f"{hf.NAME} does not run in the aarch64 machine (its wheels are not in the "
+                "guest); use --workload bpe-encode or `-- CMD`"
+            )
 
     def validate(self) -> None:
         if (not self.threads and self.workload != "command") or min(self.threads or (1,)) < 1:
@@ -124,7 +148,8 @@ class RunPlan:
                 " exclude each other; pick one"
             )
         self.region_plan()
-        builds.expand(self.target, builds.TARGETS, "target")
+        builds.expand(self.target, builds.RUN_TARGETS, "target")
+        self._validate_machine()
         if self.workload == hf.NAME:
             if set(self.variants) != {hf.VARIANT}:
                 raise LseprofError(
@@ -313,7 +338,8 @@ def _launch(plan: RunPlan, profiled: bool) -> _Launch:
             emulated_command(plan.command, plan.cpu, profiled) if emulated else list(plan.command)
         )
     if launch.kind == bpe.NAME:
-        launch.builds = {v: _ensure_build(plan.target, v) for v in plan.variants}
+        target = builds.build_target(plan.target)
+        launch.builds = {v: _ensure_build(target, v) for v in plan.variants}
         launch.build_ids = {v: _build_id(b.path) for v, b in launch.builds.items()}
         if profiled and plan.region_mode == MARKERS:
             for build in launch.builds.values():
@@ -363,7 +389,7 @@ def _prepare(plan: RunPlan, on_progress: Callable[[str], None]) -> _Session:
         spec,
         sched,
         sched_note,
-        RunSession(f"{_stamp()}-{secrets.token_hex(3)}", event),
+        RunSession(plan.session_id or f"{_stamp()}-{secrets.token_hex(3)}", event),
         host_facts().to_dict(),
         source_commit(),
         socket.gethostname(),
@@ -431,33 +457,14 @@ def _run_one(
     argv, env = launch.argv(variant, threads)
     got = _record(s, run_dir, argv, env)
     outcome = got.outcome
-    section, analysis_message, views = analyze_run(
-        outcome.perf_data,
-        launch.builds[variant].path if variant in launch.builds else None,
-        outcome.perf_map,
-        launch.perfmap or needs_emulation(plan.target),
-    )
-    own_report = got.report if launch.reports_json else _last_json(outcome.stdout)
-    offcpu, offcpu_message = analyze_sched(
-        got.sched_data, workload_pid(run_dir), _items(own_report)
-    )
     region_notes = outcome.region.notes if outcome.region is not None else []
-    message = "; ".join(
-        m
-        for m in (outcome.message, *region_notes, analysis_message, offcpu_message, s.sched_note)
-        if m
-    )
-    findings = []
-    if section:
-        from lseprof.analysis.findings import with_offcpu  # numpy: not at start-up
-
-        findings = with_offcpu(section, offcpu)
+    notes = [m for m in (outcome.message, *region_notes, s.sched_note) if m]
     return RunRecord(
         run_id=f"{group_id}-r{rep}",
         group_id=group_id,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         status=outcome.status,
-        message=message or None,
+        message="; ".join(notes) or None,
         workload=plan.workload,
         variant=variant,
         target=plan.target,
@@ -466,13 +473,7 @@ def _run_one(
         threads=threads,
         repeat_index=rep,
         throughput_mib_s=got.throughput,
-        samples=int(section.samples) if section else None,
-        lost_samples=section.lost_samples if section else None,
         event=s.record.event,
-        atomic_helper_share=section.atomic_helper_share if section else None,
-        categories=dict(section.categories) if section else {},
-        helpers=list(section.helpers) if section else [],
-        helper_callers=list(section.helper_callers) if section else [],
         perf_data=str(outcome.perf_data) if outcome.perf_data else None,
         run_dir=str(run_dir),
         hostname=s.hostname,
@@ -483,39 +484,41 @@ def _run_one(
         config_key=plan.config_key,
         extra=RunExtra(
             argv=argv,
-            workload_report=got.report,
+            workload_report=got.report if launch.reports_json else _last_json(outcome.stdout),
             record_seconds=outcome.seconds,
             perf_map=str(outcome.perf_map) if outcome.perf_map else None,
-            top_symbols=list(section.top_symbols) if section else [],
-            emulator_share=section.emulator_share if section else None,
-            guest_named_share=section.guest_named_share if section else None,
             freq=plan.freq,
             call_graph=plan.call_graph,
-            offcpu=offcpu,
-            sched_data=str(got.sched_data) if offcpu else None,
+            sched_data=str(got.sched_data) if got.sched_data else None,
             no_perf=got.no_perf,
             judgement=plan.judgement or None,
-            findings=findings,
             region=outcome.region,
-            heatmap=views.heatmap,
-            thread_groups=views.thread_groups(offcpu),
         ),
     )
 
 
-def execute(
+def _analyzed(record: RunRecord, plan: RunPlan) -> RunRecord:
+    """The record with its profile's figures (a record-only plan: as recorded)."""
+    if plan.analyze:
+        notes = [record.message] if record.message else []
+        analyze_record(record, notes)
+    return record
+
+
+def execute_here(
     plan: RunPlan,
     store: RunStoreProtocol,
     runs_root: Path,
     on_progress: Callable[[str], None] = lambda _m: None,
 ) -> RunSession:
-    """Run the whole plan; returns the records (also written to `store`)."""
+    """Run the whole plan on this host; returns the records (also written to `store`).
+    :func:`lseprof.jobs.sessions.execute` is the entry that also boots the machine."""
     s = _prepare(plan, on_progress)
     order = plan_order(s.plan)
     for index, (variant, threads, rep) in enumerate(order, start=1):
         shown = threads if threads is not None else "as given"
         on_progress(f"[{index}/{len(order)}] {variant} threads={shown} rep={rep + 1}")
-        record = _run_one(s, variant, threads, rep, runs_root)
+        record = _analyzed(_run_one(s, variant, threads, rep, runs_root), s.plan)
         problem = write_artifact(
             Path(str(record.run_dir)) / "run.json",
             json.dumps(record.to_dict(), indent=2, default=str),
@@ -540,12 +543,6 @@ def _last_json(stdout: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
-
-
-def _items(report: dict[str, Any] | None) -> float | None:
-    """Work items the workload reports (its JSON's "items"): wake-ups per item."""
-    value = (report or {}).get("items")
-    return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
 def session_summary(session: RunSession) -> dict[str, Any]:

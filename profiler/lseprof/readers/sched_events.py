@@ -38,7 +38,7 @@ import pandas as pd
 
 from lseprof.capture.perf_cli import first_error, perf_argv, start_perf
 from lseprof.errors import LseprofError
-from lseprof.readers.perf_data import TRACE_FIELDS, TRACE_MAX_STACK, PerfDataHeader
+from lseprof.readers.perf_data import TRACE_FIELDS, TRACE_MAX_STACK, PerfDataHeader, SymbolFiles
 
 SWITCH, WAKING, WAKEUP = "switch", "waking", "wakeup"
 # Deep enough for kernel entry + the user frames that led there (as the perf.data reader
@@ -235,7 +235,9 @@ def parse_sched_script(lines: Iterable[str]) -> SchedEvents:
     return builder.finish()
 
 
-def sched_script_argv(perf: str, path: Path, head: PerfDataHeader) -> list[str]:
+def sched_script_argv(
+    perf: str, path: Path, head: PerfDataHeader, files: SymbolFiles | None = None
+) -> list[str]:
     # perf's own dummy event (side-band records, no samples) does not count: perf
     # refuses "-F sw:" when no software event has samples.
     silence = sorted(
@@ -250,12 +252,16 @@ def sched_script_argv(perf: str, path: Path, head: PerfDataHeader) -> list[str]:
     for kind in silence:
         argv += ["-F", kind]
     # Task events: the forks tell which processes descend from the workload's.
-    return [*argv, "--max-stack", str(MAX_STACK), "--no-inline", "--show-task-events"]
+    named = files.perf_options(head.emulated) if files is not None else []
+    return [*argv, "--max-stack", str(MAX_STACK), "--no-inline", "--show-task-events", *named]
 
 
-def read_sched_events(path: Path, perf: str, head: PerfDataHeader) -> SchedEvents:
-    """The scheduler events of a perf.data that has them (see :func:`has_sched_events`)."""
-    argv = sched_script_argv(perf, path, head)
+def read_sched_events(
+    path: Path, perf: str, head: PerfDataHeader, files: SymbolFiles | None = None
+) -> SchedEvents:
+    """The scheduler events of a perf.data that has them (see :func:`has_sched_events`);
+    `files`: the recording machine's, where it was another."""
+    argv = sched_script_argv(perf, path, head, files)
     # stderr to a file: a pipe read only at the end could fill up and stall perf.
     with tempfile.TemporaryFile() as errors:
         proc = start_perf(argv, stdout=subprocess.PIPE, stderr=errors, text=True)

@@ -46,6 +46,9 @@ class GroupSummary:
     wakeups_per_item: float | None = None
     wakeups_per_s: float | None = None
     wakeup_p50_us: float | None = None
+    # Runs on a virtual CPU (--target aarch64-vm): what it was, and whether it had LSE.
+    virtual: str | None = None
+    lse: bool | None = None
 
     @property
     def contention_share(self) -> float:
@@ -95,6 +98,8 @@ def summarize_groups(records: Sequence[RunRecord]) -> list[GroupSummary]:
                 wakeups_per_item=_mean_figure(ok, lambda o: o.wakeups_per_item),
                 wakeups_per_s=_mean_figure(ok, lambda o: o.wakeups_per_s),
                 wakeup_p50_us=_mean_figure(ok, lambda o: o.wakeup_p50_us),
+                virtual=first.host.get("virtual"),
+                lse=first.host.get("lse"),
             )
         )
     return result
@@ -147,6 +152,9 @@ def group_rows(groups: Sequence[GroupSummary], event: str | None) -> Rows:
     title = "lseprof run" + (f" (event {event})" if event else " (no perf)")
     if emulated:
         title += " [EMULATED aarch64 under qemu: shares validate the pipeline, not hardware]"
+    for virtual, lse in dict.fromkeys((g.virtual, g.lse) for g in groups if g.virtual):
+        lse_text = "" if lse is None else f", LSE {'yes' if lse else 'no'}"
+        title += f" [VIRTUAL aarch64 CPU: {virtual}{lse_text}]"
     columns = [
         "variant",
         "threads",

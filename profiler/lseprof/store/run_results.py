@@ -78,6 +78,8 @@ _EXTRA_KEYS = (
     "region",
     "heatmap",
     "thread_groups",
+    "symfs",
+    "kallsyms",
     "coherence",
 )
 
@@ -105,6 +107,10 @@ class RunExtra:
     region: Region | None = None
     heatmap: HeatMap | None = None  # samples over time (the dashboard's picture)
     thread_groups: list[ThreadShare] = field(default_factory=list)  # like-named threads
+    # Recorded on another machine (the aarch64 machine of --target aarch64-vm): where
+    # its files (--symfs) and its kallsyms are on this one, to name its samples.
+    symfs: str | None = None
+    kallsyms: str | None = None
     coherence: CoherenceResult | None = None  # cache lines between cores (--coherence runs)
     other: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
@@ -139,6 +145,8 @@ class RunExtra:
             region=Region.from_value(data.get("region")),
             heatmap=HeatMap.from_value(data.get("heatmap")),
             thread_groups=entries(data.get("thread_groups"), ThreadShare),
+            symfs=text(data.get("symfs")),
+            kallsyms=text(data.get("kallsyms")),
             coherence=CoherenceResult.from_value(data.get("coherence")),
             other={str(k): v for k, v in data.items() if k not in _EXTRA_KEYS},
         )
@@ -171,6 +179,8 @@ class RunExtra:
                     "region": self.region.to_dict() if self.region else None,
                     "heatmap": self.heatmap.to_dict() if self.heatmap else None,
                     "thread_groups": [t.to_dict() for t in self.thread_groups] or None,
+                    "symfs": self.symfs,
+                    "kallsyms": self.kallsyms,
                     "coherence": self.coherence.to_dict() if self.coherence else None,
                 }
             ),

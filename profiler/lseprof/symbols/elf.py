@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -103,6 +104,32 @@ class SymbolTable:
         return int(self.ends[hits[0]] - self.starts[hits[0]]) if hits.size else None
 
 
+STB_GLOBAL, STB_WEAK = 1, 2
+_BINDINGS = {"STB_LOCAL": 0, "STB_GLOBAL": STB_GLOBAL, "STB_WEAK": STB_WEAK}
+
+
+def perf_alias_order(
+    names: list[str], sizes: npt.NDArray[np.integer[Any]], binds: list[int]
+) -> list[int]:
+    """Symbols ordered from the alias perf would name an address by least to most
+    (perf's choose_best_symbol: a size over none, not weak, global, fewer leading
+    underscores, the longer name): a lookup takes the last symbol at an address, so
+    it names code as perf does (__pthread_mutex_lock, not its weak pthread_mutex_lock)."""
+
+    def preference(i: int) -> tuple[bool, bool, bool, int, int]:
+        name = names[i]
+        underscores = len(name) - len(name.lstrip("_"))
+        return (
+            int(sizes[i]) > 0,
+            binds[i] != STB_WEAK,
+            binds[i] == STB_GLOBAL,
+            -underscores,
+            len(name),
+        )
+
+    return sorted(range(len(names)), key=preference)
+
+
 def _public_name(aliases: list[str]) -> str:
     """The name a programmer calls: of an IFUNC's aliases at one address (memcpy,
     __memcpy, __libc_memcpy), the one with the fewest leading underscores."""
@@ -176,7 +203,7 @@ class ElfImage:
             return SymbolTable(np.array([], np.uint64), np.array([], np.uint64), [])
         if self._elf.elfclass == 64 and self._elf.little_endian:
             return self._read_symbols_fast(table)
-        starts, sizes, names, shndx = [], [], [], []
+        starts, sizes, names, shndx, binds = [], [], [], [], []
         for sym in table.iter_symbols():
             kind = sym["st_info"]["type"]
             index = sym["st_shndx"]
@@ -193,6 +220,14 @@ class ElfImage:
                 sizes.append(sym["st_size"])
                 names.append(sym.name)
                 shndx.append(index if isinstance(index, int) else 0)
+                binds.append(_BINDINGS.get(sym["st_info"]["bind"], 0))
+        order = perf_alias_order(names, np.array(sizes, np.uint64), binds)
+        starts, sizes, shndx = (
+            [starts[i] for i in order],
+            [sizes[i] for i in order],
+            [shndx[i] for i in order],
+        )
+        names = [names[i] for i in order]
         start_arr = np.array(starts, np.uint64)
         return self._with_plt(
             self._clipped(start_arr, np.array(sizes, np.uint64), shndx), names, start_arr
@@ -268,6 +303,8 @@ class ElfImage:
         for offset in keep["name"].tolist():
             end = strtab.find(b"\0", offset)
             names.append(strtab[offset:end].decode("utf-8", "replace"))
+        order = perf_alias_order(names, keep["size"], (keep["info"] >> 4).tolist())
+        keep, names = keep[order], [names[i] for i in order]
         starts = keep["value"].astype(np.uint64)
         sizes = self._clipped(starts, keep["size"].astype(np.uint64), keep["shndx"].tolist())
         return self._with_plt(sizes, names, starts)

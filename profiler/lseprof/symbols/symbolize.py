@@ -32,6 +32,7 @@ from lseprof.readers.mmaps import file_offsets
 from lseprof.samples import Mapping
 from lseprof.symbols.elf import ElfImage
 from lseprof.symbols.guest import has_guest, resolve_guest, set_values
+from lseprof.symbols.leaf_callers import name_leaf_callers
 
 KERNEL_DSOS = ("[kernel.kallsyms]", "[kernel.vmlinux]", "[vdso]", "[vsyscall]")
 
@@ -360,6 +361,9 @@ class Symbolizer:
         if self.capture.build_ids:
             present = [str(d) for d in frame["dso"].cat.categories if str(d) not in self.images]
             self.images.update(load_local_images(present, self.capture.build_ids))
+        if not frames and frame["lr"].to_numpy().any():
+            executable = [m for m in self.capture.mappings if "x" in m.prot]
+            name_leaf_callers(frame, self.images, executable, notes)
 
     def _find_local_images(self, frame: pd.DataFrame) -> None:
         """Images of the table's object files from --binary, --symfs or this machine

@@ -9,7 +9,9 @@ return to user space (``el0_interrupt``, ``do_notify_resume``,
 ``irqentry_exit_to_user_mode``) sends the sample to the user code that was
 interrupted: its first user-space frame, classified as a sample there would be
 (rules, then the instruction where its code is at hand, then the category this
-profile's own samples of that function mostly have).
+profile's own samples of that function mostly have). User frames are named by the
+report's symbolizer first, and a generic system-call wrapper (glibc's ``syscall``)
+is classified by its caller.
 
 Vectorized over distinct stacks: each eligible stack is walked once, the distinct
 user frames it ends at are classified once, and rows take their stack's answer.
@@ -17,6 +19,8 @@ user frames it ends at are classified once, and rows take their stack's answer.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -31,6 +35,10 @@ from lseprof.results import CATEGORIES
 from lseprof.symbols.elf import ElfImage
 
 _KERNEL_BOUNDARY = 1 << 63  # kernel addresses have the top bit set (arm64, x86-64)
+# libc's generic system-call entry points, which say nothing of the call they make.
+_WRAPPER = re.compile(r"^(syscall|__syscall\w*|__GI_syscall|__libc_syscall)$")
+# Names a table of stack frames (in the samples table's layout) in place.
+FrameNamer = Callable[[pd.DataFrame], None]
 # What a stack's walk decides: a category, a user frame to classify (its frame, its
 # caller's, whether the thread was preempted there), or nothing.
 _Answer = str | tuple[int, int, bool] | None
@@ -130,15 +138,75 @@ def _offset(frame: S.StackFrame, image: ElfImage | None) -> int:
     return inside[0] - start if inside else -1
 
 
+def _frame_names(
+    capture: S.Capture, indexes: list[int], pids: list[int], namer: FrameNamer | None
+) -> list[str]:
+    """The names of stack frames as the report names its rows (perf leaves frames of
+    files it could not find, such as a profile recorded elsewhere, unnamed)."""
+    frames = [capture.stack_frames[i] for i in indexes]
+    if namer is None or not frames:
+        return [f.symbol for f in frames]
+    n = len(frames)
+    table = S.make_samples(
+        n,
+        capture.source_kind,
+        event=pd.Categorical([""] * n),
+        comm=pd.Categorical([""] * n),
+        symbol=pd.Categorical([f.symbol for f in frames]),
+        dso=pd.Categorical([f.dso for f in frames]),
+        caller=pd.Categorical([""] * n),
+        caller_dso=pd.Categorical([""] * n),
+        pid=np.array(pids, np.int64),
+        ip=np.array([f.ip for f in frames], np.uint64),
+        symoff=np.array([f.symoff for f in frames], np.int64),
+    )
+    namer(table)
+    return [str(name) for name in table["symbol"].astype(object)]
+
+
 def _classify_user_frames(
     capture: S.Capture,
-    pairs: list[tuple[int, int]],
+    pairs: list[tuple[int, int, int]],
+    rules: list[Rule],
+    images: dict[str, ElfImage],
+    namer: FrameNamer | None,
+) -> list[str]:
+    """The category of each (user frame, its caller, a pid) as a sample there would get."""
+    frames = capture.stack_frames
+    chosen = [frames[i] for i, _, _ in pairs]
+    n = len(chosen)
+    callers = [c for _, c, _ in pairs if c >= 0]
+    named = _frame_names(
+        capture,
+        [i for i, _, _ in pairs] + callers,
+        [p for _, _, p in pairs] + [p for _, c, p in pairs if c >= 0],
+        namer,
+    )
+    caller_names = iter(named[n:])
+    chosen = [f._replace(symbol=name) for f, name in zip(chosen, named[:n], strict=True)]
+    caller_of = [next(caller_names) if c >= 0 else "" for _, c, _ in pairs]
+    found = _categories(capture, chosen, caller_of, rules, images)
+    # A generic system-call wrapper serves its caller (rayon's wake-ups go through
+    # glibc's `syscall`): where the wrapper itself says only "work", the caller decides.
+    wrapped = [i for i, f in enumerate(chosen) if found[i] == "work" and _WRAPPER.match(f.symbol)]
+    wrapped = [i for i in wrapped if pairs[i][1] >= 0]
+    if wrapped:
+        outer = [frames[pairs[i][1]]._replace(symbol=caller_of[i]) for i in wrapped]
+        outer_found = _categories(capture, outer, None, rules, images)
+        for i, category in zip(wrapped, outer_found, strict=True):
+            found[i] = category
+    return found
+
+
+def _categories(
+    capture: S.Capture,
+    chosen: list[S.StackFrame],
+    callers: list[str] | None,
     rules: list[Rule],
     images: dict[str, ElfImage],
 ) -> list[str]:
-    """The category of each (user frame, its caller) as a sample there would get."""
-    frames = capture.stack_frames
-    chosen = [frames[i] for i, _ in pairs]
+    """The category of each frame as a sample there would get: the rules, then the
+    category this profile's own samples of that function mostly have."""
     n = len(chosen)
     table = S.make_samples(
         n,
@@ -147,7 +215,7 @@ def _classify_user_frames(
         comm=pd.Categorical([""] * n),
         symbol=pd.Categorical([f.symbol for f in chosen]),
         dso=pd.Categorical([f.dso for f in chosen]),
-        caller=pd.Categorical([frames[c].symbol if c >= 0 else "" for _, c in pairs]),
+        caller=pd.Categorical(callers if callers is not None else [""] * n),
         caller_dso=pd.Categorical([""] * n),
         ip=np.array([f.ip for f in chosen], np.uint64),
         symoff=np.array([_offset(f, images.get(f.dso)) for f in chosen], np.int64),
@@ -173,10 +241,14 @@ def _dominant(frame: pd.DataFrame) -> dict[tuple[str, str], str]:
 
 
 def attribute_chains(
-    capture: S.Capture, rules: list[Rule], images: dict[str, ElfImage]
+    capture: S.Capture,
+    rules: list[Rule],
+    images: dict[str, ElfImage],
+    namer: FrameNamer | None = None,
 ) -> ChainOutcome:
     """Re-classify the rows of generic kernel code by their callchains (see the module
-    docstring); the classified samples table is updated in place."""
+    docstring); the classified samples table is updated in place. `namer` names a
+    table of stack frames in place as the report names its rows (the symbolizer's)."""
     frame = capture.samples
     outcome = ChainOutcome(total=float(frame["weight"].sum()) if len(frame) else 0.0)
     if not capture.stacks or not len(frame):
@@ -188,10 +260,21 @@ def attribute_chains(
     stack = frame["stack"].to_numpy()
     walk = _Walk(chain, capture.stack_frames)
     answers = {int(s): walk.walk(capture.stacks[int(s)]) for s in np.unique(stack[eligible])}
-    pairs = sorted({a[:2] for a in answers.values() if isinstance(a, tuple)})
-    user = dict(zip(pairs, _classify_user_frames(capture, pairs, rules, images), strict=True))
+    pid_of = _pid_of_stack(frame, eligible)
+    found = {a[:2]: pid_of[s] for s, a in answers.items() if isinstance(a, tuple)}
+    pairs = sorted((*pair, pid) for pair, pid in found.items())
+    classes = _classify_user_frames(capture, pairs, rules, images, namer)
+    user = {pair[:2]: category for pair, category in zip(pairs, classes, strict=True)}
     _apply(frame, eligible, answers, user, outcome)
     return outcome
+
+
+def _pid_of_stack(frame: pd.DataFrame, rows: npt.NDArray[np.bool_]) -> dict[int, int]:
+    """A process of each stack's rows: its user frames are named in that process's
+    mappings (a stack of the same frames in two processes of one program is alike)."""
+    stacks = frame["stack"].to_numpy()[rows]
+    pids = frame["pid"].to_numpy()[rows]
+    return {int(s): int(p) for s, p in zip(stacks[::-1], pids[::-1], strict=True)}
 
 
 def _apply(

@@ -173,6 +173,8 @@ def side_stacks(side: Side, event: str | None) -> tuple[dict[str, float], set[st
             analyze_file(
                 p.perf_data,
                 binaries=p.binaries,
+                symfs=p.files.symfs if p.files else None,
+                kallsyms=p.files.kallsyms if p.files else None,
                 perf_maps=[p.perf_map] if p.perf_map else [],
                 max_stack=FULL_STACK,
             )

@@ -21,7 +21,7 @@ from lseprof.readers.time_range import in_window
 from lseprof.results import OffCpuResult
 
 if TYPE_CHECKING:
-    from lseprof.readers.perf_data import PerfDataHeader
+    from lseprof.readers.perf_data import PerfDataHeader, SymbolFiles
 
 
 def sched_file_for(path: Path, head: PerfDataHeader | None = None) -> Path | None:
@@ -68,8 +68,10 @@ def analyze_sched_file(
     head: PerfDataHeader | None = None,
     text: bytes = b"",
     scope: SchedScope | None = None,
+    files: SymbolFiles | None = None,
 ) -> OffCpuResult:
-    """The off-CPU analysis of one file of scheduler events: its `text` where the
+    """The off-CPU analysis of one file of scheduler events (`files`: the recording
+    machine's, where it was another): its `text` where the
     perf.data reader already read it in its own pass, else read now (`head`: the
     file's header, when the caller has read it). Threads analysed: `root_pid` and its
     descendants when given; else `other_pids`; else every user process; within
@@ -84,7 +86,7 @@ def analyze_sched_file(
     else:
         perf = find_perf()
         events = read_sched_events(
-            sched, perf, head if head is not None else read_header(perf, sched)
+            sched, perf, head if head is not None else read_header(perf, sched), files
         )
     pids = events.descendants(root_pid) if root_pid else ({p for p in other_pids if p > 0} or None)
     scope = scope or SchedScope()

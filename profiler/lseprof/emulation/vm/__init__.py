@@ -53,6 +53,9 @@ The API (the CLI's ``lseprof vm make`` / ``lseprof vm run`` are thin wrappers)::
   :data:`COHERENCE_META` (command, machine, outcome, times, the work the command
   reported); ``VmResult.coherence`` names the first. The programs built with the
   plugin are at :func:`guest_program` in such a run.
+* **The guest's files from the host**: :class:`GuestView` maps a run's guest paths to
+  host paths (shares, then the image's root) and builds the ``--symfs`` directory
+  that names what the machine recorded.
 """
 
 from lseprof.emulation.vm.coherence import (
@@ -90,6 +93,7 @@ from lseprof.emulation.vm.machine import (
     qemu_command,
     run_in_vm,
 )
+from lseprof.emulation.vm.view import GuestView
 
 __all__ = [
     "COHERENCE_FILE",
@@ -101,6 +105,7 @@ __all__ = [
     "MAKE_STEPS",
     "QEMU_PIN",
     "CoherenceSettings",
+    "GuestView",
     "ImageInfo",
     "Share",
     "StdoutTail",

@@ -5,6 +5,7 @@ build-ids (``perf buildid-list``). Loads neither numpy nor pandas (see
 
 from __future__ import annotations
 
+import platform
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from lseprof.errors import LseprofError
 from lseprof.readers.time_range import seconds_ns
 from lseprof.results import VM_HOSTNAME
 
+ARM64_LR_MASK = 1 << 30  # PERF_REG_ARM64_LR in sample_regs_user
 # MIDR_EL1 implementer 0x00 is reserved for software: an emulator's CPU (qemu -cpu max).
 _SOFTWARE_IMPLEMENTER = 0x00
 _STATS_EVENT_RE = re.compile(r"^(?P<event>\S.*) stats:\s*$")
@@ -36,6 +38,7 @@ class PerfDataHeader:
     events: list[str] = field(default_factory=list)
     event_types: list[int] = field(default_factory=list)  # perf_event_attr.type, per event
     precise_ip: int = 0  # the highest perf_event_attr.precise_ip of the sampling events
+    regs_user: int = 0  # perf_event_attr.sample_regs_user of the sampling events (a mask)
     # perf's "time of first/last sample" (any event), ns; None where the file has none.
     first_sample_ns: int | None = None
     last_sample_ns: int | None = None
@@ -69,6 +72,18 @@ class PerfDataHeader:
             return (int(self.cpuid, 16) >> 24) & 0xFF if self.arch == "aarch64" else None
         except ValueError:
             return None
+
+    @property
+    def leaf_callers_here(self) -> bool:
+        """An arm64 recording with frame-pointer callchains and the link register: perf
+        finds the caller of a leaf function (which saved no frame) in the link register,
+        but only on an aarch64 machine; elsewhere lseprof reads the register itself."""
+        return (
+            self.arch == "aarch64"
+            and self.callchain
+            and bool(self.regs_user & ARM64_LR_MASK)
+            and platform.machine() not in ("aarch64", "arm64")
+        )
 
     @property
     def emulated(self) -> bool:
@@ -127,6 +142,8 @@ def _event_line(head: PerfDataHeader, value: str) -> None:
     if sample_type and not (kind and kind[1] == "2"):
         precise = re.search(r"precise_ip = (\d+)", value)
         head.precise_ip = max(head.precise_ip, int(precise[1]) if precise else 0)
+        regs = re.search(r"sample_regs_user = (0x[0-9a-fA-F]+)", value)
+        head.regs_user |= int(regs[1], 16) if regs else 0
         kinds = set(sample_type[1].split("|"))
         head.callchain = head.callchain or "CALLCHAIN" in kinds
         head.has_time = head.has_time or "TIME" in kinds

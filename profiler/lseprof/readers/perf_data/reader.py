@@ -26,6 +26,8 @@ from lseprof.readers.perf_data.script_procs import (
     ScriptProc,
     SymbolFiles,
     default_jobs,
+    link_registers_argv,
+    parse_link_registers,
     parse_slice,
     parse_times,
     script_argv,
@@ -94,6 +96,7 @@ class PerfDataReader:
         self.head = head
         self.scripts: list[ScriptProc] = []
         self.times: ScriptProc | None = None
+        self.link_registers: ScriptProc | None = None  # see PerfDataHeader.leaf_callers_here
         self._children: list[int] = []  # forked parsers, reaped in abort()
         # One event in the file: perf need not print its name on every sample.
         sampling = head.sampling_events
@@ -111,6 +114,11 @@ class PerfDataReader:
             if times:
                 whole = perf_time_arg(*self.window) if self.window else None
                 self.times = start_script(times_argv(perf, path, whole, bool(head.tracepoints)))
+            if head.leaf_callers_here:
+                whole = perf_time_arg(*self.window) if self.window else None
+                self.link_registers = start_script(
+                    link_registers_argv(perf, path, whole, bool(head.tracepoints))
+                )
             for time_slice in slices:
                 self.scripts.append(
                     start_script(
@@ -163,9 +171,10 @@ class PerfDataReader:
         for script in self.scripts:
             script.close()
         self.scripts = []
-        if self.times is not None:
-            self.times.close()
-            self.times = None
+        for side_pass in (self.times, self.link_registers):
+            if side_pass is not None:
+                side_pass.close()
+        self.times = self.link_registers = None
         for proc in (getattr(self, "_ids", None), getattr(self, "_version", None)):
             if proc is not None and proc.poll() is None:
                 proc.kill()
@@ -247,7 +256,7 @@ class PerfDataReader:
             )
         capture = S.Capture(
             warnings=warnings,
-            samples=self._timed(frame, warnings),
+            samples=self._with_link_registers(self._timed(frame, warnings), warnings),
             source_kind="perf-data",
             path=str(path),
             events=events,
@@ -284,6 +293,21 @@ class PerfDataReader:
             )
             return frame
         frame["time"] = stamps / 1e9
+        return frame
+
+    def _with_link_registers(self, frame: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
+        """The table with its ``lr`` column from the link-register pass, if there was one."""
+        if self.link_registers is None:
+            return frame
+        tids, lrs = parse_link_registers(self.link_registers)
+        if lrs.size != len(frame) or (tids != frame["tid"].to_numpy()).any():
+            warnings.append(
+                f"the link registers of {self.path.name} could not be matched to its "
+                f"samples ({lrs.size} registers, {len(frame)} samples); leaf functions' "
+                "callers are as the frame pointers say"
+            )
+            return frame
+        frame["lr"] = lrs
         return frame
 
     def _cut(self, capture: S.Capture) -> None:

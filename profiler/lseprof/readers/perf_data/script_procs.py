@@ -6,6 +6,7 @@ perf writes it. Loads neither numpy nor pandas until a slice is parsed (see
 from __future__ import annotations
 
 import os
+import re
 import select
 import subprocess
 import tempfile
@@ -53,11 +54,8 @@ class SymbolFiles:
                 f"--symfs {self.symfs} is not a directory; give the root of a copy of "
                 "the profiled machine's files"
             )
-        if self.kallsyms is not None and not self.kallsyms.is_file():
-            raise LseprofError(
-                f"--kallsyms {self.kallsyms} is not a file; copy /proc/kallsyms of the "
-                "machine that recorded (as root, in the same boot)"
-            )
+        if self.kallsyms is not None:
+            _check_kallsyms(self.kallsyms)
 
     def perf_options(self, emulated: bool) -> list[str]:
         """perf script's options for them. An emulated (qemu) recording ran on this
@@ -67,6 +65,23 @@ class SymbolFiles:
         if self.kallsyms is not None:
             options += ["--kallsyms", str(self.kallsyms)]
         return options
+
+
+def _check_kallsyms(path: Path) -> None:
+    """perf silently ignores a kallsyms it cannot read (compressed, or copied without
+    root, when every address is 0), leaving the kernel frames unnamed."""
+    fix = "copy /proc/kallsyms of the machine that recorded (as root, in the same boot)"
+    if not path.is_file():
+        raise LseprofError(f"--kallsyms {path} is not a file; {fix}")
+    with path.open("rb") as stream:
+        head = stream.read(4096)
+    if head.startswith(b"\x1f\x8b"):
+        raise LseprofError(f"--kallsyms {path} is gzip-compressed; gunzip it and pass the text")
+    rows = [line.split() for line in head.splitlines()[:-1] or head.splitlines()]
+    if not rows or not all(len(row) >= 3 and len(row[1]) == 1 for row in rows):
+        raise LseprofError(f"--kallsyms {path} is not /proc/kallsyms text; {fix}")
+    if all(set(row[0]) == {ord("0")} for row in rows):
+        raise LseprofError(f"--kallsyms {path} has only zero addresses (read without root); {fix}")
 
 
 def script_argv(
@@ -124,6 +139,35 @@ def times_argv(perf: str, path: Path, window: str | None, tracepoints: bool) -> 
     if window:
         argv += ["--time", window]
     return argv
+
+
+def link_registers_argv(perf: str, path: Path, window: str | None, tracepoints: bool) -> list[str]:
+    """The link-register pass: each sample's thread and user link register, in the
+    order the samples pass prints its samples (see :func:`parse_link_registers`)."""
+    argv = perf_argv(perf, "script", "-i", path, "-F", "tid,uregs")
+    if tracepoints:
+        argv += ["-F", "trace:"]
+    if window:
+        argv += ["--time", window]
+    return argv
+
+
+_LR_LINE = re.compile(rb"^\s*(\d+)\s+ABI:\d+(?:\s+lr:0x([0-9a-fA-F]+))?", re.MULTILINE)
+
+
+def parse_link_registers(
+    script: ScriptProc,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
+    """(tids, link registers; 0 where a sample has none) from a finished pass."""
+    import numpy as np
+
+    script.finished(None)
+    fd = script.text.fileno()
+    data = os.pread(fd, os.fstat(fd).st_size, 0)
+    found = _LR_LINE.findall(data)
+    tids = np.fromiter((int(t) for t, _ in found), np.int64, len(found))
+    lrs = np.fromiter((int(r, 16) if r else 0 for _, r in found), np.uint64, len(found))
+    return tids, lrs
 
 
 def parse_times(script: ScriptProc) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:

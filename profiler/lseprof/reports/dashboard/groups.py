@@ -30,6 +30,16 @@ def _config_label(record: RunRecord, workloads: int) -> str:
     return f"{record.workload or '-'} {label}" if workloads > 1 else label
 
 
+def _virtual_html(runs: Sequence[RunRecord]) -> str:
+    """A note for runs made on a virtual CPU (the aarch64 machine): what it was."""
+    notes = sorted({str(r.host["virtual"]) for r in runs if r.host.get("virtual")})
+    return "".join(
+        f'<p class="note"><strong>Virtual aarch64 CPU</strong>: {esc(n)}. Shares and '
+        "throughput describe the emulated machine, not hardware.</p>"
+        for n in notes
+    )
+
+
 def _helpers_html(configs: Sequence[tuple[str, list[RunRecord]]]) -> str:
     helpers: list[tuple[str, list[str]]] = []
     callers: list[tuple[str, list[str]]] = []
@@ -197,6 +207,7 @@ def group_html(group_id: str, runs: Sequence[RunRecord], digest: str = "") -> st
         f"{esc(date_text(min(created(r) for r in runs)))} UTC; hosts "
         f"{esc(', '.join(sorted({r.hostname or '-' for r in runs})))}; source commits "
         f"<code>{esc(', '.join(sorted({r.source_commit or '-' for r in runs})))}</code>.</p>"
+        + _virtual_html(runs)
         + (
             group_svg(plotted, salt="group")
             if plotted
