@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lseprof.analysis.coherence import load_coherence, sharing_of
-from lseprof.analysis.coherence.build import _demangled
+from lseprof.analysis.coherence import demangle_names, load_coherence, sharing_of
 from lseprof.analysis.diff import compare_coherence, welch_interval
 from lseprof.emulation.vm import (
     CoherenceSettings,
@@ -145,7 +144,7 @@ def test_rust_names_on_a_line_read_as_c2c_users_expect() -> None:
         instructions=[CoherenceInsn(0x400000, f"{sleep}+0x40", "ldaxr", "excl"),
                       CoherenceInsn(0x400010, "bump_unpadded+0x8", "str", "store")],
     )  # fmt: skip
-    _demangled([line])
+    demangle_names([line])
     assert line.symbol == "rayon_core::sleep::Sleep::sleep, fs_unpadded"
     assert [i.symbol for i in line.instructions] == [
         "rayon_core::sleep::Sleep::sleep+0x40",

@@ -17,6 +17,7 @@ from pathlib import Path
 from lseprof.analysis.coherence.build import (
     DEFAULT_TOP,
     coherence_result,
+    demangle_names,
     guest_files,
     load_images,
     sharing_of,
@@ -28,6 +29,7 @@ from lseprof.symbols.elf import ElfImage
 __all__ = [
     "DEFAULT_TOP",
     "coherence_result",
+    "demangle_names",
     "load_coherence",
     "sharing_of",
 ]

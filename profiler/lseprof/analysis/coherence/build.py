@@ -166,7 +166,7 @@ def _line(record: LineRecord, details: Sequence[DetailRecord], namer: MemoryName
     )
 
 
-def _demangled(lines: Sequence[CoherenceLine]) -> None:
+def demangle_names(lines: Sequence[CoherenceLine]) -> None:
     """Readable names (one c++filt for all): ``rayon_core::sleep::Sleep::sleep+0x40``."""
 
     def split(name: str | None) -> tuple[str, str]:
@@ -252,7 +252,7 @@ def coherence_result(
     for record in found.details:
         by_line[record.line].append(record)
     lines = [_line(r, by_line.get(r.paddr, []), namer) for r in found.lines[:top]]
-    _demangled(lines)
+    demangle_names(lines)
     work = _work(found, work_bytes, items)
     transfers = found.total("transfers")
     mib = work["bytes"] / MIB if "bytes" in work else None
