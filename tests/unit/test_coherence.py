@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -20,12 +21,15 @@ from lseprof.emulation.vm import (
     Share,
     StdoutTail,
     coherence_plugin_args,
+    move_coherence,
     qemu_command,
+    reported_work,
     require_coherence,
 )
 from lseprof.errors import LseprofError
 from lseprof.readers.coherence import DetailRecord, find_coherence, read_coherence
 from lseprof.reports.dashboard import build_dashboard, group_file
+from lseprof.reports.run_table import coherence_lines
 from lseprof.results import CoherenceInsn, CoherenceLine, CoherenceResult
 from lseprof.store import RunRecord
 from tests.helpers import REPO, assert_one_line_error, lseprof
@@ -176,6 +180,18 @@ def test_a_stored_run_keeps_its_coherence(tmp_path: Path) -> None:
     assert back.extra.coherence == result
 
 
+def test_lseprof_run_prints_transfers_per_run_group() -> None:
+    result = load_coherence(FIX / "fs-unpadded", [FS_BIN])
+    runs = [
+        RunRecord(f"g1-r{i}", "g1", "ok", variant="command", extra={"coherence": result})
+        for i in range(2)
+    ]
+    (line,) = coherence_lines([*runs, RunRecord("g2-r0", "g2", "ok")])
+    assert line.startswith("cache lines between cores, command") and "mean of 2 runs" in line
+    assert "0.1151 transfers per item" in line and "top line fs_unpadded: 46,010" in line
+    assert line.endswith("lseprof report g1-r0 shows the lines")
+
+
 def test_the_dashboard_group_page_shows_the_lines(tmp_path: Path) -> None:
     result = load_coherence(FIX / "fs-unpadded", [FS_BIN])
     assert result is not None
@@ -232,6 +248,32 @@ def test_the_work_is_the_last_json_line_with_bytes_or_items() -> None:
     tail.write(b'{"items": 5}\nnoise\n{"bytes": 1048576, "items": 10, "ok": true}\n{"x": 1}\n')
     assert tail.work() == {"bytes": 1048576.0, "items": 10.0}
     sink.close()
+
+
+def test_a_boots_file_goes_beside_the_run_it_recorded(tmp_path: Path) -> None:
+    # lseprof run --target aarch64-vm --coherence: the boot's files, in its out
+    # directory, go to the run's directory with the run's own command and work.
+    out, run_dir = tmp_path / "out", tmp_path / "out" / "runs" / "r0"
+    out.mkdir()
+    for name in ("coherence.txt", "coherence.json"):
+        shutil.copy(FIX / "fs-unpadded" / name, out / name)
+    argv = ["/mnt/lseprof-coherence/aarch64/fs", "unpadded", "2", "200000"]
+    work = reported_work({"test": "fs", "items": 400000, "ok": True, "seconds": 0.5})
+    assert work == {"items": 400000.0}
+    assert move_coherence(out, run_dir, {"argv": argv, "work": work})
+    assert sorted(p.name for p in out.iterdir()) == ["runs"]
+    meta = json.loads((run_dir / "coherence.json").read_text())
+    assert (meta["format"], meta["argv"], meta["work"], meta["smp"]) == (1, argv, work, 2)
+    result = load_coherence(run_dir, [FS_BIN])
+    assert result is not None and result.lines[0].symbol == "fs_unpadded"
+    assert not move_coherence(out, run_dir, {})  # nothing left to move
+
+
+def test_coherence_runs_only_in_the_emulated_machine(tmp_path: Path) -> None:
+    store = tmp_path / "runs.sqlite"
+    for target in ("host", "aarch64"):
+        proc = lseprof("run", "--target", target, "--coherence", "--store", store)
+        assert_one_line_error(proc, "--coherence", "add --target aarch64-vm")
 
 
 # --------------------------------------------------------------------------- diff

@@ -55,7 +55,10 @@ class CoherenceSettings:
     hardly overlap). ``filter``: ``proc`` counts the command's process tree,
     ``user`` all user code, ``all`` the kernel too. ``flush``: seconds between
     partial snapshots. ``top``: lines with per-instruction detail; ``lines``: lines
-    listed at all. ``plugin``: another build of the plugin (tests).
+    listed at all. ``plugin``: another build of the plugin (tests). ``wrap``: the
+    guest runs the command through ``coh-exec``; False when the command starts
+    ``coh-exec`` itself in front of what is to be counted (``lseprof run --target
+    aarch64-vm --coherence``: the workload, not lseprof and perf around it).
     """
 
     interleave: str = "rr"
@@ -65,6 +68,7 @@ class CoherenceSettings:
     top: int = 20
     lines: int = 5000
     plugin: Path | None = None
+    wrap: bool = True
 
     def check(self) -> None:
         if self.interleave not in INTERLEAVINGS:
@@ -198,16 +202,22 @@ class StdoutTail:
                 report = json.loads(line)
             except ValueError:
                 continue
-            if not isinstance(report, dict):
-                continue
-            work = {
-                key: float(report[key])
-                for key in ("bytes", "items")
-                if isinstance(report.get(key), int | float) and not isinstance(report[key], bool)
-            }
+            work = reported_work(report)
             if work:
                 return work
         return {}
+
+
+def reported_work(report: Any) -> dict[str, float]:
+    """``bytes`` and ``items`` of a workload's JSON report (the built-in encoder's
+    ``--json``, the test programs'), those it has."""
+    if not isinstance(report, dict):
+        return {}
+    return {
+        key: float(report[key])
+        for key in ("bytes", "items")
+        if isinstance(report.get(key), int | float) and not isinstance(report[key], bool)
+    }
 
 
 def write_meta(out_dir: Path, facts: dict[str, Any]) -> Path:
@@ -217,6 +227,26 @@ def write_meta(out_dir: Path, facts: dict[str, Any]) -> Path:
     tmp.write_text(json.dumps({"format": META_FORMAT, **facts}, indent=2) + "\n")
     tmp.replace(path)
     return path
+
+
+def move_coherence(out_dir: Path, run_dir: Path, facts: dict[str, Any]) -> bool:
+    """Move one boot's coherence.txt and coherence.json from ``out_dir`` into
+    ``run_dir``, the directory of the one run that boot recorded, the meta updated
+    with ``facts`` (the run's own argv and work). False when the boot left none."""
+    found = out_dir / COHERENCE_FILE
+    if not found.is_file():
+        return False
+    meta_path = out_dir / COHERENCE_META
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        meta = {}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    found.replace(run_dir / COHERENCE_FILE)
+    meta = {k: v for k, v in meta.items() if k != "format"} if isinstance(meta, dict) else {}
+    write_meta(run_dir, {**meta, **facts})
+    meta_path.unlink(missing_ok=True)
+    return True
 
 
 def share_map(shares: Sequence[Share], image_root: Path) -> dict[str, str]:

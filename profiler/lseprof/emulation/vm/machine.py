@@ -474,7 +474,8 @@ def run_in_vm(
     ctl = Path(tempfile.mkdtemp(prefix="lseprof-vm-"))
     (ctl / "setup.sh").write_text(setup_script(every))
     cwd = "/out" if out_dir is not None else "/"
-    (ctl / "init.sh").write_text(init_script(guest_argv(argv) if coherence else argv, cwd, env))
+    command = guest_argv(argv) if coherence is not None and coherence.wrap else list(argv)
+    (ctl / "init.sh").write_text(init_script(command, cwd, env))
     sinks = (stdout or sys.stdout.buffer, stderr or sys.stderr.buffer)
     tail = StdoutTail(sinks[0]) if coherence is not None else None
     if tail is not None:
