@@ -9,9 +9,9 @@ LSEPROF := $(BIN)/lseprof
 REPORTS := reports
 PY_SOURCES := profiler tests benchmarks scripts workloads
 
-.PHONY: setup system venv data native fixtures tracefs demo test test-unit test-vm test-native lint bench clean
+.PHONY: setup system venv data native coherence fixtures tracefs demo test test-unit test-vm test-native lint bench clean
 
-setup: system venv data native
+setup: system venv data native coherence
 
 system:
 	bash scripts/install-system.sh
@@ -34,6 +34,12 @@ data: venv
 
 native: venv
 	$(LSEPROF) build --target all --variant all
+
+# The cache-coherence plugin for qemu-system-aarch64 (`lseprof vm run --coherence`)
+# and its aarch64 test programs, in native/coherence/build; nothing on aarch64 hosts
+# (no emulated machine there).
+coherence:
+	@if [ "$$(uname -m)" != aarch64 ]; then $(MAKE) --no-print-directory -C native/coherence; fi
 
 # The scheduler tracepoints live in tracefs, which a fresh machine may not mount:
 # as root it is one mount (without root, the --sched tests say what is missing).
@@ -73,8 +79,8 @@ test-unit: venv
 	$(BIN)/python -m pytest -q tests/unit
 
 # The aarch64 machine's tier alone (boots it about a dozen times: ~2.5 min here).
-test-vm: data
-	$(BIN)/python -m pytest -q tests/e2e/test_vm.py
+test-vm: data coherence
+	$(BIN)/python -m pytest -q tests/e2e/test_vm.py tests/e2e/test_coherence.py
 
 test-native: system
 	$(BIN)/python -m pytest -q tests/e2e/test_native_unit.py
@@ -89,4 +95,4 @@ bench: setup
 	$(BIN)/python -m benchmarks.bench_encoder
 
 clean:
-	rm -rf $(VENV) native/target native/bin
+	rm -rf $(VENV) native/target native/bin native/coherence/build

@@ -34,6 +34,9 @@ if [ "$ARCH" != "arm64" ]; then
     need+=("__refresh__")
   fi
   want libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
+  # The coherence plugin (native/coherence, `make coherence`) is C against QEMU's
+  # plugin API, whose register calls pass glib arrays: glib's headers, via pkg-config.
+  want libglib2.0-dev pkg-config
   qemu_ok=0
   if command -v qemu-aarch64 >/dev/null 2>&1; then
     v="$(qemu-aarch64 --version | head -1 | grep -oE '[0-9]+\.[0-9]+' | head -1)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make lint's Rust half: cargo fmt --check and cargo clippy (both scheduler variants,
-# tests included, warnings are errors) on native/, with Debian's toolchain
+# make lint's native half: cargo fmt --check and cargo clippy (both scheduler variants,
+# tests included, warnings are errors) on native/ and the coherence plugin's C, with Debian's toolchain
 # (rustc-web, rust-web-clippy, rustfmt-web). Debian's packaged crates stand in for
 # crates.io, as `lseprof build` does, unless LSEPROF_CRATES=crates-io.
 set -euo pipefail
@@ -19,3 +19,8 @@ for variant in rayon window; do
     --features "$variant" --all-targets -- -D warnings
 done
 echo "native: cargo fmt and clippy clean"
+# The coherence plugin (C): warnings are errors. Not on aarch64 hosts (no emulated machine).
+if [ "$(uname -m)" != aarch64 ]; then
+  make --no-print-directory -s -C coherence lint
+  echo "native/coherence: gcc -Wall -Wextra -Werror clean"
+fi

@@ -88,6 +88,17 @@ def clean(value: Any) -> Any:
     return value
 
 
+def clean_significant(value: Any, digits: int = 6) -> Any:
+    """Like :func:`clean`, with floats rounded to ``digits`` significant digits."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean_significant(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_significant(v, digits) for v in value]
+    return value
+
+
 # --------------------------------------------------------------------------- samples
 
 
@@ -1140,16 +1151,319 @@ class Timeline:
 
 
 def report_json(
-    sections: list[Attribution], offcpu: OffCpuResult | None, window: TimeWindow | None = None
+    sections: list[Attribution],
+    offcpu: OffCpuResult | None,
+    window: TimeWindow | None = None,
+    coherence: CoherenceResult | None = None,
 ) -> str:
     """``lseprof report --json``: one object per event section (a list for several),
     each with the scheduler view under ``offcpu`` (and the ``--time-range`` it covers
-    under ``time_range``, when one was asked for); a file with scheduler events only
-    gives ``{"offcpu": ...}``."""
+    under ``time_range``, when one was asked for, and the cache lines between cores
+    under ``coherence``, where the run has them); a file with scheduler events only
+    gives ``{"offcpu": ...}``, a coherence file alone ``{"coherence": ...}``."""
     view = clean(offcpu.to_dict()) if offcpu is not None else None
     ranged = {"time_range": clean(window.to_dict())} if window is not None else {}
-    objs = [{**clean(s.to_dict()), "offcpu": view, **ranged} for s in sections]
+    # Significant digits, not 4 places: transfers per item are often 1e-5 or less.
+    lines = {"coherence": clean_significant(coherence.to_dict())} if coherence else {}
+    objs = [{**clean(s.to_dict()), "offcpu": view, **ranged, **lines} for s in sections]
     payload: Any = objs[0] if len(objs) == 1 else objs
     if not sections and offcpu is not None:
-        payload = {"offcpu": view, **ranged}
+        payload = {"offcpu": view, **ranged, **lines}
+    elif not sections and coherence is not None:
+        payload = lines
     return json.dumps(payload, indent=2)
+
+
+# --------------------------------------------------------------------------- coherence
+
+# Kinds of access the coherence plugin tells apart by the instruction's encoding.
+ACCESS_KINDS = ("load", "store", "atomic", "excl_ld", "excl_st")
+# How a line is shared: cores wrote bytes another core touched (true), cores touched
+# only disjoint bytes and at least one wrote (false), both kinds of pair (both), no
+# core wrote (read-only), or the detail records do not say (unknown).
+SHARING = ("true", "false", "both", "read-only", "unknown")
+
+
+def _count(value: Any) -> int:
+    return integer(value) or 0
+
+
+_CINSN_KEYS = (
+    "address",
+    "symbol",
+    "mnemonic",
+    "kind",
+    "count",
+    "transfers",
+    "invalidations",
+    "cpus",
+    "offsets",
+    "data",
+)
+
+
+@dataclass
+class CoherenceInsn:
+    """One instruction's accesses to one cache line (all cores together): where it is
+    (function+offset), what it is (its mnemonic, its kind of access), how often it
+    touched the line and how many transfers and invalidations it caused there;
+    ``offsets`` the bytes of the line it touched, ``data`` what it touched."""
+
+    address: int | None
+    symbol: str | None
+    mnemonic: str | None
+    kind: str
+    count: int = 0
+    transfers: int = 0
+    invalidations: int = 0
+    cpus: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)  # first and last byte, in the line
+    data: str | None = None
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> CoherenceInsn | None:
+        if not isinstance(value, Mapping) or (kind := text(value.get("kind"))) is None:
+            return None
+        return cls(
+            integer(value.get("address")),
+            text(value.get("symbol")),
+            text(value.get("mnemonic")),
+            kind,
+            _count(value.get("count")),
+            _count(value.get("transfers")),
+            _count(value.get("invalidations")),
+            _ints(value.get("cpus")),
+            _ints(value.get("offsets")),
+            text(value.get("data")),
+            _unknown(value, _CINSN_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "address": self.address,
+            "symbol": self.symbol,
+            "mnemonic": self.mnemonic,
+            "kind": self.kind,
+            "count": self.count,
+            "transfers": self.transfers,
+            "invalidations": self.invalidations,
+            "cpus": list(self.cpus),
+            "offsets": list(self.offsets),
+            "data": self.data,
+        }
+
+
+_CLINE_KEYS = (
+    "line",
+    "address",
+    "symbol",
+    "region",
+    "transfers",
+    "hitm",
+    "invalidations",
+    "loads",
+    "stores",
+    "atomics",
+    "exclusives",
+    "cores",
+    "sharing",
+    "instructions",
+)
+
+
+@dataclass
+class CoherenceLine:
+    """One 64-byte cache line and how it moved between cores: ``line`` its physical
+    address, ``address`` its virtual address in the profiled process (where the
+    detail records give one), ``symbol`` what it holds (an ELF data symbol, a thread's
+    stack, the heap), ``region`` the kind of memory (data, bss, rodata, stack, heap,
+    kernel, unknown); transfers (of which hitm: the line was dirty in the other
+    core), invalidations, accesses by kind, the cores that touched it, true or false
+    sharing, and the instructions that touched it, most transfers first."""
+
+    line: int
+    address: int | None = None
+    symbol: str | None = None
+    region: str = "unknown"
+    transfers: int = 0
+    hitm: int = 0
+    invalidations: int = 0
+    loads: int = 0
+    stores: int = 0
+    atomics: int = 0
+    exclusives: int = 0
+    cores: int = 0
+    sharing: str = "unknown"
+    instructions: list[CoherenceInsn] = field(default_factory=list)
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> CoherenceLine | None:
+        if not isinstance(value, Mapping) or (line := integer(value.get("line"))) is None:
+            return None
+        return cls(
+            line,
+            integer(value.get("address")),
+            text(value.get("symbol")),
+            text(value.get("region")) or "unknown",
+            _count(value.get("transfers")),
+            _count(value.get("hitm")),
+            _count(value.get("invalidations")),
+            _count(value.get("loads")),
+            _count(value.get("stores")),
+            _count(value.get("atomics")),
+            _count(value.get("exclusives")),
+            _count(value.get("cores")),
+            text(value.get("sharing")) or "unknown",
+            entries(value.get("instructions"), CoherenceInsn),
+            _unknown(value, _CLINE_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "line": self.line,
+            "address": self.address,
+            "symbol": self.symbol,
+            "region": self.region,
+            "transfers": self.transfers,
+            "hitm": self.hitm,
+            "invalidations": self.invalidations,
+            "loads": self.loads,
+            "stores": self.stores,
+            "atomics": self.atomics,
+            "exclusives": self.exclusives,
+            "cores": self.cores,
+            "sharing": self.sharing,
+            "instructions": [i.to_dict() for i in self.instructions],
+        }
+
+
+_COHERENCE_KEYS = (
+    "transfers",
+    "hitm",
+    "invalidations",
+    "accesses",
+    "loads",
+    "stores",
+    "atomics",
+    "exclusives",
+    "lines_tracked",
+    "shared_lines",
+    "work_mib",
+    "items",
+    "transfers_per_mib",
+    "transfers_per_item",
+    "partial",
+    "outcome",
+    "cpus",
+    "interleaving",
+    "filter",
+    "command",
+    "command_s",
+    "source",
+    "lines",
+    "notes",
+)
+
+
+@dataclass
+class CoherenceResult:
+    """Cache lines between cores (``lseprof vm run --coherence``, the coherence
+    plugin's model): totals over every line the profiled processes touched, per MiB
+    of work and per item where the command reported its work, and the lines with the
+    most transfers. ``partial``: the run did not finish (the plugin's last snapshot);
+    ``interleaving``: free, lockstep:N or rr:N (how the virtual CPUs were kept
+    together, which the counts depend on)."""
+
+    transfers: int = 0
+    hitm: int = 0
+    invalidations: int = 0
+    accesses: int = 0
+    loads: int = 0
+    stores: int = 0
+    atomics: int = 0
+    exclusives: int = 0
+    lines_tracked: int = 0
+    shared_lines: int = 0  # lines touched by two cores or more, or with a transfer
+    work_mib: float | None = None
+    items: float | None = None
+    transfers_per_mib: float | None = None
+    transfers_per_item: float | None = None
+    partial: bool = False
+    outcome: str | None = None  # exited, timeout, interrupted, failed (coherence.json)
+    cpus: int | None = None
+    interleaving: str | None = None
+    filter: str | None = None
+    command: list[str] = field(default_factory=list)
+    command_s: float | None = None
+    source: str | None = None  # the plugin's file
+    lines: list[CoherenceLine] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_value(cls, value: Any) -> CoherenceResult | None:
+        if isinstance(value, CoherenceResult):
+            return value
+        if not isinstance(value, Mapping):
+            return None
+        command, notes = value.get("command"), value.get("notes")
+        return cls(
+            _count(value.get("transfers")),
+            _count(value.get("hitm")),
+            _count(value.get("invalidations")),
+            _count(value.get("accesses")),
+            _count(value.get("loads")),
+            _count(value.get("stores")),
+            _count(value.get("atomics")),
+            _count(value.get("exclusives")),
+            _count(value.get("lines_tracked")),
+            _count(value.get("shared_lines")),
+            number(value.get("work_mib")),
+            number(value.get("items")),
+            number(value.get("transfers_per_mib")),
+            number(value.get("transfers_per_item")),
+            value.get("partial") is True,
+            text(value.get("outcome")),
+            integer(value.get("cpus")),
+            text(value.get("interleaving")),
+            text(value.get("filter")),
+            [str(c) for c in command] if isinstance(command, list) else [],
+            number(value.get("command_s")),
+            text(value.get("source")),
+            entries(value.get("lines"), CoherenceLine),
+            [str(n) for n in notes] if isinstance(notes, list) else [],
+            _unknown(value, _COHERENCE_KEYS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.other,
+            "transfers": self.transfers,
+            "hitm": self.hitm,
+            "invalidations": self.invalidations,
+            "accesses": self.accesses,
+            "loads": self.loads,
+            "stores": self.stores,
+            "atomics": self.atomics,
+            "exclusives": self.exclusives,
+            "lines_tracked": self.lines_tracked,
+            "shared_lines": self.shared_lines,
+            "work_mib": self.work_mib,
+            "items": self.items,
+            "transfers_per_mib": self.transfers_per_mib,
+            "transfers_per_item": self.transfers_per_item,
+            "partial": self.partial,
+            "outcome": self.outcome,
+            "cpus": self.cpus,
+            "interleaving": self.interleaving,
+            "filter": self.filter,
+            "command": list(self.command),
+            "command_s": self.command_s,
+            "source": self.source,
+            "lines": [line.to_dict() for line in self.lines],
+            "notes": list(self.notes),
+        }

@@ -47,10 +47,12 @@ def _finished_perf_data(path: Path) -> bool:
 
 
 def test_the_machine_is_aarch64(tmp_path: Path) -> None:
-    proc = _vm(tmp_path, "--", "uname", "-m")
-    assert (proc.returncode, proc.stdout) == (0, "aarch64\n"), proc.stderr
+    proc = _vm(tmp_path, "--", "sh", "-c", "uname -m; ls /mnt")
+    assert proc.returncode == 0 and proc.stdout.startswith("aarch64\n"), proc.stderr
     # Nothing from qemu or the guest's console on stderr: no KVM is the normal case.
     assert proc.stderr == ""
+    # Without --coherence no plugin: its share is not mounted, it wrote no file.
+    assert "lseprof-coherence" not in proc.stdout and not list(tmp_path.iterdir())
 
 
 def test_streams_and_exit_status_pass_through(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """`lseprof run --target aarch64-vm`: the runs recorded by perf inside the full aarch64
 Linux (one boot per session), analysed and stored on this host, marked as a virtual
-CPU's. Two boots: the built-in encoder (both variants, 4 threads, -cpu max) and a
-command on a CPU without LSE with scheduler events.
+CPU's. Three boots: the built-in encoder (both variants, 4 threads, -cpu max), a
+command on a CPU without LSE with scheduler events, and the false-sharing program
+with the coherence plugin (--coherence).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from lseprof.capture.build import host_is_aarch64
-from lseprof.emulation.vm import image_dir, image_problems
+from lseprof.emulation.vm import coherence_dir, image_dir, image_problems
 from tests.helpers import AARCH64_BIN, REPO, assert_one_line_error, lseprof, needs_tool
 
 pytestmark = [
@@ -185,6 +186,49 @@ def test_a_command_on_a_cpu_without_lse(tmp_path: Path) -> None:
     # --sched in the machine: the off-CPU view of the workload's threads.
     offcpu = run["extra"]["offcpu"]
     assert offcpu is not None and offcpu["wakeups"] > 0 and offcpu["threads"]
+
+
+FS = coherence_dir() / "aarch64" / "fs"
+
+
+@needs_tool(
+    "the coherence plugin and its test programs (make coherence)",
+    (coherence_dir() / "libcoherence.so").is_file() and FS.is_file(),
+    "make test builds them: make setup",
+)
+def test_cache_lines_between_cores_of_a_command(tmp_path: Path) -> None:
+    # One boot with the plugin: the false-sharing program, recorded by perf in the
+    # machine, its coherence file beside its perf.data, the result stored with the run.
+    store = tmp_path / "runs.sqlite"
+    proc = lseprof(
+        "run", "--target", "aarch64-vm", "--coherence", "--repeat", "1",
+        "--store", store, "--json", "--", FS, "unpadded", "2", "200000",
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (run,) = json.loads(proc.stdout)
+    assert run["status"] == "ok" and run["samples"] > 0, run["message"]
+    view = run["extra"]["coherence"]
+    top = view["lines"][0]
+    assert (top["symbol"], top["sharing"], top["cores"]) == ("fs_unpadded", "false", 2)
+    assert top["transfers"] > 10_000 and top["transfers"] > 0.9 * view["transfers"]
+    assert top["instructions"][0]["symbol"].startswith("bump_unpadded+")
+    assert view["items"] == 400_000 and view["interleaving"] == "rr:100" and not view["partial"]
+    # The plugin followed the program, not lseprof or perf around it.
+    run_dir = Path(run["run_dir"])
+    meta = json.loads((run_dir / "coherence.json").read_text())
+    assert meta["argv"] == run["extra"]["argv"] and meta["settings"]["wrap"] is False
+    assert (run_dir / "perf.data").is_file() and not list(run_dir.parent.parent.glob("coh*"))
+    # lseprof report of the stored run (its id, its directory) shows the lines.
+    for name in (run["run_id"], run["run_dir"]):
+        report = lseprof("report", name, "--store", store, "--json")
+        assert report.returncode == 0, report.stderr
+        assert json.loads(report.stdout)["coherence"]["lines"][0]["symbol"] == "fs_unpadded"
+    # lseprof diff compares transfers per item (no interval from one run a side).
+    diff = lseprof("diff", run["group_id"], run["group_id"], "--store", store, "--json")
+    assert diff.returncode == 0, diff.stderr
+    change = json.loads(diff.stdout)["coherence"]
+    assert (change["per"], change["delta"], change["ci_low"]) == ("item", 0.0, None)
 
 
 def test_machine_options_belong_to_the_machine() -> None:

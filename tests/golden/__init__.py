@@ -25,6 +25,7 @@ from tests.helpers import REPO
 OUTPUTS = Path(__file__).resolve().parent / "outputs"
 FIX = "tests/fixtures/perf"
 BIN = "tests/fixtures/bin"
+COH = "tests/fixtures/coherence"  # lseprof vm run --coherence (see its meta.json)
 # An empty home: perf's build-id cache (~/.debug) starts empty, so a binary another
 # test recorded cannot name a stripped fixture's samples.
 ENV = {
@@ -97,7 +98,10 @@ class Command:
 
     @property
     def file(self) -> Path:
-        text = " ".join(a.removeprefix(f"{FIX}/").removeprefix(f"{BIN}/") for a in self.args)
+        text = " ".join(
+            a.removeprefix(f"{FIX}/").removeprefix(f"{BIN}/").removeprefix("tests/fixtures/")
+            for a in self.args
+        )
         return OUTPUTS / (re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") + ".txt")
 
     def __str__(self) -> str:
@@ -163,9 +167,26 @@ def _report_commands() -> list[Command]:
     return lines
 
 
+def _coherence_commands() -> list[Command]:
+    """Cache lines between cores: the false-sharing program padded and not, named from
+    its binary; a run killed mid-way; unnamed; the diff of the two."""
+    fs = ("--binary", f"{BIN}/coherence-fs-aarch64")
+    lines = [
+        Command(("report", f"{COH}/{name}", *fs, *fmt))
+        for name in ("fs-unpadded", "fs-padded")
+        for fmt in _ALL
+    ]
+    lines += [
+        Command(("report", f"{COH}/fs-killed/coherence.txt", *fs)),
+        Command(("report", f"{COH}/fs-unpadded/coherence.txt", "--top", "3")),
+    ]
+    lines += [Command(("diff", f"{COH}/fs-unpadded", f"{COH}/fs-padded", *fmt)) for fmt in _ALL]
+    return lines
+
+
 def commands() -> list[Command]:
     """The command lines of the tier, relative to the repository's root."""
-    lines = _report_commands()
+    lines = _report_commands() + _coherence_commands()
     for elf in _ELVES:
         lines += [Command(("inspect", elf)), Command(("inspect", elf, "--json"))]
     a, b = f"{FIX}/x86-contend/perf.data", f"{FIX}/x86-stripped/perf.data"

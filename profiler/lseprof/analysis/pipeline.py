@@ -28,7 +28,14 @@ if TYPE_CHECKING:
 
     from lseprof import samples as S
     from lseprof.analysis.classify import Rule
-    from lseprof.results import Attribution, HeatMap, OffCpuResult, Timeline, TimeWindow
+    from lseprof.results import (
+        Attribution,
+        CoherenceResult,
+        HeatMap,
+        OffCpuResult,
+        Timeline,
+        TimeWindow,
+    )
     from lseprof.symbols.elf import ElfImage
     from lseprof.symbols.symbolize import Symbolizer
 
@@ -53,7 +60,9 @@ class Report:
 
     ``capture`` holds the samples table (:mod:`lseprof.samples`) with its
     classification columns; ``sections`` one :class:`~lseprof.results.Attribution` per
-    event; ``offcpu`` the scheduler view where the profile has scheduler events.
+    event; ``offcpu`` the scheduler view where the profile has scheduler events;
+    ``coherence`` the cache lines between cores where a coherence file (``lseprof vm
+    run --coherence``) lies beside the profile.
     Reporters (:mod:`lseprof.reports`) render it; :meth:`to_json` is ``lseprof report
     --json``.
     """
@@ -71,6 +80,7 @@ class Report:
     window: TimeWindow | None = None  # the --time-range the report covers
     heatmap: HeatMap | None = None  # the first event's samples over time (Focus.over_time)
     timeline: Timeline | None = None  # per-thread tracks (Focus.over_time)
+    coherence: CoherenceResult | None = None
 
     @property
     def samples(self) -> pd.DataFrame:
@@ -89,7 +99,7 @@ class Report:
         """The JSON of ``lseprof report --json`` (see :func:`lseprof.results.report_json`)."""
         from lseprof.results import report_json
 
-        return report_json(self.sections, self.offcpu, self.window)
+        return report_json(self.sections, self.offcpu, self.window, self.coherence)
 
 
 def analyze(
@@ -133,6 +143,7 @@ def analyze(
 
     for section in result.sections:
         section.findings = findings_for(section, result.offcpu, capture.samples)
+    result.coherence = _coherence_beside(source.path, binaries, result.images)
     return result
 
 
@@ -250,6 +261,20 @@ def _add_views(result: Report, focus: Focus) -> None:
         spans = result.offcpu.spans if result.offcpu is not None else []
         names = {t.tid: t.comm for t in result.offcpu.threads} if result.offcpu else {}
         result.timeline = timeline(result.capture, event, spans, names)
+
+
+def _coherence_beside(
+    path: Path, binaries: Sequence[Path], images: dict[str, ElfImage]
+) -> CoherenceResult | None:
+    """The coherence view of the run that recorded ``path``, when its coherence file
+    lies beside it (named with the report's own images and ``--binary`` files)."""
+    from lseprof.readers.coherence import find_coherence
+
+    if path.is_dir() or find_coherence(path.parent) is None:
+        return None
+    from lseprof.analysis.coherence import load_coherence
+
+    return load_coherence(path.parent, binaries, images=list(images.values()))
 
 
 def analyze_file(

@@ -60,7 +60,8 @@ def report_cmd(
         metavar="PATH|RUN",
         help="perf.data, `perf script` text or `perf report --stdio` "
         "text (gzip is fine); or a stored run: its id, run "
-        "directory or run.json.",
+        "directory or run.json; or a coherence.txt (`lseprof vm run --coherence`) or "
+        "the directory it is in.",
     ),
     binary: list[Path] = typer.Option(
         [],
@@ -171,6 +172,11 @@ def report_cmd(
             raise LseprofError(f"--format {fmt} writes a file: add -o FILE")
         if output is not None and not export:
             raise LseprofError(f"-o FILE goes with --format {' or '.join(EXPORTS)}")
+        path = _vm_out_profile(path)
+        if not export and fmt == "auto" and _coherence_only(path):
+            output_fmt = "json" if as_json else "markdown" if markdown else "terminal"
+            _report_coherence(path, binary, output_fmt, top)
+            return
         if not path.is_file() or path.name == "run.json":  # a stored run, or a mistake
             from lseprof.analysis.stored_runs import profile_inputs
 
@@ -207,6 +213,38 @@ def report_cmd(
         # and the message must stay one line.
         err.print(f"[bold red]lseprof: error:[/] {escape(exc.message)}", soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
+
+
+def _vm_out_profile(path: Path) -> Path:
+    """A `lseprof vm run` out directory (no run.json) stands for its perf.data."""
+    if path.is_dir() and not (path / "run.json").exists() and (path / "perf.data").is_file():
+        return path / "perf.data"
+    return path
+
+
+def _coherence_only(path: Path) -> bool:
+    """A coherence file, or a directory with one and no run of the store."""
+    from lseprof.readers.coherence import find_coherence, is_coherence_file
+
+    if path.is_file():
+        return is_coherence_file(path)
+    return path.is_dir() and not (path / "run.json").exists() and find_coherence(path) is not None
+
+
+def _report_coherence(path: Path, binaries: list[Path], fmt: str, top: int) -> None:
+    """`lseprof report` of a run with --coherence and no profile: the view alone."""
+    from lseprof.analysis.coherence import load_coherence
+    from lseprof.reports.coherence_view import render_coherence_report
+
+    result = load_coherence(path, binaries)
+    assert result is not None  # _coherence_only found the file
+    render_coherence_report(result, out if fmt == "terminal" else out.file, fmt, top)
+    if result.partial:
+        err.print(
+            f"[yellow]lseprof: warning:[/] {escape(str(result.source))} is partial: the run "
+            "did not finish; the counts stop at the plugin's last snapshot",
+            soft_wrap=True,
+        )
 
 
 def _open(asked: _Asked, early: EarlyInput | None) -> ProfileInput:

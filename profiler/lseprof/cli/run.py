@@ -77,6 +77,15 @@ def run_cmd(
         False, "--record-only", hidden=True, help="Record and store only; analyse elsewhere."
     ),
     session_id: str = typer.Option(None, "--session-id", hidden=True),
+    coherence: bool = typer.Option(
+        False,
+        "--coherence",
+        help="--target aarch64-vm: also count the cache lines the workload's threads move "
+        "between the virtual CPUs (qemu's coherence plugin; one boot per run, the workload "
+        "6-35x slower); `lseprof report RUN` shows them, `lseprof diff` compares them.",
+    ),
+    run_index: int = typer.Option(None, "--run-index", hidden=True),
+    exec_through: str = typer.Option(None, "--exec-through", hidden=True),
     duration: float = typer.Option(DEFAULT_DURATION, help="Seconds each workload run encodes."),
     freq: int = typer.Option(DEFAULT_FREQ, help="Sampling frequency (Hz)."),
     event: str = typer.Option(None, help="perf event (default: cycles, else cpu-clock)."),
@@ -153,6 +162,9 @@ def run_cmd(
         memory=memory,
         analyze=not record_only,
         session_id=session_id,
+        coherence=coherence,
+        run_index=run_index,
+        exec_through=exec_through,
     )
     plan.validate()
     with open_store(store) as run_store:

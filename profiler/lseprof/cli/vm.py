@@ -17,6 +17,7 @@ from lseprof.cli.console import err, out
 from lseprof.emulation.vm import (
     CPUS,
     MAKE_STEPS,
+    CoherenceSettings,
     ImageInfo,
     Share,
     ensure_image,
@@ -121,17 +122,45 @@ def run_cmd(
         None, help="More host directories, HOSTDIR:TAG:ro|rw, mounted at /mnt/TAG (repeatable)."
     ),
     timing: bool = typer.Option(False, help="Print boot-to-command and command times on stderr."),
+    coherence: bool = typer.Option(
+        False,
+        "--coherence",
+        help="Count cache lines moving between the virtual CPUs (a coherence model in qemu); "
+        "writes coherence.txt to --out, for `lseprof report`.",
+    ),
+    coherence_interleave: str = typer.Option(
+        "rr",
+        metavar="rr|lockstep|free",
+        help="With --coherence: rr runs one CPU at a time, switching every quantum (the "
+        "same interleaving on every run); lockstep keeps the CPUs within a quantum of each "
+        "other; free lets the host schedule them (counts follow the host's load).",
+    ),
+    coherence_quantum: int = typer.Option(
+        100, metavar="N", help="With --coherence: the quantum, in guest instructions."
+    ),
+    coherence_filter: str = typer.Option(
+        "proc",
+        metavar="proc|user|all",
+        help="With --coherence: the command's process tree, all user code, or the kernel too.",
+    ),
 ) -> None:
     """Boot the aarch64 machine and run CMD in it as root.
 
     The checkout is at /project (read-only; `lseprof` is on PATH), --out at /out, the
     working directory. CMD's stdout, stderr and exit status are passed through; 124:
     timeout, 125: the guest failed (kernel panic), 130: interrupted (Ctrl-C reaches CMD
-    as SIGINT; what it wrote stays), 2: no image or a damaged one."""
+    as SIGINT; what it wrote stays), 2: no image or a damaged one.
+
+    With --coherence, qemu runs a cache-coherence model over every memory access of
+    CMD's processes (CMD runs 6-35x slower in the guest) and --out gets coherence.txt:
+    show it with `lseprof report DIR/coherence.txt`."""
     if host_is_aarch64():
         out.print(NATIVE)
         return
     shares = [Share.parse(spec) for spec in share or []]
+    settings = _coherence_settings(
+        coherence, coherence_interleave, coherence_quantum, coherence_filter
+    )
     # On a terminal, a spinner until the command starts (its output follows).
     status = err.status("booting the aarch64 machine") if err.is_terminal else None
     if status is not None:
@@ -147,6 +176,7 @@ def run_cmd(
             out_dir=out_dir,
             on_start=status.stop if status is not None else lambda: None,
             notify=lambda message: err.print(f"[dim]lseprof: {message}[/]"),
+            coherence=settings,
         )
     finally:
         if status is not None:
@@ -157,7 +187,24 @@ def run_cmd(
             f"lseprof: boot-to-command {result.boot_seconds:.2f} s (qemu CPU "
             f"{result.qemu_cpu_seconds:.1f} s), command {took}; -cpu {cpu} -smp {smp}"
         )
+    if result.coherence is not None:
+        err.print(
+            f"[dim]lseprof: coherence: {result.coherence} (`lseprof report {result.coherence}`)[/]",
+            soft_wrap=True,
+        )
     raise typer.Exit(result.exit_code)
+
+
+def _coherence_settings(
+    coherence: bool, interleave: str, quantum: int, filter_: str
+) -> CoherenceSettings | None:
+    settings = CoherenceSettings(interleave=interleave, quantum=quantum, filter=filter_)
+    if not coherence:
+        if settings != CoherenceSettings():
+            raise LseprofError("the --coherence-* options go with --coherence")
+        return None
+    settings.check()
+    return settings
 
 
 def register(app: typer.Typer) -> None:

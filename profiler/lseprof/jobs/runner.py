@@ -93,6 +93,14 @@ class RunPlan:
     analyze: bool = True
     # The session's id, when whoever started it chose one (the host of the machine).
     session_id: str | None = None
+    # Cache lines between cores (--target aarch64-vm off-arm): qemu's coherence plugin
+    # loaded, one boot per run (lseprof.jobs.vm_runs).
+    coherence: bool = False
+    # In the machine, for such a boot: run only the plan's run of this index (in
+    # plan_order), its workload exec'd through this program (the plugin's coh-exec,
+    # which makes the plugin follow the workload and not lseprof or perf around it).
+    run_index: int | None = None
+    exec_through: str | None = None
 
     @property
     def region_mode(self) -> str:
@@ -124,6 +132,21 @@ class RunPlan:
                 "guest); use --workload bpe-encode or `-- CMD`"
             )
 
+    def _validate_coherence(self) -> None:
+        """--coherence needs the emulated machine: qemu runs the model."""
+        if not self.coherence:
+            return
+        if self.target != builds.VM_TARGET:
+            raise LseprofError(
+                "--coherence counts cache lines moving between the emulated aarch64 "
+                "machine's CPUs: add --target aarch64-vm"
+            )
+        if builds.host_is_aarch64():
+            raise LseprofError(
+                "--coherence needs the emulated aarch64 machine (a qemu plugin), which an "
+                "aarch64 host does not boot; use perf c2c (with SPE) here"
+            )
+
     def validate(self) -> None:
         if (not self.threads and self.workload != "command") or min(self.threads or (1,)) < 1:
             raise LseprofError("--threads must be positive integers, e.g. --threads 1,2,8,88")
@@ -150,6 +173,7 @@ class RunPlan:
         self.region_plan()
         builds.expand(self.target, builds.RUN_TARGETS, "target")
         self._validate_machine()
+        self._validate_coherence()
         if self.workload == hf.NAME:
             if set(self.variants) != {hf.VARIANT}:
                 raise LseprofError(
@@ -409,6 +433,8 @@ class _Recorded:
 
 def _record(s: _Session, run_dir: Path, argv: list[str], env: dict[str, str] | None) -> _Recorded:
     plan, launch = s.plan, s.launch
+    # The profiled run through --exec-through (the run without perf is not counted).
+    traced = [plan.exec_through, *argv] if plan.exec_through else argv
     no_perf: NoPerfRun | None = None
     if plan.overhead and s.perf:
         # The same run without perf, right before the profiled one: perf's cost.
@@ -424,11 +450,11 @@ def _record(s: _Session, run_dir: Path, argv: list[str], env: dict[str, str] | N
         with sched_recording(s.perf, run_dir, enabled=region is None) as sched:
             others = [sched.control] if sched.control is not None else []
             setup = RegionSetup(region, others) if region is not None else None
-            outcome = run_recorded(argv, run_dir, s.perf, s.spec, plan.timeout, env, setup)
+            outcome = run_recorded(traced, run_dir, s.perf, s.spec, plan.timeout, env, setup)
             sched_data = sched.output
     else:
         setup = RegionSetup(region) if region is not None else None
-        outcome = run_recorded(argv, run_dir, s.perf, s.spec, plan.timeout, env, setup)
+        outcome = run_recorded(traced, run_dir, s.perf, s.spec, plan.timeout, env, setup)
     ok = outcome.status == OK
     return _Recorded(
         outcome,
@@ -505,6 +531,17 @@ def _analyzed(record: RunRecord, plan: RunPlan) -> RunRecord:
     return record
 
 
+def runs_to_make(plan: RunPlan) -> list[tuple[int, tuple[str, int | None, int]]]:
+    """The plan's runs with their places in it (from 1): all of them, or the one its
+    ``run_index`` names (a boot of the aarch64 machine that counts cache lines)."""
+    order = list(enumerate(plan_order(plan), start=1))
+    if plan.run_index is None:
+        return order
+    if not 0 <= plan.run_index < len(order):
+        raise LseprofError(f"--run-index {plan.run_index}: the plan has {len(order)} runs")
+    return [order[plan.run_index]]
+
+
 def execute_here(
     plan: RunPlan,
     store: RunStoreProtocol,
@@ -514,10 +551,10 @@ def execute_here(
     """Run the whole plan on this host; returns the records (also written to `store`).
     :func:`lseprof.jobs.sessions.execute` is the entry that also boots the machine."""
     s = _prepare(plan, on_progress)
-    order = plan_order(s.plan)
-    for index, (variant, threads, rep) in enumerate(order, start=1):
+    total = len(plan_order(s.plan))
+    for index, (variant, threads, rep) in runs_to_make(s.plan):
         shown = threads if threads is not None else "as given"
-        on_progress(f"[{index}/{len(order)}] {variant} threads={shown} rep={rep + 1}")
+        on_progress(f"[{index}/{total}] {variant} threads={shown} rep={rep + 1}")
         record = _analyzed(_run_one(s, variant, threads, rep, runs_root), s.plan)
         problem = write_artifact(
             Path(str(record.run_dir)) / "run.json",

@@ -10,6 +10,16 @@ copy names every run of the image). Here, each run's perf.data is analysed with 
 ``--symfs`` made of the guest's files (:class:`lseprof.emulation.vm.GuestView`) and
 that kallsyms, the run is marked as a virtual CPU's, and it is stored like every run.
 
+With ``--coherence`` (cache lines between cores), one boot per run instead: the
+coherence plugin counts what it follows over a whole boot, and a boot of one program
+is what its file can name (static binaries load at the same addresses). qemu loads
+the plugin; the guest's lseprof makes only that run (``--run-index``) and starts its
+workload through the plugin's ``coh-exec`` (``--exec-through``), so that the
+workload's process tree is counted and not lseprof or perf; the boot's
+coherence.txt and coherence.json then go into that run's directory, beside its
+perf.data, with the run's command and work, and the run's record keeps the result
+(``extra.coherence``: ``lseprof report``, ``lseprof diff``, the dashboard).
+
 Progress: the guest's lseprof prints its steps, which are passed on. Faults: what
 the guest finished is kept, stored and marked, whatever stopped the machine (a
 timeout, a kernel panic, Ctrl-C); the machine's own error is raised after.
@@ -33,7 +43,18 @@ from lseprof.analysis.run_analysis import analyze_record
 from lseprof.capture import build as builds
 from lseprof.capture.perf_env import host_facts
 from lseprof.capture.record import INTERRUPTED
-from lseprof.emulation.vm import EXIT_INTERRUPTED, GuestView, Share, run_in_vm
+from lseprof.emulation.vm import (
+    COHERENCE_FILE,
+    EXIT_INTERRUPTED,
+    CoherenceSettings,
+    GuestView,
+    Share,
+    coherence_share,
+    guest_program,
+    move_coherence,
+    reported_work,
+    run_in_vm,
+)
 from lseprof.errors import EXIT_FAILED, LseprofError
 from lseprof.jobs.runner import RunPlan, RunSession, for_running, plan_order, source_commit
 from lseprof.store import RunRecord, RunStoreProtocol, record_from_run_json
@@ -49,6 +70,7 @@ _STEP = re.compile(rb"^\[\d+/\d+\] ")
 _ERROR = b"lseprof: error:"
 BOOT_SECONDS = 300.0  # boot and the guest lseprof's start, at most (a loaded host)
 RUN_MARGIN = 180.0  # a run's start-up and perf's finishing, beyond its own time
+COHERENCE_SLOWDOWN = 10  # a run's time with the plugin (rr), against without (x)
 
 
 @dataclass
@@ -107,14 +129,8 @@ def execute_in_vm(
     plan = for_running(plan)
     machine = _prepare(plan, runs_root)
     total = len(plan_order(plan))
-    on_progress(f"[1/{total}] booting the aarch64 machine (-cpu {machine.cpu})")
-    failure: LseprofError | None = None
-    code = 0
     steps = _Steps(on_progress, sys.stderr.buffer)
-    try:
-        code = _boot(machine, steps).exit_code
-    except LseprofError as exc:  # what the guest finished is still stored, then raised
-        failure = exc
+    code, failure = _boot_all(machine, steps, on_progress, total)
     session = RunSession(machine.session_id, None)
     session.records = _collect(machine, store, on_progress, total)
     session.event = next((r.event for r in session.records if r.event), None)
@@ -130,6 +146,49 @@ def execute_in_vm(
             code if 0 < code < 124 else EXIT_FAILED,
         )
     return session
+
+
+def _boot_all(
+    machine: _Machine, steps: _Steps, on_progress: Callable[[str], None], total: int
+) -> tuple[int, LseprofError | None]:
+    """One boot for the plan; with coherence one per run, each run's coherence file
+    kept in its directory (the plugin counts a whole boot). The guest's last exit
+    status, and the machine's error that stopped the boots, if any (what the guest
+    finished is still stored, then it is raised)."""
+    indexes: list[int | None] = list(range(total)) if machine.plan.coherence else [None]
+    code = 0
+    for index in indexes:
+        plugin = " with the coherence plugin" if index is not None else ""
+        on_progress(
+            f"[{(index or 0) + 1}/{total}] booting the aarch64 machine (-cpu {machine.cpu}){plugin}"
+        )
+        before = _run_dirs(machine.out)
+        try:
+            code = _boot(machine, steps, index).exit_code
+        except LseprofError as exc:
+            return code, exc
+        finally:
+            if index is not None:
+                _keep_coherence(machine.out, before, index)
+        if code not in (0, EXIT_FAILED):  # refused, or interrupted: no more boots
+            break
+    return code, None
+
+
+def _run_dirs(out: Path) -> set[Path]:
+    return {path.parent for path in out.glob("runs/*/run.json")}
+
+
+def _keep_coherence(out: Path, before: set[Path], index: int) -> None:
+    """A boot's coherence file into the directory of the run it recorded, with that
+    run's command and work (elsewhere under ``out`` if it recorded none)."""
+    new = sorted(_run_dirs(out) - before)
+    if len(new) != 1:
+        move_coherence(out, out / f"boot-{index + 1}", {})
+        return
+    record = record_from_run_json(new[0] / "run.json")
+    argv = record.extra.argv or []
+    move_coherence(out, new[0], {"argv": argv, "work": reported_work(record.extra.workload_report)})
 
 
 def _prepare(plan: RunPlan, runs_root: Path) -> _Machine:
@@ -151,13 +210,15 @@ def _prepare(plan: RunPlan, runs_root: Path) -> _Machine:
                 )
             shares.append(Share.extra(plan.corpus.resolve().parent, "corpus", writable=False))
             corpus = f"/mnt/corpus/{plan.corpus.name}"
-    view = GuestView.of(out, shares)
+    # With the plugin, its build directory is shared too (its programs, coh-exec).
+    view = GuestView.of(out, [*shares, coherence_share()] if plan.coherence else shares)
     return _Machine(plan, session_id, out, view, shares, corpus, source_commit())
 
 
-def guest_argv(machine: _Machine) -> list[str]:
-    """The command the machine runs: lseprof recording the plan, then the kallsyms copy
-    (whatever lseprof's status, which is the command's)."""
+def guest_argv(machine: _Machine, index: int | None = None) -> list[str]:
+    """The command the machine runs: lseprof recording the plan (its run ``index``
+    alone, the workload followed by the coherence plugin, when given), then the
+    kallsyms copy (whatever lseprof's status, which is the command's)."""
     plan = machine.plan
     args = [
         "run",
@@ -179,6 +240,8 @@ def guest_argv(machine: _Machine) -> list[str]:
         "--json",
         *_optional(plan, machine.corpus),
     ]
+    if index is not None:
+        args += ["--run-index", str(index), "--exec-through", guest_program("coh-exec")]
     if plan.workload == "command":
         args += ["--", *(_in_guest(arg, machine.view) for arg in plan.command)]
     script = f'lseprof "$@"; rc=$?; cat /proc/kallsyms > /out/{KALLSYMS}; exit $rc'
@@ -222,12 +285,14 @@ def _variant_option(plan: RunPlan) -> str:
     return "both" if set(plan.variants) == set(builds.VARIANTS) else plan.variants[0]
 
 
-def _boot(machine: _Machine, steps: _Steps) -> Any:
+def _boot(machine: _Machine, steps: _Steps, index: int | None = None) -> Any:
+    """Boot for the whole plan, or (``index``) for one run with the coherence plugin."""
     plan = machine.plan
-    runs = len(plan_order(plan))
-    per_run = (plan.timeout or max(60.0, 4 * (plan.duration or 30.0))) + RUN_MARGIN
+    runs = len(plan_order(plan)) if index is None else 1
+    slower = COHERENCE_SLOWDOWN if index is not None else 1
+    per_run = (plan.timeout or max(60.0, 4 * (plan.duration or 30.0)) * slower) + RUN_MARGIN
     return run_in_vm(
-        guest_argv(machine),
+        guest_argv(machine, index),
         shares=machine.shares,
         cpu=machine.cpu,
         smp=plan.smp or DEFAULT_SMP,
@@ -236,6 +301,8 @@ def _boot(machine: _Machine, steps: _Steps) -> Any:
         out_dir=machine.out,
         stdout=io.BytesIO(),  # the guest lseprof's JSON: the run.json files say it all
         stderr=steps,  # type: ignore[arg-type]
+        # The workload runs through coh-exec (guest_argv), not lseprof and perf.
+        coherence=CoherenceSettings(wrap=False) if index is not None else None,
     )
 
 
@@ -255,10 +322,25 @@ def _collect(
         record = record_from_run_json(path)
         _on_host(record, machine, symfs, kallsyms if kallsyms.is_file() else None)
         analyze_record(record, [record.message] if record.message else [])
+        _add_coherence(record)
         path.write_text(json.dumps(record.to_dict(), indent=2, default=str))
         store.add(record)
         records.append(record)
     return records
+
+
+def _add_coherence(record: RunRecord) -> None:
+    """The run's cache lines between cores, when its boot counted them; a file that
+    cannot be read is said in the run's message, the run kept."""
+    run_dir = Path(str(record.run_dir))
+    if not (run_dir / COHERENCE_FILE).is_file():
+        return
+    from lseprof.analysis.coherence import load_coherence
+
+    try:
+        record.extra.coherence = load_coherence(run_dir)
+    except LseprofError as exc:
+        record.message = "; ".join(m for m in (record.message, f"coherence: {exc}") if m)
 
 
 def _on_host(record: RunRecord, machine: _Machine, symfs: Path, kallsyms: Path | None) -> None:

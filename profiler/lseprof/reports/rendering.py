@@ -9,6 +9,7 @@ from typing import IO
 from rich.console import Console
 
 from lseprof.analysis.pipeline import Report
+from lseprof.reports.coherence_view import coherence_markdown, render_coherence
 from lseprof.reports.markdown import to_markdown
 from lseprof.reports.terminal import render as render_terminal
 from lseprof.reports.threads_view import render_threads, threads_markdown
@@ -34,8 +35,9 @@ def render_text(report: Report, fmt: str, top: int = DEFAULT_TOP) -> str:
     if fmt == "markdown":
         text = to_markdown(report.sections, top, report.offcpu)
         threads = [t for s in report.sections if (t := threads_markdown(s, top))]
+        lines = coherence_markdown(report.coherence, top) if report.coherence is not None else []
         window = f"_{window_text(report)}_\n\n" if report.window is not None else ""
-        return window + "\n".join([text, *threads])
+        return window + "\n".join([text, *threads, *lines])
     raise ValueError(f"render_text makes json or markdown, not {fmt!r}")
 
 
@@ -53,6 +55,8 @@ def render(
         render_terminal(report.sections, console, top, report.offcpu)
         for section in report.sections:
             render_threads(section, console, top)
+        if report.coherence is not None:
+            render_coherence(report.coherence, console, top)
         return
     stream = out.file if isinstance(out, Console) else out
     stream.write(render_text(report, fmt, top) + "\n")

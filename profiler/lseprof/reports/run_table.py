@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from statistics import mean
 from typing import Any, Literal
 
 from rich.console import Console
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from lseprof.analysis.run_means import mean_callers, mean_categories, mean_helpers
 from lseprof.analysis.stats import MIN_REPS_FOR_TEST, bootstrap_median_ci, median
-from lseprof.results import CallerShare, HelperShare, OffCpuResult
+from lseprof.results import CallerShare, CoherenceResult, HelperShare, OffCpuResult
 from lseprof.store import RunRecord
 
 CONTENTION = ("lock", "futex", "spin")
@@ -307,6 +308,44 @@ def overhead_lines(records: Sequence[RunRecord]) -> list[str]:
     return lines
 
 
+def _transfer_rate(found: Sequence[CoherenceResult]) -> str:
+    """Mean transfers per MiB, else per item, else per run: the unit all runs have."""
+    per_mib = [c.transfers_per_mib for c in found if c.transfers_per_mib is not None]
+    if len(per_mib) == len(found):
+        return f"{mean(per_mib):,.0f} transfers per MiB"
+    per_item = [c.transfers_per_item for c in found if c.transfers_per_item is not None]
+    if len(per_item) == len(found):
+        return f"{mean(per_item):,.4g} transfers per item"
+    return f"{mean(c.transfers for c in found):,.0f} transfers per run"
+
+
+def coherence_lines(records: Sequence[RunRecord]) -> list[str]:
+    """Cache lines between cores per run group, from runs made with ``--coherence``:
+    mean transfers per MiB (per item without bytes) and the first run's top line."""
+    groups: dict[str, list[RunRecord]] = {}
+    for r in records:
+        if r.extra.coherence is not None:
+            groups.setdefault(r.group_id, []).append(r)
+    lines = []
+    for runs in groups.values():
+        first = runs[0]
+        found = [c for r in runs if (c := r.extra.coherence) is not None]
+        rate = _transfer_rate(found)
+        top = found[0].lines[0] if found[0].lines else None
+        where = (
+            f"; top line {top.symbol or hex(top.line)}: {top.transfers:,} transfers, "
+            f"{top.sharing} sharing"
+            if top is not None
+            else ""
+        )
+        lines.append(
+            f"cache lines between cores, {first.variant} t={first.threads}: {rate} "
+            f"(mean of {len(found)} run{'s' if len(found) > 1 else ''}{where}); "
+            f"lseprof report {first.run_id} shows the lines"
+        )
+    return lines
+
+
 def _status_lines(records: Sequence[RunRecord]) -> list[str]:
     return [
         f"{r.run_id}: {r.status}" + (f" ({r.message})" if r.message else "")
@@ -321,7 +360,7 @@ def render_run(records: Sequence[RunRecord], event: str | None, console: Console
     helpers = helper_table(groups)
     if helpers is not None:
         console.print(helpers)
-    for line in [*comparison_lines(groups), *overhead_lines(records)]:
+    for line in [*comparison_lines(groups), *overhead_lines(records), *coherence_lines(records)]:
         console.print(line, markup=False)
     for line in _status_lines(records):
         console.print(line, style="red", markup=False)
@@ -336,6 +375,11 @@ def run_markdown(records: Sequence[RunRecord], event: str | None) -> str:
         lines += helpers.markdown()
     lines += [
         f"- {line}"
-        for line in [*comparison_lines(groups), *overhead_lines(records), *_status_lines(records)]
+        for line in [
+            *comparison_lines(groups),
+            *overhead_lines(records),
+            *coherence_lines(records),
+            *_status_lines(records),
+        ]
     ]
     return "\n".join(lines).rstrip("\n") + "\n"

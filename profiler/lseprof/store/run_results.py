@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lseprof.results import (
+    CoherenceResult,
     Finding,
     HeatMap,
     OffCpuResult,
@@ -79,6 +80,7 @@ _EXTRA_KEYS = (
     "thread_groups",
     "symfs",
     "kallsyms",
+    "coherence",
 )
 
 
@@ -109,6 +111,7 @@ class RunExtra:
     # its files (--symfs) and its kallsyms are on this one, to name its samples.
     symfs: str | None = None
     kallsyms: str | None = None
+    coherence: CoherenceResult | None = None  # cache lines between cores (--coherence runs)
     other: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     @classmethod
@@ -144,6 +147,7 @@ class RunExtra:
             thread_groups=entries(data.get("thread_groups"), ThreadShare),
             symfs=text(data.get("symfs")),
             kallsyms=text(data.get("kallsyms")),
+            coherence=CoherenceResult.from_value(data.get("coherence")),
             other={str(k): v for k, v in data.items() if k not in _EXTRA_KEYS},
         )
 
@@ -177,6 +181,7 @@ class RunExtra:
                     "thread_groups": [t.to_dict() for t in self.thread_groups] or None,
                     "symfs": self.symfs,
                     "kallsyms": self.kallsyms,
+                    "coherence": self.coherence.to_dict() if self.coherence else None,
                 }
             ),
         }

@@ -371,3 +371,32 @@ class ElfImage:
             elif section.get_symbol_by_name(name):
                 return True
         return False
+
+    def data_symbols(self) -> SymbolTable:
+        """Data objects (``STT_OBJECT`` and ``STT_TLS`` of ``.symtab``, else
+        ``.dynsym``) as a table like :attr:`symbols`: names what a data address holds."""
+        table = self._elf.get_section_by_name(".symtab") or self._elf.get_section_by_name(".dynsym")
+        starts: list[int] = []
+        sizes: list[int] = []
+        names: list[str] = []
+        if isinstance(table, SymbolTableSection):
+            for sym in table.iter_symbols():
+                if (
+                    sym["st_info"]["type"] in ("STT_OBJECT", "STT_TLS")
+                    and sym["st_value"]
+                    and sym.name
+                    and sym["st_shndx"] != "SHN_UNDEF"
+                ):
+                    starts.append(sym["st_value"])
+                    sizes.append(max(int(sym["st_size"]), 1))
+                    names.append(sym.name)
+        return SymbolTable(np.array(starts, np.uint64), np.array(sizes, np.uint64), names)
+
+    def section_at(self, address: int) -> str | None:
+        """The name of the allocated section holding a virtual address (``.data``,
+        ``.bss``, ``.text``, ...), or None."""
+        for section in self._sections:
+            start = int(section["sh_addr"])
+            if section["sh_flags"] & SHF_ALLOC and start <= address < start + section["sh_size"]:
+                return str(section.name)
+        return None

@@ -26,6 +26,12 @@ B (``sides``) and the decomposition of a throughput change (``explain``).
 """
 
 from lseprof.analysis.diff.build import build_diff, check_regression, sched_deltas
+from lseprof.analysis.diff.coherence import (
+    CoherenceDelta,
+    coherence_sentence,
+    compare_coherence,
+    welch_interval,
+)
 from lseprof.analysis.diff.explain import Decomposition, SideTime, side_time
 from lseprof.analysis.diff.results import (
     DEFAULT_ALPHA,
@@ -49,6 +55,7 @@ __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_HELPER_THRESHOLD_PP",
     "CallerDelta",
+    "CoherenceDelta",
     "CountDelta",
     "Decomposition",
     "Diff",
@@ -66,6 +73,9 @@ __all__ = [
     "StaticDiff",
     "build_diff",
     "check_regression",
+    "coherence_sentence",
+    "compare_coherence",
     "sched_deltas",
     "side_time",
+    "welch_interval",
 ]

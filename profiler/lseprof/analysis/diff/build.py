@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from lseprof.analysis.diff.coherence import compare_coherence
 from lseprof.analysis.diff.explain import decompose
 from lseprof.analysis.diff.results import (
     DEFAULT_ALPHA,
@@ -251,6 +252,8 @@ def build_diff(
     finally:
         access.close()
     kinds = {a.kind, b.kind}
+    if "coherence" in kinds:
+        return _coherence_only(a, b, alpha)
     kind: DiffKind = (
         "static" if kinds == {"binary"} else ("runs" if kinds == {"group"} else "samples")
     )
@@ -261,6 +264,7 @@ def build_diff(
         alpha=alpha,
         notes=[*a.notes, *b.notes],
     )
+    diff.coherence = compare_coherence(a.coherence_results(), b.coherence_results())
     if kind == "static":
         assert a.inventory is not None and b.inventory is not None
         if a.inventory.arch != b.inventory.arch:
@@ -290,6 +294,20 @@ def build_diff(
     _compare_findings(diff, a, b)
     if stacks:
         diff.stacks = _stacks(a, b, diff.event)
+    return diff
+
+
+def _coherence_only(a: Side, b: Side, alpha: float) -> Diff:
+    """Coherence files against coherence files (or a run or profile that has them)."""
+    ra, rb = a.coherence_results(), b.coherence_results()
+    if not ra or not rb:
+        lacking = "A" if not ra else "B"
+        raise LseprofError(
+            f"{lacking} has no coherence results to compare with the other side's; give "
+            "two coherence files or out directories of `lseprof vm run --coherence`"
+        )
+    diff = Diff(a.description, b.description, "coherence", alpha=alpha)
+    diff.coherence = compare_coherence(ra, rb)
     return diff
 
 

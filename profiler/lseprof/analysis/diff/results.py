@@ -7,13 +7,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from lseprof.analysis.diff.coherence import CoherenceDelta
 from lseprof.analysis.diff.explain import Decomposition
 from lseprof.analysis.stacks import FoldedDiff
 from lseprof.analysis.stats import ThroughputComparison
 from lseprof.results import Finding
 
-SideKind = Literal["group", "profile", "binary"]
-DiffKind = Literal["runs", "samples", "static"]
+SideKind = Literal["group", "profile", "binary", "coherence"]
+DiffKind = Literal["runs", "samples", "static", "coherence"]
 HelperStatus = Literal["appeared", "vanished", "changed"]
 ELF_MAGIC = b"\x7fELF"
 DEFAULT_ALPHA = 0.05
@@ -140,6 +141,8 @@ class Diff:
     findings_kept: list[str] = field(default_factory=list)  # ids on both sides
     # Both sides' whole stacks, folded (asked for by --folded and --flamegraph).
     stacks: FoldedDiff | None = field(default=None, repr=False)
+    # Cache lines between cores (runs with --coherence): transfers per MiB, A vs B.
+    coherence: CoherenceDelta | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` document (see docs/diff.md)."""
@@ -147,6 +150,7 @@ class Diff:
         def share(s: ShareDelta | None) -> dict[str, float] | None:
             return None if s is None else {"a": s.a, "b": s.b, "delta_pp": s.delta_pp}
 
+        lines = {"coherence": asdict(self.coherence)} if self.coherence is not None else {}
         return {
             "a": self.a,
             "b": self.b,
@@ -175,4 +179,5 @@ class Diff:
                 "reasons": list(self.regression.reasons),
                 "notes": list(self.regression.notes),
             },
+            **lines,
         }

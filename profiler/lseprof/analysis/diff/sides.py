@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lseprof.analysis.diff.coherence import coherence_paths, load_coherence_side
 from lseprof.analysis.diff.results import ELF_MAGIC, SideKind
 from lseprof.analysis.pipeline import Report, analyze_file
 from lseprof.analysis.run_analysis import RUN_MAX_STACK
@@ -18,7 +19,7 @@ from lseprof.analysis.stacks import folded, helper_names, stacks_of
 from lseprof.analysis.stored_runs import ProfileSource, StoreAccess, looks_like_path, profile_of
 from lseprof.errors import LseprofError
 from lseprof.readers.perf_data import FULL_STACK
-from lseprof.results import CATEGORIES, Attribution, HelperShare
+from lseprof.results import CATEGORIES, Attribution, CoherenceResult, HelperShare
 from lseprof.store import RunRecord, display_location, record_from_run_json
 from lseprof.symbols.inspect_elf import Inventory, inspect
 
@@ -51,6 +52,19 @@ class Side:
     profiles: list[ProfileSource] = field(default_factory=list)  # a group's perf.data files
     inventory: Inventory | None = None
     notes: list[str] = field(default_factory=list)
+    coherence: list[CoherenceResult] = field(default_factory=list)  # coherence files
+
+    def coherence_results(self) -> list[CoherenceResult]:
+        """The side's cache lines between cores: its coherence files', its runs' (all
+        of them, or none), or its profile's."""
+        if self.coherence:
+            return list(self.coherence)
+        if self.runs:
+            found = [r.extra.coherence for r in self.runs]
+            return [c for c in found if c is not None] if None not in found else []
+        if self.report is not None and self.report.coherence is not None:
+            return [self.report.coherence]
+        return []
 
     def config(self, name: str) -> Any:
         """One value of the runs' configuration, or None when they disagree or are unknown."""
@@ -200,6 +214,8 @@ def kind_of(text: str) -> SideKind:
     """What ``text`` names, without loading it (an unreadable path counts as a profile,
     a missing one as an id: :func:`load_side` reports either)."""
     path = Path(text).expanduser()
+    if path.exists() and coherence_paths(path):
+        return "coherence"
     if path.is_dir() or path.name == "run.json" or not path.exists():
         return "group"
     try:
@@ -214,6 +230,10 @@ def load_side(
 ) -> Side:
     """Recognize what ``text`` names (see the module doc) and load it."""
     path = Path(text).expanduser()
+    if kind_of(text) == "coherence":
+        results = load_coherence_side(path, binaries)
+        runs = f"{len(results)} run{'s' if len(results) != 1 else ''}"
+        return Side("coherence", f"coherence {path} ({runs})", coherence=results)
     if path.is_dir():
         if not (path / "run.json").is_file():
             raise LseprofError(

@@ -44,11 +44,34 @@ The API (the CLI's ``lseprof vm make`` / ``lseprof vm run`` are thin wrappers)::
   :func:`ensure_image` / :func:`make_image` (pins in ``pins.py``; an image made with
   other pins is made again). The image's ``root/`` is the guest's file system, for
   naming the guest's binaries on the host.
+* **Coherence** (``run_in_vm(..., coherence=CoherenceSettings())``): qemu loads the
+  coherence plugin (:func:`coherence_plugin_args` is its ``-plugin`` option, built
+  by ``make coherence`` into :func:`coherence_dir`, pinned to qemu
+  :data:`QEMU_PIN`), the guest runs the command through ``coh-exec`` so that its
+  process tree is followed, and ``out_dir`` gets :data:`COHERENCE_FILE` (the
+  plugin's; a partial snapshot every few seconds, the whole one at exit) and
+  :data:`COHERENCE_META` (command, machine, outcome, times, the work the command
+  reported); ``VmResult.coherence`` names the first. The programs built with the
+  plugin are at :func:`guest_program` in such a run.
 * **The guest's files from the host**: :class:`GuestView` maps a run's guest paths to
   host paths (shares, then the image's root) and builds the ``--symfs`` directory
   that names what the machine recorded.
 """
 
+from lseprof.emulation.vm.coherence import (
+    COHERENCE_FILE,
+    COHERENCE_META,
+    QEMU_PIN,
+    CoherenceSettings,
+    StdoutTail,
+    coherence_dir,
+    coherence_plugin_args,
+    coherence_share,
+    guest_program,
+    move_coherence,
+    reported_work,
+    require_coherence,
+)
 from lseprof.emulation.vm.guest import Share
 from lseprof.emulation.vm.host import find_qemu, installed_version
 from lseprof.emulation.vm.image import (
@@ -76,26 +99,38 @@ from lseprof.emulation.vm.machine import (
 from lseprof.emulation.vm.view import GuestView
 
 __all__ = [
+    "COHERENCE_FILE",
+    "COHERENCE_META",
     "CPUS",
     "EXIT_GUEST_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_TIMEOUT",
     "MAKE_STEPS",
+    "QEMU_PIN",
+    "CoherenceSettings",
     "GuestView",
     "ImageInfo",
     "Share",
+    "StdoutTail",
     "VmResult",
+    "coherence_dir",
+    "coherence_plugin_args",
+    "coherence_share",
     "ensure_image",
     "find_qemu",
+    "guest_program",
     "image_dir",
     "image_info",
     "image_problems",
     "installed_version",
     "make_image",
     "measure_boot",
+    "move_coherence",
     "qemu_command",
     "record_boot_seconds",
     "remake_hint",
+    "reported_work",
+    "require_coherence",
     "require_image",
     "run_in_vm",
 ]

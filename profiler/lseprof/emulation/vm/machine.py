@@ -21,10 +21,22 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
+from lseprof.emulation.vm.coherence import (
+    COHERENCE_FILE,
+    COHERENCE_META,
+    CoherenceSettings,
+    StdoutTail,
+    coherence_plugin_args,
+    coherence_share,
+    guest_argv,
+    require_coherence,
+    share_map,
+    write_meta,
+)
 from lseprof.emulation.vm.guest import (
     END_MARK,
     FAIL_MARK,
@@ -60,6 +72,7 @@ class VmResult:
     command_seconds: float | None
     qemu_cpu_seconds: float
     out_dir: Path | None
+    coherence: Path | None = None  # the plugin's file, in runs with coherence
 
 
 def _die_with_parent() -> None:
@@ -152,6 +165,7 @@ class _Run:
     interrupted_at: float | None = None
     outcome: str = "exited"
     qemu_stderr: bytearray = field(default_factory=bytearray)
+    stderr_reader: threading.Thread | None = None
 
     @property
     def shown(self) -> str:
@@ -171,10 +185,18 @@ class _Run:
 
 
 def qemu_command(
-    qemu: str, image: Path, ctl: Path, shares: Sequence[Share], cpu: str, smp: int, memory: int
+    qemu: str,
+    image: Path,
+    ctl: Path,
+    shares: Sequence[Share],
+    cpu: str,
+    smp: int,
+    memory: int,
+    plugin: Sequence[str] = (),
 ) -> list[str]:
     """qemu-system-aarch64's argv: the virt board, TCG (an x86 host has no KVM for an
-    aarch64 guest), the serial console on stdio, the root image, the 9p shares."""
+    aarch64 guest), the serial console on stdio, the root image, the 9p shares; and
+    ``plugin``, a ``-plugin`` option (:func:`lseprof.emulation.vm.coherence_plugin_args`)."""
 
     def path(p: Path) -> str:
         return str(p).replace(",", ",,")
@@ -220,7 +242,7 @@ def qemu_command(
             "-device",
             f"virtio-9p-pci,fsdev=fs{index},mount_tag={share.tag}",
         ]
-    return argv
+    return argv + list(plugin)
 
 
 def _check_settings(argv: Sequence[str], cpu: str, smp: int, memory: int) -> None:
@@ -325,7 +347,10 @@ def _start(run: _Run, argv: list[str]) -> None:
     run.console = _Console(run.proc.stdout, run.ctl / "console.log", run.started, run.proc.pid)
     run.console.start()
     errors = run.proc.stderr
-    threading.Thread(target=lambda: run.qemu_stderr.extend(errors.read()), daemon=True).start()
+    run.stderr_reader = threading.Thread(
+        target=lambda: run.qemu_stderr.extend(errors.read()), daemon=True
+    )
+    run.stderr_reader.start()
 
 
 def _stop(run: _Run) -> None:
@@ -334,6 +359,8 @@ def _stop(run: _Run) -> None:
         run.proc.kill()
         run.proc.wait()
     run.console.join(timeout=5)
+    if run.stderr_reader is not None:
+        run.stderr_reader.join(timeout=5)
     if not run.booted():
         return
     relay = run.start_relay()  # the command may have ended before the first poll
@@ -363,6 +390,8 @@ def _failure(run: _Run, status: int | None, out_dir: Path | None) -> LseprofErro
         return LseprofError(f"interrupted: `{run.shown}` {how}{kept}", EXIT_INTERRUPTED)
     if status is not None:
         return None
+    if b"Could not load plugin" in run.qemu_stderr:
+        return _plugin_failure(run)
     if PANIC_MARK in run.console.marks:
         panic = run.console.line_with(PANIC_MARK)
         return LseprofError(
@@ -381,6 +410,17 @@ def _failure(run: _Run, status: int | None, out_dir: Path | None) -> LseprofErro
         f"the machine stopped without an exit status for `{run.shown}` (qemu exit "
         f"{run.proc.returncode}: {detail[0]}; console log: {log})",
         EXIT_GUEST_FAILED,
+    )
+
+
+def _plugin_failure(run: _Run) -> LseprofError:
+    """qemu refused to start because the plugin did not load: the plugin's own reason
+    (its "refusing to load" line) or qemu's."""
+    lines = run.qemu_stderr.decode(errors="replace").splitlines()
+    reason = next((line for line in lines if line.startswith("coherence: ")), None)
+    reason = reason or next(line for line in lines if "Could not load plugin" in line)
+    return LseprofError(
+        f"the coherence plugin did not load, `{run.shown}` did not run: {reason.strip()}"
     )
 
 
@@ -407,25 +447,43 @@ def run_in_vm(
     grace: float = 60.0,
     on_start: Callable[[], None] = lambda: None,
     notify: Callable[[str], None] = lambda _m: None,
+    coherence: CoherenceSettings | None = None,
 ) -> VmResult:
     """Boot the machine, run ``argv`` as root in it, return its exit status and times.
 
     See the package's docstring for the shares, the guest's environment and the
     errors (timeout 124, guest failure 125, interrupted 130, image or usage 2).
+    ``coherence``: load the coherence plugin (see
+    :mod:`lseprof.emulation.vm.coherence`); it writes ``coherence.txt`` and this
+    writes ``coherence.json`` into ``out_dir``, whatever the outcome.
     """
     _check_settings(argv, cpu, smp, memory)
     image = require_image(image)
     qemu = find_qemu()
+    plugin_args: list[str] = []
+    if coherence is not None:
+        if out_dir is None:
+            raise LseprofError("a run with coherence needs an out directory for its file")
+        plugin = require_coherence(qemu, coherence)
+        shares = [*shares, coherence_share()]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (COHERENCE_FILE, COHERENCE_META):  # an earlier run's, never mixed in
+            (out_dir / stale).unlink(missing_ok=True)
+        plugin_args = coherence_plugin_args(plugin, out_dir.resolve() / COHERENCE_FILE, coherence)
     every, env = _all_shares(shares, out_dir, project)
     ctl = Path(tempfile.mkdtemp(prefix="lseprof-vm-"))
     (ctl / "setup.sh").write_text(setup_script(every))
     cwd = "/out" if out_dir is not None else "/"
-    (ctl / "init.sh").write_text(init_script(argv, cwd, env))
+    command = guest_argv(argv) if coherence is not None and coherence.wrap else list(argv)
+    (ctl / "init.sh").write_text(init_script(command, cwd, env))
     sinks = (stdout or sys.stdout.buffer, stderr or sys.stderr.buffer)
+    tail = StdoutTail(sinks[0]) if coherence is not None else None
+    if tail is not None:
+        sinks = (cast(BinaryIO, tail), sinks[1])
     run = _Run(tuple(argv), ctl, timeout, grace, notify, on_start, sinks)
     with _sigterm_as_interrupt():
         try:
-            _start(run, qemu_command(qemu, image, ctl, every, cpu, smp, memory))
+            _start(run, qemu_command(qemu, image, ctl, every, cpu, smp, memory, plugin_args))
             _wait(run)
         except KeyboardInterrupt:  # between the steps above: stop, as while booting
             run.interrupted_at = run.interrupted_at or time.monotonic()
@@ -433,7 +491,40 @@ def run_in_vm(
         finally:
             if run.proc is not None:
                 _stop(run)
-    return _finish(run, out_dir)
+    if coherence is None or out_dir is None or tail is None:
+        return _finish(run, out_dir)
+    facts: dict[str, Any] = {
+        "argv": list(argv),
+        "cpu": cpu,
+        "smp": smp,
+        "memory_mib": memory,
+        "settings": coherence.to_dict(),
+        "shares": share_map(every, image / "root"),
+    }
+    try:
+        result = _finish(run, out_dir)
+    except LseprofError as error:
+        write_meta(out_dir, {**facts, **_outcome(run, None, error), "work": tail.work()})
+        raise
+    write_meta(out_dir, {**facts, **_outcome(run, result, None), "work": tail.work()})
+    return replace(result, coherence=out_dir / COHERENCE_FILE)
+
+
+def _outcome(run: _Run, result: VmResult | None, error: LseprofError | None) -> dict[str, Any]:
+    """How a run with coherence ended, for coherence.json."""
+    if result is not None:
+        return {
+            "outcome": "exited",
+            "exit_code": result.exit_code,
+            "boot_seconds": result.boot_seconds,
+            "command_seconds": result.command_seconds,
+            "qemu_cpu_seconds": result.qemu_cpu_seconds,
+        }
+    assert error is not None
+    outcome = {EXIT_TIMEOUT: "timeout", EXIT_INTERRUPTED: "interrupted"}.get(
+        error.exit_code, "failed"
+    )
+    return {"outcome": outcome, "exit_code": None, "message": error.message}
 
 
 def _finish(run: _Run, out_dir: Path | None) -> VmResult:

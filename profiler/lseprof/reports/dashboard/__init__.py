@@ -16,8 +16,9 @@ Content-Security-Policy that forbids scripts and all fetches, as a second line
 of defence.
 
 Modules: writing the files (``build``), the index page (``index``), the group pages
-(``groups``), HTML blocks (``html``), the series (``series``), the plots
-(``plots``) and the worker processes (``workers``).
+(``groups``) with their cache-lines-between-cores block (``coherence``), HTML blocks
+(``html``), the series (``series``), the plots (``plots``) and the worker processes
+(``workers``).
 """
 
 from lseprof.reports.dashboard.build import MARKER, SIZE_BUDGET, build_dashboard

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from lseprof.analysis.run_means import mean_callers, mean_categories, mean_helpers
 from lseprof.analysis.verdicts import created, series_key, sort_key
+from lseprof.reports.dashboard.coherence import coherence_html
 from lseprof.reports.dashboard.html import (
     code_cell,
     date_text,
@@ -215,6 +216,7 @@ def group_html(group_id: str, runs: Sequence[RunRecord], digest: str = "") -> st
         + f'<h2>Runs</h2><div class="wide">{_runs_table(runs)}</div>'
         + _helpers_html(pairs)
         + _time_html(pairs)
+        + coherence_html(pairs)
     )
     comment = f"<!-- lseprof-dashboard-group {digest} -->\n" if digest else ""
     return page(f"lseprof run group {group_id}", body, comment)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lseprof.analysis.diff import Decomposition, Diff, ShareDelta
+from lseprof.analysis.diff import Decomposition, Diff, ShareDelta, coherence_sentence
 from lseprof.analysis.stats import MIN_REPS_FOR_TEST, ThroughputComparison
 
 DEFAULT_TOP = 15
@@ -101,6 +101,8 @@ def summary(diff: Diff) -> str:
         parts.append("samples only, no throughput")
     if diff.atomic_helper_share is not None:
         parts.append(_helper_sentence(diff.atomic_helper_share))
+    if diff.coherence is not None:
+        parts.append(coherence_sentence(diff.coherence))
     if diff.regression.checked:
         parts.append(
             "regression check FAILED" if diff.regression.failed else "regression check passed"
@@ -220,6 +222,8 @@ def render(diff: Diff, console: Console, top: int = DEFAULT_TOP) -> None:
 
 def _render_tail(diff: Diff, console: Console) -> None:
     """Findings new and gone, notes and regressions."""
+    for note in diff.coherence.notes if diff.coherence is not None else []:
+        console.print(f"[dim]note: {escape(note)}[/]")
     for line in findings_change_lines(diff):
         console.print(escape(line), soft_wrap=True)
     for note in [*diff.notes, *diff.regression.notes]:
@@ -402,7 +406,8 @@ def to_markdown(diff: Diff, top: int = DEFAULT_TOP) -> str:
             )
     if changes := findings_change_lines(diff):
         out += ["### Findings", "", *(f"- {line}" for line in changes), ""]
-    out += [f"_note: {n}_" for n in [*diff.notes, *diff.regression.notes]]
+    coherence_notes = diff.coherence.notes if diff.coherence is not None else []
+    out += [f"_note: {n}_" for n in [*coherence_notes, *diff.notes, *diff.regression.notes]]
     out += [f"**regression:** {r}" for r in diff.regression.reasons]
     return "\n".join(out).rstrip() + "\n"
 
