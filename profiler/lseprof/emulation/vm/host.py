@@ -13,6 +13,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from lseprof.emulation.user import qemu_version
 from lseprof.emulation.vm.digests import sha256_file
 from lseprof.emulation.vm.pins import MIN_QEMU, QEMU_PACKAGE, SUITE
 from lseprof.errors import LseprofError
@@ -60,7 +61,7 @@ def find_qemu() -> str:
     qemu = shutil.which("qemu-system-aarch64")
     if qemu is None:
         raise LseprofError(f"qemu-system-aarch64 is not installed; {INSTALL_HINT}")
-    version = qemu_system_version(qemu)
+    version = qemu_version(qemu)
     if version is None or version < MIN_QEMU:
         shown = ".".join(map(str, version)) if version else "of unknown version"
         raise LseprofError(
@@ -69,17 +70,6 @@ def find_qemu() -> str:
             f"{SUITE}-backports)"
         )
     return qemu
-
-
-def qemu_system_version(qemu: str) -> tuple[int, int] | None:
-    try:
-        text = subprocess.run(
-            [qemu, "--version"], capture_output=True, text=True, check=False
-        ).stdout
-    except OSError:
-        return None
-    match = re.search(r"version (\d+)\.(\d+)", text)
-    return (int(match[1]), int(match[2])) if match else None
 
 
 def _sources() -> list[Path]:

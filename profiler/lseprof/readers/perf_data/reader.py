@@ -38,6 +38,8 @@ from lseprof.readers.perf_data.script_procs import (
 from lseprof.readers.time_range import TimeRange, cut_capture, perf_time_arg, window_slices
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import pandas as pd
 
     from lseprof import samples as S
@@ -286,13 +288,8 @@ class PerfDataReader:
         if self.times is None:
             return frame
         tids, stamps = parse_times(self.times)
-        if stamps.size != len(frame) or (tids != frame["tid"].to_numpy()).any():
-            warnings.append(
-                f"the sample times of {self.path.name} could not be matched to its "
-                f"samples ({stamps.size} times, {len(frame)} samples); times left out"
-            )
-            return frame
-        frame["time"] = stamps / 1e9
+        if self._matched(frame, tids, "sample times", "times left out", warnings):
+            frame["time"] = stamps / 1e9
         return frame
 
     def _with_link_registers(self, frame: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
@@ -300,15 +297,28 @@ class PerfDataReader:
         if self.link_registers is None:
             return frame
         tids, lrs = parse_link_registers(self.link_registers)
-        if lrs.size != len(frame) or (tids != frame["tid"].to_numpy()).any():
-            warnings.append(
-                f"the link registers of {self.path.name} could not be matched to its "
-                f"samples ({lrs.size} registers, {len(frame)} samples); leaf functions' "
-                "callers are as the frame pointers say"
-            )
-            return frame
-        frame["lr"] = lrs
+        consequence = "leaf functions' callers are as the frame pointers say"
+        if self._matched(frame, tids, "link registers", consequence, warnings):
+            frame["lr"] = lrs
         return frame
+
+    def _matched(
+        self,
+        frame: pd.DataFrame,
+        tids: npt.NDArray[np.int64],
+        what: str,
+        consequence: str,
+        warnings: list[str],
+    ) -> bool:
+        """Whether a side pass printed one line per sample of the main pass, in its
+        order (the same thread ids); a warning when not."""
+        if tids.size == len(frame) and not (tids != frame["tid"].to_numpy()).any():
+            return True
+        warnings.append(
+            f"the {what} of {self.path.name} could not be matched to its samples "
+            f"({tids.size} {what}, {len(frame)} samples); {consequence}"
+        )
+        return False
 
     def _cut(self, capture: S.Capture) -> None:
         """A range perf could not cut (no sample times in the header): cut the rows by
