@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 import tests.e2e.test_dashboard_browser as browser
+from lseprof.readers.perf_data import DEFAULT_MAX_STACK
 from lseprof.workloads.data import DataFiles
 from tests.helpers import (
     LSEPROF,
@@ -38,7 +39,9 @@ pytestmark = needs_perf
 
 START_UP = ("Vocab::load", "Corpus::load")
 # Keys of a report section that say where it came from, not what it found.
-PROVENANCE = {"source_kind", "path", "lost_samples", "perf_version", "time_range"}
+# What the input kind says of itself: a perf.data knows its events' precision (skid,
+# without precise events), text does not.
+PROVENANCE = {"source_kind", "path", "lost_samples", "perf_version", "time_range", "ip_precision"}
 
 
 def _run(store: Path, *args: str) -> list[dict[str, Any]]:
@@ -128,7 +131,9 @@ def test_a_second_of_a_stored_run_equals_the_profile_cut_to_it(
     assert proc.returncode == 0, proc.stderr
     ranged = json.loads(proc.stdout)
     assert ranged["time_range"]["start_s"] == 1.0 and ranged["time_range"]["end_s"] == 2.0
-    # The same second cut by perf itself, as text with every field attribution reads.
+    # The same second cut by perf itself, as text with every field attribution reads,
+    # and as deep as lseprof reads a perf.data's callchains (the callchain step's
+    # answers depend on how far a stack goes).
     first = _first_sample_ns(Path(r["perf_data"]))
     window = f"{_ns(first + 10**9)},{_ns(first + 2 * 10**9)}"
     assert ranged["time_range"]["perf_time"] == window  # what perf was asked for
@@ -137,7 +142,7 @@ def test_a_second_of_a_stored_run_equals_the_profile_cut_to_it(
         subprocess.run(
             [
                 "perf", "script", "-i", r["perf_data"],
-                "--time", window,
+                "--time", window, "--max-stack", str(DEFAULT_MAX_STACK),
                 "-F", "comm,pid,tid,time,event,period,ip,sym,symoff,dso",
             ],
             stdout=out,
