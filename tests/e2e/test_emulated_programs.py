@@ -296,7 +296,10 @@ def test_hf_tokenizers_run(data: DataFiles, tmp_path: Path, target: str) -> None
         symbols = {
             (t["symbol"], Path(t["dso"]).name) for t in json.loads(proc.stdout)["top_symbols"]
         }
-        assert any(d == "python3.11" and s.startswith(("_Py", "Py")) for s, d in symbols), symbols
+        # Which interpreter functions a 5 s run samples varies (_PyEval_EvalFrameDefault,
+        # object_dealloc.lto_priv.0, ...): any named one shows the debug file was read.
+        interpreter = {s for s, d in symbols if d == "python3.11"}
+        assert any(not s.startswith(("[", "guest-0x")) for s in interpreter), symbols
         # Every export names the guest code of the PIE interpreter and its shared objects
         # as the report does (issue #21): through the recorded mappings, never guest-0x.
         from tests.e2e.test_result_model import assert_exports_name_frames_as_report
