@@ -292,14 +292,16 @@ def test_hf_tokenizers_run(data: DataFiles, tmp_path: Path, target: str) -> None
         # The interpreter is named from python3.11-dbg's debug file, libc from libc6-dbg's,
         # the extension from its own symbols: issue #10's target is 95% of guest samples.
         assert entry["guest_named_share"] >= 95.0, entry["guest_named_share"]
-        proc = run([LSEPROF, "report", "--json", "--top", "60", entry["perf_data"]])
+        proc = run([LSEPROF, "report", "--json", "--top", "100000", entry["perf_data"]])
         symbols = {
             (t["symbol"], Path(t["dso"]).name) for t in json.loads(proc.stdout)["top_symbols"]
         }
-        # Which interpreter functions a 5 s run samples varies (_PyEval_EvalFrameDefault,
-        # object_dealloc.lto_priv.0, ...): any named one shows the debug file was read.
+        # Only the encode loop is recorded: the interpreter takes few samples, and which
+        # of its functions a 5 s run samples varies: every one it has is named.
         interpreter = {s for s, d in symbols if d == "python3.11"}
-        assert any(not s.startswith(("[", "guest-0x")) for s in interpreter), symbols
+        assert interpreter and not {s for s in interpreter if s.startswith(("[", "guest-0x"))}, (
+            interpreter
+        )
         # Every export names the guest code of the PIE interpreter and its shared objects
         # as the report does (issue #21): through the recorded mappings, never guest-0x.
         from tests.e2e.test_result_model import assert_exports_name_frames_as_report
