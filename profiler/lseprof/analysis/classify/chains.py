@@ -138,6 +138,30 @@ def _offset(frame: S.StackFrame, image: ElfImage | None) -> int:
     return inside[0] - start if inside else -1
 
 
+def _frames_table(
+    capture: S.Capture,
+    frames: list[S.StackFrame],
+    symoffs: list[int],
+    pids: list[int] | None = None,
+    callers: list[str] | None = None,
+) -> pd.DataFrame:
+    """Stack frames in the samples table's layout, to be named or classified as rows."""
+    n = len(frames)
+    return S.make_samples(
+        n,
+        capture.source_kind,
+        event=pd.Categorical([""] * n),
+        comm=pd.Categorical([""] * n),
+        symbol=pd.Categorical([f.symbol for f in frames]),
+        dso=pd.Categorical([f.dso for f in frames]),
+        caller=pd.Categorical(callers if callers is not None else [""] * n),
+        caller_dso=pd.Categorical([""] * n),
+        ip=np.array([f.ip for f in frames], np.uint64),
+        symoff=np.array(symoffs, np.int64),
+        pid=None if pids is None else np.array(pids, np.int64),
+    )
+
+
 def _frame_names(
     capture: S.Capture, indexes: list[int], pids: list[int], namer: FrameNamer | None
 ) -> list[str]:
@@ -146,20 +170,7 @@ def _frame_names(
     frames = [capture.stack_frames[i] for i in indexes]
     if namer is None or not frames:
         return [f.symbol for f in frames]
-    n = len(frames)
-    table = S.make_samples(
-        n,
-        capture.source_kind,
-        event=pd.Categorical([""] * n),
-        comm=pd.Categorical([""] * n),
-        symbol=pd.Categorical([f.symbol for f in frames]),
-        dso=pd.Categorical([f.dso for f in frames]),
-        caller=pd.Categorical([""] * n),
-        caller_dso=pd.Categorical([""] * n),
-        pid=np.array(pids, np.int64),
-        ip=np.array([f.ip for f in frames], np.uint64),
-        symoff=np.array([f.symoff for f in frames], np.int64),
-    )
+    table = _frames_table(capture, frames, [f.symoff for f in frames], pids=pids)
     namer(table)
     return [str(name) for name in table["symbol"].astype(object)]
 
@@ -207,19 +218,8 @@ def _categories(
 ) -> list[str]:
     """The category of each frame as a sample there would get: the rules, then the
     category this profile's own samples of that function mostly have."""
-    n = len(chosen)
-    table = S.make_samples(
-        n,
-        capture.source_kind,
-        event=pd.Categorical([""] * n),
-        comm=pd.Categorical([""] * n),
-        symbol=pd.Categorical([f.symbol for f in chosen]),
-        dso=pd.Categorical([f.dso for f in chosen]),
-        caller=pd.Categorical(callers if callers is not None else [""] * n),
-        caller_dso=pd.Categorical([""] * n),
-        ip=np.array([f.ip for f in chosen], np.uint64),
-        symoff=np.array([_offset(f, images.get(f.dso)) for f in chosen], np.int64),
-    )
+    symoffs = [_offset(f, images.get(f.dso)) for f in chosen]
+    table = _frames_table(capture, chosen, symoffs, callers=callers)
     classify(table, rules, images)
     found = table["category"].astype(str).tolist()
     mostly = _dominant(capture.samples)
